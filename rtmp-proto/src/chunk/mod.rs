@@ -1,0 +1,1 @@
+//! Chunk stream (to be written).

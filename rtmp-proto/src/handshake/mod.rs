@@ -1,0 +1,1 @@
+//! Handshake (to be written).

@@ -1,0 +1,15 @@
+//! Sans-IO RTMP protocol core for Remote SharedObjects.
+//!
+//! Bytes in, events out: this crate never touches a socket, reads a clock or
+//! draws ambient randomness. Time and randomness are arguments.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod amf;
+pub mod chunk;
+pub mod error;
+pub mod handshake;
+pub mod message;
+
+pub use amf::{Encoding, Value};
+pub use error::{ApiMisuse, DecodeError, Error, Limit, LimitExceeded, ProtocolError};

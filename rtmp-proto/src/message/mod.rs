@@ -1,0 +1,3 @@
+//! RTMP messages (to be written).
+
+pub mod shared_object;
