@@ -43,6 +43,15 @@ impl Decoder {
 
     /// Appends bytes read from the peer (copied once).
     pub fn push(&mut self, input: &[u8]) {
+        if self.input.capacity() - self.input.len() < input.len() {
+            // Making room moves the unread tail (at most about one chunk) to
+            // the front of the buffer, or to a new one: room for several
+            // chunks at a time keeps that from becoming a second copy of
+            // every byte when chunks straddle reads.
+            let chunk = to_usize(self.chunk_size).saturating_mul(8);
+            let room = chunk.clamp(MIN_INPUT_ROOM, MAX_INPUT_ROOM);
+            self.input.reserve(input.len().max(room));
+        }
         self.input.extend_from_slice(input);
         self.bytes_received = self
             .bytes_received
@@ -54,15 +63,16 @@ impl Decoder {
     /// Set Chunk Size and Abort on chunk stream 2, message stream 0, take
     /// effect here, before the message is returned.
     pub fn next_message(&mut self) -> Result<Option<RawMessage>, Error> {
-        loop {
-            let Some(chunk) = self.next_chunk()? else {
-                return Ok(None);
-            };
-            if let Some(message) = self.take_chunk(&chunk)? {
-                self.apply_control(&message)?;
-                return Ok(Some(message));
-            }
+        // Chunks that only add to a partial message are consumed by moving
+        // `read`; the input buffer itself is advanced once, on the way out.
+        let mut read = 0;
+        let message = self.read_message(&mut read);
+        self.input.advance(read.min(self.input.len()));
+        let message = message?;
+        if let Some(message) = &message {
+            self.apply_control(message)?;
         }
+        Ok(message)
     }
 
     /// Sets the size of the chunks the peer sends (what its Set Chunk Size
@@ -90,15 +100,29 @@ impl Decoder {
         self.input.len().saturating_add(self.partial_bytes)
     }
 
-    /// Reads the next chunk's header and checks its payload has arrived,
-    /// changing nothing, so a chunk that is still incomplete is read again
-    /// from its start next time.
-    fn next_chunk(&self) -> Result<Option<Chunk>, Error> {
-        let input = &self.input[..];
+    /// Takes chunks from `input[*read..]` until one completes a message.
+    fn read_message(&mut self, read: &mut usize) -> Result<Option<RawMessage>, Error> {
+        loop {
+            let Some(chunk) = self.next_chunk(*read)? else {
+                return Ok(None);
+            };
+            if let Some(message) = self.take_chunk(read, &chunk)? {
+                return Ok(Some(message));
+            }
+        }
+    }
+
+    /// Reads the header of the chunk at `input[read..]` and checks its
+    /// payload has arrived, changing nothing, so a chunk that is still
+    /// incomplete is read again from its start next time.
+    #[inline]
+    fn next_chunk(&self, read: usize) -> Result<Option<Chunk>, Error> {
+        let input = self.input.get(read..).unwrap_or_default();
         let Some((rest, (fmt, csid))) = streaming(header::basic_header(input))? else {
             return Ok(None);
         };
-        let state = self.streams.get(csid);
+        let slot = self.streams.find(csid);
+        let state = slot.and_then(|index| self.streams.slot(index));
         let (rest, start) = match (fmt, state) {
             (0, _) => {
                 if state.is_none() && self.streams.len() >= self.limits.max_chunk_streams {
@@ -185,36 +209,42 @@ impl Decoder {
         }
         Ok(Some(Chunk {
             csid,
-            known: state.is_some(),
+            slot,
             header_len: input.len() - rest.len(),
             payload_len,
             start,
         }))
     }
 
-    /// Consumes a chunk [`next_chunk`](Self::next_chunk) found complete;
-    /// returns the message it completes, if any.
-    fn take_chunk(&mut self, chunk: &Chunk) -> Result<Option<RawMessage>, Error> {
-        let end = chunk.header_len.saturating_add(chunk.payload_len);
+    /// Consumes the chunk at `input[*read..]` that
+    /// [`next_chunk`](Self::next_chunk) found complete; returns the message
+    /// it completes, if any.
+    #[inline]
+    fn take_chunk(&mut self, read: &mut usize, chunk: &Chunk) -> Result<Option<RawMessage>, Error> {
+        let payload_start = read.saturating_add(chunk.header_len);
+        let end = payload_start.saturating_add(chunk.payload_len);
         if self.input.len() < end {
             // Not reached: `next_chunk` checked this on the same input.
             return Ok(None);
         }
-        if !chunk.known {
-            self.streams.insert(chunk.csid, ChunkStream::default());
-        }
-        let Some(stream) = self.streams.get_mut(chunk.csid) else {
+        let slot = match chunk.slot {
+            Some(slot) => slot,
+            None => self.streams.insert(chunk.csid, ChunkStream::default()),
+        };
+        let Some(stream) = self.streams.slot_mut(slot) else {
             return Err(ProtocolError::MissingHeader { csid: chunk.csid }.into());
         };
         if let Some(start) = &chunk.start {
-            // A new message while one is incomplete: an implicit abort.
-            self.partial_bytes = self.partial_bytes.saturating_sub(stream.partial.len());
-            stream.partial.clear();
+            if !stream.partial.is_empty() {
+                // A new message while one is incomplete: an implicit abort.
+                self.partial_bytes = self.partial_bytes.saturating_sub(stream.discard());
+            }
             stream.start(start);
             if to_usize(start.length) == chunk.payload_len {
                 // The whole message is in this chunk: hand out a slice of the input.
-                self.input.advance(chunk.header_len);
-                let payload = self.input.split_to(chunk.payload_len).freeze();
+                let mut payload = self.input.split_to(end).freeze();
+                payload.advance(payload_start);
+                *read = 0;
                 return Ok(Some(RawMessage {
                     header: start.header,
                     payload,
@@ -226,10 +256,14 @@ impl Decoder {
                 .partial
                 .reserve(to_usize(start.length).min(PARTIAL_RESERVE.max(chunk.payload_len)));
         }
-        let payload = self.input.get(chunk.header_len..end).unwrap_or_default();
+        let payload = self.input.get(payload_start..end).unwrap_or_default();
         stream.partial.extend_from_slice(payload);
-        self.input.advance(end);
-        self.partial_bytes = self.partial_bytes.saturating_add(chunk.payload_len);
+        *read = end;
+        let taken = take_continuations(&self.input, read, stream, chunk.csid, self.chunk_size);
+        self.partial_bytes = self
+            .partial_bytes
+            .saturating_add(chunk.payload_len)
+            .saturating_add(taken);
         if stream.partial.len() < to_usize(stream.length) {
             return Ok(None);
         }
@@ -255,8 +289,7 @@ impl Decoder {
             SET_CHUNK_SIZE => self.set_chunk_size(value)?,
             ABORT => {
                 if let Some(stream) = self.streams.get_mut(value) {
-                    self.partial_bytes = self.partial_bytes.saturating_sub(stream.partial.len());
-                    stream.partial.clear();
+                    self.partial_bytes = self.partial_bytes.saturating_sub(stream.discard());
                 }
             }
             _ => {}
@@ -286,6 +319,11 @@ const ABORT: u8 = 2;
 /// it sent. Larger messages grow as their chunks arrive.
 const PARTIAL_RESERVE: usize = 4096;
 
+/// Least room made in the input buffer when it is full (see [`Decoder::push`]).
+const MIN_INPUT_ROOM: usize = 4096;
+/// Most room made in the input buffer beyond what one push needs.
+const MAX_INPUT_ROOM: usize = 64 * 1024;
+
 /// What the decoder remembers of one chunk stream.
 #[derive(Debug, Default)]
 struct ChunkStream {
@@ -313,6 +351,13 @@ impl ChunkStream {
         self.extended = start.extended;
     }
 
+    /// Drops the partial message and its buffer (so an aborted message's
+    /// capacity is not kept where [`Decoder::buffered`] cannot see it);
+    /// returns how many bytes it held.
+    fn discard(&mut self) -> usize {
+        std::mem::take(&mut self.partial).len()
+    }
+
     fn fields(&self) -> Fields {
         Fields {
             timestamp: 0,
@@ -336,8 +381,8 @@ impl ChunkStream {
 #[derive(Debug)]
 struct Chunk {
     csid: u32,
-    /// The chunk stream had state before this chunk.
-    known: bool,
+    /// Where the chunk stream's state is, if it had any before this chunk.
+    slot: Option<usize>,
     /// Basic header, message header and extended timestamp.
     header_len: usize,
     payload_len: usize,
@@ -369,6 +414,45 @@ impl Start {
             length: fields.length,
             extended: fields.timestamp == EXTENDED_TIMESTAMP,
         }
+    }
+}
+
+/// Copies the chunks continuing `stream`'s message that follow back to back
+/// in `input[*read..]`, the usual shape at small chunk sizes, without the
+/// general path's bookkeeping; returns how many payload bytes it took.
+/// Only the 1-byte basic header form (`csid` below 64) is recognised; any
+/// other chunk is left to the general path.
+#[inline]
+fn take_continuations(
+    input: &[u8],
+    read: &mut usize,
+    stream: &mut ChunkStream,
+    csid: u32,
+    chunk_size: u32,
+) -> usize {
+    let Ok(id) = u8::try_from(csid) else {
+        return 0;
+    };
+    if id > 63 {
+        return 0;
+    }
+    let marker = 0xC0 | id;
+    let header_len = if stream.extended { 5 } else { 1 };
+    let mut taken = 0;
+    loop {
+        let remaining = to_usize(stream.length).saturating_sub(stream.partial.len());
+        let end = read
+            .saturating_add(header_len)
+            .saturating_add(remaining.min(to_usize(chunk_size)));
+        if remaining == 0 || input.get(*read) != Some(&marker) {
+            return taken;
+        }
+        let Some(payload) = input.get(read.saturating_add(header_len)..end) else {
+            return taken;
+        };
+        stream.partial.extend_from_slice(payload);
+        taken += payload.len();
+        *read = end;
     }
 }
 

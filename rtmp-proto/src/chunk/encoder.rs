@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::header::{EXTENDED_TIMESTAMP, Fields, HeaderBuf};
+use super::header::{self, EXTENDED_TIMESTAMP, Fields};
 use super::streams::Streams;
 use super::{DEFAULT_CHUNK_SIZE, Header, MAX_CHUNK_SIZE, MAX_CSID, MAX_MESSAGE_SIZE};
 
@@ -70,51 +70,63 @@ impl Encoder {
             type_id,
             stream_id,
         } = *header;
-        let (fmt, delta) = match self.streams.get(csid) {
-            Some(last) if last.stream_id == stream_id && timestamp >= last.timestamp => {
-                let delta = timestamp - last.timestamp;
-                if length != last.length || type_id != last.type_id {
-                    (1, delta)
-                } else if delta != last.delta {
-                    (2, delta)
-                } else {
-                    (3, delta)
-                }
-            }
-            // Spec §5.3.1.2.4: after a fmt 0 the receiver's delta is its timestamp.
-            _ => (0, timestamp),
-        };
-        let sent = Sent {
+        let mut sent = Sent {
             timestamp,
-            delta,
+            // Spec §5.3.1.2.4: after a fmt 0 the receiver's delta is its timestamp.
+            delta: timestamp,
             length,
             type_id,
             stream_id,
         };
-        match self.streams.get_mut(csid) {
-            Some(last) => *last = sent,
-            None => self.streams.insert(csid, sent),
-        }
+        let fmt = match self.streams.get_mut(csid) {
+            Some(last) => {
+                let fmt = if last.stream_id != stream_id || timestamp < last.timestamp {
+                    0
+                } else {
+                    sent.delta = timestamp - last.timestamp;
+                    if length != last.length || type_id != last.type_id {
+                        1
+                    } else if sent.delta != last.delta {
+                        2
+                    } else {
+                        3
+                    }
+                };
+                *last = sent;
+                fmt
+            }
+            None => {
+                self.streams.insert(csid, sent);
+                0
+            }
+        };
 
         let fields = Fields {
-            timestamp: delta,
+            timestamp: sent.delta,
             length,
             type_id,
             stream_id,
         };
-        let first = HeaderBuf::first(fmt, csid, delta, &fields);
-        let continuation = HeaderBuf::continuation(csid, sent.extended());
         let chunk_size = usize::try_from(self.chunk_size).unwrap_or(usize::MAX);
-        let continuations = payload.len().saturating_sub(1) / chunk_size;
-        out.reserve(
-            first.as_bytes().len() + payload.len() + continuations * continuation.as_bytes().len(),
-        );
-        out.put_slice(first.as_bytes());
         let (head, mut tail) = payload.split_at(payload.len().min(chunk_size));
+        if tail.is_empty() {
+            out.reserve(header::first_len(fmt, csid, sent.delta) + head.len());
+            header::put_first(out, fmt, csid, sent.delta, &fields);
+            out.put_slice(head);
+            return;
+        }
+        let extended = sent.extended();
+        let continuations = tail.len().div_ceil(chunk_size);
+        out.reserve(
+            header::first_len(fmt, csid, sent.delta)
+                + payload.len()
+                + continuations * header::continuation_len(csid, extended),
+        );
+        header::put_first(out, fmt, csid, sent.delta, &fields);
         out.put_slice(head);
         while !tail.is_empty() {
             let (chunk, rest) = tail.split_at(tail.len().min(chunk_size));
-            out.put_slice(continuation.as_bytes());
+            header::put_continuation(out, csid, extended);
             out.put_slice(chunk);
             tail = rest;
         }

@@ -29,43 +29,9 @@ impl<T> Streams<T> {
         self.slots.len()
     }
 
-    /// The state of `csid`, if it has any.
+    /// Where the state of `csid` is, if it has any.
     #[inline]
-    pub(crate) fn get(&self, csid: u32) -> Option<&T> {
-        self.slots.get(self.index(csid)?)
-    }
-
-    /// The state of `csid`, if it has any, to change.
-    #[inline]
-    pub(crate) fn get_mut(&mut self, csid: u32) -> Option<&mut T> {
-        let index = self.index(csid)?;
-        self.slots.get_mut(index)
-    }
-
-    /// Gives `csid` the state `value`, replacing any it had.
-    pub(crate) fn insert(&mut self, csid: u32, value: T) {
-        if let Some(slot) = self.get_mut(csid) {
-            *slot = value;
-            return;
-        }
-        let Ok(index) = u32::try_from(self.slots.len()) else {
-            // More than 2^32 chunk streams cannot exist (ids end at 65,599).
-            return;
-        };
-        if let Some(entry) = usize::try_from(csid)
-            .ok()
-            .and_then(|id| self.direct.get_mut(id))
-        {
-            *entry = index + 1;
-        } else {
-            let at = self.wide.partition_point(|&(id, _)| id < csid);
-            self.wide.insert(at, (csid, index));
-        }
-        self.slots.push(value);
-    }
-
-    #[inline]
-    fn index(&self, csid: u32) -> Option<usize> {
+    pub(crate) fn find(&self, csid: u32) -> Option<usize> {
         if let Some(&entry) = usize::try_from(csid)
             .ok()
             .and_then(|id| self.direct.get(id))
@@ -76,11 +42,58 @@ impl<T> Streams<T> {
         let &(_, index) = self.wide.get(at)?;
         usize::try_from(index).ok()
     }
+
+    /// The state at `index` (from [`find`](Self::find) or [`insert`](Self::insert)).
+    #[inline]
+    pub(crate) fn slot(&self, index: usize) -> Option<&T> {
+        self.slots.get(index)
+    }
+
+    /// The state at `index`, to change.
+    #[inline]
+    pub(crate) fn slot_mut(&mut self, index: usize) -> Option<&mut T> {
+        self.slots.get_mut(index)
+    }
+
+    /// The state of `csid`, if it has any, to change.
+    #[inline]
+    pub(crate) fn get_mut(&mut self, csid: u32) -> Option<&mut T> {
+        let index = self.find(csid)?;
+        self.slot_mut(index)
+    }
+
+    /// Gives `csid` the state `value`, replacing any it had; returns where it is.
+    pub(crate) fn insert(&mut self, csid: u32, value: T) -> usize {
+        if let Some(index) = self.find(csid) {
+            if let Some(slot) = self.slots.get_mut(index) {
+                *slot = value;
+            }
+            return index;
+        }
+        let index = self.slots.len();
+        // Indexes fit in u32: chunk stream ids end at 65,599.
+        let entry = u32::try_from(index).unwrap_or(u32::MAX);
+        if let Some(direct) = usize::try_from(csid)
+            .ok()
+            .and_then(|id| self.direct.get_mut(id))
+        {
+            *direct = entry.saturating_add(1);
+        } else {
+            let at = self.wide.partition_point(|&(id, _)| id < csid);
+            self.wide.insert(at, (csid, entry));
+        }
+        self.slots.push(value);
+        index
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn get(streams: &Streams<u32>, csid: u32) -> Option<&u32> {
+        streams.slot(streams.find(csid)?)
+    }
 
     #[test]
     fn finds_direct_and_wide_ids() {
@@ -90,16 +103,20 @@ mod tests {
         }
         assert_eq!(streams.len(), 7);
         for csid in [3, 65_599, 2, 64, 320, 63, 319] {
-            assert_eq!(streams.get(csid), Some(&(csid * 10)));
+            assert_eq!(get(&streams, csid), Some(&(csid * 10)));
         }
         for csid in [0, 1, 4, 65, 321, 65_598, 65_600, u32::MAX] {
-            assert_eq!(streams.get(csid), None);
+            assert_eq!(get(&streams, csid), None);
         }
         streams.insert(64, 7);
         assert_eq!(streams.len(), 7);
-        assert_eq!(streams.get(64), Some(&7));
+        assert_eq!(get(&streams, 64), Some(&7));
         *streams.get_mut(3).unwrap() = 8;
-        assert_eq!(streams.get(3), Some(&8));
+        assert_eq!(get(&streams, 3), Some(&8));
         assert_eq!(streams.get_mut(4), None);
+        assert_eq!(streams.insert(5, 50), 7);
+        assert_eq!(streams.find(5), Some(7));
+        assert_eq!(streams.slot(7), Some(&50));
+        assert_eq!(streams.slot(8), None);
     }
 }

@@ -276,6 +276,10 @@ fn timing() {
         (4096, 64, 128),
         (4096, 64, 4096),
     ] {
+        let only = std::env::var("CHUNK_TIMING_BODY").ok();
+        if only.is_some_and(|only| only != format!("{body}_{chunk_size}")) {
+            continue;
+        }
         let bodies: Vec<Vec<u8>> = (0..count)
             .map(|i: u32| {
                 let mut x = i ^ 0x9E37_79B9;
