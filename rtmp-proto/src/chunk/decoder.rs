@@ -43,7 +43,7 @@ impl Decoder {
 
     /// Appends bytes read from the peer (copied once).
     pub fn push(&mut self, input: &[u8]) {
-        if self.input.capacity() - self.input.len() < input.len() {
+        if self.input.capacity().saturating_sub(self.input.len()) < input.len() {
             // Making room moves the unread tail (at most about one chunk) to
             // the front of the buffer, or to a new one: room for several
             // chunks at a time keeps that from becoming a second copy of
@@ -210,7 +210,7 @@ impl Decoder {
         Ok(Some(Chunk {
             csid,
             slot,
-            header_len: input.len() - rest.len(),
+            header_len: input.len().saturating_sub(rest.len()),
             payload_len,
             start,
         }))

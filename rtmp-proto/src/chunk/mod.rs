@@ -24,6 +24,29 @@
 //! - **Limits.** A message longer than [`DecoderLimits::max_message_size`] is
 //!   refused as soon as its header arrives, before any byte of it is kept;
 //!   more than [`DecoderLimits::max_chunk_streams`] chunk streams is refused.
+//!   [`Decoder::buffered`] counts what a peer makes the decoder hold (unread
+//!   input and partial messages); the memory behind it is at most about twice
+//!   that, plus up to 64 KiB of room in the input buffer and 4 KiB reserved
+//!   per partial message. Aborted messages give their memory back.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use rtmp_proto::chunk::{Decoder, DecoderLimits, Encoder, Header};
+//!
+//! let header = Header { csid: 3, timestamp: 0, type_id: 19, stream_id: 0 };
+//! let mut wire = BytesMut::new();
+//! Encoder::new().encode(&header, &[0xAB; 300], &mut wire);
+//! assert_eq!(wire.len(), 12 + 300 + 2); // three chunks of at most 128 bytes
+//!
+//! let mut decoder = Decoder::new(DecoderLimits::default());
+//! decoder.push(&wire[..200]);
+//! assert_eq!(decoder.next_message()?, None); // needs more bytes
+//! decoder.push(&wire[200..]);
+//! let message = decoder.next_message()?.expect("the whole message");
+//! assert_eq!(message.header, header);
+//! assert_eq!(message.payload.len(), 300);
+//! # Ok::<(), rtmp_proto::Error>(())
+//! ```
 
 mod decoder;
 mod encoder;
