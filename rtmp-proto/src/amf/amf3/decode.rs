@@ -108,45 +108,46 @@ impl<'a> Decoder<'a> {
             // AMF 3 §3.6: a U29 holding a 29-bit two's complement integer.
             marker::INTEGER => Ok(Value::Integer(((read_u29(input)? << 3) as i32) >> 3)),
             marker::DOUBLE => Ok(Value::Number(read_f64(input)?)),
-            marker::STRING => {
-                let s = self.string(input)?;
-                self.charge_bytes(s.len())?;
-                Ok(Value::String(Str::from(s)))
-            }
+            marker::STRING => self.string_value(input),
             marker::XML_DOC..=marker::DICTIONARY => {
                 let header = read_u29(input)?;
                 if header & 1 == 0 {
-                    self.reference(header >> 1, depth)
-                } else {
-                    self.complex(marker, header >> 1, start, input, depth)
+                    return self.reference(header >> 1, depth);
                 }
+                let header = header >> 1;
+                let slot = self.open_slot(start);
+                let value = match marker {
+                    marker::ARRAY => self.array(header, input, depth)?,
+                    marker::OBJECT => self.object(header, input, depth)?,
+                    marker::VECTOR_OBJECT => self.object_vector(header, input, depth)?,
+                    marker::DICTIONARY => self.dictionary(header, input, depth)?,
+                    _ => self.leaf(marker, header, input, depth)?,
+                };
+                if let Some(slot) = slot.and_then(|i| self.objects.get_mut(i)) {
+                    slot.done = true;
+                }
+                Ok(value)
             }
             marker => Err(DecodeError::UnknownMarker { marker }),
         }
     }
 
-    /// Values that go into the object table, written in full (not by
-    /// reference). `header` is the U29 without its low "value" bit.
-    fn complex(
+    /// The object-table values that hold no other values.
+    #[inline(never)]
+    fn leaf(
         &mut self,
         marker: u8,
         header: u32,
-        start: &'a [u8],
         input: &mut &'a [u8],
         depth: usize,
     ) -> Result<Value, DecodeError> {
-        // AMF 3 §2.2: an object enters the table when it starts, before
-        // anything nested in it, so that its members can refer to it.
-        let slot = if self.replaying == 0 {
-            self.objects.push(ObjectSlot {
-                at: start,
-                done: false,
-            });
-            Some(self.objects.len().wrapping_sub(1))
-        } else {
-            None
-        };
-        let value = match marker {
+        if matches!(
+            marker,
+            marker::VECTOR_INT | marker::VECTOR_UINT | marker::VECTOR_DOUBLE
+        ) {
+            self.enter(depth)?;
+        }
+        Ok(match marker {
             marker::XML_DOC => Value::XmlDocument(self.text(header, input)?),
             marker::XML => Value::Xml(self.text(header, input)?),
             marker::DATE => Value::Date(Date {
@@ -158,35 +159,28 @@ impl<'a> Decoder<'a> {
                 self.charge_bytes(bytes.len())?;
                 Value::ByteArray(bytes.to_vec())
             }
-            _ => {
-                let child = self.enter(depth)?;
-                match marker {
-                    marker::ARRAY => self.array(header, input, child)?,
-                    marker::OBJECT => self.object(header, input, child)?,
-                    marker::VECTOR_INT => Value::VectorInt(Box::new(self.vector(
-                        header,
-                        input,
-                        i32::from_be_bytes,
-                    )?)),
-                    marker::VECTOR_UINT => Value::VectorUint(Box::new(self.vector(
-                        header,
-                        input,
-                        u32::from_be_bytes,
-                    )?)),
-                    marker::VECTOR_DOUBLE => Value::VectorDouble(Box::new(self.vector(
-                        header,
-                        input,
-                        f64::from_be_bytes,
-                    )?)),
-                    marker::VECTOR_OBJECT => self.object_vector(header, input, child)?,
-                    _ => self.dictionary(header, input, child)?,
-                }
+            marker::VECTOR_INT => {
+                Value::VectorInt(Box::new(self.vector(header, input, i32::from_be_bytes)?))
             }
-        };
-        if let Some(slot) = slot.and_then(|i| self.objects.get_mut(i)) {
-            slot.done = true;
+            marker::VECTOR_UINT => {
+                Value::VectorUint(Box::new(self.vector(header, input, u32::from_be_bytes)?))
+            }
+            _ => Value::VectorDouble(Box::new(self.vector(header, input, f64::from_be_bytes)?)),
+        })
+    }
+
+    /// Adds an object-table entry for the value starting at `start`, unless
+    /// replaying. AMF 3 §2.2: an object enters the table when it starts,
+    /// before anything nested in it, so that its members can refer to it.
+    fn open_slot(&mut self, start: &'a [u8]) -> Option<usize> {
+        if self.replaying != 0 {
+            return None;
         }
-        Ok(value)
+        self.objects.push(ObjectSlot {
+            at: start,
+            done: false,
+        });
+        Some(self.objects.len().wrapping_sub(1))
     }
 
     /// A copy of object-table entry `index`, made by decoding its bytes again
@@ -217,8 +211,9 @@ impl<'a> Decoder<'a> {
         &mut self,
         header: u32,
         input: &mut &'a [u8],
-        child: usize,
+        depth: usize,
     ) -> Result<Value, DecodeError> {
+        let child = self.enter(depth)?;
         let dense_len = self.container_len(header)?;
         let assoc = self.members(input, child, dense_len)?;
         let mut dense = Vec::with_capacity(dense_len.min(input.len()));
@@ -237,8 +232,9 @@ impl<'a> Decoder<'a> {
         &mut self,
         header: u32,
         input: &mut &'a [u8],
-        child: usize,
+        depth: usize,
     ) -> Result<Value, DecodeError> {
+        let child = self.enter(depth)?;
         let names_mark = self.member_names.len();
         let traits = if header & 1 == 0 {
             let index = header >> 1;
@@ -425,8 +421,9 @@ impl<'a> Decoder<'a> {
         &mut self,
         header: u32,
         input: &mut &'a [u8],
-        child: usize,
+        depth: usize,
     ) -> Result<Value, DecodeError> {
+        let child = self.enter(depth)?;
         let len = self.container_len(header)?;
         let fixed = read_u8(input)? != 0;
         let type_name = self.string(input)?;
@@ -447,8 +444,9 @@ impl<'a> Decoder<'a> {
         &mut self,
         header: u32,
         input: &mut &'a [u8],
-        child: usize,
+        depth: usize,
     ) -> Result<Value, DecodeError> {
+        let child = self.enter(depth)?;
         let len = self.container_len(header)?;
         let weak_keys = read_u8(input)? != 0;
         let mut entries = Vec::with_capacity(len.min(input.len() / 2));
@@ -461,6 +459,12 @@ impl<'a> Decoder<'a> {
             weak_keys,
             entries,
         })))
+    }
+
+    fn string_value(&mut self, input: &mut &'a [u8]) -> Result<Value, DecodeError> {
+        let s = self.string(input)?;
+        self.charge_bytes(s.len())?;
+        Ok(Value::String(Str::from(s)))
     }
 
     /// A string by value (entering the string table unless empty, AMF 3
