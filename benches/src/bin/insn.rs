@@ -12,7 +12,11 @@ use std::process::ExitCode;
 
 use bytes::BytesMut;
 
+use benches::amf;
 use benches::chunk::{self, CHUNK_SIZES, SHAPES};
+
+/// AMF cases are single values: a pass runs this many ops.
+const AMF_OPS: usize = 1000;
 
 /// One case ready to run: how many ops a pass makes, and the pass itself.
 struct Case {
@@ -62,8 +66,23 @@ fn names() -> Vec<String> {
             }
         }
     }
+    for fixture in ["object10", "string1k"] {
+        for (group, imps) in AMF_IMPLS {
+            for imp in *imps {
+                names.push(format!("{group}/{imp}/{fixture}"));
+            }
+        }
+    }
     names
 }
+
+/// The AMF groups and who runs in each.
+const AMF_IMPLS: &[(&str, &[&str])] = &[
+    ("amf0_decode", &["rml_amf0", "amf", "ours"]),
+    ("amf0_encode", &["rml_amf0", "amf", "ours", "ours_reused"]),
+    ("amf3_decode", &["amf", "ours"]),
+    ("amf3_encode", &["amf", "ours", "ours_reused"]),
+];
 
 /// Builds the fixture of case `name` and the closure that runs one pass.
 fn case(name: &str) -> Option<Case> {
@@ -74,6 +93,7 @@ fn case(name: &str) -> Option<Case> {
             let chunk_size: u32 = cs.strip_prefix("cs")?.parse().ok()?;
             chunk_case(group, imp, shape, chunk_size)
         }
+        [group, imp, fixture] => amf_case(group, imp, fixture),
         _ => None,
     }
 }
@@ -105,4 +125,58 @@ fn chunk_case(group: &str, imp: &str, shape: chunk::Shape, chunk_size: u32) -> O
         _ => return None,
     };
     Some(Case { ops, pass })
+}
+
+fn amf_case(group: &str, imp: &str, fixture: &str) -> Option<Case> {
+    let f = amf::fixtures().into_iter().find(|f| f.name == fixture)?;
+    let mut out = BytesMut::with_capacity(f.amf0.len().max(f.amf3.len()));
+    // Each op's result is dropped inside the pass, as criterion's `iter` does.
+    let op: Box<dyn FnMut() -> usize> = match (group, imp) {
+        ("amf0_decode", "rml_amf0") => {
+            Box::new(move || amf::amf0_decode_rml(black_box(&f.amf0)).len())
+        }
+        ("amf0_decode", "amf") => {
+            Box::new(move || size_of_val(&amf::amf0_decode_amf(black_box(&f.amf0))))
+        }
+        ("amf0_decode", "ours") => {
+            Box::new(move || size_of_val(&amf::amf0_decode_ours(black_box(&f.amf0))))
+        }
+        ("amf3_decode", "amf") => {
+            Box::new(move || size_of_val(&amf::amf3_decode_amf(black_box(&f.amf3))))
+        }
+        ("amf3_decode", "ours") => {
+            Box::new(move || size_of_val(&amf::amf3_decode_ours(black_box(&f.amf3))))
+        }
+        ("amf0_encode", "rml_amf0") => {
+            Box::new(move || amf::amf0_encode_rml(black_box(&f.rml)).len())
+        }
+        ("amf0_encode", "amf") => {
+            Box::new(move || amf::amf0_encode_amf(black_box(&f.amf_amf0)).len())
+        }
+        ("amf0_encode", "ours") => {
+            Box::new(move || amf::amf0_encode_ours(black_box(&f.ours)).len())
+        }
+        ("amf0_encode", "ours_reused") => {
+            Box::new(move || amf::amf0_encode_ours_reused(black_box(&f.ours), &mut out))
+        }
+        ("amf3_encode", "amf") => {
+            Box::new(move || amf::amf3_encode_amf(black_box(&f.amf_amf3)).len())
+        }
+        ("amf3_encode", "ours") => {
+            Box::new(move || amf::amf3_encode_ours(black_box(&f.ours)).len())
+        }
+        ("amf3_encode", "ours_reused") => {
+            Box::new(move || amf::amf3_encode_ours_reused(black_box(&f.ours), &mut out))
+        }
+        _ => return None,
+    };
+    Some(Case {
+        ops: AMF_OPS,
+        pass: repeat(op, AMF_OPS),
+    })
+}
+
+/// A pass that runs `op` `times` times.
+fn repeat(mut op: Box<dyn FnMut() -> usize>, times: usize) -> Box<dyn FnMut() -> usize> {
+    Box::new(move || (0..times).fold(0usize, |sum, _| sum.wrapping_add(black_box(op()))))
 }
