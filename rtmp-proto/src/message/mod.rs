@@ -246,3 +246,275 @@ fn encoding_of(type_id: u8, amf3_type_id: u8) -> Encoding {
 fn arbitrary_bytes(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<Bytes> {
     Ok(Bytes::copy_from_slice(u.arbitrary::<&[u8]>()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use hex_literal::hex;
+
+    use super::*;
+
+    fn decode(type_id: u8, payload: &[u8]) -> Result<Message, DecodeError> {
+        Message::decode(type_id, Bytes::copy_from_slice(payload), &Limits::default())
+    }
+
+    /// Decodes `payload` to `message` and encodes `message` to exactly `payload`.
+    fn both_ways(message: Message, payload: &[u8]) {
+        assert_eq!(decode(message.type_id(), payload).as_ref(), Ok(&message));
+        let mut out = BytesMut::new();
+        assert_eq!(message.encode(&mut out), Ok(()));
+        assert_eq!(&out[..], payload, "{message:?}");
+    }
+
+    #[test]
+    fn control_messages_golden_bytes() {
+        both_ways(Message::SetChunkSize(4096), &hex!("00001000"));
+        both_ways(Message::Abort { csid: 3 }, &hex!("00000003"));
+        both_ways(
+            Message::Acknowledgement {
+                sequence: 0x0102_0304,
+            },
+            &hex!("01020304"),
+        );
+        both_ways(Message::WindowAckSize(2_500_000), &hex!("002625A0"));
+        for (limit, byte) in [
+            (BandwidthLimit::Hard, 0),
+            (BandwidthLimit::Soft, 1),
+            (BandwidthLimit::Dynamic, 2),
+        ] {
+            both_ways(
+                Message::SetPeerBandwidth {
+                    size: 2_500_000,
+                    limit,
+                },
+                &[0x00, 0x26, 0x25, 0xA0, byte],
+            );
+        }
+        both_ways(
+            Message::UserControl(UserControl::StreamBegin(0)),
+            &hex!("0000 00000000"),
+        );
+    }
+
+    #[test]
+    fn control_messages_hostile_inputs() {
+        for type_id in [
+            types::SET_CHUNK_SIZE,
+            types::ABORT,
+            types::ACKNOWLEDGEMENT,
+            types::WINDOW_ACK_SIZE,
+            types::SET_PEER_BANDWIDTH,
+            types::USER_CONTROL,
+        ] {
+            let full = hex!("00 00 10 00 02");
+            let needed = if type_id == types::SET_PEER_BANDWIDTH {
+                5
+            } else {
+                4
+            };
+            for len in 0..needed {
+                assert_eq!(
+                    decode(type_id, &full[..len]),
+                    Err(DecodeError::Truncated),
+                    "type {type_id} prefix {len}"
+                );
+            }
+        }
+        assert_eq!(
+            decode(types::SET_PEER_BANDWIDTH, &hex!("002625A0 03")),
+            Err(DecodeError::Invalid {
+                what: "bandwidth limit type"
+            })
+        );
+        // Bytes after the fields are ignored.
+        assert_eq!(
+            decode(types::SET_CHUNK_SIZE, &hex!("00001000 FFFF")),
+            Ok(Message::SetChunkSize(4096))
+        );
+        assert_eq!(
+            decode(types::SET_PEER_BANDWIDTH, &hex!("002625A0 01 00")),
+            Ok(Message::SetPeerBandwidth {
+                size: 2_500_000,
+                limit: BandwidthLimit::Soft
+            })
+        );
+    }
+
+    #[test]
+    fn media_and_unknown_payloads_are_kept_without_copy() {
+        let payload = Bytes::from_static(&hex!("AF 01 21 10 04"));
+        for type_id in [types::AUDIO, types::VIDEO, types::AGGREGATE, 7, 21, 255] {
+            let message = Message::decode(type_id, payload.clone(), &Limits::default());
+            let kept = match &message {
+                Ok(
+                    Message::Audio(bytes)
+                    | Message::Video(bytes)
+                    | Message::Aggregate(bytes)
+                    | Message::Unknown { payload: bytes, .. },
+                ) => bytes.clone(),
+                other => panic!("type {type_id}: {other:?}"),
+            };
+            assert_eq!(kept.as_ptr(), payload.as_ptr());
+            let message = message.expect("decodes");
+            assert_eq!(message.type_id(), type_id);
+            let mut out = BytesMut::new();
+            assert_eq!(message.encode(&mut out), Ok(()));
+            assert_eq!(&out[..], &payload[..]);
+        }
+    }
+
+    #[test]
+    fn data_messages_both_directions() {
+        // onMetaData-style notification: a name and an object.
+        let values = vec![
+            Value::from("onSync"),
+            Value::object([("x", Value::Number(1.0))]),
+        ];
+        let amf0 = hex!("02 0006 6F6E53796E63  03 0001 78 00 3FF0000000000000 000009");
+        both_ways(
+            Message::Data {
+                encoding: Encoding::Amf0,
+                values: values.clone(),
+            },
+            &amf0,
+        );
+        let mut amf3 = vec![0x00];
+        amf3.extend_from_slice(&amf0);
+        both_ways(
+            Message::Data {
+                encoding: Encoding::Amf3,
+                values,
+            },
+            &amf3,
+        );
+        // Empty bodies: no values, but type 15 needs its leading byte.
+        both_ways(
+            Message::Data {
+                encoding: Encoding::Amf0,
+                values: vec![],
+            },
+            &[],
+        );
+        assert_eq!(decode(types::DATA_AMF3, &[]), Err(DecodeError::Truncated));
+        // A value cut short.
+        assert_eq!(
+            decode(types::DATA_AMF0, &hex!("02 0006 6F6E53")),
+            Err(DecodeError::Truncated)
+        );
+    }
+
+    #[test]
+    fn every_message_type_round_trips() {
+        let messages = vec![
+            Message::SetChunkSize(0x7FFF_FFFF),
+            Message::Abort { csid: 65_599 },
+            Message::Acknowledgement { sequence: u32::MAX },
+            Message::UserControl(UserControl::SetBufferLength {
+                stream_id: 1,
+                millis: 100,
+            }),
+            Message::UserControl(UserControl::Unknown {
+                event_type: 31,
+                data: Bytes::from_static(&[0, 0, 0, 1]),
+            }),
+            Message::WindowAckSize(10_000_000),
+            Message::SetPeerBandwidth {
+                size: 10_000_000,
+                limit: BandwidthLimit::Dynamic,
+            },
+            Message::Audio(Bytes::from_static(b"audio")),
+            Message::Video(Bytes::new()),
+            Message::Aggregate(Bytes::from_static(b"aggregate")),
+            Message::Command {
+                encoding: Encoding::Amf0,
+                command: Command::connect("chat", "rtmp://h/chat", Encoding::Amf0),
+            },
+            Message::Command {
+                encoding: Encoding::Amf3,
+                command: Command::connect_success(1.0, Encoding::Amf3),
+            },
+            Message::Data {
+                encoding: Encoding::Amf0,
+                values: vec![Value::from("a"), Value::Bool(true), Value::Null],
+            },
+            Message::Data {
+                encoding: Encoding::Amf3,
+                values: vec![Value::Undefined],
+            },
+            Message::SharedObject {
+                encoding: Encoding::Amf0,
+                message: SharedObjectMessage {
+                    name: "chat".into(),
+                    version: 1,
+                    persistent: true,
+                    events: vec![SoEvent::Use],
+                },
+            },
+            Message::SharedObject {
+                encoding: Encoding::Amf3,
+                message: SharedObjectMessage {
+                    name: "chat".into(),
+                    version: 2,
+                    persistent: false,
+                    events: vec![
+                        SoEvent::UseSuccess,
+                        SoEvent::Change {
+                            key: "n".into(),
+                            value: Value::Integer(-3),
+                        },
+                    ],
+                },
+            },
+            Message::Unknown {
+                type_id: 7,
+                payload: Bytes::from_static(b"edge"),
+            },
+        ];
+        for message in messages {
+            let mut out = BytesMut::new();
+            assert_eq!(message.encode(&mut out), Ok(()));
+            let decoded = Message::decode(message.type_id(), out.freeze(), &Limits::default());
+            assert_eq!(decoded, Ok(message));
+        }
+    }
+
+    #[test]
+    fn type_ids_match_the_variants() {
+        let data = |encoding| Message::Data {
+            encoding,
+            values: vec![],
+        };
+        assert_eq!(data(Encoding::Amf0).type_id(), 18);
+        assert_eq!(data(Encoding::Amf3).type_id(), 15);
+        let command = |encoding| Message::Command {
+            encoding,
+            command: Command::on_status(Value::Null),
+        };
+        assert_eq!(command(Encoding::Amf0).type_id(), 20);
+        assert_eq!(command(Encoding::Amf3).type_id(), 17);
+        let so = |encoding| Message::SharedObject {
+            encoding,
+            message: SharedObjectMessage {
+                name: "".into(),
+                version: 0,
+                persistent: false,
+                events: vec![],
+            },
+        };
+        assert_eq!(so(Encoding::Amf0).type_id(), 19);
+        assert_eq!(so(Encoding::Amf3).type_id(), 16);
+    }
+
+    #[test]
+    fn refused_encodings_leave_out_untouched() {
+        let command = Message::Command {
+            encoding: Encoding::Amf3,
+            command: Command::new("x".repeat(70_000), 1.0, Value::Null, vec![]),
+        };
+        let mut out = BytesMut::from(&b"kept"[..]);
+        assert_eq!(
+            command.encode(&mut out),
+            Err(ApiMisuse::TooLarge("command name"))
+        );
+        assert_eq!(&out[..], b"kept");
+    }
+}
