@@ -16,8 +16,10 @@
 //! - STATUS: code, then level (u16 strings, no markers).
 //!
 //! Values are AMF0, any of which may be `0x11` + AMF3, in both message
-//! types. We write type 19 values in plain AMF0 and type 16 values as `0x11`
-//! + AMF3, as Red5 does (example G of §5.6).
+//! types. We write type 19 values in plain AMF0, and type 16 values each as
+//! `0x11` + AMF3 like Red5 (example G of §5.6). One AMF decoder reads, and one
+//! encoder writes, all the values of a body, so AMF3 references may point from
+//! one event into an earlier one, as in Red5's output.
 //!
 //! Reading is lenient wherever a peer's habit is harmless:
 //! - type 16's leading byte is skipped whatever its value (Red5 accepts only 0
