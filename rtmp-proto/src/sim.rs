@@ -66,7 +66,13 @@ impl Default for Network {
 impl Pair {
     /// A pair at virtual time `start`; `seed` drives the segmentation and
     /// the handshakes' random bytes.
-    pub fn new(start: Instant, seed: u64, network: Network, client: Arc<Config>, server: Arc<Config>) -> Self {
+    pub fn new(
+        start: Instant,
+        seed: u64,
+        network: Network,
+        client: Arc<Config>,
+        server: Arc<Config>,
+    ) -> Self {
         let mut rng = XorShift::new(seed);
         let client = Connection::new(client, Side::Client, start, rng.seed32());
         let server = Connection::new(server, Side::Server, start, rng.seed32());
@@ -104,17 +110,31 @@ impl Pair {
             .server_events
             .iter()
             .any(|e| matches!(e, Event::ConnectRequest(_)));
-        assert!(asked, "no connect request reached the server: {:#?}", self.transcript);
+        assert!(
+            asked,
+            "no connect request reached the server: {:#?}",
+            self.transcript
+        );
         self.server.accept(self.now).expect("accept");
         self.collect();
         self.drive();
-        assert!(self.client.is_connected(), "client not connected: {:#?}", self.transcript);
+        assert!(
+            self.client.is_connected(),
+            "client not connected: {:#?}",
+            self.transcript
+        );
     }
 
-    /// Runs until no bytes are in flight and no timer is due now.
+    /// Runs until no bytes are in flight and no timer is due now; virtual
+    /// time moves on as far as the deliveries need.
     pub fn drive(&mut self) {
         for _ in 0..1_000_000 {
-            if !self.step_until(self.now) {
+            let until = [self.to_server.next_at(), self.to_client.next_at()]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(self.now);
+            if !self.step_until(until) {
                 return;
             }
         }
@@ -251,7 +271,11 @@ pub struct XorShift(u64);
 impl XorShift {
     /// A generator from `seed` (0 is replaced by a fixed non-zero value).
     pub fn new(seed: u64) -> Self {
-        Self(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+        Self(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
     }
 
     /// The next number.

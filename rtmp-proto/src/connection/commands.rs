@@ -3,12 +3,12 @@
 use std::time::Instant;
 
 use super::{
-    CONNECT_TRANSACTION_ID, CallId, CloseReason, Connection, ConnectParams, ConnectRequest, Event,
-    Side, State, call_failed, status,
+    CONNECT_TRANSACTION_ID, CallId, CloseReason, ConnectParams, ConnectRequest, Connection, Event,
+    Side, State, call_failed,
 };
 use crate::amf::{Encoding, Value};
 use crate::error::{ApiMisuse, Error, ProtocolError};
-use crate::message::{BandwidthLimit, Command, Message, UserControl};
+use crate::message::{BandwidthLimit, Command, Message, StatusLevel, UserControl, status_object};
 
 /// Stream commands: media is out of scope, so each gets a clean `_error`.
 const STREAM_COMMANDS: &[&str] = &[
@@ -50,25 +50,7 @@ impl Connection {
         self.send_control(now, &Message::SetChunkSize(chunk_size));
         self.encoder.set_chunk_size(chunk_size);
         self.send_control(now, &Message::UserControl(UserControl::StreamBegin(0)));
-        let properties = Value::object([
-            ("fmsVer", Value::from(self.config.server_version)),
-            ("capabilities", Value::Number(31.0)),
-            ("mode", Value::Number(1.0)),
-        ]);
-        let mut info = status("status", "NetConnection.Connect.Success", "Connection succeeded.");
-        if let Value::Object(o) = &mut info {
-            let encoding = match self.encoding {
-                Encoding::Amf0 => 0.0,
-                Encoding::Amf3 => 3.0,
-            };
-            o.properties.push(("objectEncoding".into(), Value::Number(encoding)));
-        }
-        let result = Command {
-            name: "_result".into(),
-            transaction_id: self.connect_transaction_id,
-            command_object: properties,
-            args: vec![info],
-        };
+        let result = Command::connect_success(self.connect_transaction_id, self.encoding);
         // The answer to connect is always AMF0, whatever was negotiated (Red5, FMS).
         self.send_command_as(now, Encoding::Amf0, 0, &result)?;
         self.state = State::Connected;
@@ -84,17 +66,7 @@ impl Connection {
     /// `NetConnection.Connect.Rejected` and `description`, then closes.
     pub fn reject(&mut self, now: Instant, description: &str) -> Result<(), ApiMisuse> {
         self.require_deciding("reject")?;
-        let mut info = status("error", "NetConnection.Connect.Rejected", description);
-        if let Value::Object(o) = &mut info {
-            o.properties
-                .push(("application".into(), Value::from(description)));
-        }
-        let error = Command {
-            name: "_error".into(),
-            transaction_id: self.connect_transaction_id,
-            command_object: Value::Null,
-            args: vec![info],
-        };
+        let error = Command::connect_rejected(self.connect_transaction_id, description);
         self.send_command_as(now, Encoding::Amf0, 0, &error)?;
         self.state = State::Closed;
         self.events
@@ -128,29 +100,13 @@ impl Connection {
     }
 
     pub(super) fn send_connect(&mut self, now: Instant, params: &ConnectParams) {
-        let encoding = match params.encoding {
-            Encoding::Amf0 => 0.0,
-            Encoding::Amf3 => 3.0,
-        };
-        let command_object = Value::object([
-            ("app", Value::from(params.app.as_str())),
-            ("flashVer", Value::from("LNX 9,0,124,2")),
-            ("tcUrl", Value::from(params.tc_url.as_str())),
-            ("fpad", Value::Bool(false)),
-            ("capabilities", Value::Number(15.0)),
-            ("audioCodecs", Value::Number(0.0)),
-            ("videoCodecs", Value::Number(0.0)),
-            ("videoFunction", Value::Number(1.0)),
-            ("objectEncoding", Value::Number(encoding)),
-        ]);
-        let connect = Command {
-            name: "connect".into(),
-            transaction_id: CONNECT_TRANSACTION_ID,
-            command_object,
-            args: params.args.clone(),
-        };
+        let mut connect = Command::connect(&params.app, &params.tc_url, params.encoding);
+        connect.args.clone_from(&params.args);
         // Flash sends connect as AMF0 (type 20) whatever encoding it asks for.
-        if self.send_command_as(now, Encoding::Amf0, 0, &connect).is_err() {
+        if self
+            .send_command_as(now, Encoding::Amf0, 0, &connect)
+            .is_err()
+        {
             let e = ProtocolError::Unexpected("connect parameters too long to encode");
             self.fail(e.into());
         }
@@ -183,7 +139,8 @@ impl Connection {
             }
             (_, State::Connected, "close" | "disconnect") => {
                 self.state = State::Closed;
-                self.events.push_back(Event::Closed(CloseReason::PeerClosed));
+                self.events
+                    .push_back(Event::Closed(CloseReason::PeerClosed));
                 Ok(())
             }
             (Side::Server, State::Connected, name) if STREAM_COMMANDS.contains(&name) => {
@@ -207,16 +164,18 @@ impl Connection {
 
     fn on_connect(&mut self, command: Command) {
         let object = &command.command_object;
-        let text = |key: &str| object.property(key).and_then(Value::as_str).map(str::to_owned);
+        let text = |key: &str| {
+            object
+                .property(key)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
         let full_app = text("app").unwrap_or_default();
         let (app, query) = match full_app.split_once('?') {
             Some((app, query)) => (app.to_owned(), Some(query.to_owned())),
             None => (full_app, None),
         };
-        let encoding = match object.property("objectEncoding").and_then(Value::as_f64) {
-            Some(e) if e == 3.0 => Encoding::Amf3,
-            _ => Encoding::Amf0,
-        };
+        let encoding = command.object_encoding();
         self.encoding = encoding;
         self.connect_transaction_id = command.transaction_id;
         self.state = State::Deciding;
@@ -234,9 +193,11 @@ impl Connection {
         let info = command.args.into_iter().next().unwrap_or(Value::Null);
         if command.name == "_result" {
             // A server that does not echo objectEncoding 3 speaks AMF0.
-            self.encoding = match info.property("objectEncoding").and_then(Value::as_f64) {
-                Some(e) if e == 3.0 => Encoding::Amf3,
-                _ => Encoding::Amf0,
+            let echoed = info.property("objectEncoding").and_then(Value::as_f64);
+            self.encoding = if echoed == Some(3.0) {
+                Encoding::Amf3
+            } else {
+                Encoding::Amf0
             };
             self.state = State::Connected;
             self.deadline = None;
@@ -288,7 +249,7 @@ impl Connection {
                 name: "onStatus".into(),
                 transaction_id: 0.0,
                 command_object: Value::Null,
-                args: vec![status("error", code, description)],
+                args: vec![status_object(StatusLevel::Error, code, description)],
             };
             let _ = self.send_command_as(now, self.encoding, stream_id, &on_status);
         }
@@ -310,7 +271,7 @@ impl ConnectParams {
     /// Parameters for `rtmp://host[:port]/app[/room...]` with `encoding`.
     ///
     /// Returns `None` if the URL is not an `rtmp://` URL with an application.
-    pub fn from_url(url: &str, encoding: crate::amf::Encoding) -> Option<Self> {
+    pub fn from_url(url: &str, encoding: Encoding) -> Option<Self> {
         let rest = url.strip_prefix("rtmp://")?;
         let (_host, path) = rest.split_once('/')?;
         let app = path.trim_matches('/');

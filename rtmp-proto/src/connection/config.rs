@@ -32,8 +32,6 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// Client side: plain or Flash Player 9 digest handshake.
     pub client_style: ClientStyle,
-    /// The `fmsVer` a server reports in its `connect` result.
-    pub server_version: &'static str,
 }
 
 impl Config {
@@ -65,7 +63,6 @@ impl Default for Config {
             ping_interval: Some(Self::DEFAULT_PING_INTERVAL),
             idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
             client_style: ClientStyle::Digest,
-            server_version: "FMS/3,5,7,7009",
         }
     }
 }

@@ -12,7 +12,7 @@
 //! more bytes arrive) and call [`Connection::handle_timeout`] when it passes.
 //!
 //! ```
-//! use std::time::{Duration, Instant};
+//! use std::time::Instant;
 //! use bytes::BytesMut;
 //! use rtmp_proto::connection::{Config, Connection, Event, Side};
 //!
@@ -42,7 +42,7 @@ mod event;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::BytesMut;
 
@@ -51,10 +51,10 @@ pub use event::{Call, CallId, CloseReason, ConnectRequest, Event};
 
 use crate::amf::{Encoding, Value};
 use crate::chunk::{self, Header, RawMessage};
-use crate::error::{ApiMisuse, Error, LimitExceeded, Limit, ProtocolError};
+use crate::error::{ApiMisuse, Error, Limit, LimitExceeded, ProtocolError};
 use crate::handshake::Handshake;
 use crate::message::shared_object::SharedObjectMessage;
-use crate::message::{BandwidthLimit, Command, Message, UserControl};
+use crate::message::{Command, Message, StatusLevel, UserControl, status_object};
 
 /// Which end of the TCP connection this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,18 +228,18 @@ impl Connection {
             self.fail(ProtocolError::Timeout(what).into());
             return;
         }
-        if let Some(idle) = self.config.idle_timeout {
-            if now >= self.last_input + idle {
-                self.fail(ProtocolError::Timeout("the peer to send anything").into());
-                return;
-            }
+        if self
+            .config
+            .idle_timeout
+            .is_some_and(|idle| now >= self.last_input + idle)
+        {
+            self.fail(ProtocolError::Timeout("the peer to send anything").into());
+            return;
         }
-        if let Some(at) = self.next_ping() {
-            if now >= at {
-                self.last_ping = Some(now);
-                let stamp = self.time(now);
-                self.send_control(now, &Message::UserControl(UserControl::PingRequest(stamp)));
-            }
+        if self.next_ping().is_some_and(|at| now >= at) {
+            self.last_ping = Some(now);
+            let stamp = self.time(now);
+            self.send_control(now, &Message::UserControl(UserControl::PingRequest(stamp)));
         }
     }
 
@@ -294,7 +294,9 @@ impl Connection {
     /// to the peer first (RTMP §5.4.1).
     pub fn set_chunk_size(&mut self, now: Instant, size: u32) -> Result<(), ApiMisuse> {
         if size == 0 || size > 0x7FFF_FFFF {
-            return Err(ApiMisuse::InvalidArgument("chunk size must be 1 to 0x7FFFFFFF"));
+            return Err(ApiMisuse::InvalidArgument(
+                "chunk size must be 1 to 0x7FFFFFFF",
+            ));
         }
         match self.state {
             State::Connecting | State::Deciding | State::Connected => {}
@@ -331,7 +333,11 @@ impl Connection {
     /// Sends a SharedObject message body that was already encoded in this
     /// connection's [`encoding`](Self::encoding) (type 16 for AMF3, 19 for
     /// AMF0). This is how one update encoded once reaches many connections.
-    pub fn send_shared_object_encoded(&mut self, now: Instant, body: &[u8]) -> Result<(), ApiMisuse> {
+    pub fn send_shared_object_encoded(
+        &mut self,
+        now: Instant,
+        body: &[u8],
+    ) -> Result<(), ApiMisuse> {
         self.require_connected("send_shared_object_encoded")?;
         let type_id = match self.encoding {
             Encoding::Amf0 => crate::message::types::SHARED_OBJECT_AMF0,
@@ -342,7 +348,12 @@ impl Connection {
     }
 
     /// Calls `method` on the peer; its answer arrives as [`Event::CallResult`].
-    pub fn call(&mut self, now: Instant, method: &str, args: Vec<Value>) -> Result<CallId, ApiMisuse> {
+    pub fn call(
+        &mut self,
+        now: Instant,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Result<CallId, ApiMisuse> {
         self.require_connected("call")?;
         let txid = self.next_transaction_id;
         self.next_transaction_id = self.next_transaction_id.wrapping_add(1).max(2);
@@ -360,29 +371,30 @@ impl Connection {
 
     /// Answers the peer's call `transaction_id` with `_result`. A transaction
     /// id of 0 expects no answer, so nothing is sent.
-    pub fn reply(&mut self, now: Instant, transaction_id: f64, result: Value) -> Result<(), ApiMisuse> {
+    pub fn reply(
+        &mut self,
+        now: Instant,
+        transaction_id: f64,
+        result: Value,
+    ) -> Result<(), ApiMisuse> {
         self.answer(now, "_result", transaction_id, result)
     }
 
     /// Answers the peer's call `transaction_id` with `_error` and `info`
     /// (see [`call_failed`] for the usual status object).
-    pub fn reply_error(&mut self, now: Instant, transaction_id: f64, info: Value) -> Result<(), ApiMisuse> {
+    pub fn reply_error(
+        &mut self,
+        now: Instant,
+        transaction_id: f64,
+        info: Value,
+    ) -> Result<(), ApiMisuse> {
         self.answer(now, "_error", transaction_id, info)
     }
 }
 
 /// The status object of a failed call: `NetConnection.Call.Failed` with `description`.
 pub fn call_failed(description: &str) -> Value {
-    status("error", "NetConnection.Call.Failed", description)
-}
-
-/// A status object `{level, code, description}`.
-pub fn status(level: &str, code: &str, description: &str) -> Value {
-    Value::object([
-        ("level", Value::from(level)),
-        ("code", Value::from(code)),
-        ("description", Value::from(description)),
-    ])
+    status_object(StatusLevel::Error, "NetConnection.Call.Failed", description)
 }
 
 impl Connection {
@@ -469,17 +481,17 @@ impl Connection {
                 self.send_control(now, &Message::UserControl(UserControl::PingResponse(stamp)));
             }
             Message::WindowAckSize(window) => self.peer_window = Some(window),
-            Message::SetPeerBandwidth { size, .. } => {
-                // RTMP §5.4.5: answer with our window if it changed.
-                if self.announced_window != Some(size) {
-                    self.announced_window = Some(size);
-                    self.send_control(now, &Message::WindowAckSize(size));
-                }
+            // RTMP §5.4.5: answer with our window if it changed.
+            Message::SetPeerBandwidth { size, .. } if self.announced_window != Some(size) => {
+                self.announced_window = Some(size);
+                self.send_control(now, &Message::WindowAckSize(size));
             }
             Message::Command { command, .. } => self.handle_command(now, stream_id, command)?,
             Message::SharedObject { message, .. } => {
                 if self.state != State::Connected {
-                    return Err(ProtocolError::Unexpected("a SharedObject message before connect").into());
+                    return Err(
+                        ProtocolError::Unexpected("a SharedObject message before connect").into(),
+                    );
                 }
                 self.events.push_back(Event::SharedObject(message));
             }
@@ -540,7 +552,13 @@ impl Connection {
         result
     }
 
-    fn answer(&mut self, now: Instant, name: &str, transaction_id: f64, value: Value) -> Result<(), ApiMisuse> {
+    fn answer(
+        &mut self,
+        now: Instant,
+        name: &str,
+        transaction_id: f64,
+        value: Value,
+    ) -> Result<(), ApiMisuse> {
         self.require_connected("reply")?;
         if transaction_id == 0.0 {
             return Ok(());

@@ -6,6 +6,7 @@ use bytes::BytesMut;
 use super::*;
 use crate::amf::Str;
 use crate::chunk::{Decoder, DecoderLimits};
+use crate::message::BandwidthLimit;
 use crate::message::shared_object::SoEvent;
 use crate::sim::{Network, Pair, XorShift};
 
@@ -57,7 +58,10 @@ fn connect_flow_amf0_and_amf3() {
             .expect("connect request");
         assert_eq!(request.app, "chat/room1");
         assert_eq!(request.encoding, encoding);
-        assert_eq!(request.tc_url.as_deref(), Some("rtmp://sim.invalid/chat/room1"));
+        assert_eq!(
+            request.tc_url.as_deref(),
+            Some("rtmp://sim.invalid/chat/room1")
+        );
         assert!(matches!(events[0], Event::HandshakeDone));
         let client = pair.take_client_events();
         assert!(
@@ -91,14 +95,32 @@ fn accept_sends_window_bandwidth_chunk_size_stream_begin_then_result() {
         s2c.clear();
     }
     assert!(matches!(server.poll_event(), Some(Event::HandshakeDone)));
-    assert!(matches!(server.poll_event(), Some(Event::ConnectRequest(_))));
+    assert!(matches!(
+        server.poll_event(),
+        Some(Event::ConnectRequest(_))
+    ));
     server.accept(now).unwrap();
     server.poll_transmit(&mut s2c);
     let messages = messages_after_handshake(&s2c);
-    assert_eq!(messages[0], Message::WindowAckSize(Config::DEFAULT_WINDOW_ACK_SIZE));
-    assert!(matches!(messages[1], Message::SetPeerBandwidth { limit: BandwidthLimit::Dynamic, .. }));
-    assert_eq!(messages[2], Message::SetChunkSize(Config::DEFAULT_CHUNK_SIZE));
-    assert_eq!(messages[3], Message::UserControl(UserControl::StreamBegin(0)));
+    assert_eq!(
+        messages[0],
+        Message::WindowAckSize(Config::DEFAULT_WINDOW_ACK_SIZE)
+    );
+    assert!(matches!(
+        messages[1],
+        Message::SetPeerBandwidth {
+            limit: BandwidthLimit::Dynamic,
+            ..
+        }
+    ));
+    assert_eq!(
+        messages[2],
+        Message::SetChunkSize(Config::DEFAULT_CHUNK_SIZE)
+    );
+    assert_eq!(
+        messages[3],
+        Message::UserControl(UserControl::StreamBegin(0))
+    );
     let Message::Command { encoding, command } = &messages[4] else {
         panic!("expected _result, got {:?}", messages[4]);
     };
@@ -107,8 +129,14 @@ fn accept_sends_window_bandwidth_chunk_size_stream_begin_then_result() {
     assert_eq!(command.name, "_result");
     assert_eq!(command.transaction_id, 1.0);
     let info = &command.args[0];
-    assert_eq!(info.property("code").and_then(Value::as_str), Some("NetConnection.Connect.Success"));
-    assert_eq!(info.property("objectEncoding").and_then(Value::as_f64), Some(3.0));
+    assert_eq!(
+        info.property("code").and_then(Value::as_str),
+        Some("NetConnection.Connect.Success")
+    );
+    assert_eq!(
+        info.property("objectEncoding").and_then(Value::as_f64),
+        Some(3.0)
+    );
     assert_eq!(messages.len(), 5);
 }
 
@@ -130,7 +158,10 @@ fn reject_answers_error_and_closes() {
         "{client:?}"
     );
     let server = pair.take_server_events();
-    assert_eq!(server.last(), Some(&Event::Closed(CloseReason::Rejected("go away".into()))));
+    assert_eq!(
+        server.last(),
+        Some(&Event::Closed(CloseReason::Rejected("go away".into())))
+    );
 }
 
 #[test]
@@ -139,7 +170,12 @@ fn shared_object_messages_both_ways_in_both_encodings() {
         let mut pair = Pair::with_defaults(start(), 3);
         pair.establish("app", encoding);
         pair.take_server_events();
-        let up = so("chat", 0, vec![SoEvent::Use, change("msg", Value::from("hi"))]);
+        pair.take_client_events();
+        let up = so(
+            "chat",
+            0,
+            vec![SoEvent::Use, change("msg", Value::from("hi"))],
+        );
         pair.client.send_shared_object(pair.now, &up).unwrap();
         pair.collect();
         pair.drive();
@@ -171,7 +207,9 @@ fn pre_encoded_bodies_go_out_as_the_connection_encoding() {
     let message = so("s", 7, vec![SoEvent::Clear]);
     let mut body = BytesMut::new();
     message.encode(Encoding::Amf3, &mut body).unwrap();
-    pair.server.send_shared_object_encoded(pair.now, &body).unwrap();
+    pair.server
+        .send_shared_object_encoded(pair.now, &body)
+        .unwrap();
     pair.collect();
     pair.drive();
     let events: Vec<_> = pair
@@ -189,7 +227,10 @@ fn calls_both_ways_with_results_and_errors() {
     pair.take_server_events();
     pair.take_client_events();
     // Client → server, answered with _result and with _error.
-    let ok = pair.client.call(pair.now, "echo", vec![Value::from(1.0)]).unwrap();
+    let ok = pair
+        .client
+        .call(pair.now, "echo", vec![Value::from(1.0)])
+        .unwrap();
     let bad = pair.client.call(pair.now, "nope", vec![]).unwrap();
     pair.collect();
     pair.drive();
@@ -204,9 +245,15 @@ fn calls_both_ways_with_results_and_errors() {
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].method, "echo");
     assert_eq!(calls[0].args, vec![Value::from(1.0)]);
-    pair.server.reply(pair.now, calls[0].transaction_id, Value::from(1.0)).unwrap();
     pair.server
-        .reply_error(pair.now, calls[1].transaction_id, call_failed("no such method"))
+        .reply(pair.now, calls[0].transaction_id, Value::from(1.0))
+        .unwrap();
+    pair.server
+        .reply_error(
+            pair.now,
+            calls[1].transaction_id,
+            call_failed("no such method"),
+        )
         .unwrap();
     pair.collect();
     pair.drive();
@@ -218,20 +265,32 @@ fn calls_both_ways_with_results_and_errors() {
             outcome: Ok(vec![Value::from(1.0)])
         }
     );
-    let Event::CallResult { id, outcome: Err(info) } = &results[1] else {
+    let Event::CallResult {
+        id,
+        outcome: Err(info),
+    } = &results[1]
+    else {
         panic!("{results:?}");
     };
     assert_eq!(*id, bad);
-    assert_eq!(info.property("code").and_then(Value::as_str), Some("NetConnection.Call.Failed"));
+    assert_eq!(
+        info.property("code").and_then(Value::as_str),
+        Some("NetConnection.Call.Failed")
+    );
     // Server → client.
-    let id = pair.server.call(pair.now, "ping", vec![Value::from("x")]).unwrap();
+    let id = pair
+        .server
+        .call(pair.now, "ping", vec![Value::from("x")])
+        .unwrap();
     pair.collect();
     pair.drive();
     let Some(Event::Call(call)) = pair.take_client_events().pop() else {
         panic!("no call reached the client");
     };
     assert_eq!(call.method, "ping");
-    pair.client.reply(pair.now, call.transaction_id, Value::from("pong")).unwrap();
+    pair.client
+        .reply(pair.now, call.transaction_id, Value::from("pong"))
+        .unwrap();
     pair.collect();
     pair.drive();
     assert_eq!(
@@ -248,6 +307,7 @@ fn stream_commands_get_a_clean_error() {
     let mut pair = Pair::with_defaults(start(), 6);
     pair.establish("app", Encoding::Amf0);
     pair.take_client_events();
+    pair.take_server_events();
     let id = pair.client.call(pair.now, "createStream", vec![]).unwrap();
     pair.collect();
     pair.drive();
@@ -262,10 +322,11 @@ fn stream_commands_get_a_clean_error() {
 
 #[test]
 fn acknowledgements_follow_the_window_under_sustained_traffic() {
-    let mut config = Config::default();
-    config.window_ack_size = 10_000;
-    config.peer_bandwidth = 10_000;
-    let config = Arc::new(config);
+    let config = Arc::new(Config {
+        window_ack_size: 10_000,
+        peer_bandwidth: 10_000,
+        ..Config::default()
+    });
     let mut pair = Pair::new(start(), 7, Network::default(), config.clone(), config);
     pair.establish("app", Encoding::Amf0);
     let big = Value::from("x".repeat(1000).as_str());
@@ -296,10 +357,14 @@ fn chunk_size_change_mid_stream() {
     let value = Value::from("y".repeat(5000).as_str());
     for size in [128, 1, 77, 65536, 4096] {
         pair.server.set_chunk_size(pair.now, size).unwrap();
-        let m = so("s", size, vec![SoEvent::Change {
-            key: "k".into(),
-            value: value.clone(),
-        }]);
+        let m = so(
+            "s",
+            size,
+            vec![SoEvent::Change {
+                key: "k".into(),
+                value: value.clone(),
+            }],
+        );
         pair.server.send_shared_object(pair.now, &m).unwrap();
         pair.collect();
         pair.drive();
@@ -314,8 +379,7 @@ fn timestamps_cross_the_extended_boundary() {
     pair.take_client_events();
     pair.take_server_events();
     // 0xFFFFFF ms is 4 h 39 min 37 s; pings keep both sides alive meanwhile.
-    let mut sent = 0;
-    for _ in 0..12 {
+    for sent in 0..12 {
         pair.advance(Duration::from_secs(30 * 60));
         let m = so("s", sent, vec![change("t", Value::from(f64::from(sent)))]);
         pair.client.send_shared_object(pair.now, &m).unwrap();
@@ -323,7 +387,6 @@ fn timestamps_cross_the_extended_boundary() {
         pair.server.send_shared_object(pair.now, &back).unwrap();
         pair.collect();
         pair.drive();
-        sent += 1;
     }
     assert!(pair.client.is_connected() && pair.server.is_connected());
     let up = pair
@@ -369,7 +432,9 @@ fn connect_timeout_closes() {
     assert!(pair.server.is_closed());
     assert_eq!(
         pair.take_server_events(),
-        vec![Event::Closed(CloseReason::Error(ProtocolError::Timeout("connect").into()))]
+        vec![Event::Closed(CloseReason::Error(
+            ProtocolError::Timeout("connect").into()
+        ))]
     );
 }
 
@@ -390,21 +455,22 @@ fn garbage_after_the_handshake_closes_with_an_error() {
     pair.drive();
     let mut rng = XorShift::new(99);
     let garbage: Vec<u8> = (0..4000).map(|_| rng.next() as u8).collect();
-    let _ = pair.server.handle_input(pair.now, &garbage);
+    assert!(pair.take_server_events().contains(&Event::HandshakeDone));
+    assert!(pair.server.handle_input(pair.now, &garbage).is_err());
     assert!(pair.server.is_closed());
     assert!(matches!(
         pair.server.poll_event(),
-        Some(Event::HandshakeDone)
+        Some(Event::Closed(CloseReason::Error(_)))
     ));
-    assert!(matches!(pair.server.poll_event(), Some(Event::Closed(CloseReason::Error(_)))));
 }
 
 #[test]
 fn ping_requests_are_answered_and_silence_times_out() {
-    let mut config = Config::default();
-    config.ping_interval = Some(Duration::from_secs(1));
-    config.idle_timeout = Some(Duration::from_secs(3));
-    let config = Arc::new(config);
+    let config = Arc::new(Config {
+        ping_interval: Some(Duration::from_secs(1)),
+        idle_timeout: Some(Duration::from_secs(3)),
+        ..Config::default()
+    });
     let mut pair = Pair::new(start(), 12, Network::default(), config.clone(), config);
     pair.establish("app", Encoding::Amf0);
     // Both sides ping when the other is silent and answer pings: a minute
@@ -429,10 +495,19 @@ fn scenario(seed: u64, max_segment: usize) -> Vec<String> {
     let mut pair = Pair::new(base, seed, network, config.clone(), config);
     pair.establish("app/room", Encoding::Amf3);
     for i in 0..20u32 {
-        let m = so("s", i, vec![change("k", Value::from("v".repeat(i as usize * 50).as_str()))]);
+        let m = so(
+            "s",
+            i,
+            vec![change(
+                "k",
+                Value::from("v".repeat(i as usize * 50).as_str()),
+            )],
+        );
         pair.client.send_shared_object(pair.now, &m).unwrap();
         pair.server.send_shared_object(pair.now, &m).unwrap();
-        pair.client.call(pair.now, "f", vec![Value::Integer(i as i32)]).unwrap();
+        pair.client
+            .call(pair.now, "f", vec![Value::Integer(i as i32)])
+            .unwrap();
         pair.collect();
         pair.drive();
     }
@@ -444,6 +519,10 @@ fn transcripts_are_identical_for_every_split_of_the_stream() {
     let reference = scenario(1, 100_000);
     assert!(reference.len() > 40, "{reference:#?}");
     for (seed, max_segment) in [(2, 1), (3, 2), (4, 7), (5, 128), (6, 1500), (7, 64 * 1024)] {
-        assert_eq!(scenario(seed, max_segment), reference, "seed {seed}, segments ≤ {max_segment}");
+        assert_eq!(
+            scenario(seed, max_segment),
+            reference,
+            "seed {seed}, segments ≤ {max_segment}"
+        );
     }
 }
