@@ -9,6 +9,8 @@ pub mod amf;
 pub mod chunk;
 pub mod connection;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod message;
 #[cfg(any(test, feature = "sim"))]
