@@ -68,7 +68,11 @@ pub fn chunk_decoder(data: &[u8]) {
         left = b;
         step = step * 7 % 23 + 1;
     }
-    assert_eq!(run_chunks(limits, chunk_size, &pieces), whole, "split changed the messages");
+    assert_eq!(
+        run_chunks(limits, chunk_size, &pieces),
+        whole,
+        "split changed the messages"
+    );
 }
 
 /// Both handshake sides survive any bytes, in any split.
@@ -163,10 +167,14 @@ fn drive_connection(side: Side, start: Instant, data: &[u8]) {
                 let _ = conn.accept(now);
             }
         }
-        let cap = 2 * config.chunk_limits.max_message_size as usize
+        let cap = 2
+            * config.chunk_limits.max_message_size as usize
             * config.chunk_limits.max_chunk_streams
             + 64 * 1024;
-        assert!(conn.buffered_input() <= cap, "input buffer grew past the limits");
+        assert!(
+            conn.buffered_input() <= cap,
+            "input buffer grew past the limits"
+        );
     }
     conn.handle_timeout(now + Duration::from_secs(3600));
 }
@@ -194,7 +202,10 @@ fn run_chunks(limits: DecoderLimits, chunk_size: u32, pieces: &[&[u8]]) -> Vec<(
                 Err(_) => break 'feed,
             }
             let cap = 2 * limits.max_message_size as usize * limits.max_chunk_streams + 64 * 1024;
-            assert!(decoder.buffered() <= cap + piece.len(), "decoder holds too much");
+            assert!(
+                decoder.buffered() <= cap + piece.len(),
+                "decoder holds too much"
+            );
         }
     }
     got
