@@ -12,7 +12,7 @@
 //! more bytes arrive) and call [`Connection::handle_timeout`] when it passes.
 //!
 //! ```
-//! use std::time::Instant;
+//! use std::time::{Duration, Instant};
 //! use bytes::BytesMut;
 //! use rtmp_proto::connection::{Config, Connection, Event, Side};
 //!
