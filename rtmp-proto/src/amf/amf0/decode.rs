@@ -81,6 +81,13 @@ impl<'a> Decoder<'a> {
         self.input
     }
 
+    /// Continues decoding from `input`, a later part of the same body, with
+    /// the same reference tables (the SharedObject codec decodes each event's
+    /// values this way).
+    pub(crate) fn set_input(&mut self, input: &'a [u8]) {
+        self.input = input;
+    }
+
     /// Whether every byte has been decoded.
     pub fn is_empty(&self) -> bool {
         self.input.is_empty()
