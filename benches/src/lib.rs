@@ -10,3 +10,4 @@
 
 pub mod amf;
 pub mod chunk;
+pub mod so_message;

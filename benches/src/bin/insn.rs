@@ -12,8 +12,8 @@ use std::process::ExitCode;
 
 use bytes::BytesMut;
 
-use benches::amf;
 use benches::chunk::{self, CHUNK_SIZES, SHAPES};
+use benches::{amf, so_message};
 
 /// AMF cases are single values: a pass runs this many ops.
 const AMF_OPS: usize = 1000;
@@ -73,6 +73,13 @@ fn names() -> Vec<String> {
             }
         }
     }
+    for f in so_message::fixtures() {
+        for group in ["so_message_decode", "so_message_encode"] {
+            for imp in ["payload_amf0", "ours"] {
+                names.push(format!("{group}/{imp}/{}", f.name));
+            }
+        }
+    }
     names
 }
 
@@ -93,6 +100,11 @@ fn case(name: &str) -> Option<Case> {
             let chunk_size: u32 = cs.strip_prefix("cs")?.parse().ok()?;
             chunk_case(group, imp, shape, chunk_size)
         }
+        [
+            group @ ("so_message_decode" | "so_message_encode"),
+            imp,
+            fixture,
+        ] => so_message_case(group, imp, fixture),
         [group, imp, fixture] => amf_case(group, imp, fixture),
         _ => None,
     }
@@ -167,6 +179,32 @@ fn amf_case(group: &str, imp: &str, fixture: &str) -> Option<Case> {
         }
         ("amf3_encode", "ours_reused") => {
             Box::new(move || amf::amf3_encode_ours_reused(black_box(&f.ours), &mut out))
+        }
+        _ => return None,
+    };
+    Some(Case {
+        ops: AMF_OPS,
+        pass: repeat(op, AMF_OPS),
+    })
+}
+
+fn so_message_case(group: &str, imp: &str, fixture: &str) -> Option<Case> {
+    let f = so_message::fixtures()
+        .into_iter()
+        .find(|f| f.name == fixture)?;
+    let mut out = BytesMut::with_capacity(f.body.len());
+    let op: Box<dyn FnMut() -> usize> = match (group, imp) {
+        ("so_message_decode", "payload_amf0") => {
+            Box::new(move || so_message::decode_payload(black_box(&f.payload)).len())
+        }
+        ("so_message_decode", "ours") => {
+            Box::new(move || so_message::decode_ours(black_box(&f.body)).events.len())
+        }
+        ("so_message_encode", "payload_amf0") => {
+            Box::new(move || so_message::encode_payload(black_box(&f.values), &mut out))
+        }
+        ("so_message_encode", "ours") => {
+            Box::new(move || so_message::encode_ours(black_box(&f.message), &mut out))
         }
         _ => return None,
     };
