@@ -10,4 +10,5 @@
 
 pub mod amf;
 pub mod chunk;
+pub mod session;
 pub mod so_message;

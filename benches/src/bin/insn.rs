@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use bytes::BytesMut;
 
 use benches::chunk::{self, CHUNK_SIZES, SHAPES};
-use benches::{amf, so_message};
+use benches::{amf, session, so_message};
+use rtmp_proto::handshake::ClientStyle;
 
 /// AMF cases are single values: a pass runs this many ops.
 const AMF_OPS: usize = 1000;
@@ -80,8 +81,25 @@ fn names() -> Vec<String> {
             }
         }
     }
+    for name in SESSION_CASES {
+        names.push(format!("session/{name}"));
+    }
     names
 }
+
+/// The session cases; connect alone is `handshake_plus_connect` minus
+/// `handshake_fp9`, as setting up connections whose handshake is done
+/// would be counted too.
+const SESSION_CASES: [&str; 5] = [
+    "handshake_fp9/rml_rtmp",
+    "handshake_fp9/ours",
+    "handshake_plain/ours",
+    "handshake_plus_connect/rml_rtmp",
+    "handshake_plus_connect/ours",
+];
+
+/// Handshakes are slow enough that a pass makes this many.
+const SESSION_OPS: usize = 20;
 
 /// The AMF groups and who runs in each.
 const AMF_IMPLS: &[(&str, &[&str])] = &[
@@ -100,6 +118,7 @@ fn case(name: &str) -> Option<Case> {
             let chunk_size: u32 = cs.strip_prefix("cs")?.parse().ok()?;
             chunk_case(group, imp, shape, chunk_size)
         }
+        ["session", case, imp] => session_case(case, imp),
         [
             group @ ("so_message_decode" | "so_message_encode"),
             imp,
@@ -211,6 +230,24 @@ fn so_message_case(group: &str, imp: &str, fixture: &str) -> Option<Case> {
     Some(Case {
         ops: AMF_OPS,
         pass: repeat(op, AMF_OPS),
+    })
+}
+
+fn session_case(case: &str, imp: &str) -> Option<Case> {
+    let now = std::time::Instant::now();
+    let op: Box<dyn FnMut() -> usize> = match (case, imp) {
+        ("handshake_fp9", "rml_rtmp") => Box::new(session::rml_handshake),
+        ("handshake_fp9", "ours") => Box::new(|| session::ours_handshake(ClientStyle::Digest)),
+        ("handshake_plain", "ours") => Box::new(|| session::ours_handshake(ClientStyle::Plain)),
+        ("handshake_plus_connect", "rml_rtmp") => Box::new(session::rml_handshake_plus_connect),
+        ("handshake_plus_connect", "ours") => {
+            Box::new(move || session::ours_handshake_plus_connect(now, ClientStyle::Digest))
+        }
+        _ => return None,
+    };
+    Some(Case {
+        ops: SESSION_OPS,
+        pass: repeat(op, SESSION_OPS),
     })
 }
 
