@@ -10,6 +10,8 @@
     )
 )]
 
+use smallvec::SmallVec;
+
 use super::{ARRAY_COLLECTION, BYTES_PER_VALUE, MAX_DEPTH, OBJECT_PROXY, marker};
 use crate::amf::{
     Date, Dictionary, Limits, MixedArray, Object, ObjectVector, Properties, Str, Value, Vector,
@@ -29,11 +31,13 @@ pub struct Decoder<'a> {
     /// Non-zero while a reference is being copied by decoding the referenced
     /// bytes again: the tables already hold everything in them.
     replaying: u32,
-    strings: Vec<&'a str>,
-    objects: Vec<ObjectSlot<'a>>,
-    traits: Vec<Traits<'a>>,
+    // The tables start inline: a typical body fits them and allocates only
+    // the values it returns.
+    strings: SmallVec<[&'a str; 16]>,
+    objects: SmallVec<[ObjectSlot<'a>; 8]>,
+    traits: SmallVec<[Traits<'a>; 4]>,
     /// Sealed member names of all traits, each traits entry holding a range.
-    member_names: Vec<&'a str>,
+    member_names: SmallVec<[&'a str; 8]>,
     /// A stack of properties under construction, so that each object or
     /// associative array allocates its final `Vec` once, at its exact size.
     scratch: Properties,
@@ -48,10 +52,10 @@ impl<'a> Decoder<'a> {
             max_depth: limits.max_depth.min(MAX_DEPTH),
             values: 0,
             replaying: 0,
-            strings: Vec::new(),
-            objects: Vec::new(),
-            traits: Vec::new(),
-            member_names: Vec::new(),
+            strings: SmallVec::new(),
+            objects: SmallVec::new(),
+            traits: SmallVec::new(),
+            member_names: SmallVec::new(),
             scratch: Vec::new(),
         }
     }
@@ -610,8 +614,17 @@ fn take<'a>(input: &mut &'a [u8], len: usize) -> Result<&'a [u8], DecodeError> {
 /// flag, then one of 8 bits.
 #[inline]
 fn read_u29(input: &mut &[u8]) -> Result<u32, DecodeError> {
-    let mut value = 0u32;
-    for _ in 0..3 {
+    let byte = read_u8(input)?;
+    if byte & 0x80 == 0 {
+        return Ok(u32::from(byte));
+    }
+    read_u29_long(byte, input)
+}
+
+#[inline(never)]
+fn read_u29_long(first: u8, input: &mut &[u8]) -> Result<u32, DecodeError> {
+    let mut value = u32::from(first & 0x7F);
+    for _ in 0..2 {
         let byte = read_u8(input)?;
         if byte & 0x80 == 0 {
             return Ok((value << 7) | u32::from(byte));
