@@ -10,8 +10,7 @@
     )
 )]
 
-use smallvec::SmallVec;
-
+use super::inline_vec::InlineVec;
 use super::{ARRAY_COLLECTION, BYTES_PER_VALUE, MAX_DEPTH, OBJECT_PROXY, marker};
 use crate::amf::{
     Date, Dictionary, Limits, MixedArray, Object, ObjectVector, Properties, Str, Value, Vector,
@@ -33,11 +32,11 @@ pub struct Decoder<'a> {
     replaying: u32,
     // The tables start inline: a typical body fits them and allocates only
     // the values it returns.
-    strings: SmallVec<[&'a str; 16]>,
-    objects: SmallVec<[ObjectSlot<'a>; 8]>,
-    traits: SmallVec<[Traits<'a>; 4]>,
+    strings: InlineVec<&'a str, 16>,
+    objects: InlineVec<ObjectSlot<'a>, 8>,
+    traits: InlineVec<Traits<'a>, 4>,
     /// Sealed member names of all traits, each traits entry holding a range.
-    member_names: SmallVec<[&'a str; 8]>,
+    member_names: InlineVec<&'a str, 8>,
     /// A stack of properties under construction, so that each object or
     /// associative array allocates its final `Vec` once, at its exact size.
     scratch: Properties,
@@ -52,10 +51,10 @@ impl<'a> Decoder<'a> {
             max_depth: limits.max_depth.min(MAX_DEPTH),
             values: 0,
             replaying: 0,
-            strings: SmallVec::new(),
-            objects: SmallVec::new(),
-            traits: SmallVec::new(),
-            member_names: SmallVec::new(),
+            strings: InlineVec::new(),
+            objects: InlineVec::new(),
+            traits: InlineVec::new(),
+            member_names: InlineVec::new(),
             scratch: Vec::new(),
         }
     }
@@ -353,6 +352,9 @@ impl<'a> Decoder<'a> {
         mark: usize,
         counted: usize,
     ) -> Result<(), DecodeError> {
+        if self.scratch.capacity() == 0 {
+            self.scratch.reserve(16);
+        }
         loop {
             let key = self.string(input)?;
             if key.is_empty() {
@@ -560,14 +562,14 @@ pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
 }
 
 /// An object-table entry: where its value starts, and whether it is complete.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct ObjectSlot<'a> {
     at: &'a [u8],
     done: bool,
 }
 
 /// A traits-table entry, AMF 3 §3.12.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Traits<'a> {
     class_name: &'a str,
     /// Where the sealed member names start in `Decoder::member_names`.
@@ -583,7 +585,8 @@ fn limit(limit: Limit, max: usize) -> DecodeError {
 
 /// Moves the scratch entries from `mark` on into a `Vec` of their exact size.
 fn take_from(scratch: &mut Properties, mark: usize) -> Properties {
-    scratch.drain(mark.min(scratch.len())..).collect()
+    // One bulk copy, where `drain(..).collect()` moves item by item.
+    scratch.split_off(mark.min(scratch.len()))
 }
 
 fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {

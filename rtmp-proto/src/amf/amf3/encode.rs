@@ -207,14 +207,14 @@ impl Encoder {
             out.put_u8(EMPTY_STRING);
             return;
         }
-        if let Some(index) = self.strings.find(bytes, out, self.base) {
-            put_u29(out, index << 1);
-            return;
-        }
+        let key = match self.strings.find(bytes, out, self.base) {
+            Ok(index) => return put_u29(out, index << 1),
+            Err(key) => key,
+        };
         put_count(out, bytes.len());
         let at = out.len() - self.base;
         out.put_slice(bytes);
-        self.strings.add(at, bytes.len(), out, self.base);
+        self.strings.add(key, at, bytes.len(), out, self.base);
     }
 }
 
@@ -370,40 +370,47 @@ impl Default for StringTable {
 }
 
 impl StringTable {
-    /// The index of `s`, if the table holds it.
-    fn find(&self, s: &[u8], out: &[u8], base: usize) -> Option<u32> {
-        if self.slots.is_empty() {
-            let print = fingerprint(s);
-            let small = self.prints.get(..self.small_len)?;
-            for (i, _) in small.iter().enumerate().filter(|(_, p)| **p == print) {
-                let place = self.places.get(i)?;
-                if self.bytes(place, out, base) == Some(s) {
-                    return Some(place.index);
-                }
-            }
-            return None;
+    /// The index of `s` if the table holds it, else the key to
+    /// [`add`](Self::add) it with (its fingerprint or its hash).
+    #[inline]
+    fn find(&self, s: &[u8], out: &[u8], base: usize) -> Result<u32, u64> {
+        if !self.slots.is_empty() {
+            return self.find_hashed(s, out, base);
         }
+        let print = fingerprint(s);
+        let prints = &self.prints[..self.small_len.min(SMALL)];
+        for (&p, place) in prints.iter().zip(&self.places) {
+            if p == print && self.bytes(place, out, base) == Some(s) {
+                return Ok(place.index);
+            }
+        }
+        Err(print)
+    }
+
+    #[inline(never)]
+    fn find_hashed(&self, s: &[u8], out: &[u8], base: usize) -> Result<u32, u64> {
         let hash = hash(s);
         let mask = self.slots.len() - 1;
         for probe in 0..MAX_PROBES {
             let slot = self.slots[(hash as usize + probe) & mask];
             if slot.place.len == 0 {
-                return None;
+                break;
             }
             if slot.hash == hash
                 && slot.place.len as usize == s.len()
                 && self.bytes(&slot.place, out, base) == Some(s)
             {
-                return Some(slot.place.index);
+                return Ok(slot.place.index);
             }
         }
-        None
+        Err(u64::from(hash))
     }
 
     /// Counts a string written inline at offset `at` of the current call's
-    /// output `out` (which starts at `base`), and indexes it if a reference
-    /// can express it and the index has room.
-    fn add(&mut self, at: usize, len: usize, out: &[u8], base: usize) {
+    /// output `out` (which starts at `base`), and indexes it under `key`
+    /// (from [`find`](Self::find)) if a reference can express it and the
+    /// index has room.
+    fn add(&mut self, key: u64, at: usize, len: usize, out: &[u8], base: usize) {
         let index = self.count;
         self.count = self.count.saturating_add(1);
         let (Ok(at), Ok(len)) = (
@@ -416,20 +423,27 @@ impl StringTable {
             return;
         }
         let place = Place { index, at, len };
-        if self.slots.is_empty() {
-            let print = self.bytes(&place, out, base).map_or(0, fingerprint);
-            if let (Some(free_print), Some(free_place)) = (
+        if self.slots.is_empty()
+            && let (Some(free_print), Some(free_place)) = (
                 self.prints.get_mut(self.small_len),
                 self.places.get_mut(self.small_len),
-            ) {
-                *free_print = print;
-                *free_place = place;
-                self.small_len += 1;
-                return;
-            }
-            self.spill(out, base);
+            )
+        {
+            *free_print = key;
+            *free_place = place;
+            self.small_len += 1;
+            return;
         }
-        let hash = self.bytes(&place, out, base).map_or(0, hash);
+        self.add_hashed(key as u32, place, out, base);
+    }
+
+    /// [`add`](Self::add) once the linear list is full.
+    #[inline(never)]
+    fn add_hashed(&mut self, mut hash: u32, place: Place, out: &[u8], base: usize) {
+        if self.slots.is_empty() {
+            self.spill(out, base);
+            hash = self.bytes(&place, out, base).map_or(0, self::hash);
+        }
         if insert(&mut self.slots, Slot { hash, place }) {
             self.used += 1;
             if self.used * 2 > self.slots.len() {
@@ -506,7 +520,8 @@ impl StringTable {
 }
 
 /// The length and the first and last four bytes: enough to tell apart
-/// nearly all the strings of one body, in a few instructions.
+/// nearly all the strings of one body, in a few instructions. Never 0 for
+/// a non-empty string.
 fn fingerprint(bytes: &[u8]) -> u64 {
     let len = bytes.len() as u64;
     let word = |w: Option<&[u8; 4]>| w.map_or(0, |w| u64::from(u32::from_le_bytes(*w)));

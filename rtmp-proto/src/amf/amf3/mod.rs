@@ -77,6 +77,7 @@
 
 mod decode;
 mod encode;
+mod inline_vec;
 
 pub use decode::{Decoder, decode};
 pub use encode::{Encoder, encode};
