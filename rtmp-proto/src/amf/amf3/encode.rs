@@ -317,9 +317,9 @@ impl TraitsTable {
 /// The encoder's side of the string table: how many strings the peer's
 /// table holds, and an index to find them again.
 ///
-/// Up to [`SMALL`] strings are found by a linear scan of fingerprints, which
-/// beats hashing for the few strings of a typical body; past that, by an
-/// open-addressing hash index. Neither copies strings while a call runs: an
+/// Up to [`SMALL`] strings are found through fingerprints chained in a few
+/// buckets, which costs less than hashing for the short strings of a
+/// typical body; past that, through an open-addressing hash index. Neither copies strings while a call runs: an
 /// entry points at the bytes just written to the output. When
 /// [`Encoder::encode`] returns, the strings it added are copied to `arena`
 /// for the calls after it.
@@ -327,6 +327,10 @@ impl TraitsTable {
 struct StringTable {
     count: u32,
     small_len: usize,
+    /// Per bucket of fingerprints, 1 + the latest entry in it (0: none).
+    heads: [u8; BUCKETS],
+    /// Per entry, 1 + the entry before it in its bucket (0: none).
+    next: [u8; SMALL],
     prints: [u64; SMALL],
     places: [Place; SMALL],
     /// The hash index, once more than [`SMALL`] strings are indexed: a power
@@ -339,6 +343,7 @@ struct StringTable {
 }
 
 const SMALL: usize = 32;
+const BUCKETS: usize = 32;
 
 /// Where a string's bytes are, and its index in the peer's table.
 #[derive(Debug, Clone, Copy, Default)]
@@ -360,6 +365,8 @@ impl Default for StringTable {
         Self {
             count: 0,
             small_len: 0,
+            heads: [0; BUCKETS],
+            next: [0; SMALL],
             prints: [0; SMALL],
             places: [Place::default(); SMALL],
             slots: Vec::new(),
@@ -378,11 +385,15 @@ impl StringTable {
             return self.find_hashed(s, out, base);
         }
         let print = fingerprint(s);
-        let prints = &self.prints[..self.small_len.min(SMALL)];
-        for (&p, place) in prints.iter().zip(&self.places) {
-            if p == print && self.bytes(place, out, base) == Some(s) {
+        let mut entry = self.heads.get(bucket(print)).copied().unwrap_or(0);
+        while let Some(i) = usize::from(entry).checked_sub(1) {
+            if self.prints.get(i) == Some(&print)
+                && let Some(place) = self.places.get(i)
+                && self.bytes(place, out, base) == Some(s)
+            {
                 return Ok(place.index);
             }
+            entry = self.next.get(i).copied().unwrap_or(0);
         }
         Err(print)
     }
@@ -423,14 +434,20 @@ impl StringTable {
             return;
         }
         let place = Place { index, at, len };
+        let entry = self.small_len;
         if self.slots.is_empty()
-            && let (Some(free_print), Some(free_place)) = (
-                self.prints.get_mut(self.small_len),
-                self.places.get_mut(self.small_len),
+            && let (Some(print), Some(free), Some(next), Some(head)) = (
+                self.prints.get_mut(entry),
+                self.places.get_mut(entry),
+                self.next.get_mut(entry),
+                self.heads.get_mut(bucket(key)),
             )
         {
-            *free_print = key;
-            *free_place = place;
+            *print = key;
+            *free = place;
+            *next = *head;
+            // `entry` is below SMALL (32): it fits a u8.
+            *head = entry as u8 + 1;
             self.small_len += 1;
             return;
         }
@@ -517,6 +534,11 @@ impl StringTable {
         self.used = used;
         self.slots = grown;
     }
+}
+
+/// The bucket of a fingerprint in the linear list's chains.
+fn bucket(print: u64) -> usize {
+    (print.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 59) as usize
 }
 
 /// The length and the first and last four bytes: enough to tell apart
