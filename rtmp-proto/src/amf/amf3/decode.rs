@@ -173,7 +173,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Adds an object-table entry for the value starting at `start`, unless
-    /// replaying. AMF 3 §2.2: an object enters the table when it starts,
+    /// replaying. AMF 3 §2.1 (reference tables): an object enters the table when it starts,
     /// before anything nested in it, so that its members can refer to it.
     fn open_slot(&mut self, start: &'a [u8]) -> Option<usize> {
         if self.replaying != 0 {
@@ -219,7 +219,7 @@ impl<'a> Decoder<'a> {
         let child = self.enter(depth)?;
         let dense_len = self.container_len(header)?;
         let assoc = self.members(input, child, dense_len)?;
-        let mut dense = Vec::with_capacity(dense_len.min(input.len()));
+        let mut dense = Vec::with_capacity(prealloc(dense_len, input.len()));
         for _ in 0..dense_len {
             dense.push(self.value(input, child)?);
         }
@@ -283,7 +283,7 @@ impl<'a> Decoder<'a> {
             sealed
         };
         let members = self.member_names.len();
-        self.member_names.reserve(sealed);
+        self.member_names.reserve(prealloc(sealed, input.len()));
         for _ in 0..sealed {
             let name = self.string(input)?;
             self.member_names.push(name);
@@ -434,7 +434,7 @@ impl<'a> Decoder<'a> {
         let fixed = read_u8(input)? != 0;
         let type_name = self.string(input)?;
         self.charge_bytes(type_name.len())?;
-        let mut items = Vec::with_capacity(len.min(input.len()));
+        let mut items = Vec::with_capacity(prealloc(len, input.len()));
         for _ in 0..len {
             items.push(self.value(input, child)?);
         }
@@ -455,7 +455,7 @@ impl<'a> Decoder<'a> {
         let child = self.enter(depth)?;
         let len = self.container_len(header)?;
         let weak_keys = read_u8(input)? != 0;
-        let mut entries = Vec::with_capacity(len.min(input.len() / 2));
+        let mut entries = Vec::with_capacity(prealloc(len, input.len() / 2));
         for _ in 0..len {
             let key = self.value(input, child)?;
             let value = self.value(input, child)?;
@@ -577,6 +577,16 @@ struct Traits<'a> {
     sealed: usize,
     dynamic: bool,
     externalizable: bool,
+}
+
+/// Capacity to reserve for `count` elements (already checked against the
+/// container limit) when each takes at least one of `bytes_left` bytes.
+/// Capped as well, so that a chain of nested containers that each announce
+/// many elements cannot reserve far more than they fill: past the cap, the
+/// `Vec` grows with the elements actually decoded.
+fn prealloc(count: usize, bytes_left: usize) -> usize {
+    const MAX_PREALLOC: usize = 4096;
+    count.min(bytes_left).min(MAX_PREALLOC)
 }
 
 fn limit(limit: Limit, max: usize) -> DecodeError {
