@@ -47,12 +47,13 @@ impl Encoder {
             }
             Value::String(s) if fits(s.len()) => {
                 out.put_u8(marker::STRING);
-                self.string(s, out);
+                self.string(s.as_str(), out);
             }
             Value::Date(date) => {
-                out.put_u8(marker::DATE);
-                out.put_u8(0x01);
-                out.put_f64(date.millis);
+                // U29D-value: 1, the low bit saying "not a reference".
+                let mut bytes = [marker::DATE, 0x01, 0, 0, 0, 0, 0, 0, 0, 0];
+                bytes[2..].copy_from_slice(&date.millis.to_be_bytes());
+                out.put_slice(&bytes);
             }
             Value::Object(object) => self.object(object, out),
             Value::EcmaArray(assoc) => self.array(&[], assoc, out),
@@ -153,6 +154,8 @@ impl Encoder {
     /// written (empty, or longer than 2^28 - 1 bytes) are skipped.
     fn members(&mut self, properties: &[(Str, Value)], out: &mut BytesMut) {
         for (key, value) in properties {
+            // One look at the CompactString's length: it branches on its layout.
+            let key = key.as_str();
             if key.is_empty() || !fits(key.len()) {
                 continue;
             }
