@@ -42,14 +42,17 @@
 //!   RTMP, e.g. the `G` of an HTTP `GET`) fail with
 //!   [`ProtocolError::UnsupportedVersion`]. The client applies the same rule
 //!   to S0.
-//! - All randomness comes from the seed (ChaCha20), all time from arguments:
-//!   the same seed and inputs give the same bytes. The client's C1 time is 0,
+//! - All randomness comes from the seed, all time from arguments: the same
+//!   seed and inputs give the same bytes. The seed is expanded with ChaCha8,
+//!   not ChaCha20: the random fields carry no secret (the digest keys are
+//!   public), and ChaCha20 alone took ~2.1 µs for the 3 KiB a plain
+//!   handshake needs, past the 2 µs budget (performance.md §4 A5). The client's C1 time is 0,
 //!   the epoch of its chunk timestamps (spec §5.2.3 allows 0).
 
 use std::fmt;
 
 use bytes::{BufMut, BytesMut};
-use rand_chacha::ChaCha20Rng;
+use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::error::{Error, ProtocolError};
@@ -110,7 +113,7 @@ pub struct Handshake {
     /// Bytes of `peer` received so far in the current stage.
     filled: usize,
     kind: Option<HandshakeKind>,
-    rng: ChaCha20Rng,
+    rng: ChaCha8Rng,
     /// Our C1 or S1, kept to check the peer's echo or signature.
     ours: Block,
     /// The peer's C1/S1, then its C2/S2.
@@ -171,7 +174,8 @@ impl Handshake {
                 }
                 Stage::First | Stage::Second => {
                     // `filled < HANDSHAKE_SIZE` between calls: a full block
-                    // moves to the next stage and resets it.
+                    // moves to the next stage and resets it. `n` is at most
+                    // both lengths, so both `..n` slices are in bounds.
                     let space = self.peer.get_mut(self.filled..).unwrap_or_default();
                     let n = space.len().min(rest.len());
                     space[..n].copy_from_slice(&rest[..n]);
@@ -295,7 +299,7 @@ impl Handshake {
             stage: Stage::Version,
             filled: 0,
             kind: None,
-            rng: ChaCha20Rng::from_seed(seed),
+            rng: ChaCha8Rng::from_seed(seed),
             ours: [0; HANDSHAKE_SIZE],
             peer: [0; HANDSHAKE_SIZE],
             reply: [0; HANDSHAKE_SIZE],

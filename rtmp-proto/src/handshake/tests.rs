@@ -429,3 +429,57 @@ fn debug_does_not_dump_blocks() {
     );
     assert!(text.len() < 200, "{text}");
 }
+
+#[test]
+fn random_bytes_at_random_splits_never_panic() {
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{RngCore, SeedableRng};
+
+    let mut rng = ChaCha8Rng::from_seed([21; 32]);
+    for round in 0..64u32 {
+        let mut input = vec![0u8; 3200];
+        rng.fill_bytes(&mut input);
+        input[0] = (round % 12) as u8; // mostly versions we answer
+        if round % 3 == 0 {
+            input[5..9].fill(0); // plain C1/S1
+        }
+        let mut sides = [
+            Handshake::server([round as u8; 32]),
+            Handshake::client([round as u8; 32], ClientStyle::Digest),
+            Handshake::client([round as u8; 32], ClientStyle::Plain),
+        ];
+        for hs in &mut sides {
+            let mut rest = &input[..];
+            let mut consumed = 0;
+            while !rest.is_empty() {
+                let step = 1 + (rng.next_u32() as usize % 700).min(rest.len() - 1);
+                match hs.handle_input(u32::MAX, &rest[..step]) {
+                    Ok(n) => {
+                        assert!(n <= step);
+                        consumed += n;
+                        if n < step {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        assert!(matches!(
+                            e,
+                            Error::Protocol(ProtocolError::UnsupportedVersion(_))
+                        ));
+                        break;
+                    }
+                }
+                rest = &rest[step..];
+                let _ = poll(hs);
+            }
+            if matches!(input[0], 6 | 8 | 9) {
+                assert!(!hs.is_done());
+            } else {
+                // Server: C0 + C1 + C2; client: S0 + S1 + S2.
+                assert_eq!(consumed, 3073, "round {round}");
+                assert!(hs.is_done());
+                assert!(hs.reply_verified().is_some());
+            }
+        }
+    }
+}
