@@ -1,0 +1,673 @@
+//! The AMF3 encoder: [`Value`] trees to wire bytes, with string and trait
+//! references (the module docs list every choice it makes).
+
+use bytes::{BufMut, BytesMut};
+
+use super::{ARRAY_COLLECTION, MAX_U28, OBJECT_PROXY, marker};
+use crate::amf::{Object, Str, Value, Vector};
+
+/// Encodes the values of one message body, sharing the string and trait
+/// reference tables across them (as a [`Decoder`](super::Decoder) reads them).
+#[derive(Debug, Default)]
+pub struct Encoder {
+    strings: StringTable,
+    traits: TraitsTable,
+    /// Where the current call started writing in its output.
+    base: usize,
+}
+
+impl Encoder {
+    /// An encoder with empty reference tables.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends `value` to `out`.
+    pub fn encode(&mut self, value: &Value, out: &mut BytesMut) {
+        self.base = out.len();
+        self.value(value, out);
+        let written = out.get(self.base..).unwrap_or_default();
+        self.strings.keep(written);
+    }
+
+    fn value(&mut self, value: &Value, out: &mut BytesMut) {
+        match value {
+            Value::Undefined | Value::Unsupported => out.put_u8(marker::UNDEFINED),
+            Value::Null => out.put_u8(marker::NULL),
+            Value::Bool(false) => out.put_u8(marker::FALSE),
+            Value::Bool(true) => out.put_u8(marker::TRUE),
+            Value::Number(n) => put_double(out, *n),
+            Value::Integer(i) => {
+                if (-(1 << 28)..1 << 28).contains(i) {
+                    out.put_u8(marker::INTEGER);
+                    put_u29(out, (*i as u32) & 0x1FFF_FFFF);
+                } else {
+                    put_double(out, f64::from(*i));
+                }
+            }
+            Value::String(s) if fits(s.len()) => {
+                out.put_u8(marker::STRING);
+                self.string(s.as_str(), out);
+            }
+            Value::Date(date) => {
+                // U29D-value: 1, the low bit saying "not a reference".
+                let mut bytes = [marker::DATE, 0x01, 0, 0, 0, 0, 0, 0, 0, 0];
+                bytes[2..].copy_from_slice(&date.millis.to_be_bytes());
+                out.put_slice(&bytes);
+            }
+            Value::Object(object) => self.object(object, out),
+            Value::EcmaArray(assoc) => self.array(&[], assoc, out),
+            Value::StrictArray(dense) => self.array(dense, &[], out),
+            Value::MixedArray(array) => self.array(&array.dense, &array.assoc, out),
+            Value::XmlDocument(s) if fits(s.len()) => {
+                out.put_u8(marker::XML_DOC);
+                put_inline(out, s.as_bytes());
+            }
+            Value::Xml(s) if fits(s.len()) => {
+                out.put_u8(marker::XML);
+                put_inline(out, s.as_bytes());
+            }
+            Value::ByteArray(bytes) if fits(bytes.len()) => {
+                out.put_u8(marker::BYTE_ARRAY);
+                put_inline(out, bytes);
+            }
+            Value::VectorInt(v) => put_vector(out, marker::VECTOR_INT, v, BytesMut::put_i32),
+            Value::VectorUint(v) => put_vector(out, marker::VECTOR_UINT, v, BytesMut::put_u32),
+            Value::VectorDouble(v) => {
+                put_vector(out, marker::VECTOR_DOUBLE, v, BytesMut::put_f64);
+            }
+            Value::VectorObject(v) if fits(v.items.len()) && fits(v.type_name.len()) => {
+                out.put_u8(marker::VECTOR_OBJECT);
+                put_count(out, v.items.len());
+                out.put_u8(u8::from(v.fixed));
+                self.string(&v.type_name, out);
+                for item in &v.items {
+                    self.value(item, out);
+                }
+            }
+            Value::Dictionary(d) if fits(d.entries.len()) => {
+                out.put_u8(marker::DICTIONARY);
+                put_count(out, d.entries.len());
+                out.put_u8(u8::from(d.weak_keys));
+                for (key, value) in &d.entries {
+                    self.value(key, out);
+                    self.value(value, out);
+                }
+            }
+            Value::ArrayCollection(items) if fits(items.len()) => {
+                out.put_u8(marker::OBJECT);
+                self.external_traits(ARRAY_COLLECTION, out);
+                self.array(items, &[], out);
+            }
+            Value::ObjectProxy(properties) => {
+                out.put_u8(marker::OBJECT);
+                self.external_traits(OBJECT_PROXY, out);
+                out.put_u8(marker::OBJECT);
+                self.traits(OBJECT_PROXY_BODY, &[], out);
+                self.members(properties, out);
+            }
+            // A length past 2^28 - 1: see the module docs.
+            _ => out.put_u8(marker::NULL),
+        }
+    }
+
+    fn object(&mut self, object: &Object, out: &mut BytesMut) {
+        let sealed_count = object.sealed_count.min(object.properties.len());
+        let (sealed, dynamic) = object.properties.split_at(sealed_count);
+        let class_name = object.class_name.as_deref().unwrap_or("");
+        if !fits(class_name.len())
+            || sealed_count > MAX_SEALED
+            || sealed.iter().any(|(name, _)| !fits(name.len()))
+        {
+            out.put_u8(marker::NULL);
+            return;
+        }
+        let shape = Shape {
+            class_name,
+            dynamic: class_name.is_empty() || !dynamic.is_empty(),
+        };
+        out.put_u8(marker::OBJECT);
+        self.traits(shape, sealed, out);
+        for (_, value) in sealed {
+            self.value(value, out);
+        }
+        if shape.dynamic {
+            self.members(dynamic, out);
+        }
+    }
+
+    /// An array: dense count, associative part, dense part (AMF 3 §3.11).
+    fn array(&mut self, dense: &[Value], assoc: &[(Str, Value)], out: &mut BytesMut) {
+        if !fits(dense.len()) {
+            out.put_u8(marker::NULL);
+            return;
+        }
+        out.put_u8(marker::ARRAY);
+        put_count(out, dense.len());
+        self.members(assoc, out);
+        for item in dense {
+            self.value(item, out);
+        }
+    }
+
+    /// `key value` pairs, then the empty string. Keys that cannot be
+    /// written (empty, or longer than 2^28 - 1 bytes) are skipped.
+    fn members(&mut self, properties: &[(Str, Value)], out: &mut BytesMut) {
+        for (key, value) in properties {
+            // One look at the CompactString's length: it branches on its layout.
+            let key = key.as_str();
+            if key.is_empty() || !fits(key.len()) {
+                continue;
+            }
+            self.string(key, out);
+            self.value(value, out);
+        }
+        out.put_u8(EMPTY_STRING);
+    }
+
+    /// Traits by reference, or inline (AMF 3 §3.12) and remembered.
+    fn traits(&mut self, shape: Shape<'_>, sealed: &[(Str, Value)], out: &mut BytesMut) {
+        if let Some(index) = self.traits.find(shape, sealed) {
+            put_u29(out, (index << 2) | 0b01);
+            return;
+        }
+        self.traits.add(shape, sealed);
+        // `sealed.len()` is at most MAX_SEALED, checked by the caller.
+        let flags = (sealed.len() as u32) << 4 | u32::from(shape.dynamic) << 3 | 0b011;
+        put_u29(out, flags);
+        self.string(shape.class_name, out);
+        for (name, _) in sealed {
+            self.string(name, out);
+        }
+    }
+
+    /// The traits of an externalizable Flex class.
+    fn external_traits(&mut self, class_name: &'static str, out: &mut BytesMut) {
+        let known = if class_name == ARRAY_COLLECTION {
+            self.traits.array_collection
+        } else {
+            self.traits.object_proxy
+        };
+        if let Some(index) = known {
+            put_u29(out, (index << 2) | 0b01);
+            return;
+        }
+        let index = self.traits.next_index();
+        if class_name == ARRAY_COLLECTION {
+            self.traits.array_collection = index;
+        } else {
+            self.traits.object_proxy = index;
+        }
+        put_u29(out, 0b0111);
+        self.string(class_name, out);
+    }
+
+    /// A string by reference when the table has it, else inline (the empty
+    /// string never enters the table, AMF 3 §3.8). The caller checks `fits`.
+    fn string(&mut self, s: &str, out: &mut BytesMut) {
+        let bytes = s.as_bytes();
+        if bytes.is_empty() {
+            out.put_u8(EMPTY_STRING);
+            return;
+        }
+        let key = match self.strings.find(bytes, out, self.base) {
+            Ok(index) => return put_u29(out, index << 1),
+            Err(key) => key,
+        };
+        put_count(out, bytes.len());
+        let at = out.len() - self.base;
+        out.put_slice(bytes);
+        self.strings.add(key, at, bytes.len(), out, self.base);
+    }
+}
+
+/// Encodes `value` alone, with fresh reference tables.
+pub fn encode(value: &Value, out: &mut BytesMut) {
+    let mut encoder = Encoder {
+        base: out.len(),
+        ..Encoder::default()
+    };
+    // No later call can refer to these strings: nothing to keep.
+    encoder.value(value, out);
+}
+
+/// The empty string, `U29S-value` 0.
+const EMPTY_STRING: u8 = 0x01;
+/// The most sealed members a traits header has room for (25 bits).
+const MAX_SEALED: usize = (1 << 25) - 1;
+/// The highest traits index a traits reference has room for (27 bits).
+const MAX_TRAITS_INDEX: u32 = (1 << 27) - 1;
+/// Typed traits kept for lookup; past that, new traits are written inline
+/// (and still counted), so a long list is never scanned.
+const MAX_CACHED_TRAITS: usize = 64;
+/// Slots probed for a string before giving up on a reference, so that
+/// colliding strings cannot make encoding quadratic.
+const MAX_PROBES: usize = 8;
+/// The body of an ObjectProxy: an anonymous dynamic object.
+const OBJECT_PROXY_BODY: Shape<'static> = Shape {
+    class_name: "",
+    dynamic: true,
+};
+
+/// What makes traits reusable besides the sealed member names.
+#[derive(Debug, Clone, Copy)]
+struct Shape<'v> {
+    class_name: &'v str,
+    dynamic: bool,
+}
+
+/// The encoder's side of the traits table: the count the peer will hold,
+/// and what is needed to find earlier traits again.
+#[derive(Debug, Default)]
+struct TraitsTable {
+    count: u32,
+    /// Anonymous, dynamic, no sealed members: Flash's plain object.
+    anonymous: Option<u32>,
+    array_collection: Option<u32>,
+    object_proxy: Option<u32>,
+    others: Vec<CachedTraits>,
+}
+
+#[derive(Debug)]
+struct CachedTraits {
+    index: u32,
+    class_name: Str,
+    dynamic: bool,
+    members: Vec<Str>,
+}
+
+impl TraitsTable {
+    fn find(&self, shape: Shape<'_>, sealed: &[(Str, Value)]) -> Option<u32> {
+        if shape.class_name.is_empty() && shape.dynamic && sealed.is_empty() {
+            return self.anonymous;
+        }
+        self.others
+            .iter()
+            .find(|t| {
+                t.class_name == shape.class_name
+                    && t.dynamic == shape.dynamic
+                    && t.members.len() == sealed.len()
+                    && t.members.iter().zip(sealed).all(|(a, (b, _))| a == b)
+            })
+            .map(|t| t.index)
+    }
+
+    fn add(&mut self, shape: Shape<'_>, sealed: &[(Str, Value)]) {
+        let Some(index) = self.next_index() else {
+            return;
+        };
+        if shape.class_name.is_empty() && shape.dynamic && sealed.is_empty() {
+            self.anonymous = Some(index);
+        } else if self.others.len() < MAX_CACHED_TRAITS {
+            self.others.push(CachedTraits {
+                index,
+                class_name: shape.class_name.into(),
+                dynamic: shape.dynamic,
+                members: sealed.iter().map(|(name, _)| name.clone()).collect(),
+            });
+        }
+    }
+
+    /// Counts one more inline traits entry; its index, if a reference can
+    /// express it.
+    fn next_index(&mut self) -> Option<u32> {
+        let index = self.count;
+        self.count = self.count.saturating_add(1);
+        (index <= MAX_TRAITS_INDEX).then_some(index)
+    }
+}
+
+/// The encoder's side of the string table: how many strings the peer's
+/// table holds, and an index to find them again.
+///
+/// Up to [`SMALL`] strings are found through fingerprints chained in a few
+/// buckets, which costs less than hashing for the short strings of a
+/// typical body; past that, through an open-addressing hash index. Neither copies strings while a call runs: an
+/// entry points at the bytes just written to the output. When
+/// [`Encoder::encode`] returns, the strings it added are copied to `arena`
+/// for the calls after it.
+#[derive(Debug)]
+struct StringTable {
+    count: u32,
+    small_len: usize,
+    /// Per bucket of fingerprints, 1 + the latest entry in it (0: none).
+    heads: [u8; BUCKETS],
+    /// Per entry, 1 + the entry before it in its bucket (0: none).
+    next: [u8; SMALL],
+    prints: [u64; SMALL],
+    places: [Place; SMALL],
+    /// The hash index, once more than [`SMALL`] strings are indexed: a power
+    /// of two long.
+    slots: Vec<Slot>,
+    used: usize,
+    /// Positions below `arena.len()` are in here; positions from there on
+    /// are offsets into the current call's output, shifted by `arena.len()`.
+    arena: Vec<u8>,
+}
+
+const SMALL: usize = 32;
+const BUCKETS: usize = 32;
+
+/// Where a string's bytes are, and its index in the peer's table.
+#[derive(Debug, Clone, Copy, Default)]
+struct Place {
+    index: u32,
+    at: u32,
+    len: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    hash: u32,
+    /// The string's place; a free slot has `len` 0 (the empty string is never indexed).
+    place: Place,
+}
+
+impl Default for StringTable {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            small_len: 0,
+            heads: [0; BUCKETS],
+            next: [0; SMALL],
+            prints: [0; SMALL],
+            places: [Place::default(); SMALL],
+            slots: Vec::new(),
+            used: 0,
+            arena: Vec::new(),
+        }
+    }
+}
+
+impl StringTable {
+    /// The index of `s` if the table holds it, else the key to
+    /// [`add`](Self::add) it with (its fingerprint or its hash).
+    #[inline]
+    fn find(&self, s: &[u8], out: &[u8], base: usize) -> Result<u32, u64> {
+        if !self.slots.is_empty() {
+            return self.find_hashed(s, out, base);
+        }
+        let print = fingerprint(s);
+        let mut entry = self.heads.get(bucket(print)).copied().unwrap_or(0);
+        while let Some(i) = usize::from(entry).checked_sub(1) {
+            if self.prints.get(i) == Some(&print)
+                && let Some(place) = self.places.get(i)
+                && self.bytes(place, out, base) == Some(s)
+            {
+                return Ok(place.index);
+            }
+            entry = self.next.get(i).copied().unwrap_or(0);
+        }
+        Err(print)
+    }
+
+    #[inline(never)]
+    fn find_hashed(&self, s: &[u8], out: &[u8], base: usize) -> Result<u32, u64> {
+        let hash = hash(s);
+        let mask = self.slots.len() - 1;
+        for probe in 0..MAX_PROBES {
+            let slot = self.slots[(hash as usize + probe) & mask];
+            if slot.place.len == 0 {
+                break;
+            }
+            if slot.hash == hash
+                && slot.place.len as usize == s.len()
+                && self.bytes(&slot.place, out, base) == Some(s)
+            {
+                return Ok(slot.place.index);
+            }
+        }
+        Err(u64::from(hash))
+    }
+
+    /// Counts a string written inline at offset `at` of the current call's
+    /// output `out` (which starts at `base`), and indexes it under `key`
+    /// (from [`find`](Self::find)) if a reference can express it and the
+    /// index has room.
+    fn add(&mut self, key: u64, at: usize, len: usize, out: &[u8], base: usize) {
+        let index = self.count;
+        self.count = self.count.saturating_add(1);
+        let (Ok(at), Ok(len)) = (
+            u32::try_from(self.arena.len().saturating_add(at)),
+            u32::try_from(len),
+        ) else {
+            return;
+        };
+        if index > MAX_U28 {
+            return;
+        }
+        let place = Place { index, at, len };
+        let entry = self.small_len;
+        if self.slots.is_empty()
+            && let (Some(print), Some(free), Some(next), Some(head)) = (
+                self.prints.get_mut(entry),
+                self.places.get_mut(entry),
+                self.next.get_mut(entry),
+                self.heads.get_mut(bucket(key)),
+            )
+        {
+            *print = key;
+            *free = place;
+            *next = *head;
+            // `entry` is below SMALL (32): it fits a u8.
+            *head = entry as u8 + 1;
+            self.small_len += 1;
+            return;
+        }
+        self.add_hashed(key as u32, place, out, base);
+    }
+
+    /// [`add`](Self::add) once the linear list is full.
+    #[inline(never)]
+    fn add_hashed(&mut self, mut hash: u32, place: Place, out: &[u8], base: usize) {
+        if self.slots.is_empty() {
+            self.spill(out, base);
+            hash = self.bytes(&place, out, base).map_or(0, self::hash);
+        }
+        if insert(&mut self.slots, Slot { hash, place }) {
+            self.used += 1;
+            if self.used * 2 > self.slots.len() {
+                self.grow();
+            }
+        }
+    }
+
+    /// Moves the linear list into a new hash index.
+    fn spill(&mut self, out: &[u8], base: usize) {
+        let mut slots = vec![Slot::default(); SMALL * 4];
+        for place in self.places.iter().take(self.small_len) {
+            let hash = self.bytes(place, out, base).map_or(0, hash);
+            insert(
+                &mut slots,
+                Slot {
+                    hash,
+                    place: *place,
+                },
+            );
+        }
+        self.used = self.small_len;
+        self.small_len = 0;
+        self.slots = slots;
+    }
+
+    /// Copies the strings the current call added (written to `written`, its
+    /// output) into the arena, so that later calls can compare against them.
+    fn keep(&mut self, written: &[u8]) {
+        let start = self.arena.len();
+        let small = self.places.iter_mut().take(self.small_len);
+        let hashed = self.slots.iter_mut().map(|slot| &mut slot.place);
+        for place in small.chain(hashed) {
+            let Some(offset) = (place.at as usize).checked_sub(start) else {
+                continue;
+            };
+            if place.len == 0 {
+                continue;
+            }
+            let bytes = written
+                .get(offset..)
+                .and_then(|rest| rest.get(..place.len as usize));
+            match (bytes, u32::try_from(self.arena.len())) {
+                (Some(bytes), Ok(at)) => {
+                    place.at = at;
+                    self.arena.extend_from_slice(bytes);
+                }
+                // Unreachable (the call wrote these bytes); never match it.
+                _ => place.index = u32::MAX,
+            }
+        }
+    }
+
+    fn bytes<'s>(&'s self, place: &Place, out: &'s [u8], base: usize) -> Option<&'s [u8]> {
+        let at = place.at as usize;
+        let len = place.len as usize;
+        match at.checked_sub(self.arena.len()) {
+            None => self.arena.get(at..)?.get(..len),
+            Some(offset) => out.get(base.checked_add(offset)?..)?.get(..len),
+        }
+    }
+
+    fn grow(&mut self) {
+        let mut grown = vec![Slot::default(); self.slots.len() * 2];
+        let mut used = 0;
+        for &slot in self.slots.iter().filter(|s| s.place.len != 0) {
+            if insert(&mut grown, slot) {
+                used += 1;
+            }
+        }
+        self.used = used;
+        self.slots = grown;
+    }
+}
+
+/// The bucket of a fingerprint in the linear list's chains.
+fn bucket(print: u64) -> usize {
+    (print.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 59) as usize
+}
+
+/// The length and the first and last four bytes: enough to tell apart
+/// nearly all the strings of one body, in a few instructions. Never 0 for
+/// a non-empty string.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    let len = bytes.len() as u64;
+    let word = |w: Option<&[u8; 4]>| w.map_or(0, |w| u64::from(u32::from_le_bytes(*w)));
+    let ends = if bytes.len() >= 4 {
+        word(bytes.first_chunk()) ^ word(bytes.last_chunk()).rotate_left(29)
+    } else {
+        let byte = |b: Option<&u8>| b.map_or(0, |&b| u64::from(b));
+        byte(bytes.first()) | byte(bytes.get(1)) << 8 | byte(bytes.get(2)) << 16
+    };
+    ends ^ len << 56
+}
+
+/// Puts `slot` in the first free place of its probe sequence, if any.
+fn insert(slots: &mut [Slot], slot: Slot) -> bool {
+    let mask = slots.len() - 1;
+    for probe in 0..MAX_PROBES {
+        let free = &mut slots[(slot.hash as usize + probe) & mask];
+        if free.place.len == 0 {
+            *free = slot;
+            return true;
+        }
+    }
+    false
+}
+
+/// A hash of the length and of up to three 8-byte words (head, middle,
+/// tail): constant time whatever the length. Strings that collide only
+/// cost a comparison, and the probe limit bounds that.
+fn hash(bytes: &[u8]) -> u32 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let len = bytes.len();
+    let (head, middle, tail) = if len >= 8 {
+        let word = |w: Option<&[u8; 8]>| w.map_or(0, |w| u64::from_le_bytes(*w));
+        (
+            word(bytes.first_chunk()),
+            word(bytes.get(len / 2 - 4..).and_then(<[u8]>::first_chunk)),
+            word(bytes.last_chunk()),
+        )
+    } else if len >= 4 {
+        let word = |w: Option<&[u8; 4]>| w.map_or(0, |w| u64::from(u32::from_le_bytes(*w)));
+        (word(bytes.first_chunk()), 0, word(bytes.last_chunk()))
+    } else {
+        let byte = |b: Option<&u8>| b.map_or(0, |&b| u64::from(b));
+        let head = byte(bytes.first()) | byte(bytes.get(len / 2)) << 8 | byte(bytes.last()) << 16;
+        (head, 0, 0)
+    };
+    let mut h = (head ^ (len as u64) << 40).wrapping_mul(K);
+    h = (h.rotate_left(26) ^ middle).wrapping_mul(K);
+    h = (h.rotate_left(26) ^ tail).wrapping_mul(K);
+    // A product only carries differences upwards: fold the high half down
+    // and multiply again, so that the last bytes reach the bits that pick
+    // the slot.
+    h = (h ^ h >> 32).wrapping_mul(K);
+    (h >> 32) as u32
+}
+
+/// Whether a length or count fits the 28 bits a U29 header has for it.
+fn fits(len: usize) -> bool {
+    len <= MAX_U28 as usize
+}
+
+fn put_double(out: &mut BytesMut, n: f64) {
+    let mut bytes = [marker::DOUBLE; 9];
+    bytes[1..].copy_from_slice(&n.to_be_bytes());
+    out.put_slice(&bytes);
+}
+
+/// `len << 1 | 1`: a value, not a reference. The caller checks `fits`.
+fn put_count(out: &mut BytesMut, len: usize) {
+    put_u29(out, (len as u32) << 1 | 1);
+}
+
+fn put_inline(out: &mut BytesMut, bytes: &[u8]) {
+    put_count(out, bytes.len());
+    out.put_slice(bytes);
+}
+
+fn put_vector<T: Copy>(
+    out: &mut BytesMut,
+    marker: u8,
+    vector: &Vector<T>,
+    put: fn(&mut BytesMut, T),
+) {
+    if !fits(vector.items.len()) {
+        out.put_u8(marker::NULL);
+        return;
+    }
+    out.put_u8(marker);
+    put_count(out, vector.items.len());
+    out.put_u8(u8::from(vector.fixed));
+    for &item in &vector.items {
+        put(out, item);
+    }
+}
+
+/// A U29 (AMF 3 §1.3.1); `value` is below 2^29.
+#[inline]
+fn put_u29(out: &mut BytesMut, value: u32) {
+    if value < 0x80 {
+        out.put_u8(value as u8);
+    } else {
+        put_u29_long(out, value);
+    }
+}
+
+#[inline(never)]
+fn put_u29_long(out: &mut BytesMut, value: u32) {
+    let v = value;
+    match v {
+        0..0x80 => out.put_u8(v as u8),
+        0x80..0x4000 => out.put_slice(&[(v >> 7) as u8 | 0x80, (v & 0x7F) as u8]),
+        0x4000..0x20_0000 => out.put_slice(&[
+            (v >> 14) as u8 | 0x80,
+            ((v >> 7) & 0x7F) as u8 | 0x80,
+            (v & 0x7F) as u8,
+        ]),
+        _ => out.put_slice(&[
+            ((v >> 22) & 0x7F) as u8 | 0x80,
+            ((v >> 15) & 0x7F) as u8 | 0x80,
+            ((v >> 8) & 0x7F) as u8 | 0x80,
+            v as u8,
+        ]),
+    }
+}
