@@ -72,11 +72,13 @@ pub const SERVER_DIGEST_VERSION: [u8; 4] = [0x04, 0x00, 0x00, 0x01];
 pub const CLIENT_DIGEST_VERSION: [u8; 4] = [0x80, 0x00, 0x07, 0x02];
 
 /// How a client handshakes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ClientStyle {
     /// Spec §5.2: zero version field, C2 echoes S1.
     Plain,
     /// Flash Player 9: a signed C1 (digest at scheme 0) and a signed C2.
+    /// The default: what Flash Player itself sends.
+    #[default]
     Digest,
 }
 
