@@ -107,6 +107,10 @@ impl<'a> Decoder<'a> {
     fn value(&mut self, input: &mut &'a [u8], depth: usize) -> Result<Value, DecodeError> {
         let start = *input;
         let marker = read_u8(input)?;
+        if marker == marker::AVMPLUS {
+            // A switch, not a value: the AMF3 decoder counts what follows.
+            return self.avmplus(input, depth);
+        }
         self.charge(1)?;
         match marker {
             marker::NUMBER => Ok(Value::Number(read_f64(input)?)),
@@ -144,7 +148,6 @@ impl<'a> Decoder<'a> {
                 self.string_value(len as usize, input)
                     .map(Value::XmlDocument)
             }
-            marker::AVMPLUS => self.avmplus(input, depth),
             marker::MOVIECLIP | marker::RECORDSET => Err(DecodeError::ReservedMarker { marker }),
             marker => Err(DecodeError::UnknownMarker { marker }),
         }
