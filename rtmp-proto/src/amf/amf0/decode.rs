@@ -10,6 +10,9 @@
     )
 )]
 
+use std::collections::BTreeMap;
+
+use super::slots::Slots;
 use super::{BYTES_PER_VALUE, MAX_DEPTH, marker};
 use crate::amf::{Date, Limits, Object, Properties, Str, Value, amf3};
 use crate::error::{DecodeError, Limit, LimitExceeded};
@@ -33,15 +36,17 @@ pub struct Decoder<'a> {
     /// bytes again: the table already holds every value in them.
     replaying: u32,
     /// The reference table: complex values in the order they start.
-    objects: Vec<ObjectSlot<'a>>,
-    /// AMF3 values met inside AMF0 containers, kept for replays, which must
-    /// not run the AMF3 decoder again (that would grow its tables).
-    embedded: Vec<Embedded<'a>>,
+    objects: Slots<'a>,
     /// A stack of properties under construction, so that each object or
     /// ECMA array allocates its final `Vec` once, at its exact size.
-    scratch: Vec<(Str, Value)>,
-    /// The AMF3 decoder of this body, made at the first `0x11`.
-    amf3: Option<amf3::Decoder<'a>>,
+    scratch: Properties,
+    /// AMF3 values met inside AMF0 containers, by the address of their first
+    /// byte, kept for replays: those must not run the AMF3 decoder again
+    /// (that would grow its tables).
+    embedded: BTreeMap<usize, Embedded<'a>>,
+    /// The AMF3 decoder of this body, made at the first `0x11` (boxed: it is
+    /// large, and most bodies have no AMF3).
+    amf3: Option<Box<amf3::Decoder<'a>>>,
 }
 
 impl<'a> Decoder<'a> {
@@ -54,9 +59,9 @@ impl<'a> Decoder<'a> {
             max_depth: limits.max_depth.min(MAX_DEPTH),
             values: 0,
             replaying: 0,
-            objects: Vec::new(),
-            embedded: Vec::new(),
+            objects: Slots::default(),
             scratch: Vec::new(),
+            embedded: BTreeMap::new(),
             amf3: None,
         }
     }
@@ -83,8 +88,9 @@ impl<'a> Decoder<'a> {
 
     /// Continues decoding from `input`, a later part of the same body, with
     /// the same reference tables (the SharedObject codec decodes each event's
-    /// values this way).
+    /// values this way). [`Decoder::position`] counts from its start.
     pub(crate) fn set_input(&mut self, input: &'a [u8]) {
+        self.body = input;
         self.input = input;
     }
 
@@ -101,6 +107,10 @@ impl<'a> Decoder<'a> {
     fn value(&mut self, input: &mut &'a [u8], depth: usize) -> Result<Value, DecodeError> {
         let start = *input;
         let marker = read_u8(input)?;
+        if marker == marker::AVMPLUS {
+            // A switch, not a value: the AMF3 decoder counts what follows.
+            return self.avmplus(input, depth);
+        }
         self.charge(1)?;
         match marker {
             marker::NUMBER => Ok(Value::Number(read_f64(input)?)),
@@ -138,7 +148,6 @@ impl<'a> Decoder<'a> {
                 self.string_value(len as usize, input)
                     .map(Value::XmlDocument)
             }
-            marker::AVMPLUS => self.avmplus(input, depth),
             marker::MOVIECLIP | marker::RECORDSET => Err(DecodeError::ReservedMarker { marker }),
             marker => Err(DecodeError::UnknownMarker { marker }),
         }
@@ -193,10 +202,16 @@ impl<'a> Decoder<'a> {
         input: &mut &'a [u8],
         child: usize,
     ) -> Result<Properties, DecodeError> {
+        if self.scratch.capacity() == 0 {
+            // Room for a typical object at once, rather than growing 4, 8, 16.
+            self.scratch.reserve(16);
+        }
         let mark = self.scratch.len();
         loop {
-            let len = read_u16(input)?;
-            let key = self.string(usize::from(len), input)?;
+            let key = match read_u16(input)? {
+                0 => "",
+                len => self.string(usize::from(len), input)?,
+            };
             if key.is_empty()
                 && let [marker::OBJECT_END, rest @ ..] = *input
             {
@@ -211,7 +226,21 @@ impl<'a> Decoder<'a> {
                     self.limits.max_container_len,
                 ));
             }
-            let value = self.value(input, child)?;
+            // Numbers and strings inline: most properties are one of them.
+            let value = match input.split_first() {
+                Some((&marker::NUMBER, rest)) => {
+                    *input = rest;
+                    self.charge(1)?;
+                    Value::Number(read_f64(input)?)
+                }
+                Some((&marker::STRING, rest)) => {
+                    *input = rest;
+                    self.charge(1)?;
+                    let len = read_u16(input)?;
+                    Value::String(self.string_value(usize::from(len), input)?)
+                }
+                _ => self.value(input, child)?,
+            };
             self.charge_bytes(key.len())?;
             self.scratch.push((Str::from(key), value));
         }
@@ -272,17 +301,19 @@ impl<'a> Decoder<'a> {
         }
         let amf3 = self
             .amf3
-            .get_or_insert_with(|| amf3::Decoder::new(&[], &self.limits));
+            .get_or_insert_with(|| Box::new(amf3::Decoder::new(&[], &self.limits)));
         let before = self.values;
         let (value, rest) = amf3.decode_embedded(input, depth, &mut self.values)?;
         if depth > 0 {
             // Inside an AMF0 container, which a later reference may copy.
-            self.embedded.push(Embedded {
-                remaining: input.len(),
-                rest,
-                value: value.clone(),
-                charged: self.values.saturating_sub(before),
-            });
+            self.embedded.insert(
+                input.as_ptr().addr(),
+                Embedded {
+                    rest,
+                    value: value.clone(),
+                    charged: self.values.saturating_sub(before),
+                },
+            );
         }
         *input = rest;
         Ok(value)
@@ -290,13 +321,9 @@ impl<'a> Decoder<'a> {
 
     /// The AMF3 value decoded the first time at this point of the body.
     fn replay_embedded(&mut self, input: &mut &'a [u8]) -> Result<Value, DecodeError> {
-        let remaining = input.len();
-        // Entries were pushed in body order, so `remaining` decreases.
         let found = self
             .embedded
-            .binary_search_by(|e| remaining.cmp(&e.remaining))
-            .ok()
-            .and_then(|i| self.embedded.get(i))
+            .get(&input.as_ptr().addr())
             .ok_or(DecodeError::Invalid {
                 what: "AMF3 value in a reference",
             })?;
@@ -329,16 +356,12 @@ impl<'a> Decoder<'a> {
         if self.replaying != 0 {
             return None;
         }
-        self.objects.push(ObjectSlot {
-            at: start,
-            done: false,
-        });
-        Some(self.objects.len().wrapping_sub(1))
+        Some(self.objects.open(start))
     }
 
     fn close_slot(&mut self, slot: Option<usize>) {
-        if let Some(slot) = slot.and_then(|i| self.objects.get_mut(i)) {
-            slot.done = true;
+        if let Some(index) = slot {
+            self.objects.close(index);
         }
     }
 
@@ -386,18 +409,9 @@ pub fn decode_all(input: &[u8], limits: &Limits) -> Result<Vec<Value>, DecodeErr
     Ok(values)
 }
 
-/// A reference-table entry: where its value starts, and whether it is complete.
-#[derive(Debug, Clone, Copy)]
-struct ObjectSlot<'a> {
-    at: &'a [u8],
-    done: bool,
-}
-
 /// An AMF3 value decoded inside an AMF0 container.
 #[derive(Debug)]
 struct Embedded<'a> {
-    /// The length of the input after its `0x11`: a position in the body.
-    remaining: usize,
     /// The input after it.
     rest: &'a [u8],
     value: Value,
@@ -409,8 +423,14 @@ fn limit(limit: Limit, max: usize) -> DecodeError {
     DecodeError::Limit(LimitExceeded::new(limit, max))
 }
 
-/// Moves the scratch entries from `mark` on into a `Vec` of their exact size.
-fn take_from(scratch: &mut Vec<(Str, Value)>, mark: usize) -> Properties {
+/// Moves the scratch entries from `mark` on into a `Vec` of their exact
+/// size, or, when they are all of it and fill at least half of it, hands
+/// over the scratch `Vec` itself (saving an allocation and a copy for the
+/// outermost object).
+fn take_from(scratch: &mut Properties, mark: usize) -> Properties {
+    if mark == 0 && scratch.len().saturating_mul(2) >= scratch.capacity() {
+        return std::mem::take(scratch);
+    }
     scratch.split_off(mark.min(scratch.len()))
 }
 
