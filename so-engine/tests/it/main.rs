@@ -1,0 +1,10 @@
+//! Scenario tests for the engine, one binary (see each module).
+
+mod contract;
+mod lifecycle;
+mod limits;
+mod persistence;
+mod scopes;
+mod security;
+mod server_api;
+mod support;
