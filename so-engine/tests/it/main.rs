@@ -7,4 +7,5 @@ mod persistence;
 mod scopes;
 mod security;
 mod server_api;
+mod sim;
 mod support;
