@@ -146,3 +146,69 @@ impl Pending {
         self.owner.is_empty() && self.sync.is_empty() && !self.changed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_routes_events_by_source() {
+        let mut server = Pending::default();
+        server.for_owner(SoEvent::UseSuccess);
+        server.for_all(SoEvent::Clear);
+        server.for_others(SoEvent::Remove { key: "k".into() });
+        assert!(server.owner.is_empty(), "no owner without a source");
+        assert_eq!(
+            server.sync,
+            [SoEvent::Clear, SoEvent::Remove { key: "k".into() }]
+        );
+
+        let mut client = Pending {
+            source: Some(ClientId(1)),
+            ..Pending::default()
+        };
+        assert!(client.is_empty());
+        client.for_owner(SoEvent::Success { key: "a".into() });
+        client.for_others(SoEvent::Remove { key: "a".into() });
+        client.for_all(SoEvent::Clear);
+        assert_eq!(
+            client.owner,
+            [SoEvent::Success { key: "a".into() }, SoEvent::Clear]
+        );
+        assert_eq!(
+            client.sync,
+            [SoEvent::Remove { key: "a".into() }, SoEvent::Clear]
+        );
+        assert!(!client.is_empty());
+    }
+
+    #[test]
+    fn only_unheld_transient_objects_are_idle() {
+        let mut so = SharedObject {
+            key: SoKey::new(ScopePath::new("app").unwrap(), "x"),
+            persistent: false,
+            version: 1,
+            attrs: BTreeMap::new(),
+            subscribers: BTreeMap::new(),
+            acquired: 0,
+            retention: Retention::Linger(0),
+            expires_at: None,
+            persist_at: None,
+            depth: 0,
+            batches: 0,
+            pending: Pending::default(),
+        };
+        assert!(so.is_idle());
+        so.acquired = 1;
+        assert!(!so.is_idle());
+        so.acquired = 0;
+        so.subscribers.insert(ClientId(1), Encoding::Amf0);
+        assert!(!so.is_idle());
+        so.subscribers.clear();
+        so.retention = Retention::WhileScopeRuns;
+        assert!(!so.is_idle());
+        so.retention = Retention::Linger(5);
+        so.persistent = true;
+        assert!(!so.is_idle());
+    }
+}
