@@ -99,8 +99,9 @@
 //!   | any other event for an SO this connection has not used | [`status::NO_OBJECT_FOUND`] | never creates it |
 //!   | write or delete denied | [`status::NO_WRITE_ACCESS`] | then CHANGE (or REMOVE) with the authoritative value |
 //!   | send denied | [`status::NO_WRITE_ACCESS`] | nothing is broadcast |
-//!   | a key, value or attribute count over a limit | [`status::LIMIT_EXCEEDED`] | like a denied write |
+//!   | a key, value, attribute count or SO size over a limit | [`status::LIMIT_EXCEEDED`] | like a denied write |
 //!   | more events in one message than allowed | [`status::LIMIT_EXCEEDED`] | nothing of it applies |
+//!   | answers past [`EngineLimits::max_update_bytes`] | [`status::LIMIT_EXCEEDED`] | the rest of the message is refused; then the SO's full state (CLEAR, CHANGEs) in a message of its own |
 //!
 //!   Refusals of the request as a whole (the first four rows and the last)
 //!   come in a message of their own, in Red5's form: version 0, the request's
@@ -117,8 +118,10 @@
 //! order: USE_SUCCESS starts it, CLEAR empties it, CHANGE sets, REMOVE
 //! deletes, SUCCESS k means "k now holds the value you wrote" (re-apply it:
 //! another client's CHANGE to k may have arrived after your local write),
-//! and a STATUS NoWriteAccess or LimitExceeded is followed by the
-//! authoritative value of the key it refused. The engine's tests rebuild
+//! a STATUS NoWriteAccess or LimitExceeded is followed by the authoritative
+//! value of the key it refused, and a STATUS LimitExceeded that ends a
+//! message means the rest of your message was refused (its writes get no
+//! answer; the next message holds the full state). The engine's tests rebuild
 //! every subscriber's view that way and compare it with the engine's state.
 //!
 //! Values compare bit for bit ([`Value`](rtmp_proto::amf::Value) numbers by

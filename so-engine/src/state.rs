@@ -72,6 +72,8 @@ pub(crate) struct SharedObject {
     pub(crate) persistent: bool,
     pub(crate) version: u32,
     pub(crate) attrs: BTreeMap<Str, Value>,
+    /// The wire size of `attrs` ([`attribute_size`](crate::values::attribute_size) summed).
+    pub(crate) bytes: usize,
     pub(crate) subscribers: BTreeMap<ClientId, Encoding>,
     pub(crate) acquired: u32,
     pub(crate) retention: Retention,
@@ -88,6 +90,13 @@ pub(crate) struct SharedObject {
 }
 
 impl SharedObject {
+    /// The wire size of attribute `key` if it exists, else 0.
+    pub(crate) fn attribute_size(&self, key: &str) -> usize {
+        self.attrs
+            .get(key)
+            .map_or(0, |v| crate::values::attribute_size(key, v))
+    }
+
     /// Idle: nothing keeps a transient SO alive, so its linger runs.
     pub(crate) fn is_idle(&self) -> bool {
         !self.persistent
@@ -189,6 +198,7 @@ mod tests {
             persistent: false,
             version: 1,
             attrs: BTreeMap::new(),
+            bytes: 0,
             subscribers: BTreeMap::new(),
             acquired: 0,
             retention: Retention::Linger(0),
