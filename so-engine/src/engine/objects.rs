@@ -70,17 +70,17 @@ impl Engine {
             return Err(EngineMisuse::BadPersistence(key));
         }
         let stored = persistent.then(|| self.state.stored.remove(&key)).flatten();
-        let (version, attrs) = match stored {
-            Some(snapshot) => (snapshot.version, snapshot.values.into_iter().collect()),
-            None => (
-                1,
-                setup
-                    .initial
-                    .into_iter()
-                    .filter(|(_, v)| !v.is_null_or_undefined())
-                    .collect::<BTreeMap<_, _>>(),
-            ),
+        let (version, values) = match stored {
+            Some(snapshot) => (snapshot.version, snapshot.values),
+            None => (1, setup.initial),
         };
+        // Trusted data, but a key the wire cannot carry would make every
+        // message of this SO unencodable: such keys are left out.
+        let key_bytes = limits.key_bytes();
+        let attrs: BTreeMap<_, _> = values
+            .into_iter()
+            .filter(|(k, v)| k.len() <= key_bytes && !v.is_null_or_undefined())
+            .collect();
         let bytes = attrs
             .iter()
             .fold(0usize, |n, (k, v)| n.saturating_add(attribute_size(k, v)));
@@ -238,24 +238,33 @@ impl Engine {
             persistent: so.persistent,
             events,
         };
-        if let Some(source) = pending.source
-            && !pending.owner.is_empty()
-            && let Some(c) = clients.get(&source)
-            && c.phase != Phase::Leaving
-        {
+        let source = pending
+            .source
+            .and_then(|s| clients.get(&s).map(|c| (s, c)))
+            .filter(|(_, c)| c.phase != Phase::Leaving)
+            .map(|(s, c)| (s, c.encoding));
+        let others = so
+            .subscribers
+            .iter()
+            .filter(|(c, _)| Some(**c) != pending.source)
+            .map(|(c, e)| (*c, *e));
+        // A send or a remove (or server changes only) gives the source the
+        // same events as everybody: one body per encoding for all.
+        if !pending.owner.is_empty() && pending.owner == pending.sync {
             fan_out(
                 out,
-                &message(pending.owner),
-                std::iter::once((source, c.encoding)),
+                &message(pending.sync),
+                source.into_iter().chain(others),
             );
+            return;
+        }
+        if let Some(source) = source
+            && !pending.owner.is_empty()
+        {
+            fan_out(out, &message(pending.owner), std::iter::once(source));
         }
         if !pending.sync.is_empty() {
-            let recipients = so
-                .subscribers
-                .iter()
-                .filter(|(c, _)| Some(**c) != pending.source)
-                .map(|(c, e)| (*c, *e));
-            fan_out(out, &message(pending.sync), recipients);
+            fan_out(out, &message(pending.sync), others);
         }
     }
 
