@@ -1,1 +1,0 @@
-//! AMF3 codec (to be written).

@@ -1,0 +1,622 @@
+//! The AMF3 decoder: wire bytes of one message body to [`Value`] trees.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+use super::{ARRAY_COLLECTION, BYTES_PER_VALUE, MAX_DEPTH, OBJECT_PROXY, marker};
+use crate::amf::{
+    Date, Dictionary, Limits, MixedArray, Object, ObjectVector, Properties, Str, Value, Vector,
+};
+use crate::error::{DecodeError, Limit, LimitExceeded};
+
+/// Decodes the values of one message body, sharing the string, object and
+/// trait reference tables across them.
+#[derive(Debug)]
+pub struct Decoder<'a> {
+    input: &'a [u8],
+    limits: Limits,
+    /// `limits.max_depth` capped at [`MAX_DEPTH`].
+    max_depth: usize,
+    /// Values built so far, references at full size (see the module docs).
+    values: usize,
+    /// Non-zero while a reference is being copied by decoding the referenced
+    /// bytes again: the tables already hold everything in them.
+    replaying: u32,
+    strings: Vec<&'a str>,
+    objects: Vec<ObjectSlot<'a>>,
+    traits: Vec<Traits<'a>>,
+    /// Sealed member names of all traits, each traits entry holding a range.
+    member_names: Vec<&'a str>,
+    /// A stack of properties under construction, so that each object or
+    /// associative array allocates its final `Vec` once, at its exact size.
+    scratch: Properties,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder for the body `input`, with empty reference tables.
+    pub fn new(input: &'a [u8], limits: &Limits) -> Self {
+        Self {
+            input,
+            limits: *limits,
+            max_depth: limits.max_depth.min(MAX_DEPTH),
+            values: 0,
+            replaying: 0,
+            strings: Vec::new(),
+            objects: Vec::new(),
+            traits: Vec::new(),
+            member_names: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Decodes the next value.
+    pub fn decode(&mut self) -> Result<Value, DecodeError> {
+        let mut input = self.input;
+        let value = self.value(&mut input, 0)?;
+        self.input = input;
+        Ok(value)
+    }
+
+    /// The bytes not decoded yet.
+    pub fn remaining(&self) -> &'a [u8] {
+        self.input
+    }
+
+    /// Whether every byte has been decoded.
+    pub fn is_empty(&self) -> bool {
+        self.input.is_empty()
+    }
+
+    /// For amf0's 0x11 switch: decode one AMF3 value from `input` with this
+    /// decoder's reference tables (shared across the whole message body), at
+    /// nesting `depth`, adding the values it builds to `*values` and failing
+    /// once `*values` passes `limits.max_values`. Returns the rest of the input.
+    ///
+    /// `depth` counts the containers around the value: a container may open
+    /// while `depth < max_depth`. The decoder's own input and its own count
+    /// of values (for [`Decoder::decode`]) are left alone.
+    #[allow(dead_code, reason = "called by the AMF0 decoder's 0x11 switch")]
+    pub(crate) fn decode_embedded(
+        &mut self,
+        input: &'a [u8],
+        depth: usize,
+        values: &mut usize,
+    ) -> Result<(Value, &'a [u8]), DecodeError> {
+        let own = std::mem::replace(&mut self.values, *values);
+        let mut rest = input;
+        let result = self.value(&mut rest, depth);
+        *values = std::mem::replace(&mut self.values, own);
+        result.map(|value| (value, rest))
+    }
+
+    fn value(&mut self, input: &mut &'a [u8], depth: usize) -> Result<Value, DecodeError> {
+        let start = *input;
+        let marker = read_u8(input)?;
+        self.charge(1)?;
+        match marker {
+            marker::UNDEFINED => Ok(Value::Undefined),
+            marker::NULL => Ok(Value::Null),
+            marker::FALSE => Ok(Value::Bool(false)),
+            marker::TRUE => Ok(Value::Bool(true)),
+            // AMF 3 §3.6: a U29 holding a 29-bit two's complement integer.
+            marker::INTEGER => Ok(Value::Integer(((read_u29(input)? << 3) as i32) >> 3)),
+            marker::DOUBLE => Ok(Value::Number(read_f64(input)?)),
+            marker::STRING => self.string_value(input),
+            marker::XML_DOC..=marker::DICTIONARY => {
+                let header = read_u29(input)?;
+                if header & 1 == 0 {
+                    return self.reference(header >> 1, depth);
+                }
+                let header = header >> 1;
+                let slot = self.open_slot(start);
+                let value = match marker {
+                    marker::ARRAY => self.array(header, input, depth)?,
+                    marker::OBJECT => self.object(header, input, depth)?,
+                    marker::VECTOR_OBJECT => self.object_vector(header, input, depth)?,
+                    marker::DICTIONARY => self.dictionary(header, input, depth)?,
+                    _ => self.leaf(marker, header, input, depth)?,
+                };
+                if let Some(slot) = slot.and_then(|i| self.objects.get_mut(i)) {
+                    slot.done = true;
+                }
+                Ok(value)
+            }
+            marker => Err(DecodeError::UnknownMarker { marker }),
+        }
+    }
+
+    /// The object-table values that hold no other values.
+    #[inline(never)]
+    fn leaf(
+        &mut self,
+        marker: u8,
+        header: u32,
+        input: &mut &'a [u8],
+        depth: usize,
+    ) -> Result<Value, DecodeError> {
+        if matches!(
+            marker,
+            marker::VECTOR_INT | marker::VECTOR_UINT | marker::VECTOR_DOUBLE
+        ) {
+            self.enter(depth)?;
+        }
+        Ok(match marker {
+            marker::XML_DOC => Value::XmlDocument(self.text(header, input)?),
+            marker::XML => Value::Xml(self.text(header, input)?),
+            marker::DATE => Value::Date(Date {
+                millis: read_f64(input)?,
+                timezone: 0,
+            }),
+            marker::BYTE_ARRAY => {
+                let bytes = self.bytes(header, input)?;
+                self.charge_bytes(bytes.len())?;
+                Value::ByteArray(bytes.to_vec())
+            }
+            marker::VECTOR_INT => {
+                Value::VectorInt(Box::new(self.vector(header, input, i32::from_be_bytes)?))
+            }
+            marker::VECTOR_UINT => {
+                Value::VectorUint(Box::new(self.vector(header, input, u32::from_be_bytes)?))
+            }
+            _ => Value::VectorDouble(Box::new(self.vector(header, input, f64::from_be_bytes)?)),
+        })
+    }
+
+    /// Adds an object-table entry for the value starting at `start`, unless
+    /// replaying. AMF 3 §2.2: an object enters the table when it starts,
+    /// before anything nested in it, so that its members can refer to it.
+    fn open_slot(&mut self, start: &'a [u8]) -> Option<usize> {
+        if self.replaying != 0 {
+            return None;
+        }
+        self.objects.push(ObjectSlot {
+            at: start,
+            done: false,
+        });
+        Some(self.objects.len().wrapping_sub(1))
+    }
+
+    /// A copy of object-table entry `index`, made by decoding its bytes again
+    /// with the tables as they are now: they already hold every string,
+    /// object and traits entry the value defines or uses, at the same indices.
+    fn reference(&mut self, index: u32, depth: usize) -> Result<Value, DecodeError> {
+        let slot = self
+            .objects
+            .get(index as usize)
+            .ok_or(DecodeError::BadReference {
+                table: "object",
+                index,
+            })?;
+        if !slot.done {
+            return Err(DecodeError::Invalid {
+                what: "reference cycle (an object refers to itself or an enclosing object)",
+            });
+        }
+        let mut at = slot.at;
+        self.replaying = self.replaying.saturating_add(1);
+        let value = self.value(&mut at, depth);
+        self.replaying = self.replaying.saturating_sub(1);
+        value
+    }
+
+    /// `[dense count] (key value)* "" value*`, AMF 3 §3.11.
+    fn array(
+        &mut self,
+        header: u32,
+        input: &mut &'a [u8],
+        depth: usize,
+    ) -> Result<Value, DecodeError> {
+        let child = self.enter(depth)?;
+        let dense_len = self.container_len(header)?;
+        let assoc = self.members(input, child, dense_len)?;
+        let mut dense = Vec::with_capacity(dense_len.min(input.len()));
+        for _ in 0..dense_len {
+            dense.push(self.value(input, child)?);
+        }
+        Ok(match (assoc.is_empty(), dense.is_empty()) {
+            (true, _) => Value::StrictArray(dense),
+            (false, true) => Value::EcmaArray(assoc),
+            (false, false) => Value::MixedArray(Box::new(MixedArray { dense, assoc })),
+        })
+    }
+
+    /// Traits (inline or by reference), then the body, AMF 3 §3.12.
+    fn object(
+        &mut self,
+        header: u32,
+        input: &mut &'a [u8],
+        depth: usize,
+    ) -> Result<Value, DecodeError> {
+        let child = self.enter(depth)?;
+        let names_mark = self.member_names.len();
+        let traits = if header & 1 == 0 {
+            let index = header >> 1;
+            *self
+                .traits
+                .get(index as usize)
+                .ok_or(DecodeError::BadReference {
+                    table: "trait",
+                    index,
+                })?
+        } else {
+            self.inline_traits(header >> 1, input)?
+        };
+        let value = if traits.externalizable {
+            self.externalizable(traits.class_name, input, child)
+        } else {
+            self.object_body(traits, input, child)
+        };
+        if self.replaying != 0 {
+            // The names of traits read again are not kept: the table has them.
+            self.member_names.truncate(names_mark);
+        }
+        value
+    }
+
+    /// `header` is the U29 without its value and traits bits.
+    fn inline_traits(
+        &mut self,
+        header: u32,
+        input: &mut &'a [u8],
+    ) -> Result<Traits<'a>, DecodeError> {
+        let externalizable = header & 1 != 0;
+        let dynamic = header & 2 != 0;
+        let class_name = self.string(input)?;
+        let sealed = if externalizable {
+            0
+        } else {
+            // Every name takes at least one byte.
+            let sealed = self.container_len(header >> 2)?;
+            if sealed > input.len() {
+                return Err(DecodeError::Truncated);
+            }
+            sealed
+        };
+        let members = self.member_names.len();
+        self.member_names.reserve(sealed);
+        for _ in 0..sealed {
+            let name = self.string(input)?;
+            self.member_names.push(name);
+        }
+        let traits = Traits {
+            class_name,
+            members,
+            sealed,
+            dynamic,
+            externalizable,
+        };
+        if self.replaying == 0 {
+            self.traits.push(traits);
+        }
+        Ok(traits)
+    }
+
+    fn object_body(
+        &mut self,
+        traits: Traits<'a>,
+        input: &mut &'a [u8],
+        child: usize,
+    ) -> Result<Value, DecodeError> {
+        let mark = self.scratch.len();
+        for i in 0..traits.sealed {
+            let name = self
+                .member_names
+                .get(traits.members.saturating_add(i))
+                .copied()
+                .ok_or(DecodeError::Invalid {
+                    what: "traits member table",
+                })?;
+            let value = self.value(input, child)?;
+            self.charge_bytes(name.len())?;
+            self.scratch.push((Str::from(name), value));
+        }
+        if traits.dynamic {
+            self.dynamic_members(input, child, mark, traits.sealed)?;
+        }
+        let properties = take_from(&mut self.scratch, mark);
+        Ok(Value::Object(Box::new(Object {
+            class_name: (!traits.class_name.is_empty()).then(|| Str::from(traits.class_name)),
+            sealed_count: traits.sealed,
+            properties,
+        })))
+    }
+
+    /// Associative members until the empty key, as a fresh `Vec`; `counted`
+    /// elements of the same container are already decoded or promised.
+    fn members(
+        &mut self,
+        input: &mut &'a [u8],
+        child: usize,
+        counted: usize,
+    ) -> Result<Properties, DecodeError> {
+        let mark = self.scratch.len();
+        self.dynamic_members(input, child, mark, counted)?;
+        Ok(take_from(&mut self.scratch, mark))
+    }
+
+    /// Pushes `key value` pairs onto the scratch stack until the empty key.
+    fn dynamic_members(
+        &mut self,
+        input: &mut &'a [u8],
+        child: usize,
+        mark: usize,
+        counted: usize,
+    ) -> Result<(), DecodeError> {
+        loop {
+            let key = self.string(input)?;
+            if key.is_empty() {
+                return Ok(());
+            }
+            let len = self
+                .scratch
+                .len()
+                .saturating_sub(mark)
+                .saturating_add(counted);
+            if len >= self.limits.max_container_len {
+                return Err(limit(
+                    Limit::AmfContainerLength,
+                    self.limits.max_container_len,
+                ));
+            }
+            let value = self.value(input, child)?;
+            self.charge_bytes(key.len())?;
+            self.scratch.push((Str::from(key), value));
+        }
+    }
+
+    /// The body of an externalizable object: only the Flex classes whose
+    /// body is a single AMF3 value can be read.
+    fn externalizable(
+        &mut self,
+        class_name: &str,
+        input: &mut &'a [u8],
+        child: usize,
+    ) -> Result<Value, DecodeError> {
+        match class_name {
+            ARRAY_COLLECTION => match self.value(input, child)? {
+                Value::StrictArray(items) => Ok(Value::ArrayCollection(items)),
+                _ => Err(DecodeError::Invalid {
+                    what: "ArrayCollection source (not a dense array)",
+                }),
+            },
+            OBJECT_PROXY => match self.value(input, child)? {
+                Value::Object(object) => Ok(Value::ObjectProxy(object.properties)),
+                _ => Err(DecodeError::Invalid {
+                    what: "ObjectProxy body (not an object)",
+                }),
+            },
+            _ => Err(DecodeError::Invalid {
+                what: "externalizable class (its body format is unknown)",
+            }),
+        }
+    }
+
+    /// `[count] fixed item*` with fixed-size items, AMF 3 §3.15.
+    fn vector<T, const N: usize>(
+        &mut self,
+        header: u32,
+        input: &mut &'a [u8],
+        item: fn([u8; N]) -> T,
+    ) -> Result<Vector<T>, DecodeError> {
+        let len = self.container_len(header)?;
+        let fixed = read_u8(input)? != 0;
+        let bytes = take(input, len.checked_mul(N).ok_or(DecodeError::Truncated)?)?;
+        self.charge_bytes(bytes.len())?;
+        let (chunks, _) = bytes.as_chunks::<N>();
+        Ok(Vector {
+            fixed,
+            items: chunks.iter().map(|c| item(*c)).collect(),
+        })
+    }
+
+    /// `[count] fixed type-name value*`, AMF 3 §3.15.
+    fn object_vector(
+        &mut self,
+        header: u32,
+        input: &mut &'a [u8],
+        depth: usize,
+    ) -> Result<Value, DecodeError> {
+        let child = self.enter(depth)?;
+        let len = self.container_len(header)?;
+        let fixed = read_u8(input)? != 0;
+        let type_name = self.string(input)?;
+        self.charge_bytes(type_name.len())?;
+        let mut items = Vec::with_capacity(len.min(input.len()));
+        for _ in 0..len {
+            items.push(self.value(input, child)?);
+        }
+        Ok(Value::VectorObject(Box::new(ObjectVector {
+            fixed,
+            type_name: Str::from(type_name),
+            items,
+        })))
+    }
+
+    /// `[count] weak-keys (key value)*`, AMF 3 §3.16.
+    fn dictionary(
+        &mut self,
+        header: u32,
+        input: &mut &'a [u8],
+        depth: usize,
+    ) -> Result<Value, DecodeError> {
+        let child = self.enter(depth)?;
+        let len = self.container_len(header)?;
+        let weak_keys = read_u8(input)? != 0;
+        let mut entries = Vec::with_capacity(len.min(input.len() / 2));
+        for _ in 0..len {
+            let key = self.value(input, child)?;
+            let value = self.value(input, child)?;
+            entries.push((key, value));
+        }
+        Ok(Value::Dictionary(Box::new(Dictionary {
+            weak_keys,
+            entries,
+        })))
+    }
+
+    fn string_value(&mut self, input: &mut &'a [u8]) -> Result<Value, DecodeError> {
+        let s = self.string(input)?;
+        self.charge_bytes(s.len())?;
+        Ok(Value::String(Str::from(s)))
+    }
+
+    /// A string by value (entering the string table unless empty, AMF 3
+    /// §3.8) or by reference.
+    fn string(&mut self, input: &mut &'a [u8]) -> Result<&'a str, DecodeError> {
+        let header = read_u29(input)?;
+        if header & 1 == 0 {
+            let index = header >> 1;
+            return self
+                .strings
+                .get(index as usize)
+                .copied()
+                .ok_or(DecodeError::BadReference {
+                    table: "string",
+                    index,
+                });
+        }
+        let len = header >> 1;
+        if len == 0 {
+            return Ok("");
+        }
+        let s = utf8(self.bytes(len, input)?)?;
+        if self.replaying == 0 {
+            self.strings.push(s);
+        }
+        Ok(s)
+    }
+
+    /// XML or an XMLDocument: UTF-8 text of `len` bytes.
+    fn text(&mut self, len: u32, input: &mut &'a [u8]) -> Result<Str, DecodeError> {
+        let s = utf8(self.bytes(len, input)?)?;
+        self.charge_bytes(s.len())?;
+        Ok(Str::from(s))
+    }
+
+    /// `len` bytes of string data, checked against the string limit.
+    fn bytes(&mut self, len: u32, input: &mut &'a [u8]) -> Result<&'a [u8], DecodeError> {
+        let len = len as usize;
+        if len > self.limits.max_string_bytes {
+            return Err(limit(Limit::AmfStringBytes, self.limits.max_string_bytes));
+        }
+        take(input, len)
+    }
+
+    /// A container's element count from its header, checked against the limit.
+    fn container_len(&self, count: u32) -> Result<usize, DecodeError> {
+        let count = count as usize;
+        if count > self.limits.max_container_len {
+            return Err(limit(
+                Limit::AmfContainerLength,
+                self.limits.max_container_len,
+            ));
+        }
+        Ok(count)
+    }
+
+    /// The depth of a container's children, if it may open at `depth`.
+    fn enter(&self, depth: usize) -> Result<usize, DecodeError> {
+        if depth >= self.max_depth {
+            return Err(limit(Limit::AmfDepth, self.max_depth));
+        }
+        Ok(depth.saturating_add(1))
+    }
+
+    fn charge(&mut self, values: usize) -> Result<(), DecodeError> {
+        self.values = self.values.saturating_add(values);
+        if self.values > self.limits.max_values {
+            return Err(limit(Limit::AmfValues, self.limits.max_values));
+        }
+        Ok(())
+    }
+
+    fn charge_bytes(&mut self, len: usize) -> Result<(), DecodeError> {
+        if len < BYTES_PER_VALUE {
+            return Ok(());
+        }
+        self.charge(len / BYTES_PER_VALUE)
+    }
+}
+
+/// Decodes exactly one AMF3 value from `input`, with fresh reference tables.
+pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
+    let mut decoder = Decoder::new(input, limits);
+    let value = decoder.decode()?;
+    match decoder.remaining().len() {
+        0 => Ok(value),
+        count => Err(DecodeError::TrailingBytes { count }),
+    }
+}
+
+/// An object-table entry: where its value starts, and whether it is complete.
+#[derive(Debug, Clone, Copy)]
+struct ObjectSlot<'a> {
+    at: &'a [u8],
+    done: bool,
+}
+
+/// A traits-table entry, AMF 3 §3.12.
+#[derive(Debug, Clone, Copy)]
+struct Traits<'a> {
+    class_name: &'a str,
+    /// Where the sealed member names start in `Decoder::member_names`.
+    members: usize,
+    sealed: usize,
+    dynamic: bool,
+    externalizable: bool,
+}
+
+fn limit(limit: Limit, max: usize) -> DecodeError {
+    DecodeError::Limit(LimitExceeded::new(limit, max))
+}
+
+/// Moves the scratch entries from `mark` on into a `Vec` of their exact size.
+fn take_from(scratch: &mut Properties, mark: usize) -> Properties {
+    scratch.drain(mark.min(scratch.len())..).collect()
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
+    std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)
+}
+
+fn read_u8(input: &mut &[u8]) -> Result<u8, DecodeError> {
+    let (&byte, rest) = input.split_first().ok_or(DecodeError::Truncated)?;
+    *input = rest;
+    Ok(byte)
+}
+
+fn read_f64(input: &mut &[u8]) -> Result<f64, DecodeError> {
+    let (bytes, rest) = input
+        .split_first_chunk::<8>()
+        .ok_or(DecodeError::Truncated)?;
+    *input = rest;
+    Ok(f64::from_be_bytes(*bytes))
+}
+
+fn take<'a>(input: &mut &'a [u8], len: usize) -> Result<&'a [u8], DecodeError> {
+    let (head, rest) = input.split_at_checked(len).ok_or(DecodeError::Truncated)?;
+    *input = rest;
+    Ok(head)
+}
+
+/// A U29, AMF 3 §1.3.1: up to three bytes of 7 bits with a continuation
+/// flag, then one of 8 bits.
+#[inline]
+fn read_u29(input: &mut &[u8]) -> Result<u32, DecodeError> {
+    let mut value = 0u32;
+    for _ in 0..3 {
+        let byte = read_u8(input)?;
+        if byte & 0x80 == 0 {
+            return Ok((value << 7) | u32::from(byte));
+        }
+        value = (value << 7) | u32::from(byte & 0x7F);
+    }
+    Ok((value << 8) | u32::from(read_u8(input)?))
+}
