@@ -98,7 +98,8 @@ impl FileStore {
 
     /// What [`Store::load_all`] would load, without changing anything: no
     /// temp file is removed, nothing is set aside (`moved_to` is `None`),
-    /// nothing is created. Safe while a server uses the directory.
+    /// nothing is created. Safe while a server uses the directory (a temp
+    /// file it lists may then be a write in progress).
     pub fn inspect(&self) -> Result<LoadReport, StoreError> {
         let files = scan(&self.dir)?;
         let mut report = LoadReport {
@@ -109,6 +110,7 @@ impl FileStore {
         for path in files.snapshots {
             match self.read(&path) {
                 Ok((so, snapshot)) => found.push((path, so, snapshot)),
+                Err(Unreadable::Gone) => {}
                 Err(Unreadable::Io(error)) => return Err(error),
                 Err(Unreadable::Bad(reason)) => report.set_aside.push(SetAside {
                     location: display(&path),
@@ -142,16 +144,18 @@ impl FileStore {
     }
 
     fn read(&self, path: &Path) -> Result<(SoKey, Snapshot), Unreadable> {
-        let size = fs::metadata(path)
-            .map_err(|e| Unreadable::Io(io_error("read", path, e)))?
-            .len();
+        let failed = |e: io::Error| match e.kind() {
+            io::ErrorKind::NotFound => Unreadable::Gone,
+            _ => Unreadable::Io(io_error("read", path, e)),
+        };
+        let size = fs::metadata(path).map_err(failed)?.len();
         if size > self.max_file_bytes {
             return Err(Unreadable::Bad(StoreError::TooLarge {
                 size,
                 max: self.max_file_bytes,
             }));
         }
-        let bytes = fs::read(path).map_err(|e| Unreadable::Io(io_error("read", path, e)))?;
+        let bytes = fs::read(path).map_err(failed)?;
         decode_snapshot_with(&bytes, &self.limits).map_err(|e| Unreadable::Bad(e.into()))
     }
 
@@ -184,12 +188,22 @@ impl FileStore {
             .collect()
     }
 
+    /// Creates the data directory if missing, fsyncing it into its parent.
+    fn ensure_dir(&self) -> Result<(), StoreError> {
+        if self.dir.is_dir() {
+            return Ok(());
+        }
+        fs::create_dir_all(&self.dir).map_err(|e| io_error("create", &self.dir, e))?;
+        match self.dir.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent),
+            _ => sync_dir(Path::new(".")),
+        }
+    }
+
     /// Creates the directories down to `so`'s scope, fsyncing each new one
     /// into its parent.
     fn ensure_scope_dir(&self, so: &SoKey) -> Result<PathBuf, StoreError> {
-        if !self.dir.is_dir() {
-            fs::create_dir_all(&self.dir).map_err(|e| io_error("create", &self.dir, e))?;
-        }
+        self.ensure_dir()?;
         let mut path = self.dir.clone();
         for segment in so.scope.as_str().split('/') {
             path.push(safe_name(segment));
@@ -248,7 +262,7 @@ impl Store for FileStore {
     /// error, such as a permission) fails the load: serving without it
     /// would overwrite it later.
     fn load_all(&mut self) -> Result<LoadReport, StoreError> {
-        fs::create_dir_all(&self.dir).map_err(|e| io_error("create", &self.dir, e))?;
+        self.ensure_dir()?;
         let files = scan(&self.dir)?;
         let mut report = LoadReport::default();
         let mut touched = std::collections::BTreeSet::new();
@@ -266,6 +280,7 @@ impl Store for FileStore {
         for path in files.snapshots {
             match self.read(&path) {
                 Ok((so, snapshot)) => found.push((path, so, snapshot)),
+                Err(Unreadable::Gone) => {}
                 Err(Unreadable::Io(error)) => return Err(error),
                 Err(Unreadable::Bad(reason)) => {
                     report.set_aside.push(set_aside(&path, "corrupt", reason));
@@ -326,10 +341,15 @@ const LONG_NAME_PREFIX: usize = 180;
 /// Suffix numbers tried for a temp or set-aside file before giving up.
 const MAX_NAME_ATTEMPTS: u64 = 10_000;
 
-/// Why a file was not loaded: a reason to set it aside, or an I/O failure.
+/// Why a file was not loaded.
 enum Unreadable {
+    /// A reason to set it aside.
     Bad(StoreError),
+    /// An I/O failure: the load fails.
     Io(StoreError),
+    /// It went away after the walk saw it (a server deleted it while
+    /// [`FileStore::inspect`] looked): nothing to load.
+    Gone,
 }
 
 /// The files a walk found, each list in path order.

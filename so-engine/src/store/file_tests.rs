@@ -393,3 +393,57 @@ fn names_are_classified_by_suffix() {
     assert!(!is_temp_name("chat.rso.tmp-1x"));
     assert!(!is_temp_name("chat.rso.corrupt-1"));
 }
+
+/// A save that fails leaves the stored data as it was and no temp file.
+#[test]
+fn a_failed_save_changes_nothing() {
+    let tmp = TempDir::new("failed-save");
+    let mut store = FileStore::new(&tmp.0);
+    let so = key("app", "x");
+    let other = key("app", "other");
+    store.save(&other, &snap(1, &[("k", 1.into())])).unwrap();
+    // A directory where the file should go: the rename over it fails.
+    fs::create_dir_all(tmp.0.join("app/x.rso/inside")).unwrap();
+    let error = store.save(&so, &snap(1, &[])).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            StoreError::Io {
+                action: "rename",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(files(&tmp.0), ["app/other.rso"]);
+    assert_eq!(
+        store.load_all().unwrap().snapshots,
+        vec![(other, snap(1, &[("k", 1.into())]))]
+    );
+}
+
+#[test]
+fn a_relative_data_directory_works() {
+    let tmp = TempDir::new("relative");
+    // Relative to the current directory, as `--data-dir so-data` is.
+    let cwd = std::env::current_dir().unwrap();
+    let relative = pathdiff(&tmp.0.join("so-data"), &cwd);
+    let mut store = FileStore::new(&relative);
+    let so = key("app", "x");
+    store.save(&so, &snap(1, &[])).unwrap();
+    assert_eq!(
+        store.load_all().unwrap().snapshots,
+        vec![(so, snap(1, &[]))]
+    );
+}
+
+/// `target` relative to `base` (both absolute).
+fn pathdiff(target: &Path, base: &Path) -> PathBuf {
+    let mut up = PathBuf::new();
+    let mut base = base.to_path_buf();
+    while !target.starts_with(&base) {
+        up.push("..");
+        base.pop();
+    }
+    up.join(target.strip_prefix(&base).unwrap())
+}

@@ -27,7 +27,9 @@
 //! 3. Wake up at [`WriteBehind::next_deadline`], take
 //!    [`WriteBehind::due`] and run the ops on a blocking thread
 //!    ([`StoreOp::apply`]); an op that failed goes back with
-//!    [`WriteBehind::retry`] unless a newer one replaced it.
+//!    [`WriteBehind::retry`] unless a newer one replaced it. Keep one batch
+//!    in flight at a time, so that an SO's older op never lands after a
+//!    newer one; what arrives meanwhile coalesces in the write-behind.
 //! 4. On a graceful shutdown: `Input::Shutdown` to the engine, its outputs
 //!    into the write-behind, then [`WriteBehind::drain_all`] to the store.
 //!
