@@ -170,6 +170,9 @@ pub enum ApiMisuse {
     /// A value too large for its wire field (for example a name over 65,535 bytes).
     #[error("{0} does not fit its wire field")]
     TooLarge(&'static str),
+    /// An argument outside its allowed range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
     /// The connection is closed.
     #[error("the connection is closed")]
     Closed,

@@ -7,9 +7,14 @@
 
 pub mod amf;
 pub mod chunk;
+pub mod connection;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod message;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 
 pub use amf::{Encoding, Value};
 pub use error::{ApiMisuse, DecodeError, Error, Limit, LimitExceeded, ProtocolError};

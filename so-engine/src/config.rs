@@ -45,13 +45,24 @@ pub struct EngineLimits {
     pub max_shared_objects_per_scope: usize,
     /// Most attributes in one SO.
     pub max_attributes_per_so: usize,
-    /// Most bytes in an SO name (the wire field holds at most 65,535).
+    /// Most bytes in an SO name (the wire field holds at most 65,535, which
+    /// caps any larger setting).
     pub max_name_bytes: usize,
-    /// Most bytes in an attribute key or a send handler name.
+    /// Most bytes in an attribute key or a send handler name (capped at 65,535
+    /// like names).
     pub max_key_bytes: usize,
-    /// Most bytes one value may take, measured as its AMF0 encoding would be
-    /// (an estimate that never undercounts strings and byte arrays).
+    /// Most bytes one value may take on the wire (an upper bound of its
+    /// encoding, in either AMF version).
     pub max_value_bytes: usize,
+    /// Most bytes the attributes of one SO may take on the wire (the CHANGE
+    /// events of a USE reply), so that any SO's full state fits one message.
+    pub max_so_bytes: usize,
+    /// Most bytes one client message may make the engine send, to the
+    /// writer and to each other subscriber: one small message can never be
+    /// amplified into a huge answer (a thousand USEs of a full SO, a
+    /// thousand writes of a large value). Past it, the rest of the message
+    /// is refused and the writer gets its SO's full state again.
+    pub max_update_bytes: usize,
     /// Most events in one client SharedObject message.
     pub max_events_per_message: usize,
     /// Most server calls a client may have outstanding; more fail at once.
@@ -73,10 +84,26 @@ impl Default for EngineLimits {
             max_key_bytes: 1024,
             // The design's "a 1 MB value is accepted", with room for overhead.
             max_value_bytes: 4 << 20,
+            max_so_bytes: 8 << 20,
+            // Below the 16 MiB an RTMP message can carry, with room for the
+            // envelope: every message the engine builds from a client's fits.
+            max_update_bytes: 15 << 20,
             max_events_per_message: 1024,
             max_pending_calls_per_client: 64,
             max_hook_depth: 32,
             max_hook_ops_per_input: 100_000,
         }
+    }
+}
+
+impl EngineLimits {
+    /// The name limit, capped by the u16 length field.
+    pub(crate) fn name_bytes(&self) -> usize {
+        self.max_name_bytes.min(usize::from(u16::MAX))
+    }
+
+    /// The key limit, capped by the u16 length field.
+    pub(crate) fn key_bytes(&self) -> usize {
+        self.max_key_bytes.min(usize::from(u16::MAX))
     }
 }

@@ -72,6 +72,8 @@ pub(crate) struct SharedObject {
     pub(crate) persistent: bool,
     pub(crate) version: u32,
     pub(crate) attrs: BTreeMap<Str, Value>,
+    /// The wire size of `attrs` ([`attribute_size`](crate::values::attribute_size) summed).
+    pub(crate) bytes: usize,
     pub(crate) subscribers: BTreeMap<ClientId, Encoding>,
     pub(crate) acquired: u32,
     pub(crate) retention: Retention,
@@ -88,6 +90,13 @@ pub(crate) struct SharedObject {
 }
 
 impl SharedObject {
+    /// The wire size of attribute `key` if it exists, else 0.
+    pub(crate) fn attribute_size(&self, key: &str) -> usize {
+        self.attrs
+            .get(key)
+            .map_or(0, |v| crate::values::attribute_size(key, v))
+    }
+
     /// Idle: nothing keeps a transient SO alive, so its linger runs.
     pub(crate) fn is_idle(&self) -> bool {
         !self.persistent
@@ -144,5 +153,72 @@ impl Pending {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.owner.is_empty() && self.sync.is_empty() && !self.changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_routes_events_by_source() {
+        let mut server = Pending::default();
+        server.for_owner(SoEvent::UseSuccess);
+        server.for_all(SoEvent::Clear);
+        server.for_others(SoEvent::Remove { key: "k".into() });
+        assert!(server.owner.is_empty(), "no owner without a source");
+        assert_eq!(
+            server.sync,
+            [SoEvent::Clear, SoEvent::Remove { key: "k".into() }]
+        );
+
+        let mut client = Pending {
+            source: Some(ClientId(1)),
+            ..Pending::default()
+        };
+        assert!(client.is_empty());
+        client.for_owner(SoEvent::Success { key: "a".into() });
+        client.for_others(SoEvent::Remove { key: "a".into() });
+        client.for_all(SoEvent::Clear);
+        assert_eq!(
+            client.owner,
+            [SoEvent::Success { key: "a".into() }, SoEvent::Clear]
+        );
+        assert_eq!(
+            client.sync,
+            [SoEvent::Remove { key: "a".into() }, SoEvent::Clear]
+        );
+        assert!(!client.is_empty());
+    }
+
+    #[test]
+    fn only_unheld_transient_objects_are_idle() {
+        let mut so = SharedObject {
+            key: SoKey::new(ScopePath::new("app").unwrap(), "x"),
+            persistent: false,
+            version: 1,
+            attrs: BTreeMap::new(),
+            bytes: 0,
+            subscribers: BTreeMap::new(),
+            acquired: 0,
+            retention: Retention::Linger(0),
+            expires_at: None,
+            persist_at: None,
+            depth: 0,
+            batches: 0,
+            pending: Pending::default(),
+        };
+        assert!(so.is_idle());
+        so.acquired = 1;
+        assert!(!so.is_idle());
+        so.acquired = 0;
+        so.subscribers.insert(ClientId(1), Encoding::Amf0);
+        assert!(!so.is_idle());
+        so.subscribers.clear();
+        so.retention = Retention::WhileScopeRuns;
+        assert!(!so.is_idle());
+        so.retention = Retention::Linger(5);
+        so.persistent = true;
+        assert!(!so.is_idle());
     }
 }

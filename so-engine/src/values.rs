@@ -63,37 +63,48 @@ fn same_properties(a: &Properties, b: &Properties) -> bool {
             .all(|((k1, v1), (k2, v2))| k1 == k2 && identical(v1, v2))
 }
 
-/// About how many bytes `value` takes in AMF0 (the larger of the two
-/// encodings for everything that matters: strings, byte arrays, containers).
+/// At least how many bytes `value` takes on the wire in either encoding:
+/// AMF0, or `0x11` + AMF3 (references, which only shrink AMF3, are ignored).
 /// Saturates instead of overflowing.
-pub(crate) fn estimated_size(value: &Value) -> usize {
-    // Fixed costs follow the AMF0 layouts: marker + payload, u16/u32 lengths,
-    // 3-byte object end. AMF3-only values get the 0x11 marker plus their
-    // AMF3 form's dominant part.
+pub(crate) fn wire_size(value: &Value) -> usize {
+    // The 0x11 switch before a top-level AMF3 value.
+    estimated_size(value).saturating_add(1)
+}
+
+/// The bytes of the CHANGE event that carries `key = value` (type, length,
+/// key, value): what one attribute adds to an SO's full state.
+pub(crate) fn attribute_size(key: &str, value: &Value) -> usize {
+    wire_size(value).saturating_add(key.len()).saturating_add(7)
+}
+
+/// An upper bound of `value`'s encoding without the top-level switch.
+fn estimated_size(value: &Value) -> usize {
+    // Per layout, the larger of AMF0 (marker, u16/u32 lengths, 3-byte object
+    // end) and AMF3 (marker, U29 lengths of up to 4 bytes, traits).
     match value {
         Value::Undefined | Value::Null | Value::Unsupported => 1,
         Value::Bool(_) => 2,
         Value::Number(_) | Value::Integer(_) => 9,
         Value::Date(_) => 11,
         Value::String(s) | Value::XmlDocument(s) | Value::Xml(s) => s.len().saturating_add(5),
-        Value::ByteArray(b) => b.len().saturating_add(6),
+        Value::ByteArray(b) => b.len().saturating_add(5),
         Value::Object(o) => properties_size(&o.properties)
-            .saturating_add(o.class_name.as_ref().map_or(0, |c| c.len() + 2))
-            .saturating_add(4),
-        Value::EcmaArray(p) | Value::ObjectProxy(p) => properties_size(p).saturating_add(8),
+            .saturating_add(o.class_name.as_ref().map_or(0, |c| c.len()))
+            .saturating_add(10),
+        Value::EcmaArray(p) | Value::ObjectProxy(p) => properties_size(p).saturating_add(10),
         Value::StrictArray(items) | Value::ArrayCollection(items) => {
-            list_size(items).saturating_add(5)
+            list_size(items).saturating_add(10)
         }
         Value::MixedArray(m) => list_size(&m.dense)
             .saturating_add(properties_size(&m.assoc))
-            .saturating_add(8),
-        Value::VectorInt(v) => v.items.len().saturating_mul(4).saturating_add(7),
-        Value::VectorUint(v) => v.items.len().saturating_mul(4).saturating_add(7),
-        Value::VectorDouble(v) => v.items.len().saturating_mul(8).saturating_add(7),
+            .saturating_add(10),
+        Value::VectorInt(v) => v.items.len().saturating_mul(4).saturating_add(6),
+        Value::VectorUint(v) => v.items.len().saturating_mul(4).saturating_add(6),
+        Value::VectorDouble(v) => v.items.len().saturating_mul(8).saturating_add(6),
         Value::VectorObject(v) => list_size(&v.items)
             .saturating_add(v.type_name.len())
-            .saturating_add(7),
-        Value::Dictionary(d) => d.entries.iter().fold(7usize, |n, (k, v)| {
+            .saturating_add(10),
+        Value::Dictionary(d) => d.entries.iter().fold(6usize, |n, (k, v)| {
             n.saturating_add(estimated_size(k))
                 .saturating_add(estimated_size(v))
         }),
@@ -109,7 +120,7 @@ fn list_size(items: &[Value]) -> usize {
 fn properties_size(props: &Properties) -> usize {
     props.iter().fold(0usize, |n, (k, v)| {
         n.saturating_add(k.len())
-            .saturating_add(2)
+            .saturating_add(4)
             .saturating_add(estimated_size(v))
     })
 }
@@ -158,15 +169,14 @@ mod tests {
     }
 
     #[test]
-    fn sizes_follow_amf0_layouts() {
-        assert_eq!(estimated_size(&Value::Null), 1);
-        assert_eq!(estimated_size(&Value::from(1.0)), 9);
-        assert_eq!(estimated_size(&Value::from("hello")), 10);
-        assert_eq!(estimated_size(&Value::ByteArray(vec![0; 1000])), 1006);
-        // {a: 1.0}: 4 + (1 + 2 + 9)
-        assert_eq!(
-            estimated_size(&Value::object([("a", Value::from(1.0))])),
-            16
-        );
+    fn sizes_bound_both_encodings() {
+        assert_eq!(wire_size(&Value::Null), 2);
+        assert_eq!(wire_size(&Value::from(1.0)), 10);
+        assert_eq!(wire_size(&Value::from("hello")), 11);
+        assert_eq!(wire_size(&Value::ByteArray(vec![0; 1000])), 1006);
+        // {a: 1.0}: 0x11 + 10 + (1 + 4 + 9)
+        assert_eq!(wire_size(&Value::object([("a", Value::from(1.0))])), 25);
+        let huge = Value::StrictArray(vec![Value::ByteArray(vec![0; 10]); 3]);
+        assert_eq!(wire_size(&huge), 1 + 10 + 3 * 15);
     }
 }

@@ -1,13 +1,52 @@
-//! SharedObject messages: type 19 (AMF0) and type 16 (AMF3).
+//! SharedObject messages: type 19 (AMF0) and type 16 (AMF3),
+//! reference/protocol.md §5.
 //!
-//! Layout (reference/protocol.md §5): for type 16 one leading `0x00` byte;
-//! then the name (u16 length + UTF-8, no marker), version (u32), flags (u32:
-//! 2 = persistent, 0 = transient), reserved (u32), then events until the end,
-//! each `type (u8) · length (u32) · payload`.
+//! Layout: for type 16 one leading byte; then the name (u16 length + UTF-8, no
+//! marker), version (u32), flags (u32), reserved (u32), then events until the
+//! end, each `type (u8) · length (u32) · payload`. Event lengths are exact
+//! byte counts (Red5 writes UTF-16 char counts for STATUS: a bug we do not
+//! repeat).
+//!
+//! Event payloads (§5.2, §5.3):
+//! - USE, RELEASE, CLEAR, USE_SUCCESS: empty.
+//! - REQUEST_CHANGE, CHANGE: key (u16 string, no marker), then one value.
+//! - SUCCESS, REMOVE, REQUEST_REMOVE: key.
+//! - SEND_MESSAGE: handler name as an AMF0 string *with* marker `0x02`, then
+//!   zero or more values.
+//! - STATUS: code, then level (u16 strings, no markers).
+//!
+//! Values are AMF0, any of which may be `0x11` + AMF3, in both message
+//! types. We write type 19 values in plain AMF0, and type 16 values each as
+//! `0x11` + AMF3 like Red5 (example G of §5.6). One AMF decoder reads, and one
+//! encoder writes, all the values of a body, so AMF3 references may point from
+//! one event into an earlier one, as in Red5's output.
+//!
+//! Reading is lenient wherever a peer's habit is harmless:
+//! - type 16's leading byte is skipped whatever its value (Red5 accepts only 0
+//!   or 3, crtmpserver only 0);
+//! - flags with bit 1 set mean persistent (Red5 and crtmpserver write 2; we
+//!   write 2 or 0), and the reserved word is ignored;
+//! - a REQUEST_CHANGE or CHANGE whose payload ends right after the key has
+//!   the value [`Value::Null`] (Red5: a missing value deletes the key);
+//! - an event holding several key/value pairs (CHANGE, REQUEST_CHANGE) or
+//!   several keys (SUCCESS, REMOVE, REQUEST_REMOVE), as crtmpserver writes
+//!   them, decodes as that many consecutive events of the same type;
+//! - bytes inside a USE, RELEASE, CLEAR or USE_SUCCESS payload, or after a
+//!   STATUS's level, are ignored (crtmpserver may attach data to USE_SUCCESS;
+//!   nobody attaches any to the others);
+//! - event types we do not know (0, 12 and up; Red5 crashes on those) are kept
+//!   as [`SoEvent::Unknown`] and skipped by their length.
+//!
+//! An event length past the end of the body is [`DecodeError::Truncated`].
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
+use nom::Parser;
+use nom::multi::length_data;
+use nom::number::complete::{be_u8, be_u32};
 
-use crate::amf::{Str, Value};
+use super::wire::{put_amf0_str, put_short_str, short_str, skip_format_byte};
+use crate::amf::{Encoding, Limits, Str, Value, amf0};
+use crate::error::{ApiMisuse, DecodeError, Limit, LimitExceeded};
 
 /// A SharedObject message: one SO, one version, a list of events.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,7 +130,285 @@ pub enum SoEvent {
     },
 }
 
+impl SharedObjectMessage {
+    /// Decodes a type 19 (`Amf0`) or type 16 (`Amf3`) body.
+    ///
+    /// One AMF decoder reads every value of the body, so AMF3 references may
+    /// point across events. At most `limits.max_container_len` events.
+    pub fn decode(body: &[u8], encoding: Encoding, limits: &Limits) -> Result<Self, DecodeError> {
+        let body = match encoding {
+            Encoding::Amf0 => body,
+            Encoding::Amf3 => skip_format_byte(body)?,
+        };
+        let (mut rest, (name, version, flags, _reserved)) =
+            (|input| short_str(input, limits), be_u32, be_u32, be_u32).parse_complete(body)?;
+        let mut events = Vec::with_capacity(count_events(rest, limits)?);
+        let mut values = amf0::Decoder::new(&[], limits);
+        while !rest.is_empty() {
+            let (after, (kind, payload)) = (be_u8, length_data(be_u32)).parse_complete(rest)?;
+            decode_event(kind, payload, &mut values, limits, &mut events)?;
+            rest = after;
+        }
+        Ok(Self {
+            name,
+            version,
+            persistent: flags & PERSISTENT_FLAG != 0,
+            events,
+        })
+    }
+
+    /// Appends the body of a type 19 (`Amf0`) or type 16 (`Amf3`) message.
+    ///
+    /// Each event length is reserved, then patched once its payload is
+    /// written: no temporary buffers. Fails with [`ApiMisuse::TooLarge`] for a
+    /// name, key, handler name or status string over 65,535 bytes, or an event
+    /// over 4 GiB; `out` is then left as it was.
+    pub fn encode(&self, encoding: Encoding, out: &mut BytesMut) -> Result<(), ApiMisuse> {
+        let start = out.len();
+        let written = self.encode_body(encoding, out);
+        if written.is_err() {
+            out.truncate(start);
+        }
+        written
+    }
+
+    fn encode_body(&self, encoding: Encoding, out: &mut BytesMut) -> Result<(), ApiMisuse> {
+        if encoding == Encoding::Amf3 {
+            out.put_u8(0);
+        }
+        put_short_str(out, &self.name, "SharedObject name")?;
+        out.put_u32(self.version);
+        out.put_u32(if self.persistent { PERSISTENT_FLAG } else { 0 });
+        out.put_u32(0);
+        let mut values = ValueWriter::new(encoding);
+        for event in &self.events {
+            out.put_u8(event.kind());
+            let length_at = out.len();
+            out.put_u32(0);
+            match event {
+                SoEvent::Use | SoEvent::Release | SoEvent::Clear | SoEvent::UseSuccess => {}
+                SoEvent::RequestChange { key, value } | SoEvent::Change { key, value } => {
+                    put_short_str(out, key, "SharedObject key")?;
+                    values.write(value, out);
+                }
+                SoEvent::Success { key }
+                | SoEvent::Remove { key }
+                | SoEvent::RequestRemove { key } => {
+                    put_short_str(out, key, "SharedObject key")?;
+                }
+                SoEvent::SendMessage { method, args } => {
+                    put_amf0_str(out, method, "SharedObject handler name")?;
+                    for arg in args {
+                        values.write(arg, out);
+                    }
+                }
+                SoEvent::Status { code, level } => {
+                    put_short_str(out, code, "SharedObject status code")?;
+                    put_short_str(out, level, "SharedObject status level")?;
+                }
+                SoEvent::Unknown { payload, .. } => out.put_slice(payload),
+            }
+            patch_length(out, length_at)?;
+        }
+        Ok(())
+    }
+}
+
+impl SoEvent {
+    /// Event type of [`SoEvent::Use`].
+    pub const USE: u8 = 1;
+    /// Event type of [`SoEvent::Release`].
+    pub const RELEASE: u8 = 2;
+    /// Event type of [`SoEvent::RequestChange`].
+    pub const REQUEST_CHANGE: u8 = 3;
+    /// Event type of [`SoEvent::Change`].
+    pub const CHANGE: u8 = 4;
+    /// Event type of [`SoEvent::Success`].
+    pub const SUCCESS: u8 = 5;
+    /// Event type of [`SoEvent::SendMessage`].
+    pub const SEND_MESSAGE: u8 = 6;
+    /// Event type of [`SoEvent::Status`].
+    pub const STATUS: u8 = 7;
+    /// Event type of [`SoEvent::Clear`].
+    pub const CLEAR: u8 = 8;
+    /// Event type of [`SoEvent::Remove`].
+    pub const REMOVE: u8 = 9;
+    /// Event type of [`SoEvent::RequestRemove`].
+    pub const REQUEST_REMOVE: u8 = 10;
+    /// Event type of [`SoEvent::UseSuccess`].
+    pub const USE_SUCCESS: u8 = 11;
+
+    /// The event type byte on the wire.
+    pub fn kind(&self) -> u8 {
+        match self {
+            Self::Use => Self::USE,
+            Self::Release => Self::RELEASE,
+            Self::RequestChange { .. } => Self::REQUEST_CHANGE,
+            Self::Change { .. } => Self::CHANGE,
+            Self::Success { .. } => Self::SUCCESS,
+            Self::SendMessage { .. } => Self::SEND_MESSAGE,
+            Self::Status { .. } => Self::STATUS,
+            Self::Clear => Self::CLEAR,
+            Self::Remove { .. } => Self::REMOVE,
+            Self::RequestRemove { .. } => Self::REQUEST_REMOVE,
+            Self::UseSuccess => Self::USE_SUCCESS,
+            Self::Unknown { kind, .. } => *kind,
+        }
+    }
+}
+
+/// The flags bit that marks a persistent SO (Red5 and crtmpserver write 2).
+const PERSISTENT_FLAG: u32 = 2;
+
+/// Counts the events of a body by their headers alone, so the event list is
+/// allocated once and a truncated body fails before any value is decoded.
+fn count_events(mut events: &[u8], limits: &Limits) -> Result<usize, DecodeError> {
+    let mut count = 0_usize;
+    while !events.is_empty() {
+        if count >= limits.max_container_len {
+            return Err(too_many_events(limits));
+        }
+        let (rest, _) = (be_u8, length_data(be_u32)).parse_complete(events)?;
+        events = rest;
+        count = count.saturating_add(1);
+    }
+    Ok(count)
+}
+
+/// Decodes one event's payload, pushing one event or, for the multi-entry
+/// payloads crtmpserver writes, several of the same type.
+fn decode_event<'a>(
+    kind: u8,
+    payload: &'a [u8],
+    values: &mut amf0::Decoder<'a>,
+    limits: &Limits,
+    events: &mut Vec<SoEvent>,
+) -> Result<(), DecodeError> {
+    match kind {
+        SoEvent::USE => push(events, SoEvent::Use, limits),
+        SoEvent::RELEASE => push(events, SoEvent::Release, limits),
+        SoEvent::CLEAR => push(events, SoEvent::Clear, limits),
+        SoEvent::USE_SUCCESS => push(events, SoEvent::UseSuccess, limits),
+        SoEvent::REQUEST_CHANGE | SoEvent::CHANGE => {
+            let mut rest = payload;
+            loop {
+                let (after_key, key) = short_str(rest, limits)?;
+                let (value, after) = if after_key.is_empty() {
+                    (Value::Null, after_key)
+                } else {
+                    values.set_input(after_key);
+                    (values.decode()?, values.remaining())
+                };
+                rest = after;
+                let event = if kind == SoEvent::CHANGE {
+                    SoEvent::Change { key, value }
+                } else {
+                    SoEvent::RequestChange { key, value }
+                };
+                push(events, event, limits)?;
+                if rest.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        SoEvent::SUCCESS | SoEvent::REMOVE | SoEvent::REQUEST_REMOVE => {
+            let mut rest = payload;
+            loop {
+                let (after, key) = short_str(rest, limits)?;
+                let event = match kind {
+                    SoEvent::SUCCESS => SoEvent::Success { key },
+                    SoEvent::REMOVE => SoEvent::Remove { key },
+                    _ => SoEvent::RequestRemove { key },
+                };
+                push(events, event, limits)?;
+                rest = after;
+                if rest.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        SoEvent::SEND_MESSAGE => {
+            values.set_input(payload);
+            // Red5 reads the handler name with its AMF deserializer, so any
+            // string form (0x02, 0x0C, 0x11 + AMF3 string) is accepted.
+            let Value::String(method) = values.decode()? else {
+                return Err(DecodeError::Invalid {
+                    what: "SharedObject handler name",
+                });
+            };
+            let mut args = Vec::new();
+            while !values.is_empty() {
+                args.push(values.decode()?);
+            }
+            push(events, SoEvent::SendMessage { method, args }, limits)
+        }
+        SoEvent::STATUS => {
+            let (_, (code, level)) = (
+                |input| short_str(input, limits),
+                |input| short_str(input, limits),
+            )
+                .parse_complete(payload)?;
+            push(events, SoEvent::Status { code, level }, limits)
+        }
+        _ => {
+            let payload = Bytes::copy_from_slice(payload);
+            push(events, SoEvent::Unknown { kind, payload }, limits)
+        }
+    }
+}
+
+/// Adds an event, failing once a message holds more than the container limit.
+fn push(events: &mut Vec<SoEvent>, event: SoEvent, limits: &Limits) -> Result<(), DecodeError> {
+    if events.len() >= limits.max_container_len {
+        return Err(too_many_events(limits));
+    }
+    events.push(event);
+    Ok(())
+}
+
+fn too_many_events(limits: &Limits) -> DecodeError {
+    LimitExceeded::new(Limit::SharedObjectEvents, limits.max_container_len).into()
+}
+
+/// Writes SO values: plain AMF0 in type 19, `0x11` + AMF3 in type 16 (as
+/// Red5 writes them). One encoder per message body, made on first use.
+struct ValueWriter {
+    encoding: Encoding,
+    encoder: Option<amf0::Encoder>,
+}
+
+impl ValueWriter {
+    fn new(encoding: Encoding) -> Self {
+        Self {
+            encoding,
+            encoder: None,
+        }
+    }
+
+    fn write(&mut self, value: &Value, out: &mut BytesMut) {
+        let encoder = self.encoder.get_or_insert_with(amf0::Encoder::new);
+        match self.encoding {
+            Encoding::Amf0 => encoder.encode(value, out),
+            Encoding::Amf3 => encoder.encode_avmplus(value, out),
+        }
+    }
+}
+
+/// Fills the u32 reserved at `at` with the byte count written after it.
+fn patch_length(out: &mut BytesMut, at: usize) -> Result<(), ApiMisuse> {
+    let start = at.saturating_add(4);
+    let length = u32::try_from(out.len().saturating_sub(start))
+        .map_err(|_| ApiMisuse::TooLarge("SharedObject event"))?;
+    if let Some(slot) = out.get_mut(at..start) {
+        slot.copy_from_slice(&length.to_be_bytes());
+    }
+    Ok(())
+}
+
 #[cfg(feature = "arbitrary")]
 fn arbitrary_bytes(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<Bytes> {
     Ok(Bytes::copy_from_slice(u.arbitrary::<&[u8]>()?))
 }
+
+#[cfg(test)]
+mod tests;

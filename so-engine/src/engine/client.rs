@@ -19,7 +19,7 @@ use crate::io::Output;
 use crate::state::{Phase, SoId};
 use crate::status;
 use crate::types::{ClientId, Origin, SoKey};
-use crate::values::estimated_size;
+use crate::values::{attribute_size, wire_size};
 
 impl Engine {
     pub(super) fn handle_so_message(
@@ -37,13 +37,19 @@ impl Engine {
             events,
             ..
         } = message;
-        if events.len() > self.config.limits.max_events_per_message {
+        let limits = &self.config.limits;
+        if events.len() > limits.max_events_per_message {
             self.status_to(client, &name, persistent, status::LIMIT_EXCEEDED, out);
             return;
         }
+        let mut budget = Budget {
+            owner: limits.max_update_bytes,
+            sync: limits.max_update_bytes,
+        };
         let key = SoKey::new(c.scope.clone(), name);
         // The SO whose update this message holds open, if any.
         let mut open: Option<SoId> = None;
+        let mut resync = None;
         for event in events {
             // A hook may have disconnected the sender half-way.
             if !self
@@ -54,58 +60,113 @@ impl Engine {
             {
                 break;
             }
-            match event {
-                SoEvent::Use => self.client_use(client, &key, persistent, &mut open, out),
-                SoEvent::Release => self.client_release(client, &key, &mut open, out),
-                SoEvent::RequestChange { key: attr, value } => {
-                    if let Some(id) = self.subscribed(client, &key, persistent, &mut open, out) {
-                        self.client_set(id, client, attr, value, out);
-                    }
+            let id = match &event {
+                SoEvent::Use => self.admit_use(client, &key, persistent, out),
+                SoEvent::Release => {
+                    self.client_release(client, &key, &mut open, out);
+                    continue;
                 }
-                SoEvent::RequestRemove { key: attr } => {
-                    if let Some(id) = self.subscribed(client, &key, persistent, &mut open, out) {
-                        self.client_remove(id, client, attr, out);
-                    }
-                }
-                SoEvent::SendMessage { method, args } => {
-                    if let Some(id) = self.subscribed(client, &key, persistent, &mut open, out) {
-                        self.client_send(id, client, method, args, out);
-                    }
-                }
+                SoEvent::RequestChange { .. }
+                | SoEvent::RequestRemove { .. }
+                | SoEvent::SendMessage { .. } => self.subscribed(client, &key, persistent, out),
                 // Server-to-client events and unknown ones have no meaning
                 // coming from a client: skipped, as Red5 does.
+                _ => None,
+            };
+            let Some(id) = id else {
+                continue;
+            };
+            self.open_client_update(&mut open, id, client, out);
+            if !self.charge(&mut budget, id, &event) {
+                self.refuse_owner(id, status::LIMIT_EXCEEDED);
+                resync = Some(id);
+                break;
+            }
+            match event {
+                SoEvent::Use => self.subscribe(id, client, out),
+                SoEvent::RequestChange { key: attr, value } => {
+                    self.client_set(id, client, attr, value, out);
+                }
+                SoEvent::RequestRemove { key: attr } => self.client_remove(id, client, attr, out),
+                SoEvent::SendMessage { method, args } => {
+                    self.client_send(id, client, method, args, out);
+                }
                 _ => {}
             }
         }
         if let Some(id) = open {
             self.close_client_update(id, out);
         }
+        // The rest of the message was refused, but the client may have
+        // applied its writes locally: it gets the authoritative state.
+        if let Some(id) = resync {
+            self.send_full_state(id, client, out);
+        }
     }
 
-    fn client_use(
+    /// Charges the worst case of what `event` makes the engine send (a
+    /// STATUS and a rollback to the writer, the change to the others);
+    /// `false` when the message's budget cannot pay for it.
+    fn charge(&self, budget: &mut Budget, id: SoId, event: &SoEvent) -> bool {
+        // A STATUS LimitExceeded or NoWriteAccess event, with room to spare.
+        const STATUS: usize = 48;
+        let Some(so) = self.state.sos.get(&id) else {
+            return true;
+        };
+        let (owner, sync) = match event {
+            SoEvent::Use => (so.bytes.saturating_add(16), 0),
+            SoEvent::RequestChange { key, value } => (
+                so.attribute_size(key)
+                    .saturating_add(key.len())
+                    .saturating_add(STATUS),
+                attribute_size(key, value),
+            ),
+            SoEvent::RequestRemove { key } => (
+                so.attribute_size(key)
+                    .saturating_add(key.len())
+                    .saturating_add(STATUS),
+                key.len().saturating_add(7),
+            ),
+            SoEvent::SendMessage { method, args } => {
+                let size = args.iter().fold(method.len().saturating_add(8), |n, v| {
+                    n.saturating_add(wire_size(v))
+                });
+                (size.saturating_add(STATUS), size)
+            }
+            _ => (0, 0),
+        };
+        if owner > budget.owner || sync > budget.sync {
+            return false;
+        }
+        budget.owner -= owner;
+        budget.sync -= sync;
+        true
+    }
+
+    /// The SO a USE subscribes to, created if needed; `None` after a refusal.
+    fn admit_use(
         &mut self,
         client: ClientId,
         key: &SoKey,
         persistent: bool,
-        open: &mut Option<SoId>,
         out: &mut Vec<Output>,
-    ) {
+    ) -> Option<SoId> {
         let id = match self.state.so_id(key) {
             Some(id) => id,
             None => {
                 if !self.creation_allowed(client, key, persistent) {
                     self.status_to(client, &key.name, persistent, status::CREATION_FAILED, out);
-                    return;
+                    return None;
                 }
                 match self.create_so(key.clone(), persistent, Origin::Client(client), out) {
                     Ok(id) => id,
                     Err(EngineMisuse::BadPersistence(_)) => {
                         self.status_to(client, &key.name, persistent, status::BAD_PERSISTENCE, out);
-                        return;
+                        return None;
                     }
                     Err(_) => {
                         self.status_to(client, &key.name, persistent, status::CREATION_FAILED, out);
-                        return;
+                        return None;
                     }
                 }
             }
@@ -117,14 +178,13 @@ impl Engine {
             .is_some_and(|so| so.persistent != persistent)
         {
             self.status_to(client, &key.name, persistent, status::BAD_PERSISTENCE, out);
-            return;
+            return None;
         }
         if !self.allowed(id, |s, view, so| s.is_connection_allowed(view, so, client)) {
             self.status_to(client, &key.name, persistent, status::NO_READ_ACCESS, out);
-            return;
+            return None;
         }
-        self.open_client_update(open, id, client, out);
-        self.subscribe(id, client, out);
+        Some(id)
     }
 
     /// RELEASE: no answer. Releasing what the client does not hold (a second
@@ -149,14 +209,13 @@ impl Engine {
         self.unsubscribe(id, client, out);
     }
 
-    /// The SO the client is subscribed to under this name, with the update
-    /// open; otherwise a STATUS `SharedObject.NoObjectFound` (never creating it).
+    /// The SO the client is subscribed to under this name; otherwise a
+    /// STATUS `SharedObject.NoObjectFound` (never creating it).
     fn subscribed(
         &mut self,
         client: ClientId,
         key: &SoKey,
         persistent: bool,
-        open: &mut Option<SoId>,
         out: &mut Vec<Output>,
     ) -> Option<SoId> {
         let id = self.state.so_id(key).filter(|id| {
@@ -165,12 +224,10 @@ impl Engine {
                 .get(id)
                 .is_some_and(|so| so.subscribers.contains_key(&client))
         });
-        let Some(id) = id else {
+        if id.is_none() {
             self.status_to(client, &key.name, persistent, status::NO_OBJECT_FOUND, out);
-            return None;
-        };
-        self.open_client_update(open, id, client, out);
-        Some(id)
+        }
+        id
     }
 
     fn client_set(
@@ -185,11 +242,16 @@ impl Engine {
         let Some(so) = self.state.sos.get(&id) else {
             return;
         };
-        let over_limit = key.len() > limits.max_key_bytes
+        let over_limit = key.len() > limits.key_bytes()
             || (!value.is_null_or_undefined()
-                && (estimated_size(&value) > limits.max_value_bytes
+                && (wire_size(&value) > limits.max_value_bytes
                     || (!so.attrs.contains_key(&key)
-                        && so.attrs.len() >= limits.max_attributes_per_so)));
+                        && so.attrs.len() >= limits.max_attributes_per_so)
+                    || so
+                        .bytes
+                        .saturating_sub(so.attribute_size(&key))
+                        .saturating_add(attribute_size(&key, &value))
+                        > limits.max_so_bytes));
         if over_limit {
             return self.refuse_write(id, key, status::LIMIT_EXCEEDED);
         }
@@ -221,8 +283,8 @@ impl Engine {
         let limits = &self.config.limits;
         let size = args
             .iter()
-            .fold(0usize, |n, v| n.saturating_add(estimated_size(v)));
-        if method.len() > limits.max_key_bytes || size > limits.max_value_bytes {
+            .fold(0usize, |n, v| n.saturating_add(wire_size(v)));
+        if method.len() > limits.key_bytes() || size > limits.max_value_bytes {
             return self.refuse_owner(id, status::LIMIT_EXCEEDED);
         }
         if !self.allowed(id, |s, view, so| {
@@ -338,4 +400,10 @@ impl Engine {
             .iter_mut()
             .all(|s| s.is_creation_allowed(&view, key, persistent, client))
     }
+}
+
+/// What one client message may still make the engine send, in bytes.
+struct Budget {
+    owner: usize,
+    sync: usize,
 }

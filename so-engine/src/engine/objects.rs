@@ -18,7 +18,7 @@ use crate::pattern;
 use crate::state::{Pending, Phase, SharedObject, SoId};
 use crate::status;
 use crate::types::{ClientId, Origin, SoKey};
-use crate::values::identical;
+use crate::values::{attribute_size, identical};
 
 /// How an SO goes away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,8 +43,8 @@ impl Engine {
             Some(scope) if !scope.stopping => scope,
             _ => return Err(EngineMisuse::NoSuchScope(key.scope)),
         };
-        if key.name.len() > limits.max_name_bytes {
-            return Err(limit("SO name length", limits.max_name_bytes));
+        if key.name.len() > limits.name_bytes() {
+            return Err(limit("SO name length", limits.name_bytes()));
         }
         if scope.sos.len() >= limits.max_shared_objects_per_scope {
             return Err(limit("SOs per scope", limits.max_shared_objects_per_scope));
@@ -70,17 +70,20 @@ impl Engine {
             return Err(EngineMisuse::BadPersistence(key));
         }
         let stored = persistent.then(|| self.state.stored.remove(&key)).flatten();
-        let (version, attrs) = match stored {
-            Some(snapshot) => (snapshot.version, snapshot.values.into_iter().collect()),
-            None => (
-                1,
-                setup
-                    .initial
-                    .into_iter()
-                    .filter(|(_, v)| !v.is_null_or_undefined())
-                    .collect::<BTreeMap<_, _>>(),
-            ),
+        let (version, values) = match stored {
+            Some(snapshot) => (snapshot.version, snapshot.values),
+            None => (1, setup.initial),
         };
+        // Trusted data, but a key the wire cannot carry would make every
+        // message of this SO unencodable: such keys are left out.
+        let key_bytes = limits.key_bytes();
+        let attrs: BTreeMap<_, _> = values
+            .into_iter()
+            .filter(|(k, v)| k.len() <= key_bytes && !v.is_null_or_undefined())
+            .collect();
+        let bytes = attrs
+            .iter()
+            .fold(0usize, |n, (k, v)| n.saturating_add(attribute_size(k, v)));
         let id = SoId(self.next_so);
         self.next_so += 1;
         if !(setup.listeners.is_empty() && setup.handlers.is_empty() && setup.security.is_empty()) {
@@ -104,6 +107,7 @@ impl Engine {
                 persistent,
                 version,
                 attrs,
+                bytes,
                 subscribers: BTreeMap::new(),
                 acquired: 0,
                 retention: setup.retention,
@@ -234,24 +238,33 @@ impl Engine {
             persistent: so.persistent,
             events,
         };
-        if let Some(source) = pending.source
-            && !pending.owner.is_empty()
-            && let Some(c) = clients.get(&source)
-            && c.phase != Phase::Leaving
-        {
+        let source = pending
+            .source
+            .and_then(|s| clients.get(&s).map(|c| (s, c)))
+            .filter(|(_, c)| c.phase != Phase::Leaving)
+            .map(|(s, c)| (s, c.encoding));
+        let others = so
+            .subscribers
+            .iter()
+            .filter(|(c, _)| Some(**c) != pending.source)
+            .map(|(c, e)| (*c, *e));
+        // A send or a remove (or server changes only) gives the source the
+        // same events as everybody: one body per encoding for all.
+        if !pending.owner.is_empty() && pending.owner == pending.sync {
             fan_out(
                 out,
-                &message(pending.owner),
-                std::iter::once((source, c.encoding)),
+                &message(pending.sync),
+                source.into_iter().chain(others),
             );
+            return;
+        }
+        if let Some(source) = source
+            && !pending.owner.is_empty()
+        {
+            fan_out(out, &message(pending.owner), std::iter::once(source));
         }
         if !pending.sync.is_empty() {
-            let recipients = so
-                .subscribers
-                .iter()
-                .filter(|(c, _)| Some(**c) != pending.source)
-                .map(|(c, e)| (*c, *e));
-            fan_out(out, &message(pending.sync), recipients);
+            fan_out(out, &message(pending.sync), others);
         }
     }
 
@@ -286,6 +299,9 @@ impl Engine {
             Origin::Server => so.pending.for_all(event),
         }
         so.pending.changed = true;
+        let added = attribute_size(&key, &value);
+        let removed = so.attribute_size(&key);
+        so.bytes = so.bytes.saturating_sub(removed).saturating_add(added);
         so.attrs.insert(key.clone(), value);
         self.notify(id, out, |l, cx, so| {
             if let Some(value) = so.attrs.get(&key) {
@@ -307,6 +323,7 @@ impl Engine {
         let Some(so) = self.state.sos.get_mut(&id) else {
             return;
         };
+        so.bytes = so.bytes.saturating_sub(so.attribute_size(&key));
         let existed = so.attrs.remove(&key).is_some();
         match origin {
             Origin::Client(_) if via_set => {
@@ -333,6 +350,7 @@ impl Engine {
             return;
         }
         so.attrs.clear();
+        so.bytes = 0;
         so.pending.for_all(SoEvent::Clear);
         so.pending.changed = true;
         self.notify(id, out, |l, cx, so| l.on_clear(cx, &so.key, origin));
@@ -384,16 +402,31 @@ impl Engine {
             self.linger_due.remove(&(t, id));
         }
         so.pending.for_owner(SoEvent::UseSuccess);
-        so.pending.for_owner(SoEvent::Clear);
-        for (key, value) in &so.attrs {
-            so.pending.for_owner(SoEvent::Change {
-                key: key.clone(),
-                value: value.clone(),
-            });
+        if so.pending.source.is_some() {
+            let state = full_state(so).collect::<Vec<_>>();
+            so.pending.owner.extend(state);
         }
         if new {
             self.notify(id, out, |l, cx, so| l.on_connect(cx, &so.key, client));
         }
+    }
+
+    /// Sends `client` the SO's whole state (CLEAR, one CHANGE per attribute)
+    /// in a message of its own, if it subscribes.
+    pub(super) fn send_full_state(&self, id: SoId, client: ClientId, out: &mut Vec<Output>) {
+        let Some(so) = self.state.sos.get(&id) else {
+            return;
+        };
+        let Some(&encoding) = so.subscribers.get(&client) else {
+            return;
+        };
+        let message = SharedObjectMessage {
+            name: so.key.name.clone(),
+            version: so.version,
+            persistent: so.persistent,
+            events: full_state(so).collect(),
+        };
+        fan_out(out, &message, std::iter::once((client, encoding)));
     }
 
     /// Drops `client`'s subscription; the SO may become idle.
@@ -515,6 +548,15 @@ impl Engine {
         };
         fan_out(out, &message, std::iter::once((client, c.encoding)));
     }
+}
+
+/// CLEAR, then one CHANGE per attribute: what a client needs to hold the
+/// SO's state whatever it held before.
+fn full_state(so: &SharedObject) -> impl Iterator<Item = SoEvent> + '_ {
+    std::iter::once(SoEvent::Clear).chain(so.attrs.iter().map(|(key, value)| SoEvent::Change {
+        key: key.clone(),
+        value: value.clone(),
+    }))
 }
 
 pub(super) fn status_event(code: &str, level: &str) -> SoEvent {

@@ -3,7 +3,7 @@
 //! anything, and runs as one update of its SO (joining an update already
 //! open there: a batch, or the client message a hook reacts to).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use rtmp_proto::amf::{Str, Value};
 
@@ -14,7 +14,7 @@ use crate::io::{Output, ServerOp};
 use crate::pattern;
 use crate::state::SoId;
 use crate::types::{Origin, ScopePath, SoKey};
-use crate::values::estimated_size;
+use crate::values::{attribute_size, wire_size};
 
 impl Engine {
     pub(super) fn execute(
@@ -71,8 +71,8 @@ impl Engine {
             ServerOp::Send { so, method, args } => {
                 let id = self.live(&so)?;
                 let limits = &self.config.limits;
-                if method.len() > limits.max_key_bytes {
-                    return Err(limit("handler name length", limits.max_key_bytes));
+                if method.len() > limits.key_bytes() {
+                    return Err(limit("handler name length", limits.key_bytes()));
                 }
                 self.begin(id);
                 self.send_msg(id, Origin::Server, method, args, out);
@@ -164,24 +164,36 @@ impl Engine {
         let Some(so) = self.state.sos.get(&id) else {
             return Ok(());
         };
-        let mut count = so.attrs.len();
-        let mut added: BTreeSet<&Str> = BTreeSet::new();
+        // Each key's size after the writes so far (0: absent).
+        let mut written: BTreeMap<&Str, usize> = BTreeMap::new();
+        let (mut count, mut bytes) = (so.attrs.len(), so.bytes);
         for (key, value) in writes {
-            if key.len() > limits.max_key_bytes {
-                return Err(limit("key length", limits.max_key_bytes));
+            if key.len() > limits.key_bytes() {
+                return Err(limit("key length", limits.key_bytes()));
             }
-            if value.is_null_or_undefined() {
-                continue;
-            }
-            if estimated_size(value) > limits.max_value_bytes {
-                return Err(limit("value size", limits.max_value_bytes));
-            }
-            if !so.attrs.contains_key(key) && added.insert(key) {
-                count += 1;
-                if count > limits.max_attributes_per_so {
-                    return Err(limit("attributes per SO", limits.max_attributes_per_so));
+            let size = if value.is_null_or_undefined() {
+                0
+            } else {
+                if wire_size(value) > limits.max_value_bytes {
+                    return Err(limit("value size", limits.max_value_bytes));
                 }
+                attribute_size(key, value)
+            };
+            let before = written
+                .insert(key, size)
+                .unwrap_or_else(|| so.attribute_size(key));
+            match (before, size) {
+                (0, s) if s > 0 => count += 1,
+                (b, 0) if b > 0 => count -= 1,
+                _ => {}
             }
+            bytes = bytes.saturating_sub(before).saturating_add(size);
+            if count > limits.max_attributes_per_so {
+                return Err(limit("attributes per SO", limits.max_attributes_per_so));
+            }
+        }
+        if bytes > limits.max_so_bytes {
+            return Err(limit("SO size", limits.max_so_bytes));
         }
         Ok(())
     }

@@ -1,13 +1,14 @@
 //! Write-behind batching: the engine's persist/delete outputs, coalesced
 //! per SO and released once they have waited the flush interval. Sans-IO:
-//! every method takes the time as an argument.
+//! time is an argument, the same [`Tick`] the engine is given, so one timer
+//! serves both (`engine.next_deadline()` and [`WriteBehind::next_deadline`]).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Store, StoreError};
 use crate::io::{Output, Snapshot};
-use crate::types::SoKey;
+use crate::types::{SoKey, Tick};
 
 /// Default flush interval: 500 ms, half of the design's one-second bound on
 /// what a crash may lose, which leaves the other half for the write itself
@@ -60,9 +61,11 @@ impl StoreOp {
 #[derive(Debug)]
 pub struct WriteBehind {
     interval: Duration,
+    /// The interval in whole milliseconds, the unit of [`Tick`].
+    interval_ms: u64,
     pending: BTreeMap<SoKey, StoreOp>,
     /// The pending SOs by (first change, arrival): the oldest first.
-    order: BTreeMap<(Instant, u64), SoKey>,
+    order: BTreeMap<(Tick, u64), SoKey>,
     next_seq: u64,
 }
 
@@ -70,10 +73,11 @@ impl WriteBehind {
     /// An empty queue releasing each SO's op `flush_interval` after its
     /// first unflushed change ([`DEFAULT_FLUSH_INTERVAL`] is a good start;
     /// `Duration::ZERO` releases at once and only merges while the caller
-    /// holds ops back).
+    /// holds ops back). Counted in whole milliseconds, like [`Tick`].
     pub fn new(flush_interval: Duration) -> Self {
         Self {
             interval: flush_interval,
+            interval_ms: u64::try_from(flush_interval.as_millis()).unwrap_or(u64::MAX),
             pending: BTreeMap::new(),
             order: BTreeMap::new(),
             next_seq: 0,
@@ -86,18 +90,18 @@ impl WriteBehind {
     }
 
     /// Records the engine's [`Output::Persist`] for `so`.
-    pub fn record_persist(&mut self, so: SoKey, snapshot: Box<Snapshot>, now: Instant) {
+    pub fn record_persist(&mut self, so: SoKey, snapshot: Box<Snapshot>, now: Tick) {
         self.record(StoreOp::Save { so, snapshot }, now);
     }
 
     /// Records the engine's [`Output::DeletePersisted`] for `so`.
-    pub fn record_delete(&mut self, so: SoKey, now: Instant) {
+    pub fn record_delete(&mut self, so: SoKey, now: Tick) {
         self.record(StoreOp::Delete { so }, now);
     }
 
     /// Records `output` if it is a persist or delete, and hands any other
     /// output back for the caller to route.
-    pub fn offer(&mut self, output: Output, now: Instant) -> Option<Output> {
+    pub fn offer(&mut self, output: Output, now: Tick) -> Option<Output> {
         match output {
             Output::Persist { so, snapshot } => self.record_persist(so, snapshot, now),
             Output::DeletePersisted { so } => self.record_delete(so, now),
@@ -109,29 +113,25 @@ impl WriteBehind {
     /// Puts back an op whose store call failed, to be tried again one
     /// interval from `now`, unless a newer op for its SO arrived meanwhile
     /// (that one replaces it).
-    pub fn retry(&mut self, op: StoreOp, now: Instant) {
+    pub fn retry(&mut self, op: StoreOp, now: Tick) {
         if !self.pending.contains_key(op.so()) {
             self.record(op, now);
         }
     }
 
-    /// When the oldest pending op is due; `None` when nothing is pending
-    /// (or the deadline is past what an [`Instant`] can express).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// When the oldest pending op is due; `None` when nothing is pending.
+    pub fn next_deadline(&self) -> Option<Tick> {
         let (&(first_change, _), _) = self.order.first_key_value()?;
-        first_change.checked_add(self.interval)
+        Some(first_change.plus_millis(self.interval_ms))
     }
 
     /// Takes the ops that have waited at least the interval by `now`, the
     /// oldest first.
-    pub fn due(&mut self, now: Instant) -> Vec<StoreOp> {
+    pub fn due(&mut self, now: Tick) -> Vec<StoreOp> {
         let mut out = Vec::new();
         while let Some(entry) = self.order.first_entry() {
             let (first_change, _) = *entry.key();
-            if first_change
-                .checked_add(self.interval)
-                .is_none_or(|deadline| deadline > now)
-            {
+            if first_change.plus_millis(self.interval_ms) > now {
                 break;
             }
             let so = entry.remove();
@@ -161,7 +161,7 @@ impl WriteBehind {
         self.pending.is_empty()
     }
 
-    fn record(&mut self, op: StoreOp, now: Instant) {
+    fn record(&mut self, op: StoreOp, now: Tick) {
         if let Some(pending) = self.pending.get_mut(op.so()) {
             // The first change's time stays: that is what bounds the loss.
             *pending = op;
@@ -213,19 +213,18 @@ mod tests {
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
-
     #[test]
     fn the_latest_change_wins() {
-        let t = Instant::now();
+        let t = Tick(1000);
         let mut wb = WriteBehind::new(ms(500));
         wb.record_persist(key("a"), snap(1), t);
-        wb.record_persist(key("a"), snap(2), t + ms(10));
-        wb.record_persist(key("a"), snap(3), t + ms(20));
+        wb.record_persist(key("a"), snap(2), t.plus_millis(10));
+        wb.record_persist(key("a"), snap(3), t.plus_millis(20));
         // A delete after a save cancels the save, and the reverse.
-        wb.record_persist(key("b"), snap(1), t + ms(1));
-        wb.record_delete(key("b"), t + ms(2));
-        wb.record_delete(key("c"), t + ms(3));
-        wb.record_persist(key("c"), snap(5), t + ms(4));
+        wb.record_persist(key("b"), snap(1), t.plus_millis(1));
+        wb.record_delete(key("b"), t.plus_millis(2));
+        wb.record_delete(key("c"), t.plus_millis(3));
+        wb.record_persist(key("c"), snap(5), t.plus_millis(4));
         assert_eq!(wb.len(), 3);
         assert_eq!(
             wb.drain_all(),
@@ -237,28 +236,28 @@ mod tests {
 
     #[test]
     fn ops_are_due_one_interval_after_the_first_change() {
-        let t = Instant::now();
+        let t = Tick(1000);
         let mut wb = WriteBehind::new(ms(500));
         assert_eq!(wb.next_deadline(), None);
         wb.record_persist(key("a"), snap(1), t);
-        wb.record_persist(key("b"), snap(1), t + ms(100));
-        assert_eq!(wb.next_deadline(), Some(t + ms(500)));
-        assert_eq!(wb.due(t + ms(499)), vec![]);
-        assert_eq!(wb.due(t + ms(500)), vec![save("a", 1)]);
-        assert_eq!(wb.next_deadline(), Some(t + ms(600)));
-        assert_eq!(wb.due(t + ms(10_000)), vec![save("b", 1)]);
-        assert_eq!(wb.due(t + ms(20_000)), vec![]);
+        wb.record_persist(key("b"), snap(1), t.plus_millis(100));
+        assert_eq!(wb.next_deadline(), Some(t.plus_millis(500)));
+        assert_eq!(wb.due(t.plus_millis(499)), vec![]);
+        assert_eq!(wb.due(t.plus_millis(500)), vec![save("a", 1)]);
+        assert_eq!(wb.next_deadline(), Some(t.plus_millis(600)));
+        assert_eq!(wb.due(t.plus_millis(10_000)), vec![save("b", 1)]);
+        assert_eq!(wb.due(t.plus_millis(20_000)), vec![]);
     }
 
     /// An SO written every 100 ms is still saved every 500 ms: later
     /// changes never push its deadline back.
     #[test]
     fn a_constantly_changing_object_is_not_starved() {
-        let t = Instant::now();
+        let t = Tick(1000);
         let mut wb = WriteBehind::new(ms(500));
         let mut saved = Vec::new();
         for step in 0..=20u32 {
-            let now = t + ms(u64::from(step) * 100);
+            let now = t.plus_millis(u64::from(step) * 100);
             for op in wb.due(now) {
                 saved.push((step, op));
             }
@@ -277,21 +276,21 @@ mod tests {
 
     #[test]
     fn due_ops_come_oldest_first() {
-        let t = Instant::now();
+        let t = Tick(1000);
         let mut wb = WriteBehind::new(ms(500));
         wb.record_persist(key("z"), snap(1), t);
-        wb.record_delete(key("a"), t + ms(1));
-        wb.record_persist(key("m"), snap(1), t + ms(1));
-        wb.record_persist(key("z"), snap(2), t + ms(2));
+        wb.record_delete(key("a"), t.plus_millis(1));
+        wb.record_persist(key("m"), snap(1), t.plus_millis(1));
+        wb.record_persist(key("z"), snap(2), t.plus_millis(2));
         assert_eq!(
-            wb.due(t + ms(501)),
+            wb.due(t.plus_millis(501)),
             vec![save("z", 2), delete("a"), save("m", 1)]
         );
     }
 
     #[test]
     fn a_zero_interval_releases_at_once() {
-        let t = Instant::now();
+        let t = Tick(1000);
         let mut wb = WriteBehind::new(Duration::ZERO);
         wb.record_persist(key("a"), snap(1), t);
         wb.record_persist(key("a"), snap(2), t);
@@ -301,18 +300,18 @@ mod tests {
 
     #[test]
     fn failed_ops_are_retried_unless_replaced() {
-        let t = Instant::now();
+        let t = Tick(1000);
         let mut wb = WriteBehind::default();
         assert_eq!(wb.flush_interval(), DEFAULT_FLUSH_INTERVAL);
         wb.retry(save("a", 1), t);
         wb.record_persist(key("b"), snap(2), t);
-        wb.retry(save("b", 1), t + ms(1));
-        assert_eq!(wb.due(t + ms(500)), vec![save("a", 1), save("b", 2)]);
+        wb.retry(save("b", 1), t.plus_millis(1));
+        assert_eq!(wb.due(t.plus_millis(500)), vec![save("a", 1), save("b", 2)]);
     }
 
     #[test]
     fn outputs_are_sorted_into_ops_and_the_rest() {
-        let t = Instant::now();
+        let t = Tick(1000);
         let mut wb = WriteBehind::default();
         let other = Output::ScopeStarted {
             scope: ScopePath::new("app").unwrap(),

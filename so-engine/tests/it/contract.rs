@@ -272,8 +272,9 @@ fn versions_agree_across_encodings() {
     assert_eq!(bodies.len(), 4);
     // Clients 2 and 3 (AMF3) share one body; client 4 (AMF0) its own.
     let find = |c| bodies.iter().find(|(to, ..)| *to == c).unwrap().2.clone();
-    assert!(std::sync::Arc::ptr_eq(&find(2), &find(3)));
-    assert!(!std::sync::Arc::ptr_eq(&find(2), &find(4)));
+    assert_eq!(find(2).as_ptr(), find(3).as_ptr());
+    assert_ne!(find(2).as_ptr(), find(4).as_ptr());
+    assert_eq!(find(2)[0], 0, "type 16 starts with its format byte");
     for c in 2..=4 {
         assert_eq!(
             w.take(c),

@@ -134,3 +134,138 @@ fn deep_scopes_are_rejected() {
     ));
     let _ = SoEvent::Use;
 }
+
+/// The attributes of one SO stay under `max_so_bytes`, for clients and for
+/// server code alike, so its full state always fits one message.
+#[test]
+fn objects_stay_under_their_byte_limit() {
+    let limits = EngineLimits {
+        max_so_bytes: 100,
+        ..EngineLimits::default()
+    };
+    let mut w = World::new(
+        EngineConfig {
+            limits,
+            ..EngineConfig::default()
+        },
+        (),
+    );
+    w.connect(1, "app");
+    w.use_so(1, "chat");
+    // "a" = 40-byte string: 7 + 1 + 1 + 45 = 54 bytes on the wire.
+    let forty = "x".repeat(40);
+    w.so(1, "chat", false, vec![request_change("a", forty.as_str())]);
+    w.so(1, "chat", false, vec![request_change("b", forty.as_str())]);
+    w.drain();
+    assert_eq!(w.value(&key("app", "chat"), "b"), None);
+    // Replacing "a" by a value of the same size is fine.
+    w.so(
+        1,
+        "chat",
+        false,
+        vec![request_change("a", "y".repeat(40).as_str())],
+    );
+    assert_eq!(w.take(1), vec![msg("chat", 3, false, vec![success("a")])]);
+    w.so(1, "chat", false, vec![request_change("b", forty.as_str())]);
+    assert_eq!(
+        w.take(1),
+        vec![msg(
+            "chat",
+            3,
+            false,
+            vec![status(status::LIMIT_EXCEEDED), remove("b")]
+        )]
+    );
+    let so = key("app", "chat");
+    assert!(matches!(
+        w.with_server(|s| so_engine::ServerApi::set(s, &so, "b", forty.as_str())),
+        Err(so_engine::EngineMisuse::LimitExceeded {
+            what: "SO size",
+            ..
+        })
+    ));
+    // Removing and adding in one batch is judged by the end result.
+    w.with_server(|s| {
+        so_engine::ServerApi::set_many(
+            s,
+            &so,
+            [("a", Value::Null), ("b", Value::from(forty.as_str()))],
+        )
+    })
+    .unwrap();
+    assert_eq!(w.value(&so, "b"), Some(forty.as_str().into()));
+}
+
+/// One small message cannot be amplified into a huge answer: past the
+/// per-message budget the rest is refused and the writer gets the full
+/// state again (it may have applied the refused writes locally).
+#[test]
+fn one_message_cannot_amplify() {
+    let limits = EngineLimits {
+        max_update_bytes: 1000,
+        ..EngineLimits::default()
+    };
+    let mut w = World::new(
+        EngineConfig {
+            limits,
+            ..EngineConfig::default()
+        },
+        (),
+    );
+    w.connect(1, "app");
+    w.connect(2, "app");
+    w.use_so(1, "big");
+    w.use_so(2, "big");
+    let value = "v".repeat(300);
+    w.so(2, "big", false, vec![request_change("k", value.as_str())]);
+    w.drain();
+    // Each USE answers with ~330 bytes: the fourth does not fit.
+    w.so(1, "big", false, vec![SoEvent::Use; 10]);
+    let got = w.take(1);
+    assert_eq!(got.len(), 2);
+    let reply = |k: &str| change(k, value.as_str());
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        events.extend([SoEvent::UseSuccess, SoEvent::Clear, reply("k")]);
+    }
+    events.push(status(status::LIMIT_EXCEEDED));
+    assert_eq!(got[0], msg("big", 2, false, events));
+    assert_eq!(
+        got[1],
+        msg("big", 2, false, vec![SoEvent::Clear, reply("k")])
+    );
+
+    // Writes are charged their worst case (a rollback to the writer, the
+    // value to the others): 363 bytes each to the writer, so two fit.
+    let (a, b) = ("a".repeat(300), "b".repeat(300));
+    let writes = [&a, &b, &a, &b, &a]
+        .map(|v| request_change("k", v.as_str()))
+        .to_vec();
+    w.so(1, "big", false, writes);
+    assert_eq!(
+        w.take(1),
+        vec![
+            msg(
+                "big",
+                3,
+                false,
+                vec![success("k"), success("k"), status(status::LIMIT_EXCEEDED)]
+            ),
+            msg(
+                "big",
+                3,
+                false,
+                vec![SoEvent::Clear, change("k", b.as_str())]
+            ),
+        ]
+    );
+    assert_eq!(
+        w.take(2),
+        vec![msg(
+            "big",
+            3,
+            false,
+            vec![change("k", a.as_str()), change("k", b.as_str())]
+        )]
+    );
+}

@@ -1,6 +1,8 @@
 //! Scenario tests for the engine, one binary (see each module).
 
 mod contract;
+mod golden;
+mod hooks;
 mod lifecycle;
 mod limits;
 mod persistence;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rtmp_proto::amf::{Encoding, Str, Value};
+use rtmp_proto::amf::{Encoding, Limits, Str, Value};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 use so_engine::{
     Application, Body, ClientId, Engine, EngineConfig, Input, Output, ScopePath, ServerApi, SoKey,
@@ -11,8 +11,8 @@ use so_engine::{
 };
 
 /// Decodes the body a client received, as the client would.
-pub(crate) fn decode(body: &Body, _encoding: Encoding) -> SharedObjectMessage {
-    (**body).clone()
+pub(crate) fn decode(body: &Body, encoding: Encoding) -> SharedObjectMessage {
+    SharedObjectMessage::decode(body, encoding, &Limits::default()).unwrap()
 }
 
 pub(crate) fn scope(path: &str) -> ScopePath {

@@ -1,1 +1,0 @@
-//! AMF0 codec (to be written).

@@ -1,0 +1,451 @@
+//! The AMF0 decoder: wire bytes of one message body to [`Value`] trees.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+use super::{BYTES_PER_VALUE, MAX_DEPTH, marker};
+use crate::amf::{Date, Limits, Object, Properties, Str, Value, amf3};
+use crate::error::{DecodeError, Limit, LimitExceeded};
+
+/// Decodes the values of one message body, sharing the AMF0 reference table
+/// and one AMF3 decoder (for every `0x11` value) across them.
+///
+/// After an error the decoder is in an unspecified (but safe) state: drop it.
+#[derive(Debug)]
+pub struct Decoder<'a> {
+    /// The whole body, for [`Decoder::position`].
+    body: &'a [u8],
+    /// The bytes not decoded yet.
+    input: &'a [u8],
+    limits: Limits,
+    /// `limits.max_depth` capped at [`MAX_DEPTH`].
+    max_depth: usize,
+    /// Values built so far, references at full size (see the module docs).
+    values: usize,
+    /// Non-zero while a reference is being copied by decoding the referenced
+    /// bytes again: the table already holds every value in them.
+    replaying: u32,
+    /// The reference table: complex values in the order they start.
+    objects: Vec<ObjectSlot<'a>>,
+    /// AMF3 values met inside AMF0 containers, kept for replays, which must
+    /// not run the AMF3 decoder again (that would grow its tables).
+    embedded: Vec<Embedded<'a>>,
+    /// A stack of properties under construction, so that each object or
+    /// ECMA array allocates its final `Vec` once, at its exact size.
+    scratch: Vec<(Str, Value)>,
+    /// The AMF3 decoder of this body, made at the first `0x11`.
+    amf3: Option<amf3::Decoder<'a>>,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder for the body `input`, with an empty reference table.
+    pub fn new(input: &'a [u8], limits: &Limits) -> Self {
+        Self {
+            body: input,
+            input,
+            limits: *limits,
+            max_depth: limits.max_depth.min(MAX_DEPTH),
+            values: 0,
+            replaying: 0,
+            objects: Vec::new(),
+            embedded: Vec::new(),
+            scratch: Vec::new(),
+            amf3: None,
+        }
+    }
+
+    /// Decodes the next value (`0x11` switches to AMF3 for that value).
+    pub fn decode(&mut self) -> Result<Value, DecodeError> {
+        let mut input = self.input;
+        match self.value(&mut input, 0) {
+            Ok(value) => {
+                self.input = input;
+                Ok(value)
+            }
+            Err(e) => {
+                self.scratch.clear();
+                Err(e)
+            }
+        }
+    }
+
+    /// The bytes not decoded yet.
+    pub fn remaining(&self) -> &'a [u8] {
+        self.input
+    }
+
+    /// Continues decoding from `input`, a later part of the same body, with
+    /// the same reference tables (the SharedObject codec decodes each event's
+    /// values this way).
+    pub(crate) fn set_input(&mut self, input: &'a [u8]) {
+        self.input = input;
+    }
+
+    /// Whether every byte has been decoded.
+    pub fn is_empty(&self) -> bool {
+        self.input.is_empty()
+    }
+
+    /// How many bytes have been decoded so far.
+    pub fn position(&self) -> usize {
+        self.body.len().saturating_sub(self.input.len())
+    }
+
+    fn value(&mut self, input: &mut &'a [u8], depth: usize) -> Result<Value, DecodeError> {
+        let start = *input;
+        let marker = read_u8(input)?;
+        self.charge(1)?;
+        match marker {
+            marker::NUMBER => Ok(Value::Number(read_f64(input)?)),
+            // AMF0 §2.3: zero is false, anything else true.
+            marker::BOOLEAN => Ok(Value::Bool(read_u8(input)? != 0)),
+            marker::STRING => {
+                let len = read_u16(input)?;
+                self.string_value(usize::from(len), input)
+                    .map(Value::String)
+            }
+            marker::OBJECT | marker::ECMA_ARRAY | marker::TYPED_OBJECT => {
+                self.associative(marker, start, input, depth)
+            }
+            marker::NULL => Ok(Value::Null),
+            marker::UNDEFINED => Ok(Value::Undefined),
+            marker::REFERENCE => {
+                let index = read_u16(input)?;
+                self.reference(index, depth)
+            }
+            marker::OBJECT_END => Err(DecodeError::Invalid {
+                what: "object-end marker where a value is expected",
+            }),
+            marker::STRICT_ARRAY => self.strict_array(start, input, depth),
+            marker::DATE => Ok(Value::Date(Date {
+                millis: read_f64(input)?,
+                timezone: read_i16(input)?,
+            })),
+            marker::LONG_STRING => {
+                let len = read_u32(input)?;
+                self.string_value(len as usize, input).map(Value::String)
+            }
+            marker::UNSUPPORTED => Ok(Value::Unsupported),
+            marker::XML_DOCUMENT => {
+                let len = read_u32(input)?;
+                self.string_value(len as usize, input)
+                    .map(Value::XmlDocument)
+            }
+            marker::AVMPLUS => self.avmplus(input, depth),
+            marker::MOVIECLIP | marker::RECORDSET => Err(DecodeError::ReservedMarker { marker }),
+            marker => Err(DecodeError::UnknownMarker { marker }),
+        }
+    }
+
+    /// An anonymous object, an ECMA array or a typed object: properties
+    /// until the empty key and the object-end marker (AMF0 §2.5, §2.10, §2.18).
+    fn associative(
+        &mut self,
+        marker: u8,
+        start: &'a [u8],
+        input: &mut &'a [u8],
+        depth: usize,
+    ) -> Result<Value, DecodeError> {
+        let child = self.enter(depth)?;
+        let slot = self.open_slot(start);
+        let value = match marker {
+            marker::OBJECT => {
+                let properties = self.properties(input, child)?;
+                Value::Object(Box::new(Object {
+                    class_name: None,
+                    sealed_count: 0,
+                    properties,
+                }))
+            }
+            marker::ECMA_ARRAY => {
+                // The count is only a hint (Flash writes the array's `length`,
+                // Red5 the length of its integer-key prefix): the end marker
+                // ends the array.
+                read_u32(input)?;
+                Value::EcmaArray(self.properties(input, child)?)
+            }
+            _ => {
+                let len = read_u16(input)?;
+                let class_name = self.string(usize::from(len), input)?;
+                self.charge_bytes(class_name.len())?;
+                let properties = self.properties(input, child)?;
+                Value::Object(Box::new(Object {
+                    class_name: Some(Str::from(class_name)),
+                    sealed_count: properties.len(),
+                    properties,
+                }))
+            }
+        };
+        self.close_slot(slot);
+        Ok(value)
+    }
+
+    /// `(key value)*` then the empty key and `0x09`, as a `Vec` of exact size.
+    fn properties(
+        &mut self,
+        input: &mut &'a [u8],
+        child: usize,
+    ) -> Result<Properties, DecodeError> {
+        let mark = self.scratch.len();
+        loop {
+            let len = read_u16(input)?;
+            let key = self.string(usize::from(len), input)?;
+            if key.is_empty()
+                && let [marker::OBJECT_END, rest @ ..] = *input
+            {
+                *input = rest;
+                break;
+            }
+            // An empty key followed by a value is a property named "" (Red5
+            // and PyAMF read it so); only `00 00 09` ends the list.
+            if self.scratch.len().saturating_sub(mark) >= self.limits.max_container_len {
+                return Err(limit(
+                    Limit::AmfContainerLength,
+                    self.limits.max_container_len,
+                ));
+            }
+            let value = self.value(input, child)?;
+            self.charge_bytes(key.len())?;
+            self.scratch.push((Str::from(key), value));
+        }
+        Ok(take_from(&mut self.scratch, mark))
+    }
+
+    /// `count value*`, AMF0 §2.12. The count is authoritative here.
+    fn strict_array(
+        &mut self,
+        start: &'a [u8],
+        input: &mut &'a [u8],
+        depth: usize,
+    ) -> Result<Value, DecodeError> {
+        let child = self.enter(depth)?;
+        let slot = self.open_slot(start);
+        let count = read_u32(input)? as usize;
+        if count > self.limits.max_container_len {
+            return Err(limit(
+                Limit::AmfContainerLength,
+                self.limits.max_container_len,
+            ));
+        }
+        // Every value takes at least one byte.
+        let mut items = Vec::with_capacity(count.min(input.len()));
+        for _ in 0..count {
+            items.push(self.value(input, child)?);
+        }
+        self.close_slot(slot);
+        Ok(Value::StrictArray(items))
+    }
+
+    /// A copy of reference-table entry `index`, made by decoding its bytes
+    /// again: they hold nothing the table does not already have.
+    fn reference(&mut self, index: u16, depth: usize) -> Result<Value, DecodeError> {
+        let slot =
+            self.objects
+                .get(usize::from(index))
+                .ok_or_else(|| DecodeError::BadReference {
+                    table: "object",
+                    index: u32::from(index),
+                })?;
+        if !slot.done {
+            return Err(DecodeError::Invalid {
+                what: "reference cycle (an object refers to itself or an enclosing object)",
+            });
+        }
+        let mut at = slot.at;
+        self.replaying = self.replaying.saturating_add(1);
+        let value = self.value(&mut at, depth);
+        self.replaying = self.replaying.saturating_sub(1);
+        value
+    }
+
+    /// `0x11`: one AMF3 value, read by this body's AMF3 decoder.
+    fn avmplus(&mut self, input: &mut &'a [u8], depth: usize) -> Result<Value, DecodeError> {
+        if self.replaying != 0 {
+            return self.replay_embedded(input);
+        }
+        let amf3 = self
+            .amf3
+            .get_or_insert_with(|| amf3::Decoder::new(&[], &self.limits));
+        let before = self.values;
+        let (value, rest) = amf3.decode_embedded(input, depth, &mut self.values)?;
+        if depth > 0 {
+            // Inside an AMF0 container, which a later reference may copy.
+            self.embedded.push(Embedded {
+                remaining: input.len(),
+                rest,
+                value: value.clone(),
+                charged: self.values.saturating_sub(before),
+            });
+        }
+        *input = rest;
+        Ok(value)
+    }
+
+    /// The AMF3 value decoded the first time at this point of the body.
+    fn replay_embedded(&mut self, input: &mut &'a [u8]) -> Result<Value, DecodeError> {
+        let remaining = input.len();
+        // Entries were pushed in body order, so `remaining` decreases.
+        let found = self
+            .embedded
+            .binary_search_by(|e| remaining.cmp(&e.remaining))
+            .ok()
+            .and_then(|i| self.embedded.get(i))
+            .ok_or(DecodeError::Invalid {
+                what: "AMF3 value in a reference",
+            })?;
+        let (value, rest, charged) = (found.value.clone(), found.rest, found.charged);
+        self.charge(charged)?;
+        *input = rest;
+        Ok(value)
+    }
+
+    /// A string of `len` bytes, checked against the limit and charged.
+    fn string_value(&mut self, len: usize, input: &mut &'a [u8]) -> Result<Str, DecodeError> {
+        let s = self.string(len, input)?;
+        self.charge_bytes(s.len())?;
+        Ok(Str::from(s))
+    }
+
+    /// `len` bytes of UTF-8, checked against the string limit.
+    fn string(&self, len: usize, input: &mut &'a [u8]) -> Result<&'a str, DecodeError> {
+        if len > self.limits.max_string_bytes {
+            return Err(limit(Limit::AmfStringBytes, self.limits.max_string_bytes));
+        }
+        let bytes = take(input, len)?;
+        std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)
+    }
+
+    /// Adds a reference-table entry for the container starting at `start`,
+    /// unless replaying. AMF0 §2.9: a container enters the table when it
+    /// starts, before anything nested in it.
+    fn open_slot(&mut self, start: &'a [u8]) -> Option<usize> {
+        if self.replaying != 0 {
+            return None;
+        }
+        self.objects.push(ObjectSlot {
+            at: start,
+            done: false,
+        });
+        Some(self.objects.len().wrapping_sub(1))
+    }
+
+    fn close_slot(&mut self, slot: Option<usize>) {
+        if let Some(slot) = slot.and_then(|i| self.objects.get_mut(i)) {
+            slot.done = true;
+        }
+    }
+
+    /// The depth of a container's children, if it may open at `depth`.
+    fn enter(&self, depth: usize) -> Result<usize, DecodeError> {
+        if depth >= self.max_depth {
+            return Err(limit(Limit::AmfDepth, self.max_depth));
+        }
+        Ok(depth.saturating_add(1))
+    }
+
+    fn charge(&mut self, values: usize) -> Result<(), DecodeError> {
+        self.values = self.values.saturating_add(values);
+        if self.values > self.limits.max_values {
+            return Err(limit(Limit::AmfValues, self.limits.max_values));
+        }
+        Ok(())
+    }
+
+    fn charge_bytes(&mut self, len: usize) -> Result<(), DecodeError> {
+        if len < BYTES_PER_VALUE {
+            return Ok(());
+        }
+        self.charge(len / BYTES_PER_VALUE)
+    }
+}
+
+/// Decodes exactly one AMF0 value from `input`.
+pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
+    let mut decoder = Decoder::new(input, limits);
+    let value = decoder.decode()?;
+    match decoder.remaining().len() {
+        0 => Ok(value),
+        count => Err(DecodeError::TrailingBytes { count }),
+    }
+}
+
+/// Decodes every AMF0 value in `input`, sharing one reference table.
+pub fn decode_all(input: &[u8], limits: &Limits) -> Result<Vec<Value>, DecodeError> {
+    let mut decoder = Decoder::new(input, limits);
+    let mut values = Vec::new();
+    while !decoder.is_empty() {
+        values.push(decoder.decode()?);
+    }
+    Ok(values)
+}
+
+/// A reference-table entry: where its value starts, and whether it is complete.
+#[derive(Debug, Clone, Copy)]
+struct ObjectSlot<'a> {
+    at: &'a [u8],
+    done: bool,
+}
+
+/// An AMF3 value decoded inside an AMF0 container.
+#[derive(Debug)]
+struct Embedded<'a> {
+    /// The length of the input after its `0x11`: a position in the body.
+    remaining: usize,
+    /// The input after it.
+    rest: &'a [u8],
+    value: Value,
+    /// The values decoding it charged, charged again for each copy.
+    charged: usize,
+}
+
+fn limit(limit: Limit, max: usize) -> DecodeError {
+    DecodeError::Limit(LimitExceeded::new(limit, max))
+}
+
+/// Moves the scratch entries from `mark` on into a `Vec` of their exact size.
+fn take_from(scratch: &mut Vec<(Str, Value)>, mark: usize) -> Properties {
+    scratch.split_off(mark.min(scratch.len()))
+}
+
+fn read_u8(input: &mut &[u8]) -> Result<u8, DecodeError> {
+    let (&byte, rest) = input.split_first().ok_or(DecodeError::Truncated)?;
+    *input = rest;
+    Ok(byte)
+}
+
+fn read_array<const N: usize>(input: &mut &[u8]) -> Result<[u8; N], DecodeError> {
+    let (bytes, rest) = input
+        .split_first_chunk::<N>()
+        .ok_or(DecodeError::Truncated)?;
+    *input = rest;
+    Ok(*bytes)
+}
+
+fn read_u16(input: &mut &[u8]) -> Result<u16, DecodeError> {
+    read_array(input).map(u16::from_be_bytes)
+}
+
+fn read_i16(input: &mut &[u8]) -> Result<i16, DecodeError> {
+    read_array(input).map(i16::from_be_bytes)
+}
+
+fn read_u32(input: &mut &[u8]) -> Result<u32, DecodeError> {
+    read_array(input).map(u32::from_be_bytes)
+}
+
+fn read_f64(input: &mut &[u8]) -> Result<f64, DecodeError> {
+    read_array(input).map(f64::from_be_bytes)
+}
+
+fn take<'a>(input: &mut &'a [u8], len: usize) -> Result<&'a [u8], DecodeError> {
+    let (head, rest) = input.split_at_checked(len).ok_or(DecodeError::Truncated)?;
+    *input = rest;
+    Ok(head)
+}
