@@ -75,18 +75,24 @@ impl Command {
     /// Decodes a type 20 (`Amf0`) or type 17 (`Amf3`) body.
     ///
     /// Type 17's leading byte is skipped whatever its value, as Red5 does.
-    /// The name must be a string and the transaction id a number; a body that
-    /// ends after the transaction id has a `null` command object.
+    /// The name must be a string of at most 65,535 bytes and the transaction
+    /// id a number; a body that ends after the transaction id has a `null`
+    /// command object.
     pub fn decode(body: &[u8], encoding: Encoding, limits: &Limits) -> Result<Self, DecodeError> {
         let body = match encoding {
             Encoding::Amf0 => body,
             Encoding::Amf3 => skip_format_byte(body)?,
         };
         let mut values = amf0::Decoder::new(body, limits);
-        let Value::String(name) = values.decode()? else {
-            return Err(DecodeError::Invalid {
-                what: "command name",
-            });
+        // Any string form is read; one over 65,535 bytes could not be written
+        // back in the 0x02 form every peer reads, so it is refused.
+        let name = match values.decode()? {
+            Value::String(name) if u16::try_from(name.len()).is_ok() => name,
+            _ => {
+                return Err(DecodeError::Invalid {
+                    what: "command name",
+                });
+            }
         };
         let transaction_id = values.decode()?.as_f64().ok_or(DecodeError::Invalid {
             what: "command transaction id",
@@ -351,6 +357,24 @@ mod tests {
                 what: "command transaction id"
             })
         );
+    }
+
+    #[test]
+    fn long_string_names_are_read_up_to_65535_bytes() {
+        for (len, ok) in [(65_535_usize, true), (65_536, false)] {
+            let mut body = vec![0x0C];
+            body.extend_from_slice(&u32::try_from(len).expect("fits").to_be_bytes());
+            body.resize(body.len() + len, b'n');
+            body.extend_from_slice(&hex!("00 0000000000000000"));
+            let expected = if ok {
+                Ok(Command::new("n".repeat(len), 0.0, Value::Null, vec![]))
+            } else {
+                Err(DecodeError::Invalid {
+                    what: "command name",
+                })
+            };
+            assert_eq!(decode(&body, Encoding::Amf0), expected, "{len}");
+        }
     }
 
     #[test]

@@ -331,10 +331,15 @@ fn decode_event<'a>(
             values.set_input(payload);
             // Red5 reads the handler name with its AMF deserializer, so any
             // string form (0x02, 0x0C, 0x11 + AMF3 string) is accepted.
-            let Value::String(method) = values.decode()? else {
-                return Err(DecodeError::Invalid {
-                    what: "SharedObject handler name",
-                });
+            // A name over 65,535 bytes could not be written back (we write
+            // the 0x02 form every peer reads), so it is refused here too.
+            let method = match values.decode()? {
+                Value::String(method) if u16::try_from(method.len()).is_ok() => method,
+                _ => {
+                    return Err(DecodeError::Invalid {
+                        what: "SharedObject handler name",
+                    });
+                }
             };
             let mut args = Vec::new();
             while !values.is_empty() {

@@ -10,6 +10,7 @@
     )
 )]
 
+use super::inline_vec::InlineVec;
 use super::{ARRAY_COLLECTION, BYTES_PER_VALUE, MAX_DEPTH, OBJECT_PROXY, marker};
 use crate::amf::{
     Date, Dictionary, Limits, MixedArray, Object, ObjectVector, Properties, Str, Value, Vector,
@@ -29,11 +30,13 @@ pub struct Decoder<'a> {
     /// Non-zero while a reference is being copied by decoding the referenced
     /// bytes again: the tables already hold everything in them.
     replaying: u32,
-    strings: Vec<&'a str>,
-    objects: Vec<ObjectSlot<'a>>,
-    traits: Vec<Traits<'a>>,
+    // The tables start inline: a typical body fits them and allocates only
+    // the values it returns.
+    strings: InlineVec<&'a str, 16>,
+    objects: InlineVec<ObjectSlot<'a>, 8>,
+    traits: InlineVec<Traits<'a>, 4>,
     /// Sealed member names of all traits, each traits entry holding a range.
-    member_names: Vec<&'a str>,
+    member_names: InlineVec<&'a str, 8>,
     /// A stack of properties under construction, so that each object or
     /// associative array allocates its final `Vec` once, at its exact size.
     scratch: Properties,
@@ -48,10 +51,10 @@ impl<'a> Decoder<'a> {
             max_depth: limits.max_depth.min(MAX_DEPTH),
             values: 0,
             replaying: 0,
-            strings: Vec::new(),
-            objects: Vec::new(),
-            traits: Vec::new(),
-            member_names: Vec::new(),
+            strings: InlineVec::new(),
+            objects: InlineVec::new(),
+            traits: InlineVec::new(),
+            member_names: InlineVec::new(),
             scratch: Vec::new(),
         }
     }
@@ -82,7 +85,6 @@ impl<'a> Decoder<'a> {
     /// `depth` counts the containers around the value: a container may open
     /// while `depth < max_depth`. The decoder's own input and its own count
     /// of values (for [`Decoder::decode`]) are left alone.
-    #[allow(dead_code, reason = "called by the AMF0 decoder's 0x11 switch")]
     pub(crate) fn decode_embedded(
         &mut self,
         input: &'a [u8],
@@ -170,7 +172,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Adds an object-table entry for the value starting at `start`, unless
-    /// replaying. AMF 3 §2.2: an object enters the table when it starts,
+    /// replaying. AMF 3 §2.1 (reference tables): an object enters the table when it starts,
     /// before anything nested in it, so that its members can refer to it.
     fn open_slot(&mut self, start: &'a [u8]) -> Option<usize> {
         if self.replaying != 0 {
@@ -216,7 +218,7 @@ impl<'a> Decoder<'a> {
         let child = self.enter(depth)?;
         let dense_len = self.container_len(header)?;
         let assoc = self.members(input, child, dense_len)?;
-        let mut dense = Vec::with_capacity(dense_len.min(input.len()));
+        let mut dense = Vec::with_capacity(prealloc(dense_len, input.len()));
         for _ in 0..dense_len {
             dense.push(self.value(input, child)?);
         }
@@ -280,7 +282,7 @@ impl<'a> Decoder<'a> {
             sealed
         };
         let members = self.member_names.len();
-        self.member_names.reserve(sealed);
+        self.member_names.reserve(prealloc(sealed, input.len()));
         for _ in 0..sealed {
             let name = self.string(input)?;
             self.member_names.push(name);
@@ -349,6 +351,9 @@ impl<'a> Decoder<'a> {
         mark: usize,
         counted: usize,
     ) -> Result<(), DecodeError> {
+        if self.scratch.capacity() == 0 {
+            self.scratch.reserve(16);
+        }
         loop {
             let key = self.string(input)?;
             if key.is_empty() {
@@ -428,7 +433,7 @@ impl<'a> Decoder<'a> {
         let fixed = read_u8(input)? != 0;
         let type_name = self.string(input)?;
         self.charge_bytes(type_name.len())?;
-        let mut items = Vec::with_capacity(len.min(input.len()));
+        let mut items = Vec::with_capacity(prealloc(len, input.len()));
         for _ in 0..len {
             items.push(self.value(input, child)?);
         }
@@ -449,7 +454,7 @@ impl<'a> Decoder<'a> {
         let child = self.enter(depth)?;
         let len = self.container_len(header)?;
         let weak_keys = read_u8(input)? != 0;
-        let mut entries = Vec::with_capacity(len.min(input.len() / 2));
+        let mut entries = Vec::with_capacity(prealloc(len, input.len() / 2));
         for _ in 0..len {
             let key = self.value(input, child)?;
             let value = self.value(input, child)?;
@@ -556,14 +561,14 @@ pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
 }
 
 /// An object-table entry: where its value starts, and whether it is complete.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct ObjectSlot<'a> {
     at: &'a [u8],
     done: bool,
 }
 
 /// A traits-table entry, AMF 3 §3.12.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Traits<'a> {
     class_name: &'a str,
     /// Where the sealed member names start in `Decoder::member_names`.
@@ -573,13 +578,24 @@ struct Traits<'a> {
     externalizable: bool,
 }
 
+/// Capacity to reserve for `count` elements (already checked against the
+/// container limit) when each takes at least one of `bytes_left` bytes.
+/// Capped as well, so that a chain of nested containers that each announce
+/// many elements cannot reserve far more than they fill: past the cap, the
+/// `Vec` grows with the elements actually decoded.
+fn prealloc(count: usize, bytes_left: usize) -> usize {
+    const MAX_PREALLOC: usize = 4096;
+    count.min(bytes_left).min(MAX_PREALLOC)
+}
+
 fn limit(limit: Limit, max: usize) -> DecodeError {
     DecodeError::Limit(LimitExceeded::new(limit, max))
 }
 
 /// Moves the scratch entries from `mark` on into a `Vec` of their exact size.
 fn take_from(scratch: &mut Properties, mark: usize) -> Properties {
-    scratch.drain(mark.min(scratch.len())..).collect()
+    // One bulk copy, where `drain(..).collect()` moves item by item.
+    scratch.split_off(mark.min(scratch.len()))
 }
 
 fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
@@ -610,8 +626,17 @@ fn take<'a>(input: &mut &'a [u8], len: usize) -> Result<&'a [u8], DecodeError> {
 /// flag, then one of 8 bits.
 #[inline]
 fn read_u29(input: &mut &[u8]) -> Result<u32, DecodeError> {
-    let mut value = 0u32;
-    for _ in 0..3 {
+    let byte = read_u8(input)?;
+    if byte & 0x80 == 0 {
+        return Ok(u32::from(byte));
+    }
+    read_u29_long(byte, input)
+}
+
+#[inline(never)]
+fn read_u29_long(first: u8, input: &mut &[u8]) -> Result<u32, DecodeError> {
+    let mut value = u32::from(first & 0x7F);
+    for _ in 0..2 {
         let byte = read_u8(input)?;
         if byte & 0x80 == 0 {
             return Ok((value << 7) | u32::from(byte));

@@ -12,6 +12,8 @@ use crate::amf::{Object, Str, Value, Vector};
 pub struct Encoder {
     strings: StringTable,
     traits: TraitsTable,
+    /// Where the current call started writing in its output.
+    base: usize,
 }
 
 impl Encoder {
@@ -22,7 +24,10 @@ impl Encoder {
 
     /// Appends `value` to `out`.
     pub fn encode(&mut self, value: &Value, out: &mut BytesMut) {
+        self.base = out.len();
         self.value(value, out);
+        let written = out.get(self.base..).unwrap_or_default();
+        self.strings.keep(written);
     }
 
     fn value(&mut self, value: &Value, out: &mut BytesMut) {
@@ -42,12 +47,13 @@ impl Encoder {
             }
             Value::String(s) if fits(s.len()) => {
                 out.put_u8(marker::STRING);
-                self.string(s, out);
+                self.string(s.as_str(), out);
             }
             Value::Date(date) => {
-                out.put_u8(marker::DATE);
-                out.put_u8(0x01);
-                out.put_f64(date.millis);
+                // U29D-value: 1, the low bit saying "not a reference".
+                let mut bytes = [marker::DATE, 0x01, 0, 0, 0, 0, 0, 0, 0, 0];
+                bytes[2..].copy_from_slice(&date.millis.to_be_bytes());
+                out.put_slice(&bytes);
             }
             Value::Object(object) => self.object(object, out),
             Value::EcmaArray(assoc) => self.array(&[], assoc, out),
@@ -148,6 +154,8 @@ impl Encoder {
     /// written (empty, or longer than 2^28 - 1 bytes) are skipped.
     fn members(&mut self, properties: &[(Str, Value)], out: &mut BytesMut) {
         for (key, value) in properties {
+            // One look at the CompactString's length: it branches on its layout.
+            let key = key.as_str();
             if key.is_empty() || !fits(key.len()) {
                 continue;
             }
@@ -197,19 +205,30 @@ impl Encoder {
     /// A string by reference when the table has it, else inline (the empty
     /// string never enters the table, AMF 3 §3.8). The caller checks `fits`.
     fn string(&mut self, s: &str, out: &mut BytesMut) {
-        if s.is_empty() {
+        let bytes = s.as_bytes();
+        if bytes.is_empty() {
             out.put_u8(EMPTY_STRING);
-        } else if let Some(index) = self.strings.find_or_add(s) {
-            put_u29(out, index << 1);
-        } else {
-            put_inline(out, s.as_bytes());
+            return;
         }
+        let key = match self.strings.find(bytes, out, self.base) {
+            Ok(index) => return put_u29(out, index << 1),
+            Err(key) => key,
+        };
+        put_count(out, bytes.len());
+        let at = out.len() - self.base;
+        out.put_slice(bytes);
+        self.strings.add(key, at, bytes.len(), out, self.base);
     }
 }
 
 /// Encodes `value` alone, with fresh reference tables.
 pub fn encode(value: &Value, out: &mut BytesMut) {
-    Encoder::new().encode(value, out);
+    let mut encoder = Encoder {
+        base: out.len(),
+        ..Encoder::default()
+    };
+    // No later call can refer to these strings: nothing to keep.
+    encoder.value(value, out);
 }
 
 /// The empty string, `U29S-value` 0.
@@ -298,86 +317,290 @@ impl TraitsTable {
     }
 }
 
-/// The encoder's side of the string table: every string the peer's table
-/// holds (by index), and an open-addressing index over them.
-#[derive(Debug, Default)]
+/// The encoder's side of the string table: how many strings the peer's
+/// table holds, and an index to find them again.
+///
+/// Up to [`SMALL`] strings are found through fingerprints chained in a few
+/// buckets, which costs less than hashing for the short strings of a
+/// typical body; past that, through an open-addressing hash index. Neither
+/// copies strings while a call runs: an entry points at the bytes just
+/// written to the output. When [`Encoder::encode`] returns, the strings it
+/// added are copied to `arena` for the calls after it.
+#[derive(Debug)]
 struct StringTable {
-    texts: Vec<Str>,
-    /// `hash << 32 | (index + 1)`, 0 when free; the length is a power of two.
-    slots: Vec<u64>,
+    count: u32,
+    small_len: usize,
+    /// Per bucket of fingerprints, 1 + the latest entry in it (0: none).
+    heads: [u8; BUCKETS],
+    /// Per entry, 1 + the entry before it in its bucket (0: none).
+    next: [u8; SMALL],
+    prints: [u64; SMALL],
+    places: [Place; SMALL],
+    /// The hash index, once more than [`SMALL`] strings are indexed: a power
+    /// of two long.
+    slots: Vec<Slot>,
     used: usize,
+    /// Positions below `arena.len()` are in here; positions from there on
+    /// are offsets into the current call's output, shifted by `arena.len()`.
+    arena: Vec<u8>,
+}
+
+const SMALL: usize = 32;
+const BUCKETS: usize = 32;
+
+/// Where a string's bytes are, and its index in the peer's table.
+#[derive(Debug, Clone, Copy, Default)]
+struct Place {
+    index: u32,
+    at: u32,
+    len: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    hash: u32,
+    /// The string's place; a free slot has `len` 0 (the empty string is
+    /// never indexed).
+    place: Place,
+}
+
+impl Default for StringTable {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            small_len: 0,
+            heads: [0; BUCKETS],
+            next: [0; SMALL],
+            prints: [0; SMALL],
+            places: [Place::default(); SMALL],
+            slots: Vec::new(),
+            used: 0,
+            arena: Vec::new(),
+        }
+    }
 }
 
 impl StringTable {
-    /// The index of `s` if the table has it; otherwise adds it (the caller
-    /// writes it inline) and returns `None`.
-    fn find_or_add(&mut self, s: &str) -> Option<u32> {
-        if self.slots.is_empty() {
-            self.slots = vec![0; 32];
-            self.texts.reserve(16);
+    /// The index of `s` if the table holds it, else the key to
+    /// [`add`](Self::add) it with (its fingerprint or its hash).
+    #[inline]
+    fn find(&self, s: &[u8], out: &[u8], base: usize) -> Result<u32, u64> {
+        if !self.slots.is_empty() {
+            return self.find_hashed(s, out, base);
         }
-        let hash = hash(s.as_bytes());
+        let print = fingerprint(s);
+        let mut entry = self.heads.get(bucket(print)).copied().unwrap_or(0);
+        while let Some(i) = usize::from(entry).checked_sub(1) {
+            if self.prints.get(i) == Some(&print)
+                && let Some(place) = self.places.get(i)
+                && self.bytes(place, out, base) == Some(s)
+            {
+                return Ok(place.index);
+            }
+            entry = self.next.get(i).copied().unwrap_or(0);
+        }
+        Err(print)
+    }
+
+    #[inline(never)]
+    fn find_hashed(&self, s: &[u8], out: &[u8], base: usize) -> Result<u32, u64> {
+        let hash = hash(s);
         let mask = self.slots.len() - 1;
-        let mut at = hash as usize & mask;
-        let mut free = None;
-        for _ in 0..MAX_PROBES {
-            let slot = self.slots[at];
-            if slot == 0 {
-                free = Some(at);
+        for probe in 0..MAX_PROBES {
+            let slot = self.slots[(hash as usize + probe) & mask];
+            if slot.place.len == 0 {
                 break;
             }
-            if (slot >> 32) as u32 == hash {
-                let index = (slot as u32).wrapping_sub(1);
-                if self.texts.get(index as usize).is_some_and(|t| t == s) {
-                    return Some(index);
-                }
+            if slot.hash == hash
+                && slot.place.len as usize == s.len()
+                && self.bytes(&slot.place, out, base) == Some(s)
+            {
+                return Ok(slot.place.index);
             }
-            at = (at + 1) & mask;
         }
-        let index = self.texts.len();
-        self.texts.push(Str::from(s));
-        if let Some(at) = free
-            && index <= MAX_U28 as usize
+        Err(u64::from(hash))
+    }
+
+    /// Counts a string written inline at offset `at` of the current call's
+    /// output `out` (which starts at `base`), and indexes it under `key`
+    /// (from [`find`](Self::find)) if a reference can express it and the
+    /// index has room.
+    fn add(&mut self, key: u64, at: usize, len: usize, out: &[u8], base: usize) {
+        let index = self.count;
+        self.count = self.count.saturating_add(1);
+        let (Ok(at), Ok(len)) = (
+            u32::try_from(self.arena.len().saturating_add(at)),
+            u32::try_from(len),
+        ) else {
+            return;
+        };
+        if index > MAX_U28 {
+            return;
+        }
+        let place = Place { index, at, len };
+        let entry = self.small_len;
+        if self.slots.is_empty()
+            && let (Some(print), Some(free), Some(next), Some(head)) = (
+                self.prints.get_mut(entry),
+                self.places.get_mut(entry),
+                self.next.get_mut(entry),
+                self.heads.get_mut(bucket(key)),
+            )
         {
-            self.slots[at] = u64::from(hash) << 32 | (index as u64 + 1);
+            *print = key;
+            *free = place;
+            *next = *head;
+            // `entry` is below SMALL (32): it fits a u8.
+            *head = entry as u8 + 1;
+            self.small_len += 1;
+            return;
+        }
+        self.add_hashed(key as u32, place, out, base);
+    }
+
+    /// [`add`](Self::add) once the linear list is full.
+    #[inline(never)]
+    fn add_hashed(&mut self, mut hash: u32, place: Place, out: &[u8], base: usize) {
+        if self.slots.is_empty() {
+            self.spill(out, base);
+            hash = self.bytes(&place, out, base).map_or(0, self::hash);
+        }
+        if insert(&mut self.slots, Slot { hash, place }) {
             self.used += 1;
             if self.used * 2 > self.slots.len() {
                 self.grow();
             }
         }
-        None
     }
 
-    fn grow(&mut self) {
-        let grown = vec![0; self.slots.len() * 2];
-        let old = std::mem::replace(&mut self.slots, grown);
-        let mask = self.slots.len() - 1;
-        self.used = 0;
-        for slot in old.into_iter().filter(|&s| s != 0) {
-            let mut at = (slot >> 32) as usize & mask;
-            for _ in 0..MAX_PROBES {
-                if self.slots[at] == 0 {
-                    self.slots[at] = slot;
-                    self.used += 1;
-                    break;
+    /// Moves the linear list into a new hash index.
+    fn spill(&mut self, out: &[u8], base: usize) {
+        let mut slots = vec![Slot::default(); SMALL * 4];
+        for place in self.places.iter().take(self.small_len) {
+            let hash = self.bytes(place, out, base).map_or(0, hash);
+            insert(
+                &mut slots,
+                Slot {
+                    hash,
+                    place: *place,
+                },
+            );
+        }
+        self.used = self.small_len;
+        self.small_len = 0;
+        self.slots = slots;
+    }
+
+    /// Copies the strings the current call added (written to `written`, its
+    /// output) into the arena, so that later calls can compare against them.
+    fn keep(&mut self, written: &[u8]) {
+        let start = self.arena.len();
+        let small = self.places.iter_mut().take(self.small_len);
+        let hashed = self.slots.iter_mut().map(|slot| &mut slot.place);
+        for place in small.chain(hashed) {
+            let Some(offset) = (place.at as usize).checked_sub(start) else {
+                continue;
+            };
+            if place.len == 0 {
+                continue;
+            }
+            let bytes = written
+                .get(offset..)
+                .and_then(|rest| rest.get(..place.len as usize));
+            match (bytes, u32::try_from(self.arena.len())) {
+                (Some(bytes), Ok(at)) => {
+                    place.at = at;
+                    self.arena.extend_from_slice(bytes);
                 }
-                at = (at + 1) & mask;
+                // Unreachable (the call wrote these bytes); never match it.
+                _ => place.len = 0,
             }
         }
     }
+
+    fn bytes<'s>(&'s self, place: &Place, out: &'s [u8], base: usize) -> Option<&'s [u8]> {
+        let at = place.at as usize;
+        let len = place.len as usize;
+        match at.checked_sub(self.arena.len()) {
+            None => self.arena.get(at..)?.get(..len),
+            Some(offset) => out.get(base.checked_add(offset)?..)?.get(..len),
+        }
+    }
+
+    fn grow(&mut self) {
+        let mut grown = vec![Slot::default(); self.slots.len() * 2];
+        let mut used = 0;
+        for &slot in self.slots.iter().filter(|s| s.place.len != 0) {
+            if insert(&mut grown, slot) {
+                used += 1;
+            }
+        }
+        self.used = used;
+        self.slots = grown;
+    }
 }
 
-/// FxHash over 8-byte words: fast, and good enough given the bounded probing.
+/// The bucket of a fingerprint in the linear list's chains.
+fn bucket(print: u64) -> usize {
+    (print.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 59) as usize
+}
+
+/// The length and the first and last four bytes: enough to tell apart
+/// nearly all the strings of one body, in a few instructions. Never 0 for
+/// a non-empty string.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    let len = bytes.len() as u64;
+    let word = |w: Option<&[u8; 4]>| w.map_or(0, |w| u64::from(u32::from_le_bytes(*w)));
+    let ends = if bytes.len() >= 4 {
+        word(bytes.first_chunk()) ^ word(bytes.last_chunk()).rotate_left(29)
+    } else {
+        let byte = |b: Option<&u8>| b.map_or(0, |&b| u64::from(b));
+        byte(bytes.first()) | byte(bytes.get(1)) << 8 | byte(bytes.get(2)) << 16
+    };
+    ends ^ len << 56
+}
+
+/// Puts `slot` in the first free place of its probe sequence, if any.
+fn insert(slots: &mut [Slot], slot: Slot) -> bool {
+    let mask = slots.len() - 1;
+    for probe in 0..MAX_PROBES {
+        let free = &mut slots[(slot.hash as usize + probe) & mask];
+        if free.place.len == 0 {
+            *free = slot;
+            return true;
+        }
+    }
+    false
+}
+
+/// A hash of the length and of up to three 8-byte words (head, middle,
+/// tail): constant time whatever the length. Strings that collide only
+/// cost a comparison, and the probe limit bounds that.
 fn hash(bytes: &[u8]) -> u32 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
-    let (words, tail) = bytes.as_chunks::<8>();
-    let mut h = bytes.len() as u64;
-    for word in words {
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(*word)).wrapping_mul(K);
-    }
-    let mut last = [0; 8];
-    last[..tail.len()].copy_from_slice(tail);
-    h = (h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(K);
+    let len = bytes.len();
+    let (head, middle, tail) = if len >= 8 {
+        let word = |w: Option<&[u8; 8]>| w.map_or(0, |w| u64::from_le_bytes(*w));
+        (
+            word(bytes.first_chunk()),
+            word(bytes.get(len / 2 - 4..).and_then(<[u8]>::first_chunk)),
+            word(bytes.last_chunk()),
+        )
+    } else if len >= 4 {
+        let word = |w: Option<&[u8; 4]>| w.map_or(0, |w| u64::from(u32::from_le_bytes(*w)));
+        (word(bytes.first_chunk()), 0, word(bytes.last_chunk()))
+    } else {
+        let byte = |b: Option<&u8>| b.map_or(0, |&b| u64::from(b));
+        let head = byte(bytes.first()) | byte(bytes.get(len / 2)) << 8 | byte(bytes.last()) << 16;
+        (head, 0, 0)
+    };
+    let mut h = (head ^ (len as u64) << 40).wrapping_mul(K);
+    h = (h.rotate_left(26) ^ middle).wrapping_mul(K);
+    h = (h.rotate_left(26) ^ tail).wrapping_mul(K);
+    // A product only carries differences upwards: fold the high half down
+    // and multiply again, so that the last bytes reach the bits that pick
+    // the slot.
+    h = (h ^ h >> 32).wrapping_mul(K);
     (h >> 32) as u32
 }
 
@@ -387,8 +610,9 @@ fn fits(len: usize) -> bool {
 }
 
 fn put_double(out: &mut BytesMut, n: f64) {
-    out.put_u8(marker::DOUBLE);
-    out.put_f64(n);
+    let mut bytes = [marker::DOUBLE; 9];
+    bytes[1..].copy_from_slice(&n.to_be_bytes());
+    out.put_slice(&bytes);
 }
 
 /// `len << 1 | 1`: a value, not a reference. The caller checks `fits`.
@@ -420,7 +644,17 @@ fn put_vector<T: Copy>(
 }
 
 /// A U29 (AMF 3 §1.3.1); `value` is below 2^29.
+#[inline]
 fn put_u29(out: &mut BytesMut, value: u32) {
+    if value < 0x80 {
+        out.put_u8(value as u8);
+    } else {
+        put_u29_long(out, value);
+    }
+}
+
+#[inline(never)]
+fn put_u29_long(out: &mut BytesMut, value: u32) {
     let v = value;
     match v {
         0..0x80 => out.put_u8(v as u8),

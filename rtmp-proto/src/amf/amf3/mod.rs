@@ -22,9 +22,12 @@
 //! | externalizable `flex.messaging.io.ObjectProxy` | [`Value::ObjectProxy`] (its body must be an object; a class name on it is dropped) |
 //! | any other externalizable class | [`DecodeError::Invalid`]: only the class knows its body's format |
 //!
-//! A reference to an object-table entry (arrays, objects, dates, XML,
-//! ByteArrays, vectors, dictionaries) yields a copy of the referenced value:
-//! [`Value`] is a tree. The copy is charged at its full size against
+//! The object table holds, in the order they start, every array, object,
+//! date, XML, XMLDocument, ByteArray, vector and dictionary. A reference to
+//! it yields a copy of the referenced value ([`Value`] is a tree), made by
+//! decoding the referenced bytes again with the tables as they are, so that
+//! nothing is cloned or kept for values nobody refers to. The copy is
+//! charged at its full size against
 //! [`Limits::max_values`], and a reference to a container that is still
 //! being decoded (a cycle, which a tree cannot hold) is an error. Strings,
 //! XML, ByteArrays and vector items also count one value per
@@ -43,14 +46,17 @@
 //! table, so a repeated one is written as a reference; objects whose class
 //! name, sealed member names and dynamic flag match an earlier object's
 //! reuse its traits by reference. Like the decoder, one encoder serves one
-//! message body.
+//! message body, and its later values refer to strings and traits of the
+//! earlier ones: this assumes the peer keeps its tables for the whole body
+//! as Red5 does (whether Flash Player resets them at each `0x11` switch is
+//! unverified, reference/protocol.md §4.1).
 //!
 //! - [`Value::Integer`] in −2²⁸..2²⁸−1 is an integer `0x04`, outside it a double.
 //! - An object writes its first `sealed_count` properties (at most all of
 //!   them) as sealed members and the rest as dynamic members. The dynamic
 //!   flag is set when there are dynamic properties or the object is
 //!   anonymous, so an anonymous object with `sealed_count: 0` is the plain
-//!   dynamic object Flash writes.
+//!   dynamic object Flash writes. A class name of `Some("")` is anonymous.
 //! - [`Value::EcmaArray`] is an array with only an associative part,
 //!   [`Value::StrictArray`] one with only a dense part. Decoding maps them
 //!   back, except that an empty `EcmaArray` comes back as an empty
@@ -71,12 +77,13 @@
 //!
 //! [`DecodeError::Invalid`]: crate::error::DecodeError::Invalid
 //! [`LimitExceeded`]: crate::error::LimitExceeded
-//! [`Limits::max_values`]: crate::amf::Limits::max_values
-//! [`Limits::max_depth`]: crate::amf::Limits::max_depth
-//! [`Value`]: crate::amf::Value
+
+#[cfg(doc)]
+use crate::amf::{Limits, Value};
 
 mod decode;
 mod encode;
+mod inline_vec;
 
 pub use decode::{Decoder, decode};
 pub use encode::{Encoder, encode};
@@ -84,14 +91,10 @@ pub use encode::{Encoder, encode};
 /// Nesting depth the decoder never goes past, whatever [`Limits::max_depth`]
 /// says, so that recursion stays well inside a 2 MiB thread stack (a level
 /// takes under 1 KiB optimised, about 4 KiB in a debug build).
-///
-/// [`Limits::max_depth`]: crate::amf::Limits::max_depth
 pub const MAX_DEPTH: usize = 256;
 
 /// Bytes of string, XML, ByteArray or vector data that count as one value
-/// against [`Limits::max_values`]: the size of a [`Value`](crate::amf::Value).
-///
-/// [`Limits::max_values`]: crate::amf::Limits::max_values
+/// against [`Limits::max_values`]: the size of a [`Value`].
 pub const BYTES_PER_VALUE: usize = 32;
 
 /// The class name of Flex's externalizable `ArrayCollection`.

@@ -622,6 +622,28 @@ fn send_message_handler_name_must_be_a_string() {
             what: "SharedObject handler name"
         })
     );
+    // A long string (0x0C) is read, but not one over 65,535 bytes: it could
+    // not be written back.
+    for (len, ok) in [(65_535_usize, true), (65_536, false)] {
+        let mut body = hex!("0000 00000000 00000000 00000000  06").to_vec();
+        let payload_len = u32::try_from(len + 5).expect("fits");
+        body.extend_from_slice(&payload_len.to_be_bytes());
+        body.push(0x0C);
+        body.extend_from_slice(&u32::try_from(len).expect("fits").to_be_bytes());
+        body.resize(body.len() + len, b'm');
+        let decoded = decode(&body, Encoding::Amf0).map(|m| m.events);
+        let expected = if ok {
+            Ok(vec![SoEvent::SendMessage {
+                method: "m".repeat(len).into(),
+                args: vec![],
+            }])
+        } else {
+            Err(DecodeError::Invalid {
+                what: "SharedObject handler name",
+            })
+        };
+        assert_eq!(decoded, expected, "{len}");
+    }
     let empty = hex!("0004 63686174 00000003 00000000 00000000  06 00000000");
     assert_eq!(decode(&empty, Encoding::Amf0), Err(DecodeError::Truncated));
 }

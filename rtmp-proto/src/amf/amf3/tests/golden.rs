@@ -408,8 +408,8 @@ fn embedded_values_respect_depth_and_count() {
         max_values: 10,
         ..Limits::default()
     };
-    let mut decoder = Decoder::new(&[], &limits);
     let nested = hex!("09 03 01 09 01 01");
+    let mut decoder = Decoder::new(&[], &limits);
     let mut values = 0;
     assert!(decoder.decode_embedded(&nested, 1, &mut values).is_ok());
     assert!(matches!(

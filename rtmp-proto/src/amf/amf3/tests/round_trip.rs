@@ -155,3 +155,45 @@ fn documented_exceptions() {
         assert_eq!(decoded(&encoded(&value)), Ok(expected));
     }
 }
+
+#[test]
+fn many_strings_are_found_again_in_and_across_calls() {
+    // 200 distinct strings (past the linear list, through several index
+    // growths), then all of them again: the second time every one is a
+    // one- or two-byte reference.
+    let strings: Vec<Value> = (0..200)
+        .map(|i| format!("string number {i}").into())
+        .collect();
+    let once = Value::StrictArray(strings.clone());
+    let twice = Value::StrictArray([strings.clone(), strings].concat());
+    let once_len = encoded(&once).len();
+    let bytes = encoded(&twice);
+    // 0x06 and a U29 reference per string: 1 byte below index 64, else 2.
+    assert_eq!(bytes.len(), once_len + 64 * 2 + 136 * 3);
+    assert_eq!(decoded(&bytes), Ok(twice));
+
+    // The same across two calls of one encoder, read by one decoder.
+    let mut encoder = crate::amf::amf3::Encoder::new();
+    let mut out = bytes::BytesMut::new();
+    encoder.encode(&once, &mut out);
+    let first_len = out.len();
+    encoder.encode(&once, &mut out);
+    assert_eq!(out.len() - first_len, 4 + 64 * 2 + 136 * 3);
+    let mut decoder = crate::amf::amf3::Decoder::new(&out, &crate::amf::Limits::default());
+    assert_eq!(decoder.decode(), Ok(once.clone()));
+    assert_eq!(decoder.decode(), Ok(once));
+    assert!(decoder.is_empty());
+}
+
+#[test]
+fn strings_that_look_alike_stay_apart() {
+    // Same length and same first and last four bytes (same fingerprint).
+    let items: Vec<Value> = (0..100u32)
+        .flat_map(|i| {
+            let s = format!("abcd{i:04}wxyz");
+            [Value::from(s.as_str()), Value::from(s)]
+        })
+        .collect();
+    let value = Value::StrictArray(items);
+    assert_eq!(decoded(&encoded(&value)), Ok(value));
+}
