@@ -526,3 +526,15 @@ fn transcripts_are_identical_for_every_split_of_the_stream() {
         );
     }
 }
+
+#[test]
+fn a_body_over_the_wire_maximum_is_refused_not_a_panic() {
+    let mut pair = Pair::with_defaults(start(), 13);
+    pair.establish("app", Encoding::Amf0);
+    let body = vec![0u8; 0x100_0000];
+    assert_eq!(
+        pair.server.send_shared_object_encoded(pair.now, &body),
+        Err(ApiMisuse::TooLarge("a message over 16,777,215 bytes"))
+    );
+    assert!(pair.server.is_connected());
+}
