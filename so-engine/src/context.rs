@@ -140,7 +140,7 @@ impl<'a> SoRef<'a> {
 
     /// Its subscribers, sorted.
     pub fn subscribers(&self) -> impl Iterator<Item = ClientId> + 'a {
-        self.so.subscribers.keys().copied()
+        self.so.subscribers.keys()
     }
 
     /// How many clients subscribe to it.

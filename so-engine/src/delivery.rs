@@ -21,8 +21,10 @@ pub(crate) fn fan_out(
     message: &SharedObjectMessage,
     recipients: impl Iterator<Item = (ClientId, Encoding)>,
 ) {
+    // Encoded on first need; `Some(None)`: unencodable (see `encode`).
     let mut amf0: Option<Option<Body>> = None;
     let mut amf3: Option<Option<Body>> = None;
+    out.reserve(recipients.size_hint().0);
     for (to, encoding) in recipients {
         let slot = match encoding {
             Encoding::Amf0 => &mut amf0,

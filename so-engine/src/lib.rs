@@ -62,6 +62,10 @@
 //! # Ok::<(), so_engine::EngineMisuse>(())
 //! ```
 //!
+//! Between real connections and the engine, [`glue`] does the translating
+//! both ways ([`glue::ClientLink`] beside each `Connection`, [`glue::route`]
+//! beside the engine), the same for every adapter.
+//!
 //! Peers never cause an `Err`: a client's bad request becomes a STATUS
 //! message. `Err(`[`EngineMisuse`]`)` means the caller (or server code) asked
 //! for something impossible: an unknown client, time going backwards, a
@@ -333,6 +337,7 @@ mod context;
 mod delivery;
 mod engine;
 mod error;
+pub mod glue;
 mod hooks;
 mod io;
 pub mod pattern;

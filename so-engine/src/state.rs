@@ -74,7 +74,7 @@ pub(crate) struct SharedObject {
     pub(crate) attrs: BTreeMap<Str, Value>,
     /// The wire size of `attrs` ([`attribute_size`](crate::values::attribute_size) summed).
     pub(crate) bytes: usize,
-    pub(crate) subscribers: BTreeMap<ClientId, Encoding>,
+    pub(crate) subscribers: Subscribers,
     pub(crate) acquired: u32,
     pub(crate) retention: Retention,
     /// When it goes if still idle (armed when it became idle).
@@ -114,6 +114,63 @@ impl SharedObject {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         }
+    }
+}
+
+/// An SO's subscribers and their encodings, sorted by client: a flat
+/// vector, because fan-out iterates it for every update while joins and
+/// leaves are rare (a binary search and a shift).
+#[derive(Default)]
+pub(crate) struct Subscribers(Vec<(ClientId, Encoding)>);
+
+impl Subscribers {
+    /// Adds or updates `client`; its previous encoding if it was there.
+    pub(crate) fn insert(&mut self, client: ClientId, encoding: Encoding) -> Option<Encoding> {
+        match self.0.binary_search_by_key(&client, |(c, _)| *c) {
+            Ok(i) => self
+                .0
+                .get_mut(i)
+                .map(|slot| std::mem::replace(&mut slot.1, encoding)),
+            Err(i) => {
+                self.0.insert(i, (client, encoding));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, client: &ClientId) -> Option<Encoding> {
+        let i = self.0.binary_search_by_key(client, |(c, _)| *c).ok()?;
+        Some(self.0.remove(i).1)
+    }
+
+    pub(crate) fn get(&self, client: &ClientId) -> Option<&Encoding> {
+        let i = self.0.binary_search_by_key(client, |(c, _)| *c).ok()?;
+        self.0.get(i).map(|(_, e)| e)
+    }
+
+    pub(crate) fn contains_key(&self, client: &ClientId) -> bool {
+        self.get(client).is_some()
+    }
+
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (ClientId, Encoding)> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = ClientId> + '_ {
+        self.0.iter().map(|(c, _)| *c)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
     }
 }
 
@@ -199,7 +256,7 @@ mod tests {
             version: 1,
             attrs: BTreeMap::new(),
             bytes: 0,
-            subscribers: BTreeMap::new(),
+            subscribers: Subscribers::default(),
             acquired: 0,
             retention: Retention::Linger(0),
             expires_at: None,

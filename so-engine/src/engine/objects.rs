@@ -15,7 +15,7 @@ use crate::error::EngineMisuse;
 use crate::hooks::{Retention, SharedObjectListener, SharedObjectSecurity, SoSetup};
 use crate::io::Output;
 use crate::pattern;
-use crate::state::{Pending, Phase, SharedObject, SoId};
+use crate::state::{Pending, Phase, SharedObject, SoId, Subscribers};
 use crate::status;
 use crate::types::{ClientId, Origin, SoKey};
 use crate::values::{attribute_size, identical};
@@ -108,7 +108,7 @@ impl Engine {
                 version,
                 attrs,
                 bytes,
-                subscribers: BTreeMap::new(),
+                subscribers: Subscribers::default(),
                 acquired: 0,
                 retention: setup.retention,
                 expires_at: None,
@@ -141,7 +141,7 @@ impl Engine {
         self.maybe_idle.remove(&id);
         if !so.subscribers.is_empty() {
             for client in so.subscribers.keys() {
-                if let Some(c) = self.state.clients.get_mut(client) {
+                if let Some(c) = self.state.clients.get_mut(&client) {
                     c.subscriptions.remove(&id);
                 }
             }
@@ -161,8 +161,7 @@ impl Engine {
                 &message,
                 so.subscribers
                     .iter()
-                    .filter(|(c, _)| clients.get(c).is_some_and(|c| c.phase != Phase::Leaving))
-                    .map(|(c, e)| (*c, *e)),
+                    .filter(|(c, _)| clients.get(c).is_some_and(|c| c.phase != Phase::Leaving)),
             );
         }
         if so.persistent {
@@ -246,8 +245,7 @@ impl Engine {
         let others = so
             .subscribers
             .iter()
-            .filter(|(c, _)| Some(**c) != pending.source)
-            .map(|(c, e)| (*c, *e));
+            .filter(|(c, _)| Some(*c) != pending.source);
         // A send or a remove (or server changes only) gives the source the
         // same events as everybody: one body per encoding for all.
         if !pending.owner.is_empty() && pending.owner == pending.sync {

@@ -11,3 +11,4 @@ mod security;
 mod server_api;
 mod sim;
 mod support;
+mod wire;
