@@ -342,6 +342,7 @@ mod hooks;
 mod io;
 pub mod pattern;
 mod state;
+pub mod store;
 mod types;
 mod values;
 
