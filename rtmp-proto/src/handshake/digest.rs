@@ -1,175 +1,271 @@
-//! The Flash Player 9 "digest" handshake: HMAC-SHA256 signatures inside C1/S1
-//! and C2/S2 (not in the RTMP spec; reference/protocol.md §1.2).
+//! The Flash Player 9 "digest" handshake (reference/protocol.md §1.2).
+//!
+//! It is not in the RTMP spec. The keys and offsets come from Red5
+//! `RTMPHandshake.java` and rtmplite `rtmp.py`, which agree:
+//!
+//! - A C1/S1 carries a 32-byte HMAC-SHA256 of its other 1504 bytes, keyed with
+//!   the ASCII head of `FP_KEY` (client) or `FMS_KEY` (server), at an offset
+//!   derived from four of its own bytes (scheme 0 or scheme 1).
+//! - A C2/S2 is 1504 arbitrary bytes and their HMAC, keyed with
+//!   `HMAC(full key of the replying side, digest of the block it answers)`.
+//!
+//! Cost: every HMAC here feeds the block to SHA-256 as two slices around the
+//! digest, never through a copy, and verifying both schemes hashes the common
+//! prefix once.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::digest::generic_array::GenericArray;
+use hmac::{Hmac, Mac, digest::KeyInit};
+use sha2::{Digest, Sha256};
 
-use super::HANDSHAKE_SIZE;
+use super::{Block, DigestScheme, HANDSHAKE_SIZE};
 
-/// "Genuine Adobe Flash Player 001" followed by the shared 32-byte tail.
-pub(super) const FP_KEY: [u8; 62] = *b"Genuine Adobe Flash Player 001\
-    \xF0\xEE\xC2\x4A\x80\x68\xBE\xE8\x2E\x00\xD0\xD1\x02\x9E\x7E\x57\
-    \x6E\xEC\x5D\x2D\x29\x80\x6F\xAB\x93\xB8\xE6\x36\xCF\xEB\x31\xAE";
+/// Bytes of one digest (SHA-256 output).
+pub(crate) const DIGEST_SIZE: usize = 32;
 
-/// "Genuine Adobe Flash Media Server 001" followed by the same tail.
-pub(super) const FMS_KEY: [u8; 68] = *b"Genuine Adobe Flash Media Server 001\
-    \xF0\xEE\xC2\x4A\x80\x68\xBE\xE8\x2E\x00\xD0\xD1\x02\x9E\x7E\x57\
-    \x6E\xEC\x5D\x2D\x29\x80\x6F\xAB\x93\xB8\xE6\x36\xCF\xEB\x31\xAE";
+/// Bytes of a C2/S2 covered by its trailing digest.
+const SIGNED_SIZE: usize = HANDSHAKE_SIZE - DIGEST_SIZE;
 
-/// The client signs C1 with the first 30 bytes of [`FP_KEY`].
-pub(super) const FP_KEY_PARTIAL: usize = 30;
-/// The server signs S1 with the first 36 bytes of [`FMS_KEY`].
-pub(super) const FMS_KEY_PARTIAL: usize = 36;
+/// The ASCII head of [`FP_KEY`]: keys the digest of a client's C1.
+pub(crate) const FP_KEY_HEAD: &[u8; 30] = b"Genuine Adobe Flash Player 001";
 
-/// Length of an HMAC-SHA256 digest.
-pub(super) const DIGEST_LEN: usize = 32;
+/// The ASCII head of [`FMS_KEY`]: keys the digest of a server's S1.
+pub(crate) const FMS_KEY_HEAD: &[u8; 36] = b"Genuine Adobe Flash Media Server 001";
 
-/// Where in a 1536-byte block the digest sits (Red5's "algorithm" 0 or 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    /// Offset `(b[8]+b[9]+b[10]+b[11]) % 728 + 12`.
-    Zero,
-    /// Offset `(b[772]+b[773]+b[774]+b[775]) % 728 + 776`.
-    One,
+/// The 32 bytes both full keys end with (protocol.md §1.2).
+const KEY_TAIL: [u8; 32] = [
+    0xF0, 0xEE, 0xC2, 0x4A, 0x80, 0x68, 0xBE, 0xE8, 0x2E, 0x00, 0xD0, 0xD1, 0x02, 0x9E, 0x7E, 0x57,
+    0x6E, 0xEC, 0x5D, 0x2D, 0x29, 0x80, 0x6F, 0xAB, 0x93, 0xB8, 0xE6, 0x36, 0xCF, 0xEB, 0x31, 0xAE,
+];
+
+/// Flash Player's full key (62 bytes): derives the key that signs a C2.
+pub(crate) const FP_KEY: [u8; 62] = join(FP_KEY_HEAD, &KEY_TAIL);
+
+/// Flash Media Server's full key (68 bytes): derives the key that signs an S2.
+pub(crate) const FMS_KEY: [u8; 68] = join(FMS_KEY_HEAD, &KEY_TAIL);
+
+/// A digest as it sits in a block.
+pub(crate) type Digest32 = [u8; DIGEST_SIZE];
+
+/// Where the digest of a C1/S1 sits under `scheme`.
+///
+/// The result is at most `HANDSHAKE_SIZE - DIGEST_SIZE`, so
+/// `offset..offset + DIGEST_SIZE` is always inside the block: scheme 0 gives
+/// `sum % 728 + 12 ≤ 739`, scheme 1 gives `sum % 728 + 776 ≤ 1503`, and
+/// `1503 + 32 = 1535 < 1536`. Scheme 0's digest ends (≤ 771) before scheme 1's
+/// starts (≥ 776), which [`find`] relies on.
+pub(crate) fn offset(block: &Block, scheme: DigestScheme) -> usize {
+    // Fixed indices into our own 1536-byte array: in bounds by construction.
+    let (bytes, base) = match scheme {
+        DigestScheme::Scheme0 => ([block[8], block[9], block[10], block[11]], 12),
+        DigestScheme::Scheme1 => ([block[772], block[773], block[774], block[775]], 776),
+    };
+    let sum: usize = bytes.iter().map(|&b| usize::from(b)).sum();
+    sum % 728 + base
 }
 
-impl Scheme {
-    /// The digest offset in `block` for this scheme. Always at most
-    /// `1536 - 32`, so `offset..offset + 32` lies inside the block.
-    pub(super) fn offset(self, block: &[u8; HANDSHAKE_SIZE]) -> usize {
-        let (at, base) = match self {
-            Self::Zero => (8, 12),
-            Self::One => (772, 776),
-        };
-        let sum: usize = block[at..at + 4].iter().map(|&b| usize::from(b)).sum();
-        sum % 728 + base
+/// The digest stored at `offset` (from [`offset`], so in bounds).
+pub(crate) fn digest_at(block: &Block, offset: usize) -> Digest32 {
+    let mut digest = [0; DIGEST_SIZE];
+    if let Some(stored) = block.get(offset..offset.saturating_add(DIGEST_SIZE)) {
+        digest.copy_from_slice(stored);
     }
-}
-
-/// HMAC-SHA256 of `parts` (concatenated) under `key`.
-pub(super) fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
-    // HMAC accepts keys of any length; `new_from_slice` only fails for MACs
-    // with a fixed key size, which HMAC is not.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
-}
-
-/// The digest of `block` for `scheme`: HMAC over the block without the 32
-/// digest bytes.
-pub(super) fn block_digest(
-    key: &[u8],
-    block: &[u8; HANDSHAKE_SIZE],
-    scheme: Scheme,
-) -> [u8; DIGEST_LEN] {
-    let off = scheme.offset(block);
-    hmac(key, &[&block[..off], &block[off + DIGEST_LEN..]])
-}
-
-/// The digest stored in `block` at `scheme`'s offset.
-pub(super) fn stored_digest(block: &[u8; HANDSHAKE_SIZE], scheme: Scheme) -> [u8; DIGEST_LEN] {
-    let off = scheme.offset(block);
-    let mut out = [0u8; DIGEST_LEN];
-    out.copy_from_slice(&block[off..off + DIGEST_LEN]);
-    out
-}
-
-/// Writes the digest of `block` (under `key`) at `scheme`'s offset.
-pub(super) fn sign(
-    key: &[u8],
-    block: &mut [u8; HANDSHAKE_SIZE],
-    scheme: Scheme,
-) -> [u8; DIGEST_LEN] {
-    let digest = block_digest(key, block, scheme);
-    let off = scheme.offset(block);
-    block[off..off + DIGEST_LEN].copy_from_slice(&digest);
     digest
 }
 
-/// The scheme whose stored digest verifies under `key`, trying 0 then 1.
-pub(super) fn find_scheme(key: &[u8], block: &[u8; HANDSHAKE_SIZE]) -> Option<Scheme> {
-    [Scheme::Zero, Scheme::One]
-        .into_iter()
-        .find(|&s| block_digest(key, block, s) == stored_digest(block, s))
+/// Finds and verifies the digest of a peer's C1 (`key` = [`FP_KEY_HEAD`]) or
+/// S1 (`key` = [`FMS_KEY_HEAD`]): scheme 0 first, then scheme 1, as Red5 does.
+pub(crate) fn find(block: &Block, key: &[u8]) -> Option<(DigestScheme, Digest32)> {
+    let at0 = offset(block, DigestScheme::Scheme0);
+    let at1 = offset(block, DigestScheme::Scheme1);
+    // Bounds: at0 ≤ 739, at0 + 32 ≤ 771 < 776 ≤ at1 ≤ 1503 (see `offset`), so
+    // every range below is inside the 1536-byte block and in order. The
+    // scheme-0 message starts with block[..at0] and so does the scheme-1
+    // message: hash that prefix once and fork.
+    let mut prefix = keyed(key);
+    prefix.update(&block[..at0]);
+    let mut mac0 = prefix.clone();
+    mac0.update(&block[at0 + DIGEST_SIZE..]);
+    if mac0.verify_slice(&block[at0..at0 + DIGEST_SIZE]).is_ok() {
+        return Some((DigestScheme::Scheme0, digest_at(block, at0)));
+    }
+    let mut mac1 = prefix;
+    mac1.update(&block[at0..at1]);
+    mac1.update(&block[at1 + DIGEST_SIZE..]);
+    if mac1.verify_slice(&block[at1..at1 + DIGEST_SIZE]).is_ok() {
+        return Some((DigestScheme::Scheme1, digest_at(block, at1)));
+    }
+    None
 }
 
-/// Fills the last 32 bytes of a C2/S2 `block` with the signature answering
-/// `peer_digest`: `HMAC(HMAC(key, peer_digest), block[..1504])`.
-pub(super) fn sign_response(
-    key: &[u8],
-    peer_digest: &[u8; DIGEST_LEN],
-    block: &mut [u8; HANDSHAKE_SIZE],
-) {
-    let signature = response_signature(key, peer_digest, block);
-    block[HANDSHAKE_SIZE - DIGEST_LEN..].copy_from_slice(&signature);
+/// Writes the digest of our own C1/S1 under `scheme`, keyed with `key`, and
+/// returns it.
+pub(crate) fn sign(block: &mut Block, scheme: DigestScheme, key: &[u8]) -> Digest32 {
+    let at = offset(block, scheme);
+    // `at ≤ 1503` (see `offset`), so both splits are in bounds.
+    let (before, rest) = block.split_at_mut(at);
+    let (slot, after) = rest.split_at_mut(DIGEST_SIZE);
+    let mut mac = keyed(key);
+    mac.update(before);
+    mac.update(after);
+    let digest: Digest32 = mac.finalize().into_bytes().into();
+    slot.copy_from_slice(&digest);
+    digest
 }
 
-/// The signature a C2/S2 answering `peer_digest` should carry.
-pub(super) fn response_signature(
-    key: &[u8],
-    peer_digest: &[u8; DIGEST_LEN],
-    block: &[u8; HANDSHAKE_SIZE],
-) -> [u8; DIGEST_LEN] {
-    let response_key = hmac(key, &[peer_digest]);
-    hmac(&response_key, &[&block[..HANDSHAKE_SIZE - DIGEST_LEN]])
+/// The key that signs a C2 (`full_key` = [`FP_KEY`], `digest` = the S1
+/// digest) or an S2 (`full_key` = [`FMS_KEY`], `digest` = the C1 digest).
+pub(crate) fn reply_key(full_key: &[u8], digest: &Digest32) -> Digest32 {
+    let mut mac = keyed(full_key);
+    mac.update(digest);
+    mac.finalize().into_bytes().into()
+}
+
+/// Makes `block` a signed C2/S2: its last 32 bytes become the HMAC of the
+/// first 1504 under `key` (from [`reply_key`]).
+pub(crate) fn sign_reply(block: &mut Block, key: &Digest32) {
+    let (signed, slot) = block.split_at_mut(SIGNED_SIZE);
+    let mut mac = keyed(key);
+    mac.update(signed);
+    slot.copy_from_slice(&mac.finalize().into_bytes());
+}
+
+/// Whether a peer's C2/S2 is signed with `key` (from [`reply_key`]).
+pub(crate) fn reply_verifies(block: &Block, key: &Digest32) -> bool {
+    let (signed, digest) = block.split_at(SIGNED_SIZE);
+    let mut mac = keyed(key);
+    mac.update(signed);
+    mac.verify_slice(digest).is_ok()
+}
+
+/// HMAC-SHA256 keyed with `key`, without a fallible constructor: RFC 2104
+/// zero-pads a key up to the 64-byte block and hashes a longer one first
+/// (`FMS_KEY` is 68 bytes), which is exactly what this does.
+fn keyed(key: &[u8]) -> Hmac<Sha256> {
+    let mut padded = [0u8; 64];
+    match padded.get_mut(..key.len()) {
+        Some(head) => head.copy_from_slice(key),
+        None => padded[..DIGEST_SIZE].copy_from_slice(&Sha256::digest(key)),
+    }
+    <Hmac<Sha256> as KeyInit>::new(GenericArray::from_slice(&padded))
+}
+
+/// `head ++ tail` as an array, checked at compile time.
+const fn join<const N: usize>(head: &[u8], tail: &[u8; 32]) -> [u8; N] {
+    assert!(head.len() + tail.len() == N);
+    let mut out = [0; N];
+    let mut i = 0;
+    while i < head.len() {
+        out[i] = head[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < tail.len() {
+        out[head.len() + j] = tail[j];
+        j += 1;
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hex_literal::hex;
 
-    #[test]
-    fn keys_have_the_documented_lengths_and_shared_tail() {
-        assert_eq!(&FP_KEY[..FP_KEY_PARTIAL], b"Genuine Adobe Flash Player 001");
-        assert_eq!(
-            &FMS_KEY[..FMS_KEY_PARTIAL],
-            b"Genuine Adobe Flash Media Server 001"
-        );
-        assert_eq!(FP_KEY[FP_KEY_PARTIAL..], FMS_KEY[FMS_KEY_PARTIAL..]);
-    }
-
-    #[test]
-    fn hmac_matches_a_known_answer() {
-        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
-        let got = hmac(b"Jefe", &[b"what do ya want ", b"for nothing?"]);
-        assert_eq!(
-            got,
-            hex_literal::hex!("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
-        );
-    }
-
-    #[test]
-    fn offsets_stay_inside_the_block() {
-        let max = [0xFFu8; HANDSHAKE_SIZE];
-        assert_eq!(Scheme::Zero.offset(&max), (4 * 255) % 728 + 12);
-        assert!(Scheme::One.offset(&max) + DIGEST_LEN <= HANDSHAKE_SIZE);
-        for sum in 0..=(4 * 255) {
-            assert!(sum % 728 + 776 + DIGEST_LEN <= HANDSHAKE_SIZE);
-            assert!(sum % 728 + 12 + DIGEST_LEN <= 772);
-        }
-    }
-
-    #[test]
-    fn signed_blocks_verify_with_their_scheme() {
+    /// A C1 that does not depend on our random source: byte `i` is
+    /// `(i * 31 + 7) % 256`, time 0, Flash-like version `80 00 07 02`.
+    fn pattern_block() -> Block {
         let mut block = [0u8; HANDSHAKE_SIZE];
         for (i, b) in block.iter_mut().enumerate() {
-            *b = (i * 31 % 251) as u8;
+            *b = ((i * 31 + 7) % 256) as u8;
         }
-        let mut zero = block;
-        sign(&FP_KEY[..FP_KEY_PARTIAL], &mut zero, Scheme::Zero);
+        block[..8].copy_from_slice(&[0, 0, 0, 0, 0x80, 0x00, 0x07, 0x02]);
+        block
+    }
+
+    #[test]
+    fn keys_have_the_documented_lengths_and_tail() {
+        assert_eq!(FP_KEY.len(), 62);
+        assert_eq!(FMS_KEY.len(), 68);
+        assert_eq!(&FP_KEY[..30], FP_KEY_HEAD);
+        assert_eq!(&FMS_KEY[..36], FMS_KEY_HEAD);
+        assert_eq!(FP_KEY[30..], KEY_TAIL);
+        assert_eq!(FMS_KEY[36..], KEY_TAIL);
+    }
+
+    #[test]
+    fn offsets_follow_both_schemes() {
+        let block = pattern_block();
+        // Bytes 8..12 are 255, 30, 61, 92 (pattern): 438 % 728 + 12.
+        assert_eq!(offset(&block, DigestScheme::Scheme0), 450);
+        // Bytes 772..776 are 131, 162, 193, 224: 710 % 728 + 776.
+        assert_eq!(offset(&block, DigestScheme::Scheme1), 1486);
+        let mut max = [0xFFu8; HANDSHAKE_SIZE];
+        // 4 * 255 = 1020 → 292 + base: the sum wraps modulo 728.
+        assert_eq!(offset(&max, DigestScheme::Scheme0), 304);
+        max[8..12].copy_from_slice(&[0xFF, 0xFF, 0xD9, 0]);
+        assert_eq!(offset(&max, DigestScheme::Scheme0), 739);
+        max[772..776].copy_from_slice(&[0xFF, 0xFF, 0xD9, 0]);
+        assert_eq!(offset(&max, DigestScheme::Scheme1), 1503);
+    }
+
+    /// Golden values computed independently with Python's `hmac` module:
+    /// `hmac.new(key, msg, hashlib.sha256).hexdigest()` over the same pattern.
+    #[test]
+    fn known_answer_vectors() {
+        let mut block = pattern_block();
+        let digest = sign(&mut block, DigestScheme::Scheme0, FP_KEY_HEAD);
         assert_eq!(
-            find_scheme(&FP_KEY[..FP_KEY_PARTIAL], &zero),
-            Some(Scheme::Zero)
+            digest,
+            hex!("881e5e62d39a04067e5b416cff5d71da1ade0c7b7c5164adb00436674ea7aaef")
         );
-        let mut one = block;
-        sign(&FP_KEY[..FP_KEY_PARTIAL], &mut one, Scheme::One);
+        assert_eq!(block[450..482], digest);
         assert_eq!(
-            find_scheme(&FP_KEY[..FP_KEY_PARTIAL], &one),
-            Some(Scheme::One)
+            find(&block, FP_KEY_HEAD),
+            Some((DigestScheme::Scheme0, digest))
         );
-        assert_eq!(find_scheme(&FP_KEY[..FP_KEY_PARTIAL], &block), None);
-        assert_eq!(find_scheme(&FMS_KEY[..FMS_KEY_PARTIAL], &zero), None);
+
+        // The 68-byte key is longer than SHA-256's block: hashed first.
+        let s2_key = reply_key(&FMS_KEY, &digest);
+        assert_eq!(
+            s2_key,
+            hex!("b663a949e4261075e8cb7c3b7f752350dc2cbdd5ab51099bd9e0c0b5529ddc80")
+        );
+        let c2_key = reply_key(&FP_KEY, &digest);
+        assert_eq!(
+            c2_key,
+            hex!("76c4dc54aeb54109f85cb47a68a57fc4a8959cbf27e7787f2571f67bfefcfb17")
+        );
+
+        let mut reply = pattern_block();
+        sign_reply(&mut reply, &s2_key);
+        assert_eq!(
+            reply[SIGNED_SIZE..],
+            hex!("720f37735a24450bf6a58ae86f271ed109bd8416df652f0b0a14a41a1f216535")
+        );
+        assert!(reply_verifies(&reply, &s2_key));
+        assert!(!reply_verifies(&reply, &c2_key));
+    }
+
+    #[test]
+    fn scheme_one_is_found_after_scheme_zero_fails() {
+        let mut block = pattern_block();
+        let digest = sign(&mut block, DigestScheme::Scheme1, FMS_KEY_HEAD);
+        assert_eq!(block[1486..1518], digest);
+        assert_eq!(
+            find(&block, FMS_KEY_HEAD),
+            Some((DigestScheme::Scheme1, digest))
+        );
+        assert_eq!(find(&block, FP_KEY_HEAD), None);
+    }
+
+    #[test]
+    fn a_flipped_bit_anywhere_breaks_the_digest() {
+        let mut block = pattern_block();
+        sign(&mut block, DigestScheme::Scheme0, FP_KEY_HEAD);
+        for i in [0, 100, 449, 450, 481, 482, 1535] {
+            let mut broken = block;
+            broken[i] ^= 1;
+            assert_eq!(find(&broken, FP_KEY_HEAD), None, "byte {i}");
+        }
     }
 }

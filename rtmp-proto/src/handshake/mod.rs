@@ -1,86 +1,271 @@
-//! The RTMP handshake, server and client side (RTMP §5.2; reference/protocol.md §1).
+//! The RTMP handshake, server and client, plain (spec §5.2) and Flash Player 9
+//! digest (reference/protocol.md §1.2), sans-IO.
 //!
-//! Two styles are spoken:
-//! - **plain**: C0/C1/C2 and S0/S1/S2 with time, zero and random fields; S2
-//!   and C2 echo the peer's block (spec §5.2.3–5.2.4);
-//! - **digest** (Flash Player 9 and later): a C1 whose bytes 4–7 are not zero
-//!   carries an HMAC-SHA256 digest at one of two offsets; the server answers
-//!   with a signed S1 and an S2 signed with a key derived from the client's
-//!   digest. Flash needs this style to decode H.264; for SharedObjects either
-//!   works, so a server answers in the style the client chose.
+//! Feed received bytes to [`Handshake::handle_input`] and send what
+//! [`Handshake::poll_transmit`] appends, until [`Handshake::is_done`]. The
+//! bytes `handle_input` did not consume belong to the chunk stream. Input may
+//! arrive split anywhere, one byte at a time included.
 //!
-//! Leniency, as rtmplite and unlike Red5: a versioned C1 whose digest does not
-//! verify under either scheme still gets a digest answer (scheme 0), and a C2
-//! or S2 signature that does not verify is only recorded ([`Handshake::kind`]).
+//! ```
+//! use bytes::BytesMut;
+//! use rtmp_proto::handshake::{ClientStyle, Handshake};
 //!
-//! Randomness comes from the seed given at construction; time from the
-//! `time` argument of [`Handshake::handle_input`].
+//! let mut client = Handshake::client([1; 32], ClientStyle::Digest);
+//! let mut server = Handshake::server([2; 32]);
+//! let mut wire = BytesMut::new();
+//! client.poll_transmit(&mut wire); // C0 + C1
+//! assert_eq!(server.handle_input(0, &wire)?, 1537);
+//! wire.clear();
+//! server.poll_transmit(&mut wire); // S0 + S1 + S2
+//! assert_eq!(client.handle_input(0, &wire)?, 3073);
+//! assert!(client.is_done());
+//! wire.clear();
+//! client.poll_transmit(&mut wire); // C2, then the client's first chunk
+//! wire.extend_from_slice(&[0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 0, 16, 0]);
+//! assert_eq!(server.handle_input(0, &wire)?, 1536); // the rest is chunk data
+//! assert!(server.is_done());
+//! assert_eq!(server.kind(), client.kind());
+//! # Ok::<(), rtmp_proto::Error>(())
+//! ```
+//!
+//! Decisions:
+//! - The server answers in the style of C1: plain if C1 bytes 4–7 are zero,
+//!   digest otherwise (protocol.md §1.4). A digest that verifies under neither
+//!   scheme is answered leniently, like rtmplite: scheme 0, still a digest
+//!   S1/S2, keyed on whatever C1 holds at the scheme-0 offset. Red5 closes
+//!   such connections instead; [`HandshakeKind::Digest`] records `verified`.
+//! - C2/S2 are never checked on the way: Red5 ships with
+//!   `unvalidatedConnectionAllowed=true` "to deal with ffmpeg", and rtmplite
+//!   zero-fills S2. [`Handshake::reply_verified`] checks on demand.
+//! - C0 3 is RTMP; 0–2 and 4–31 (bar 6, 8, 9) are answered with 3 as spec
+//!   §5.2.2 asks. 6, 8 and 9 (RTMPE, Red5 `RTMP_ENCRYPTED*`) and 32–255 (not
+//!   RTMP, e.g. the `G` of an HTTP `GET`) fail with
+//!   [`ProtocolError::UnsupportedVersion`]. The client applies the same rule
+//!   to S0.
+//! - All randomness comes from the seed, all time from arguments: the same
+//!   seed and inputs give the same bytes. The seed is expanded with ChaCha8,
+//!   not ChaCha20: the random fields carry no secret (the digest keys are
+//!   public), and ChaCha20 alone took ~2.1 µs for the 3 KiB a plain
+//!   handshake needs, past the 2 µs budget (performance.md §4 A5). The client's C1 time is 0,
+//!   the epoch of its chunk timestamps (spec §5.2.3 allows 0).
 
-mod digest;
+use std::fmt;
 
-use bytes::BytesMut;
-use rand_chacha::ChaCha20Rng;
+use bytes::{BufMut, BytesMut};
+use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::error::{Error, ProtocolError};
-pub use digest::Scheme;
-use digest::{DIGEST_LEN, FMS_KEY, FMS_KEY_PARTIAL, FP_KEY, FP_KEY_PARTIAL};
 
-/// Size of C1, C2, S1 and S2.
+mod digest;
+
+/// Bytes of C1, C2, S1 and S2.
 pub const HANDSHAKE_SIZE: usize = 1536;
 
-/// The RTMP version byte we speak and answer with.
+/// The version byte of plain RTMP, sent as C0 and S0.
 pub const RTMP_VERSION: u8 = 3;
 
-/// The version field our server writes in a digest S1 (Red5 writes the same).
-const SERVER_VERSION: [u8; 4] = [4, 0, 0, 1];
-/// The version field our digest client writes in C1 (a Flash Player 9 value).
-const CLIENT_VERSION: [u8; 4] = [0x80, 0, 7, 2];
+/// The "version" our server writes into a digest S1 (bytes 4–7): Red5's value.
+pub const SERVER_DIGEST_VERSION: [u8; 4] = [0x04, 0x00, 0x00, 0x01];
 
-/// Which handshake a client starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The "version" our digest client writes into C1 (bytes 4–7), Flash-like.
+pub const CLIENT_DIGEST_VERSION: [u8; 4] = [0x80, 0x00, 0x07, 0x02];
+
+/// How a client handshakes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ClientStyle {
-    /// The plain handshake of the RTMP specification.
+    /// Spec §5.2: zero version field, C2 echoes S1.
     Plain,
-    /// The Flash Player 9 digest handshake.
+    /// Flash Player 9: a signed C1 (digest at scheme 0) and a signed C2.
+    /// The default: what Flash Player itself sends.
     #[default]
     Digest,
 }
 
-/// Which handshake took place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a C1/S1 carries its digest (Red5 calls these "algorithm" 0 and 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DigestScheme {
+    /// Offset `(b[8]+b[9]+b[10]+b[11]) % 728 + 12`.
+    Scheme0,
+    /// Offset `(b[772]+b[773]+b[774]+b[775]) % 728 + 776`.
+    Scheme1,
+}
+
+/// The handshake the two sides settled on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum HandshakeKind {
-    /// The plain handshake.
+    /// Spec §5.2, no digests.
     Plain,
-    /// The digest handshake.
+    /// Flash Player 9 digests, at `scheme`.
     Digest {
-        /// Where the digest sat.
-        scheme: Scheme,
-        /// Whether the peer's first digest (C1 for a server, S1 for a client) verified.
+        /// Where the digests sit in C1 and S1.
+        scheme: DigestScheme,
+        /// Whether the peer's C1 (server side) or S1 (client side) digest
+        /// verified; `false` means we answered leniently at scheme 0.
         verified: bool,
-        /// Whether the peer's answer (C2 or S2) carried the expected
-        /// signature; `None` until it arrived.
-        answer_verified: Option<bool>,
     },
 }
 
-/// One side of the handshake. Feed it bytes with
-/// [`handle_input`](Self::handle_input); take what it wants to send with
-/// [`poll_transmit`](Self::poll_transmit).
-#[derive(Debug)]
+/// One side of one handshake. See the [module docs](self) for the call order.
+#[derive(Clone)]
 pub struct Handshake {
     role: Role,
     stage: Stage,
-    /// Bytes of the current stage received so far.
-    received: Vec<u8>,
-    transmit: Vec<u8>,
-    rng: ChaCha20Rng,
+    /// Bytes of `peer` received so far in the current stage.
+    filled: usize,
     kind: Option<HandshakeKind>,
+    rng: ChaCha8Rng,
     /// Our C1 or S1, kept to check the peer's echo or signature.
-    ours: Box<[u8; HANDSHAKE_SIZE]>,
-    /// The digest inside our C1/S1, which the peer's answer is signed with.
-    our_digest: Option<[u8; DIGEST_LEN]>,
+    ours: Block,
+    /// The peer's C1/S1, then its C2/S2.
+    peer: Block,
+    /// Our C2 or S2.
+    reply: Block,
+    /// The digest in `ours`, for digest handshakes.
+    our_digest: digest::Digest32,
+    pending: Pending,
 }
+
+impl Handshake {
+    /// A server waiting for C0 + C1.
+    pub fn server(seed: [u8; 32]) -> Self {
+        Self::new(Role::Server, seed)
+    }
+
+    /// A client with C0 + C1 ready to send.
+    pub fn client(seed: [u8; 32], style: ClientStyle) -> Self {
+        let mut hs = Self::new(Role::Client(style), seed);
+        // Time 0: the epoch of this side's chunk timestamps (spec §5.2.3).
+        if style == ClientStyle::Digest {
+            hs.ours[4..8].copy_from_slice(&CLIENT_DIGEST_VERSION);
+        }
+        hs.rng.fill_bytes(&mut hs.ours[8..]);
+        if style == ClientStyle::Digest {
+            hs.our_digest = digest::sign(&mut hs.ours, DigestScheme::Scheme0, digest::FP_KEY_HEAD);
+        }
+        hs.pending = Pending {
+            version: true,
+            ours: true,
+            reply: false,
+        };
+        hs
+    }
+
+    /// Consumes handshake bytes from the front of `input`, returns how many
+    /// were consumed (the rest belongs to the chunk stream). `time` is the
+    /// caller's epoch-relative milliseconds for the time fields.
+    ///
+    /// Once done it consumes nothing; once failed it returns the same error.
+    pub fn handle_input(&mut self, time: u32, input: &[u8]) -> Result<usize, Error> {
+        let mut consumed = 0;
+        loop {
+            let rest = input.get(consumed..).unwrap_or_default();
+            match self.stage {
+                Stage::Done => return Ok(consumed),
+                Stage::Failed(ref e) => return Err(e.clone()),
+                Stage::Version => {
+                    let Some(&version) = rest.first() else {
+                        return Ok(consumed);
+                    };
+                    consumed += 1;
+                    if let Err(e) = check_version(version) {
+                        return Err(self.fail(e.into()));
+                    }
+                    self.stage = Stage::First;
+                }
+                Stage::First | Stage::Second => {
+                    // `filled < HANDSHAKE_SIZE` between calls: a full block
+                    // moves to the next stage and resets it. `n` is at most
+                    // both lengths, so both `..n` slices are in bounds.
+                    let space = self.peer.get_mut(self.filled..).unwrap_or_default();
+                    let n = space.len().min(rest.len());
+                    space[..n].copy_from_slice(&rest[..n]);
+                    self.filled += n;
+                    consumed += n;
+                    if self.filled < HANDSHAKE_SIZE {
+                        return Ok(consumed);
+                    }
+                    self.filled = 0;
+                    if self.stage == Stage::First {
+                        self.on_first_block(time);
+                        self.stage = Stage::Second;
+                    } else {
+                        self.on_second_block();
+                        self.stage = Stage::Done;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends the bytes to send to `out`; returns how many (0: nothing).
+    ///
+    /// A client is done when S2 arrives, with C2 still to send here: drain it
+    /// before any chunk data.
+    pub fn poll_transmit(&mut self, out: &mut BytesMut) -> usize {
+        let pending = std::mem::take(&mut self.pending);
+        let start = out.len();
+        out.reserve(
+            usize::from(pending.version)
+                + HANDSHAKE_SIZE * (usize::from(pending.ours) + usize::from(pending.reply)),
+        );
+        if pending.version {
+            out.put_u8(RTMP_VERSION);
+        }
+        if pending.ours {
+            out.extend_from_slice(&self.ours);
+        }
+        if pending.reply {
+            out.extend_from_slice(&self.reply);
+        }
+        out.len() - start
+    }
+
+    /// Whether the peer's part of the handshake is complete.
+    pub fn is_done(&self) -> bool {
+        self.stage == Stage::Done
+    }
+
+    /// The handshake settled on, once the peer's C1 (server) or S1 (client) arrived.
+    pub fn kind(&self) -> Option<HandshakeKind> {
+        self.kind
+    }
+
+    /// Whether the peer's C2 (server) or S2 (client) proves it read our S1/C1:
+    /// an echo of our random bytes (plain) or a valid signature (digest).
+    /// `None` until it has arrived. Advisory: computed on call (one HMAC for
+    /// digest handshakes), never a reason the handshake fails.
+    pub fn reply_verified(&self) -> Option<bool> {
+        if self.stage != Stage::Done {
+            return None;
+        }
+        Some(match self.kind? {
+            HandshakeKind::Plain => self.peer[8..] == self.ours[8..],
+            HandshakeKind::Digest { .. } => {
+                let full_key: &[u8] = match self.role {
+                    Role::Server => &digest::FP_KEY,
+                    Role::Client(_) => &digest::FMS_KEY,
+                };
+                digest::reply_verifies(&self.peer, &digest::reply_key(full_key, &self.our_digest))
+            }
+        })
+    }
+}
+
+impl fmt::Debug for Handshake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handshake")
+            .field("role", &self.role)
+            .field("stage", &self.stage)
+            .field("filled", &self.filled)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A C1, C2, S1 or S2.
+type Block = [u8; HANDSHAKE_SIZE];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -88,222 +273,140 @@ enum Role {
     Client(ClientStyle),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the peer sends next.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Stage {
-    /// Server: waiting for C0 + C1. Client: waiting for S0 + S1 + S2.
+    /// C0 or S0.
+    Version,
+    /// C1 or S1.
     First,
-    /// Server: waiting for C2.
-    Answer,
+    /// C2 or S2.
+    Second,
     Done,
-    Failed,
+    Failed(Error),
+}
+
+/// Blocks queued for [`Handshake::poll_transmit`], in wire order.
+#[derive(Debug, Clone, Copy, Default)]
+struct Pending {
+    version: bool,
+    ours: bool,
+    reply: bool,
 }
 
 impl Handshake {
-    /// The server side, which waits for C0 + C1.
-    pub fn server(seed: [u8; 32]) -> Self {
-        Self::new(Role::Server, seed)
-    }
-
-    /// The client side; C0 + C1 are ready to send at once.
-    pub fn client(seed: [u8; 32], style: ClientStyle) -> Self {
-        let mut hs = Self::new(Role::Client(style), seed);
-        let mut c1 = [0u8; HANDSHAKE_SIZE];
-        hs.rng.fill_bytes(&mut c1[8..]);
-        // Time 0: the client's epoch starts with the connection.
-        if style == ClientStyle::Digest {
-            c1[4..8].copy_from_slice(&CLIENT_VERSION);
-            let digest = digest::sign(&FP_KEY[..FP_KEY_PARTIAL], &mut c1, Scheme::Zero);
-            hs.our_digest = Some(digest);
-        } else {
-            c1[4..8].fill(0);
-        }
-        hs.transmit.push(RTMP_VERSION);
-        hs.transmit.extend_from_slice(&c1);
-        *hs.ours = c1;
-        hs
-    }
-
     fn new(role: Role, seed: [u8; 32]) -> Self {
         Self {
             role,
-            stage: Stage::First,
-            received: Vec::new(),
-            transmit: Vec::new(),
-            rng: ChaCha20Rng::from_seed(seed),
+            stage: Stage::Version,
+            filled: 0,
             kind: None,
-            ours: Box::new([0u8; HANDSHAKE_SIZE]),
-            our_digest: None,
+            rng: ChaCha8Rng::from_seed(seed),
+            ours: [0; HANDSHAKE_SIZE],
+            peer: [0; HANDSHAKE_SIZE],
+            reply: [0; HANDSHAKE_SIZE],
+            our_digest: [0; digest::DIGEST_SIZE],
+            pending: Pending::default(),
         }
     }
 
-    /// Consumes handshake bytes from the front of `input` and returns how
-    /// many; the rest belongs to the chunk stream. `time` is the caller's
-    /// milliseconds since the connection started, for the time fields.
-    ///
-    /// Once done, nothing more is consumed (returns 0). After an error, every
-    /// call returns the same kind of error again.
-    pub fn handle_input(&mut self, time: u32, input: &[u8]) -> Result<usize, Error> {
-        let mut consumed = 0;
-        loop {
-            let need = match (self.role, self.stage) {
-                (_, Stage::Done) => return Ok(consumed),
-                (_, Stage::Failed) => {
-                    return Err(ProtocolError::Unexpected("input after a failed handshake").into());
+    fn fail(&mut self, e: Error) -> Error {
+        self.stage = Stage::Failed(e.clone());
+        self.pending = Pending::default();
+        e
+    }
+
+    /// The peer's C1 (server) or S1 (client) is in `peer`, read at `time`.
+    fn on_first_block(&mut self, time: u32) {
+        let digest_style = self.peer[4..8] != [0; 4];
+        match self.role {
+            Role::Server => {
+                self.ours[..4].copy_from_slice(&time.to_be_bytes());
+                self.rng.fill_bytes(&mut self.ours[8..]);
+                if digest_style {
+                    self.answer_digest_c1();
+                } else {
+                    self.kind = Some(HandshakeKind::Plain);
+                    self.echo_peer(time);
                 }
-                (Role::Server, Stage::First) => 1 + HANDSHAKE_SIZE,
-                (Role::Server, Stage::Answer) => HANDSHAKE_SIZE,
-                (Role::Client(_), Stage::First) => 1 + 2 * HANDSHAKE_SIZE,
-                (Role::Client(_), Stage::Answer) => return Ok(consumed),
-            };
-            let rest = input.get(consumed..).unwrap_or_default();
-            if rest.is_empty() {
-                return Ok(consumed);
+                self.pending = Pending {
+                    version: true,
+                    ours: true,
+                    reply: true,
+                };
             }
-            if self.stage == Stage::First && self.received.is_empty() {
-                // Check the version byte at once: garbage is refused before
-                // we wait for 1536 more bytes of it.
-                if let Err(e) = self.check_version(rest[0]) {
-                    self.stage = Stage::Failed;
-                    return Err(e);
-                }
-            }
-            let take = need.saturating_sub(self.received.len()).min(rest.len());
-            self.received.extend_from_slice(&rest[..take]);
-            consumed += take;
-            if self.received.len() < need {
-                return Ok(consumed);
-            }
-            let block = std::mem::take(&mut self.received);
-            match (self.role, self.stage) {
-                (Role::Server, Stage::First) => self.on_c0_c1(time, &block),
-                (Role::Server, Stage::Answer) => self.on_c2(&block),
-                (Role::Client(style), Stage::First) => self.on_s0_s1_s2(time, style, &block),
-                _ => {}
-            }
-        }
-    }
-
-    /// Appends what this side wants to send; returns how many bytes.
-    pub fn poll_transmit(&mut self, out: &mut BytesMut) -> usize {
-        let n = self.transmit.len();
-        out.extend_from_slice(&self.transmit);
-        self.transmit.clear();
-        n
-    }
-
-    /// Whether the handshake completed.
-    pub fn is_done(&self) -> bool {
-        self.stage == Stage::Done
-    }
-
-    /// Which handshake took place, once known.
-    pub fn kind(&self) -> Option<HandshakeKind> {
-        self.kind
-    }
-
-    fn check_version(&self, version: u8) -> Result<(), Error> {
-        // RTMP §5.2.2: 0–2 deprecated, 3 current, 4–31 reserved (answer 3),
-        // 32+ is not RTMP at all. 6, 8 and 9 ask for RTMPE encryption, which
-        // we do not speak.
-        match version {
-            6 | 8 | 9 | 32.. => Err(ProtocolError::UnsupportedVersion(version).into()),
-            _ => Ok(()),
-        }
-    }
-
-    fn on_c0_c1(&mut self, time: u32, c0_c1: &[u8]) {
-        let c1 = block_at(c0_c1, 1);
-        let mut s1 = [0u8; HANDSHAKE_SIZE];
-        s1[..4].copy_from_slice(&time.to_be_bytes());
-        self.rng.fill_bytes(&mut s1[8..]);
-        let mut s2 = [0u8; HANDSHAKE_SIZE];
-        if c1[4..8] == [0, 0, 0, 0] {
-            self.kind = Some(HandshakeKind::Plain);
-            // S2 echoes C1: its time, the time we read it, its random bytes.
-            s2.copy_from_slice(&c1);
-            s2[4..8].copy_from_slice(&time.to_be_bytes());
-        } else {
-            let found = digest::find_scheme(&FP_KEY[..FP_KEY_PARTIAL], &c1);
-            let scheme = found.unwrap_or(Scheme::Zero);
-            let client_digest = digest::stored_digest(&c1, scheme);
-            s1[4..8].copy_from_slice(&SERVER_VERSION);
-            let server_digest = digest::sign(&FMS_KEY[..FMS_KEY_PARTIAL], &mut s1, scheme);
-            self.our_digest = Some(server_digest);
-            self.rng.fill_bytes(&mut s2[..HANDSHAKE_SIZE - DIGEST_LEN]);
-            digest::sign_response(&FMS_KEY, &client_digest, &mut s2);
-            self.kind = Some(HandshakeKind::Digest {
-                scheme,
-                verified: found.is_some(),
-                answer_verified: None,
-            });
-        }
-        self.transmit.push(RTMP_VERSION);
-        self.transmit.extend_from_slice(&s1);
-        self.transmit.extend_from_slice(&s2);
-        *self.ours = s1;
-        self.stage = Stage::Answer;
-    }
-
-    fn on_c2(&mut self, c2: &[u8]) {
-        let c2 = block_at(c2, 0);
-        if let (
-            Some(HandshakeKind::Digest {
-                answer_verified, ..
-            }),
-            Some(ours),
-        ) = (&mut self.kind, self.our_digest)
-        {
-            let expected = digest::response_signature(&FP_KEY, &ours, &c2);
-            *answer_verified = Some(c2[HANDSHAKE_SIZE - DIGEST_LEN..] == expected);
-        }
-        // A plain C2 should echo S1; like Red5, a mismatch is not fatal.
-        self.stage = Stage::Done;
-    }
-
-    fn on_s0_s1_s2(&mut self, time: u32, style: ClientStyle, bytes: &[u8]) {
-        let s1 = block_at(bytes, 1);
-        let s2 = block_at(bytes, 1 + HANDSHAKE_SIZE);
-        let mut c2 = [0u8; HANDSHAKE_SIZE];
-        let server_scheme = if style == ClientStyle::Digest {
-            digest::find_scheme(&FMS_KEY[..FMS_KEY_PARTIAL], &s1)
-        } else {
-            None
-        };
-        match (style, server_scheme) {
-            (ClientStyle::Digest, Some(scheme)) => {
-                let server_digest = digest::stored_digest(&s1, scheme);
-                self.rng.fill_bytes(&mut c2[..HANDSHAKE_SIZE - DIGEST_LEN]);
-                digest::sign_response(&FP_KEY, &server_digest, &mut c2);
-                let answer_verified = self.our_digest.map(|ours| {
-                    digest::response_signature(&FMS_KEY, &ours, &s2)[..]
-                        == s2[HANDSHAKE_SIZE - DIGEST_LEN..]
-                });
-                self.kind = Some(HandshakeKind::Digest {
-                    scheme,
-                    verified: true,
-                    answer_verified,
-                });
-            }
-            _ => {
-                // A plain server (or an unsigned S1): answer with the plain echo.
-                c2.copy_from_slice(&s1);
-                c2[4..8].copy_from_slice(&time.to_be_bytes());
+            // A digest client facing a plain S1 falls back to the plain echo,
+            // as librtmp does; a plain client echoes whatever S1 is.
+            Role::Client(ClientStyle::Digest) if digest_style => self.answer_digest_s1(),
+            Role::Client(_) => {
                 self.kind = Some(HandshakeKind::Plain);
+                self.echo_peer(time);
             }
         }
-        self.transmit.extend_from_slice(&c2);
-        self.stage = Stage::Done;
+    }
+
+    /// The peer's C2 (server) or S2 (client) is in `peer`.
+    fn on_second_block(&mut self) {
+        if let Role::Client(_) = self.role {
+            // Spec §5.2.1: the client waits for S2 before sending anything.
+            self.pending.reply = true;
+        }
+    }
+
+    /// S1 with our digest at the client's scheme, S2 signed for C1's digest.
+    fn answer_digest_c1(&mut self) {
+        let (scheme, client_digest, verified) = verify_or_scheme0(&self.peer, digest::FP_KEY_HEAD);
+        self.kind = Some(HandshakeKind::Digest { scheme, verified });
+        self.ours[4..8].copy_from_slice(&SERVER_DIGEST_VERSION);
+        self.our_digest = digest::sign(&mut self.ours, scheme, digest::FMS_KEY_HEAD);
+        self.sign_random_reply(&digest::reply_key(&digest::FMS_KEY, &client_digest));
+    }
+
+    /// C2 signed for S1's digest.
+    fn answer_digest_s1(&mut self) {
+        let (scheme, server_digest, verified) = verify_or_scheme0(&self.peer, digest::FMS_KEY_HEAD);
+        self.kind = Some(HandshakeKind::Digest { scheme, verified });
+        self.sign_random_reply(&digest::reply_key(&digest::FP_KEY, &server_digest));
+    }
+
+    /// `reply` = 1504 random bytes and their HMAC under `key`.
+    fn sign_random_reply(&mut self, key: &digest::Digest32) {
+        self.rng
+            .fill_bytes(&mut self.reply[..HANDSHAKE_SIZE - digest::DIGEST_SIZE]);
+        digest::sign_reply(&mut self.reply, key);
+    }
+
+    /// `reply` = the spec's echo of the peer's C1/S1 (§5.2.4): its time, the
+    /// time we read it, its random bytes.
+    fn echo_peer(&mut self, time: u32) {
+        self.reply[..4].copy_from_slice(&self.peer[..4]);
+        self.reply[4..8].copy_from_slice(&time.to_be_bytes());
+        self.reply[8..].copy_from_slice(&self.peer[8..]);
     }
 }
 
-/// The 1536-byte block at `offset` in `bytes` (zero-padded if short, which
-/// the callers rule out by waiting for the whole stage).
-fn block_at(bytes: &[u8], offset: usize) -> [u8; HANDSHAKE_SIZE] {
-    let mut block = [0u8; HANDSHAKE_SIZE];
-    if let Some(src) = bytes.get(offset..offset + HANDSHAKE_SIZE) {
-        block.copy_from_slice(src);
+/// The peer's verified digest, or leniently (rtmplite) the bytes at the
+/// scheme-0 offset.
+fn verify_or_scheme0(block: &Block, key: &[u8]) -> (DigestScheme, digest::Digest32, bool) {
+    match digest::find(block, key) {
+        Some((scheme, found)) => (scheme, found, true),
+        None => {
+            let at = digest::offset(block, DigestScheme::Scheme0);
+            (DigestScheme::Scheme0, digest::digest_at(block, at), false)
+        }
     }
-    block
+}
+
+/// Spec §5.2.2 and protocol.md §1.1: which C0/S0 values we accept.
+fn check_version(version: u8) -> Result<(), ProtocolError> {
+    match version {
+        // RTMPE (6) and RTMPE with XTEA/Blowfish signatures (8, 9): we do not encrypt.
+        6 | 8 | 9 => Err(ProtocolError::UnsupportedVersion(version)),
+        // Never RTMP: the spec keeps these free to tell text protocols apart.
+        32.. => Err(ProtocolError::UnsupportedVersion(version)),
+        // 3, deprecated 0–2, reserved 4–31: answered with 3 as the spec asks.
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -85,7 +85,6 @@ impl<'a> Decoder<'a> {
     /// `depth` counts the containers around the value: a container may open
     /// while `depth < max_depth`. The decoder's own input and its own count
     /// of values (for [`Decoder::decode`]) are left alone.
-    #[allow(dead_code, reason = "called by the AMF0 decoder's 0x11 switch")]
     pub(crate) fn decode_embedded(
         &mut self,
         input: &'a [u8],

@@ -322,10 +322,10 @@ impl TraitsTable {
 ///
 /// Up to [`SMALL`] strings are found through fingerprints chained in a few
 /// buckets, which costs less than hashing for the short strings of a
-/// typical body; past that, through an open-addressing hash index. Neither copies strings while a call runs: an
-/// entry points at the bytes just written to the output. When
-/// [`Encoder::encode`] returns, the strings it added are copied to `arena`
-/// for the calls after it.
+/// typical body; past that, through an open-addressing hash index. Neither
+/// copies strings while a call runs: an entry points at the bytes just
+/// written to the output. When [`Encoder::encode`] returns, the strings it
+/// added are copied to `arena` for the calls after it.
 #[derive(Debug)]
 struct StringTable {
     count: u32,
@@ -359,7 +359,8 @@ struct Place {
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
     hash: u32,
-    /// The string's place; a free slot has `len` 0 (the empty string is never indexed).
+    /// The string's place; a free slot has `len` 0 (the empty string is
+    /// never indexed).
     place: Place,
 }
 
@@ -512,7 +513,7 @@ impl StringTable {
                     self.arena.extend_from_slice(bytes);
                 }
                 // Unreachable (the call wrote these bytes); never match it.
-                _ => place.index = u32::MAX,
+                _ => place.len = 0,
             }
         }
     }
