@@ -14,7 +14,7 @@ use so_engine::store::{FileStore, dump};
 
 /// Print the contents of a SharedObject data directory.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// The data directory.
     #[arg(default_value = "./so-data")]

@@ -21,6 +21,8 @@ pub(crate) struct TestClient {
     events: VecDeque<Event>,
     read_buf: BytesMut,
     write_buf: BytesMut,
+    /// Write in pieces of this many bytes with this pause between them.
+    pub(crate) dribble: Option<(usize, Duration)>,
 }
 
 impl TestClient {
@@ -36,6 +38,16 @@ impl TestClient {
 
     /// Handshake and `connect` over a stream the test opened.
     pub(crate) async fn start_on(stream: TcpStream, url: &str, encoding: Encoding) -> Self {
+        Self::start_with(stream, url, encoding, None).await
+    }
+
+    /// [`TestClient::start_on`], writing in pieces from the first byte.
+    pub(crate) async fn start_with(
+        stream: TcpStream,
+        url: &str,
+        encoding: Encoding,
+        dribble: Option<(usize, Duration)>,
+    ) -> Self {
         stream.set_nodelay(true).unwrap();
         let now = Instant::now();
         let mut conn = Connection::new(Arc::new(Config::default()), Side::Client, now, [9; 32]);
@@ -47,6 +59,7 @@ impl TestClient {
             events: VecDeque::new(),
             read_buf: BytesMut::with_capacity(64 << 10),
             write_buf: BytesMut::new(),
+            dribble,
         };
         client.flush().await;
         client
@@ -65,10 +78,18 @@ impl TestClient {
     /// Writes what the connection has to send.
     pub(crate) async fn flush(&mut self) {
         self.conn.poll_transmit(&mut self.write_buf);
-        if !self.write_buf.is_empty() {
-            self.stream.write_all(&self.write_buf).await.expect("write");
-            self.write_buf.clear();
+        // A write error means the server closed: the next read says so.
+        if let Some((piece, pause)) = self.dribble {
+            for chunk in self.write_buf.chunks(piece) {
+                if self.stream.write_all(chunk).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
+            }
+        } else if !self.write_buf.is_empty() {
+            let _ = self.stream.write_all(&self.write_buf).await;
         }
+        self.write_buf.clear();
     }
 
     /// The next application event (pings and the like are answered

@@ -13,7 +13,7 @@ use crate::harness::{TempDir, TestServer};
 
 /// Reads until the server closes the socket (EOF or reset); panics if it
 /// does not within [`PATIENCE`].
-async fn until_closed(stream: &mut TcpStream) -> usize {
+pub(crate) async fn until_closed(stream: &mut TcpStream) -> usize {
     let mut buf = vec![0; 64 << 10];
     let mut total = 0;
     loop {

@@ -7,3 +7,4 @@ mod contract;
 mod demo;
 mod harness;
 mod limits;
+mod process;
