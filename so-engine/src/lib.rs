@@ -335,10 +335,12 @@
 mod config;
 mod context;
 mod delivery;
+pub mod demo;
 mod engine;
 mod error;
 pub mod glue;
 mod hooks;
+pub mod host;
 mod io;
 pub mod pattern;
 mod state;

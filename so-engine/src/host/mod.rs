@@ -1,0 +1,353 @@
+//! What every adapter runs around the engine, written once and sans-IO:
+//! [`Host`] beside the engine, [`ClientLink`] beside each connection, and
+//! an [`OutboundQueue`] between them per client.
+//!
+//! ```text
+//!  connection task (one per socket)           engine thread (one)
+//!  socket ─► Connection ─► ClientLink ─Input─────► Host ─► Engine
+//!  socket ◄─ Connection ◄─ ClientLink ◄─ OutboundQueue ◄─ Delivery
+//!                                              Host ─► StoreOp ─► blocking pool ─► Store
+//! ```
+//!
+//! No threads, channels, sockets or clocks here: the adapter passes the
+//! time (`Instant`, which [`Host`] converts to the engine's [`Tick`]),
+//! carries [`Input`]s from links to the host, pushes each [`Delivery`]
+//! into its client's queue, runs the store batches on its blocking pool,
+//! logs the [`HostEvent`]s, and wakes the host at
+//! [`Host::next_deadline`].
+//!
+//! # The engine side
+//!
+//! 1. Before accepting connections, load the store (`Store::load_all`)
+//!    and give the report to [`Host::restore`].
+//! 2. For every input from a connection: [`Host::handle`]; at the
+//!    deadline: [`Host::handle_timeout`]. Both fill an [`Effects`].
+//! 3. Push each delivery into its client's [`OutboundQueue`]; on
+//!    [`Overflow`], disconnect that client (and log why).
+//! 4. Run [`Effects::store_batch`] off the event loop (it is blocking
+//!    I/O), then report it with [`Host::store_done`]. Only one batch is
+//!    ever out at a time, so an SO's older write never lands after a
+//!    newer one; what changes meanwhile waits (coalesced) in the host.
+//! 5. On shutdown: wait for the batch out, then [`Host::shutdown`] and run
+//!    its batch: every pending write, the engine's final ones included.
+//!
+//! # The connection side
+//!
+//! A [`ClientLink`] turns the connection's events into inputs
+//! ([`ClientLink::handle_event`]) and applies the commands taken from the
+//! queue ([`ClientLink::handle_command`]), mapping the engine's call ids to
+//! the connection's. SharedObject bodies come encoded once per update and
+//! encoding, shared by every recipient: a connection only frames them.
+
+mod queue;
+
+use std::time::{Duration, Instant};
+
+use rtmp_proto::amf::Encoding;
+
+pub use self::queue::{OutboundQueue, Overflow, Pushed, QueueLimits, single_change_key};
+use crate::engine::Engine;
+use crate::error::EngineMisuse;
+pub use crate::glue::{ClientCommand, ClientLink};
+use crate::io::{Input, Output};
+use crate::store::{LoadReport, SetAside, StoreError, StoreOp, WriteBehind};
+use crate::types::{ClientId, SoKey, Tick};
+
+/// How the [`Host`] batches store writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostConfig {
+    /// How long a persist or delete waits in the write-behind after its
+    /// SO's first unsaved change, coalescing later ones (see
+    /// [`WriteBehind`]). Added to the engine's `persist_interval_ms`, it
+    /// bounds what a crash loses.
+    pub flush_interval: Duration,
+}
+
+impl HostConfig {
+    /// Default flush interval: 0. The engine already snapshots each SO at
+    /// most once per `persist_interval_ms` (500 ms); the write-behind then
+    /// only merges what arrives while a batch is being written, and a
+    /// crash loses at most 500 ms plus one write, within the design's 1 s.
+    pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::ZERO;
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            flush_interval: Self::DEFAULT_FLUSH_INTERVAL,
+        }
+    }
+}
+
+/// One command for one client, to push into its [`OutboundQueue`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The client.
+    pub to: ClientId,
+    /// Its encoding (how the queue reads a SharedObject body's header).
+    pub encoding: Encoding,
+    /// What to do.
+    pub command: ClientCommand,
+}
+
+/// Something for the log.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HostEvent {
+    /// A lifecycle output of the engine: scope started or stopped, SO
+    /// created or destroyed, a hook's queued change failed.
+    Engine(Output),
+    /// The engine refused an input as a misuse (a bug in the caller).
+    Misuse(EngineMisuse),
+    /// A store write failed; it is retried one flush interval later
+    /// (unless a newer one replaced it).
+    StoreFailed {
+        /// The SO.
+        so: SoKey,
+        /// Why.
+        error: StoreError,
+    },
+    /// A stored entry could not be read and was set aside.
+    SetAside(SetAside),
+    /// A leftover of a write interrupted by a crash was removed.
+    StaleTemp(String),
+    /// This many persistent SOs were restored.
+    Restored(usize),
+}
+
+/// What the adapter has to do after a [`Host`] call. Reuse one (the
+/// host appends; the adapter drains the three lists).
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Commands for clients, in order (per client, the wire order).
+    pub deliveries: Vec<Delivery>,
+    /// Store operations to run, in order, off the event loop; then call
+    /// [`Host::store_done`]. Non-empty at most once until then.
+    pub store_batch: Vec<StoreOp>,
+    /// Things to log.
+    pub events: Vec<HostEvent>,
+}
+
+impl Effects {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.deliveries.is_empty() && self.store_batch.is_empty() && self.events.is_empty()
+    }
+}
+
+/// The engine, its store batching and its clock, as one sans-IO unit the
+/// adapter drives. See the [module docs](self).
+pub struct Host {
+    engine: Engine,
+    write_behind: WriteBehind,
+    epoch: Instant,
+    now: Tick,
+    batch_out: bool,
+    outputs: Vec<Output>,
+}
+
+impl Host {
+    /// A host for `engine`, whose time 0 is `epoch`.
+    pub fn new(engine: Engine, config: HostConfig, epoch: Instant) -> Self {
+        Self {
+            engine,
+            write_behind: WriteBehind::new(config.flush_interval),
+            epoch,
+            now: Tick::ZERO,
+            batch_out: false,
+            outputs: Vec::new(),
+        }
+    }
+
+    /// The engine, to read its state or register hooks.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The engine, for server code outside hooks (prefer
+    /// [`Input::Server`] through [`Host::handle`], which routes the
+    /// effects).
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// The engine time of `now`: whole milliseconds since the epoch, never
+    /// before the last time given.
+    pub fn tick(&mut self, now: Instant) -> Tick {
+        let ms = now.saturating_duration_since(self.epoch).as_millis();
+        self.now = self.now.max(Tick(u64::try_from(ms).unwrap_or(u64::MAX)));
+        self.now
+    }
+
+    /// The instant of engine time `tick`.
+    pub fn instant(&self, tick: Tick) -> Instant {
+        self.epoch + Duration::from_millis(tick.millis())
+    }
+
+    /// Applies what a store load found: its snapshots as
+    /// [`Input::Restored`], its problems as events. Call before any client
+    /// input.
+    pub fn restore(&mut self, now: Instant, mut report: LoadReport, effects: &mut Effects) {
+        let inputs = report.take_restore_inputs();
+        effects
+            .events
+            .extend(report.stale_temps.into_iter().map(HostEvent::StaleTemp));
+        effects
+            .events
+            .extend(report.set_aside.into_iter().map(HostEvent::SetAside));
+        effects.events.push(HostEvent::Restored(inputs.len()));
+        for input in inputs {
+            self.handle(now, input, effects);
+        }
+    }
+
+    /// Applies one input (from a [`ClientLink`], or server code's
+    /// [`Input::Server`]).
+    pub fn handle(&mut self, now: Instant, input: Input, effects: &mut Effects) {
+        let tick = self.tick(now);
+        let mut outputs = std::mem::take(&mut self.outputs);
+        if let Err(misuse) = self.engine.apply(tick, input, &mut outputs) {
+            effects.events.push(HostEvent::Misuse(misuse));
+        }
+        self.route(tick, &mut outputs, effects);
+        self.outputs = outputs;
+        self.release_due(tick, effects);
+    }
+
+    /// Fires what is due at `now`: the engine's timers (lingers, persists)
+    /// and the write-behind's store batch.
+    pub fn handle_timeout(&mut self, now: Instant, effects: &mut Effects) {
+        let tick = self.tick(now);
+        if self.engine.next_deadline().is_some_and(|at| at <= tick) {
+            self.handle(now, Input::Tick, effects);
+        } else {
+            self.release_due(tick, effects);
+        }
+    }
+
+    /// When [`Host::handle_timeout`] wants to be called: the earlier of
+    /// the engine's deadline and the write-behind's (unless a batch is
+    /// out: the next one waits for [`Host::store_done`]).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let store = self
+            .write_behind
+            .next_deadline()
+            .filter(|_| !self.batch_out);
+        let tick = match (self.engine.next_deadline(), store) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        Some(self.instant(tick))
+    }
+
+    /// The batch from [`Effects::store_batch`] is done; `failed` holds the
+    /// ops that failed, which go back to the write-behind (unless newer
+    /// ones replaced them). Releases the next batch if one is due.
+    pub fn store_done(
+        &mut self,
+        now: Instant,
+        failed: Vec<(StoreOp, StoreError)>,
+        effects: &mut Effects,
+    ) {
+        let tick = self.tick(now);
+        self.batch_out = false;
+        for (op, error) in failed {
+            effects.events.push(HostEvent::StoreFailed {
+                so: op.so().clone(),
+                error,
+            });
+            self.write_behind.retry(op, tick);
+        }
+        self.release_due(tick, effects);
+    }
+
+    /// Whether a store batch is out (given and not yet reported done).
+    pub fn is_batch_out(&self) -> bool {
+        self.batch_out
+    }
+
+    /// How many SOs have a store op waiting.
+    pub fn pending_store_ops(&self) -> usize {
+        self.write_behind.len()
+    }
+
+    /// A graceful shutdown: [`Input::Shutdown`] (every client is
+    /// disconnected, every scope stopped, every persistent SO saved), then
+    /// every pending store op in one batch, whatever the intervals. Wait
+    /// for the batch out, if any, before calling this.
+    pub fn shutdown(&mut self, now: Instant, effects: &mut Effects) {
+        let tick = self.tick(now);
+        let mut outputs = std::mem::take(&mut self.outputs);
+        if let Err(misuse) = self.engine.apply(tick, Input::Shutdown, &mut outputs) {
+            effects.events.push(HostEvent::Misuse(misuse));
+        }
+        self.route(tick, &mut outputs, effects);
+        self.outputs = outputs;
+        let all = self.write_behind.drain_all();
+        self.take_batch(all, effects);
+    }
+
+    /// Sorts the engine's outputs: deliveries, store ops, log events.
+    fn route(&mut self, tick: Tick, outputs: &mut Vec<Output>, effects: &mut Effects) {
+        effects.deliveries.reserve(outputs.len());
+        for output in outputs.drain(..) {
+            let delivery = match output {
+                Output::SharedObject { to, encoding, body } => Delivery {
+                    to,
+                    encoding,
+                    command: ClientCommand::SharedObject(body),
+                },
+                other => {
+                    let Some(other) = self.write_behind.offer(other, tick) else {
+                        continue;
+                    };
+                    match crate::glue::route(other) {
+                        Ok((to, command)) => Delivery {
+                            to,
+                            // A client the engine already let go (rejected,
+                            // disconnected) only gets commands without a body.
+                            encoding: self
+                                .engine
+                                .view()
+                                .client_encoding(to)
+                                .unwrap_or(Encoding::Amf0),
+                            command,
+                        },
+                        Err(other) => {
+                            effects.events.push(HostEvent::Engine(other));
+                            continue;
+                        }
+                    }
+                }
+            };
+            effects.deliveries.push(delivery);
+        }
+    }
+
+    fn release_due(&mut self, tick: Tick, effects: &mut Effects) {
+        if !self.batch_out {
+            let due = self.write_behind.due(tick);
+            self.take_batch(due, effects);
+        }
+    }
+
+    fn take_batch(&mut self, ops: Vec<StoreOp>, effects: &mut Effects) {
+        if !ops.is_empty() {
+            self.batch_out = true;
+            effects.store_batch.extend(ops);
+        }
+    }
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("now", &self.now)
+            .field("batch_out", &self.batch_out)
+            .field("pending_store_ops", &self.write_behind.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

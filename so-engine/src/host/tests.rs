@@ -1,0 +1,394 @@
+use rtmp_proto::amf::Value;
+use rtmp_proto::connection::Event;
+use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
+use rtmp_proto::sim::Pair;
+
+use super::*;
+use crate::store::{MemoryStore, Store};
+use crate::types::{CallId, ScopePath};
+use crate::{EngineConfig, Snapshot};
+
+// The tests' clock origin: any instant works, time moves by addition.
+#[allow(clippy::disallowed_methods)]
+fn epoch() -> Instant {
+    Instant::now()
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn host(epoch: Instant) -> Host {
+    Host::new(
+        Engine::new(EngineConfig::default(), ()),
+        HostConfig::default(),
+        epoch,
+    )
+}
+
+fn connected(client: u64, scope: &str, encoding: Encoding) -> Input {
+    Input::ClientConnected {
+        client: ClientId(client),
+        scope: ScopePath::new(scope).unwrap(),
+        encoding,
+        args: vec![],
+    }
+}
+
+fn so(client: u64, name: &str, persistent: bool, events: Vec<SoEvent>) -> Input {
+    Input::SharedObject {
+        client: ClientId(client),
+        message: SharedObjectMessage {
+            name: name.into(),
+            version: 0,
+            persistent,
+            events,
+        },
+    }
+}
+
+fn set(key: &str, value: f64) -> SoEvent {
+    SoEvent::RequestChange {
+        key: key.into(),
+        value: Value::Number(value),
+    }
+}
+
+fn key(name: &str) -> SoKey {
+    SoKey::new(ScopePath::new("app").unwrap(), name)
+}
+
+fn saved(ops: &[StoreOp]) -> Vec<(String, u32)> {
+    ops.iter()
+        .map(|op| match op {
+            StoreOp::Save { so, snapshot } => (so.name.to_string(), snapshot.version),
+            StoreOp::Delete { so } => (format!("-{}", so.name), 0),
+        })
+        .collect()
+}
+
+#[test]
+fn deliveries_carry_the_client_and_its_encoding() {
+    let t0 = epoch();
+    let mut host = host(t0);
+    let mut fx = Effects::default();
+    host.handle(t0, connected(1, "app", Encoding::Amf3), &mut fx);
+    host.handle(t0, connected(2, "app", Encoding::Amf0), &mut fx);
+    assert_eq!(
+        fx.deliveries,
+        [
+            Delivery {
+                to: ClientId(1),
+                encoding: Encoding::Amf3,
+                command: ClientCommand::Accept
+            },
+            Delivery {
+                to: ClientId(2),
+                encoding: Encoding::Amf0,
+                command: ClientCommand::Accept
+            },
+        ]
+    );
+    assert!(matches!(
+        fx.events.as_slice(),
+        [HostEvent::Engine(Output::ScopeStarted { .. })]
+    ));
+    fx = Effects::default();
+    host.handle(t0, so(1, "chat", false, vec![SoEvent::Use]), &mut fx);
+    host.handle(t0, so(2, "chat", false, vec![SoEvent::Use]), &mut fx);
+    host.handle(t0, so(1, "chat", false, vec![set("k", 1.0)]), &mut fx);
+    let got: Vec<_> = fx
+        .deliveries
+        .iter()
+        .map(|d| {
+            let ClientCommand::SharedObject(body) = &d.command else {
+                panic!("{d:?}")
+            };
+            let m = SharedObjectMessage::decode(body, d.encoding, &Default::default()).unwrap();
+            (d.to.0, m.version, m.events.len())
+        })
+        .collect();
+    // USE answers (USE_SUCCESS + CLEAR), then SUCCESS to the writer and
+    // CHANGE to the other, each decoded in the recipient's encoding.
+    assert_eq!(got, [(1, 1, 2), (2, 1, 2), (1, 2, 1), (2, 2, 1)]);
+    assert!(matches!(
+        fx.events.as_slice(),
+        [HostEvent::Engine(Output::SoCreated { .. })]
+    ));
+}
+
+#[test]
+fn a_rejected_or_unknown_client_is_logged_not_fatal() {
+    let t0 = epoch();
+    let mut host = host(t0);
+    let mut fx = Effects::default();
+    host.handle(
+        t0,
+        Input::ClientLeft {
+            client: ClientId(9),
+        },
+        &mut fx,
+    );
+    assert!(matches!(
+        fx.events.as_slice(),
+        [HostEvent::Misuse(EngineMisuse::UnknownClient(ClientId(9)))]
+    ));
+}
+
+#[test]
+fn time_is_converted_and_never_goes_backwards() {
+    let t0 = epoch();
+    let mut host = host(t0);
+    assert_eq!(host.tick(t0 + ms(1500)), Tick(1500));
+    assert_eq!(host.tick(t0 + ms(200)), Tick(1500));
+    assert_eq!(host.tick(t0 + Duration::from_micros(1_600_999)), Tick(1600));
+    assert_eq!(host.instant(Tick(250)), t0 + ms(250));
+    assert_eq!(host.next_deadline(), None);
+}
+
+#[test]
+fn persists_go_out_one_batch_at_a_time() {
+    let t0 = epoch();
+    let mut host = host(t0);
+    let mut fx = Effects::default();
+    host.handle(t0, connected(1, "app", Encoding::Amf0), &mut fx);
+    host.handle(t0, so(1, "p", true, vec![SoEvent::Use]), &mut fx);
+    host.handle(t0 + ms(10), so(1, "p", true, vec![set("a", 1.0)]), &mut fx);
+    assert!(fx.store_batch.is_empty());
+    // The engine snapshots once per persist interval after the first change.
+    let due = t0 + ms(10 + EngineConfig::DEFAULT_PERSIST_INTERVAL_MS);
+    assert_eq!(host.next_deadline(), Some(due));
+    host.handle_timeout(due - ms(1), &mut fx);
+    assert!(fx.store_batch.is_empty());
+    host.handle_timeout(due, &mut fx);
+    assert_eq!(saved(&fx.store_batch), [("p".to_string(), 2)]);
+    assert!(host.is_batch_out());
+    fx.store_batch.clear();
+
+    // While the batch is out, newer snapshots wait, coalesced.
+    host.handle(due, so(1, "p", true, vec![set("a", 2.0)]), &mut fx);
+    host.handle(due, so(1, "p", true, vec![set("a", 3.0)]), &mut fx);
+    let later = due + ms(EngineConfig::DEFAULT_PERSIST_INTERVAL_MS);
+    host.handle_timeout(later, &mut fx);
+    assert!(fx.store_batch.is_empty());
+    assert_eq!(host.pending_store_ops(), 1);
+    assert_eq!(host.next_deadline(), None);
+    host.store_done(later, vec![], &mut fx);
+    assert_eq!(saved(&fx.store_batch), [("p".to_string(), 4)]);
+}
+
+#[test]
+fn failed_ops_are_logged_and_retried() {
+    let t0 = epoch();
+    let mut host = Host::new(
+        Engine::new(EngineConfig::default(), ()),
+        HostConfig {
+            flush_interval: ms(100),
+        },
+        t0,
+    );
+    let mut fx = Effects::default();
+    host.handle(t0, connected(1, "app", Encoding::Amf0), &mut fx);
+    host.handle(
+        t0,
+        so(1, "p", true, vec![SoEvent::Use, set("a", 1.0)]),
+        &mut fx,
+    );
+    host.handle(t0 + ms(500), Input::Flush, &mut fx);
+    assert!(fx.store_batch.is_empty(), "waits the flush interval");
+    assert_eq!(host.next_deadline(), Some(t0 + ms(600)));
+    host.handle_timeout(t0 + ms(600), &mut fx);
+    let batch = std::mem::take(&mut fx.store_batch);
+    assert_eq!(saved(&batch), [("p".to_string(), 2)]);
+    let failure = StoreError::Backend("disk on fire".into());
+    let failed = batch
+        .into_iter()
+        .map(|op| (op, failure_clone(&failure)))
+        .collect();
+    host.store_done(t0 + ms(650), failed, &mut fx);
+    assert!(matches!(
+        fx.events.last(),
+        Some(HostEvent::StoreFailed { so, .. }) if so == &key("p")
+    ));
+    assert!(fx.store_batch.is_empty());
+    assert_eq!(host.next_deadline(), Some(t0 + ms(750)));
+    host.handle_timeout(t0 + ms(750), &mut fx);
+    assert_eq!(saved(&fx.store_batch), [("p".to_string(), 2)]);
+}
+
+fn failure_clone(error: &StoreError) -> StoreError {
+    StoreError::Backend(error.to_string().into())
+}
+
+#[test]
+fn restored_data_is_served_and_problems_are_logged() {
+    let t0 = epoch();
+    let mut store = MemoryStore::new();
+    let snapshot = Snapshot {
+        version: 7,
+        values: vec![("a".into(), Value::from("kept"))],
+    };
+    store.save(&key("p"), &snapshot).unwrap();
+    store.insert_raw(key("broken"), b"not a snapshot".to_vec());
+    let report = store.load_all().unwrap();
+
+    let mut host = host(t0);
+    let mut fx = Effects::default();
+    host.restore(t0, report, &mut fx);
+    assert!(matches!(
+        fx.events.as_slice(),
+        [HostEvent::SetAside(_), HostEvent::Restored(1)]
+    ));
+    host.handle(t0, connected(1, "app", Encoding::Amf0), &mut fx);
+    host.handle(t0, so(1, "p", true, vec![SoEvent::Use]), &mut fx);
+    let view = host.engine().view();
+    let p = view.shared_object(&key("p")).unwrap();
+    assert_eq!((p.version(), p.get("a")), (7, Some(&Value::from("kept"))));
+}
+
+#[test]
+fn shutdown_disconnects_everyone_and_drains_every_store_op() {
+    let t0 = epoch();
+    let mut host = Host::new(
+        Engine::new(EngineConfig::default(), ()),
+        HostConfig {
+            flush_interval: Duration::from_secs(60),
+        },
+        t0,
+    );
+    let mut fx = Effects::default();
+    host.handle(t0, connected(1, "app", Encoding::Amf0), &mut fx);
+    host.handle(
+        t0,
+        so(1, "p", true, vec![SoEvent::Use, set("a", 1.0)]),
+        &mut fx,
+    );
+    host.handle(
+        t0,
+        so(1, "q", true, vec![SoEvent::Use, set("a", 1.0)]),
+        &mut fx,
+    );
+    host.handle(t0 + ms(600), Input::Tick, &mut fx);
+    assert!(fx.store_batch.is_empty());
+    host.handle(t0 + ms(700), so(1, "p", true, vec![set("a", 2.0)]), &mut fx);
+    fx = Effects::default();
+    host.shutdown(t0 + ms(800), &mut fx);
+    assert!(fx.deliveries.iter().any(|d| d
+        == &Delivery {
+            to: ClientId(1),
+            encoding: Encoding::Amf0,
+            command: ClientCommand::Disconnect("the server is shutting down".into()),
+        }));
+    assert_eq!(
+        saved(&fx.store_batch),
+        [("p".to_string(), 3), ("q".to_string(), 2)]
+    );
+    assert_eq!(host.pending_store_ops(), 0);
+}
+
+/// The link's half: connection events become inputs, commands reach the
+/// connection, and a server call's id survives the round trip.
+#[test]
+fn the_link_routes_events_and_maps_call_ids() {
+    let t0 = epoch();
+    let mut pair = Pair::with_defaults(t0, 5);
+    let url = "rtmp://sim.invalid/app/room";
+    let params = rtmp_proto::connection::ConnectParams::from_url(url, Encoding::Amf3).unwrap();
+    pair.client.connect(pair.now, params).unwrap();
+    pair.collect();
+    pair.drive();
+    let mut link = ClientLink::new(ClientId(3));
+    let mut inputs: Vec<Input> = Vec::new();
+    for event in pair.take_server_events() {
+        inputs.extend(link.handle_event(&mut pair.server, pair.now, event));
+    }
+    assert_eq!(
+        inputs,
+        [Input::ClientConnected {
+            client: ClientId(3),
+            scope: ScopePath::new("app/room").unwrap(),
+            encoding: Encoding::Amf3,
+            args: vec![],
+        }]
+    );
+    link.handle_command(&mut pair.server, pair.now, ClientCommand::Accept)
+        .unwrap();
+    let call = ClientCommand::Call {
+        call: CallId(42),
+        method: "hello".into(),
+        args: vec![Value::from("you")],
+    };
+    link.handle_command(&mut pair.server, pair.now, call)
+        .unwrap();
+    pair.collect();
+    pair.drive();
+    let transaction_id = pair
+        .take_client_events()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Call(call) if call.method == "hello" => Some(call.transaction_id),
+            _ => None,
+        })
+        .expect("the call reached the client");
+    pair.client
+        .reply(pair.now, transaction_id, Value::from("hi"))
+        .unwrap();
+    // A client SO message and then the close, in order.
+    let message = SharedObjectMessage {
+        name: "s".into(),
+        version: 0,
+        persistent: false,
+        events: vec![SoEvent::Use],
+    };
+    pair.client.send_shared_object(pair.now, &message).unwrap();
+    pair.collect();
+    pair.drive();
+    let mut inputs: Vec<Input> = Vec::new();
+    for event in pair.take_server_events() {
+        inputs.extend(link.handle_event(&mut pair.server, pair.now, event));
+    }
+    pair.server.close(pair.now);
+    while let Some(event) = pair.server.poll_event() {
+        inputs.extend(link.handle_event(&mut pair.server, pair.now, event));
+    }
+    assert_eq!(
+        inputs,
+        [
+            Input::CallResult {
+                client: ClientId(3),
+                call: CallId(42),
+                outcome: Ok(vec![Value::from("hi")]),
+            },
+            Input::SharedObject {
+                client: ClientId(3),
+                message
+            },
+            Input::ClientLeft {
+                client: ClientId(3)
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_connect_to_no_scope_is_rejected_by_the_link() {
+    let t0 = epoch();
+    let mut pair = Pair::with_defaults(t0, 6);
+    let params =
+        rtmp_proto::connection::ConnectParams::from_url("rtmp://sim.invalid/..", Encoding::Amf0)
+            .unwrap();
+    pair.client.connect(pair.now, params).unwrap();
+    pair.collect();
+    pair.drive();
+    let mut link = ClientLink::new(ClientId(1));
+    let mut inputs: Vec<Input> = Vec::new();
+    for event in pair.take_server_events() {
+        inputs.extend(link.handle_event(&mut pair.server, pair.now, event));
+    }
+    // The rejection closes the connection; the engine never heard of it.
+    while let Some(event) = pair.server.poll_event() {
+        inputs.extend(link.handle_event(&mut pair.server, pair.now, event));
+    }
+    assert_eq!(inputs, []);
+    assert!(pair.server.is_closed());
+}
