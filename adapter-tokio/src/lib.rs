@@ -1,1 +1,3 @@
 //! placeholder
+pub mod client;
+pub use client::{Client, ClientError, ClientOptions};
