@@ -546,3 +546,144 @@ async fn server_closing_is_reported() {
         .expect("closed in time");
     assert!(matches!(reason, ClientError::Disconnected), "{reason:?}");
 }
+
+/// The `so-client` example binary beside this test binary, if cargo built
+/// it (`cargo test -p adapter-tokio` builds examples; `--test client` alone
+/// does not, and may find an older build).
+fn so_client_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let binary = exe
+        .parent()?
+        .parent()?
+        .join("examples")
+        .join(format!("so-client{}", std::env::consts::EXE_SUFFIX));
+    binary.exists().then_some(binary)
+}
+
+/// Runs `so-client` with `args`: (exit code, stdout).
+async fn so_client(binary: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let output = tokio::time::timeout(
+        TIMEOUT,
+        tokio::process::Command::new(binary).args(args).output(),
+    )
+    .await
+    .expect("so-client finishes in time")
+    .expect("so-client runs");
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8 output");
+    (output.status.code().unwrap_or(-1), stdout)
+}
+
+#[tokio::test]
+async fn cli_end_to_end() {
+    let Some(binary) = so_client_binary() else {
+        eprintln!("so-client example not built: run `cargo test -p adapter-tokio`");
+        return;
+    };
+    let server = chat_server().await;
+    let url = server.url("app");
+    let run = |args: &'static [&'static str]| {
+        let binary = binary.clone();
+        let url = url.clone();
+        async move {
+            let mut all = vec![url.as_str()];
+            all.extend_from_slice(args);
+            so_client(&binary, &all).await
+        }
+    };
+    assert_eq!(
+        run(&["--so", "chat", "dump"]).await,
+        (0, "locked=\"x\"\ntopic=\"hi\"\n".to_owned())
+    );
+    assert_eq!(
+        run(&["--so", "chat", "--amf0", "set", "score=42"]).await,
+        (0, "success score\n".to_owned())
+    );
+    assert_eq!(server.value("chat", "score"), Some(Value::Number(42.0)));
+    assert_eq!(
+        run(&["--so", "chat", "set", "locked={\"b\":1,\"a\":[true]}"]).await,
+        (3, "reject locked SharedObject.NoWriteAccess\n".to_owned())
+    );
+    assert_eq!(
+        run(&["--so", "chat", "remove", "score"]).await,
+        (0, "remove score\n".to_owned())
+    );
+    assert_eq!(
+        run(&["--so", "chat", "send", "say", "\"hi\"", "-1"]).await,
+        (0, "sent say\n".to_owned())
+    );
+    assert_eq!(
+        run(&["--so", "chat", "send", "forbidden"]).await,
+        (
+            3,
+            "reject-send forbidden SharedObject.NoWriteAccess\n".to_owned()
+        )
+    );
+    assert_eq!(
+        run(&["call", "echo", "1", "\"a\""]).await,
+        (0, "result [[1,\"a\"]]\n".to_owned())
+    );
+    assert_eq!(
+        run(&["--so", "private.x", "dump"]).await,
+        (3, String::new())
+    );
+    assert_eq!(run(&["dump"]).await.0, 2, "--so is missing");
+    let rejected = so_client(&binary, &[&server.url("reject"), "--so", "chat", "dump"]).await;
+    assert_eq!(rejected, (3, String::new()));
+}
+
+#[tokio::test]
+async fn cli_watch_prints_events_until_the_connection_closes() {
+    use tokio::io::AsyncBufReadExt;
+
+    let Some(binary) = so_client_binary() else {
+        eprintln!("so-client example not built: run `cargo test -p adapter-tokio`");
+        return;
+    };
+    let server = chat_server().await;
+    let mut watcher = tokio::process::Command::new(&binary)
+        .args([&server.url("app"), "--so", "chat", "watch"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("so-client starts");
+    let stdout = watcher.stdout.take().expect("piped stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut next_line = async || {
+        tokio::time::timeout(TIMEOUT, lines.next_line())
+            .await
+            .expect("a line in time")
+            .expect("readable")
+            .expect("a line before the end")
+    };
+    for expected in [
+        "connected",
+        "clear",
+        "change locked=\"x\"",
+        "change topic=\"hi\"",
+        "version 1",
+    ] {
+        assert_eq!(next_line().await, expected);
+    }
+    let writer = connect(&server, Encoding::Amf0).await;
+    let so = writer.shared_object("chat", false).await.expect("use");
+    so.set("live", 1.0).await.expect("accepted");
+    so.send("say", vec![Value::from("hi there")])
+        .await
+        .expect("echoed");
+    assert_eq!(next_line().await, "change live=1");
+    assert_eq!(next_line().await, "version 2");
+    assert_eq!(next_line().await, "message say [\"hi there\"]");
+    writer.close().await;
+
+    server.disconnect_all();
+    assert_eq!(
+        next_line().await,
+        "closed \"the server closed the connection\""
+    );
+    let status = tokio::time::timeout(TIMEOUT, watcher.wait())
+        .await
+        .expect("so-client exits in time")
+        .expect("exit status");
+    assert_eq!(status.code(), Some(1));
+}
