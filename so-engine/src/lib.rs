@@ -1,1 +1,377 @@
-//! placeholder
+//! The deterministic RTMP Remote SharedObject engine: Red5's server-side
+//! SharedObject model (scopes, SOs, subscriptions, versions, security,
+//! listeners, send handlers, factories, retention, persistence, calls),
+//! without Red5's bugs, and without I/O.
+//!
+//! # The model
+//!
+//! A client connects to a **scope**: the application `app`, or a room below
+//! it, `app/room/...` ([`ScopePath`]). A scope starts when its first client
+//! arrives and stops when its last one leaves, the application scope too.
+//! SharedObjects live in a scope by name ([`SoKey`]); the same name in two
+//! rooms is two SOs. A client's USE subscribes it (creating the SO if
+//! needed); every subscriber sees every change; the SO's **version** goes up
+//! by one for every update that changed it.
+//!
+//! The engine is a state machine: [`Engine::apply`] takes one [`Input`] at
+//! a time (a client connected, left, sent an SO message or a call; time
+//! passed; server code's [`ServerOp`]) and appends [`Output`]s (SO message
+//! bodies addressed to clients, call replies, persist/delete effects,
+//! lifecycle events). It never reads a clock (time is the [`Tick`] passed
+//! in), never does I/O, draws no randomness and iterates ordered collections
+//! only: the same inputs give the same outputs, bit for bit.
+//!
+//! # Driving it
+//!
+//! The caller (an adapter) numbers connections ([`ClientId`]), feeds every
+//! event in, carries out every output, and wakes the engine at
+//! [`Engine::next_deadline`] with [`Input::Tick`]:
+//!
+//! ```
+//! use so_engine::{ClientId, Engine, EngineConfig, Input, Output, ScopePath, Tick};
+//! use rtmp_proto::amf::Encoding;
+//! use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
+//!
+//! let mut engine = Engine::new(EngineConfig::default(), ());
+//! let mut out = Vec::new();
+//! let now = Tick(0);
+//! engine.apply(now, Input::ClientConnected {
+//!     client: ClientId(1),
+//!     scope: ScopePath::new("chatapp/lobby")?,
+//!     encoding: Encoding::Amf0,
+//!     args: vec![],
+//! }, &mut out)?;
+//! engine.apply(now, Input::SharedObject {
+//!     client: ClientId(1),
+//!     message: SharedObjectMessage {
+//!         name: "chat".into(), version: 0, persistent: false, events: vec![SoEvent::Use],
+//!     },
+//! }, &mut out)?;
+//! for output in out.drain(..) {
+//!     match output {
+//!         // Write the body as a type 19 (AMF0) or 16 (AMF3) message.
+//!         Output::SharedObject { to, encoding, body } => { let _ = (to, encoding, body); }
+//!         Output::ConnectAccepted { client } => { /* _result Connect.Success */ let _ = client; }
+//!         other => { let _ = other; /* calls, persistence, lifecycle: see Output */ }
+//!     }
+//! }
+//! // Sleep until the next deadline (or the next event), then tick.
+//! if let Some(deadline) = engine.next_deadline() {
+//!     engine.apply(deadline, Input::Tick, &mut out)?;
+//! }
+//! # Ok::<(), so_engine::EngineMisuse>(())
+//! ```
+//!
+//! Between real connections and the engine, [`glue`] does the translating
+//! both ways ([`glue::ClientLink`] beside each `Connection`, [`glue::route`]
+//! beside the engine), the same for every adapter.
+//!
+//! Peers never cause an `Err`: a client's bad request becomes a STATUS
+//! message. `Err(`[`EngineMisuse`]`)` means the caller (or server code) asked
+//! for something impossible: an unknown client, time going backwards, a
+//! server operation on an SO that does not exist.
+//!
+//! # What clients see (the behaviour contract)
+//!
+//! * **USE** is answered by one message: USE_SUCCESS, CLEAR, one CHANGE per
+//!   attribute (sorted by key), at the current version. CLEAR is sent for
+//!   persistent SOs too, so a client's stale cache cannot keep deleted keys;
+//!   a repeated USE on the same connection gets the same full answer (Red5
+//!   answers nothing).
+//! * **REQUEST_CHANGE k=v**: the writer gets SUCCESS k, every other
+//!   subscriber CHANGE k=v. Writing the value a key already has (compared
+//!   bit for bit, see below) gets SUCCESS only and changes no version. A
+//!   null, undefined or missing value deletes the key: SUCCESS to the
+//!   writer, REMOVE to the others.
+//! * **REQUEST_REMOVE k**: REMOVE k to every subscriber, writer included,
+//!   if k existed; otherwise nothing at all.
+//! * **SEND_MESSAGE m(args)**: the server's handler for `m` runs first, then
+//!   the message goes to every subscriber, the sender included. It changes
+//!   no attribute and no version.
+//! * **One message, one update**: all events of a client message are applied
+//!   in order; each recipient gets at most one message for them, and the
+//!   version goes up once if anything changed. Every recipient of one update
+//!   sees the same version; versions never go backwards. A new SO starts at
+//!   version 1 (a restored one at its stored version).
+//! * **Refusals** (STATUS level `error`):
+//!
+//!   | request | code | also |
+//!   |---|---|---|
+//!   | USE, creation denied or impossible (limits) | [`status::CREATION_FAILED`] | |
+//!   | USE, connection denied | [`status::NO_READ_ACCESS`] | |
+//!   | USE with the other persistence | [`status::BAD_PERSISTENCE`] | |
+//!   | any other event for an SO this connection has not used | [`status::NO_OBJECT_FOUND`] | never creates it |
+//!   | write or delete denied | [`status::NO_WRITE_ACCESS`] | then CHANGE (or REMOVE) with the authoritative value |
+//!   | send denied | [`status::NO_WRITE_ACCESS`] | nothing is broadcast |
+//!   | a key, value, attribute count or SO size over a limit | [`status::LIMIT_EXCEEDED`] | like a denied write |
+//!   | more events in one message than allowed | [`status::LIMIT_EXCEEDED`] | nothing of it applies |
+//!   | answers past [`EngineLimits::max_update_bytes`] | [`status::LIMIT_EXCEEDED`] | the rest of the message is refused; then the SO's full state (CLEAR, CHANGEs) in a message of its own |
+//!
+//!   Refusals of the request as a whole (the first four rows and the last)
+//!   come in a message of their own, in Red5's form: version 0, the request's
+//!   name and persistence flag. The others are part of the update's answer
+//!   to the writer. The persistence flag is checked at USE only.
+//! * **RELEASE** gets no answer; releasing an SO the connection does not
+//!   hold (a second RELEASE, or one for an SO destroyed meanwhile) is
+//!   already done, and ignored.
+//! * **Destroyed SOs**: subscribers of an SO that server code destroys get
+//!   one message, CLEAR then STATUS [`status::OBJECT_DESTROYED`] (level
+//!   `status`), and are detached; a later USE builds the SO anew.
+//!
+//! A client rebuilds an SO from what it receives by applying events in
+//! order: USE_SUCCESS starts it, CLEAR empties it, CHANGE sets, REMOVE
+//! deletes, SUCCESS k means "k now holds the value you wrote" (re-apply it:
+//! another client's CHANGE to k may have arrived after your local write),
+//! a STATUS NoWriteAccess or LimitExceeded is followed by the authoritative
+//! value of the key it refused, and a STATUS LimitExceeded that ends a
+//! message means the rest of your message was refused (its writes get no
+//! answer; the next message holds the full state). The engine's tests rebuild
+//! every subscriber's view that way and compare it with the engine's state.
+//!
+//! Values compare bit for bit ([`Value`](rtmp_proto::amf::Value) numbers by
+//! their bits: writing `-0.0` over `0.0` is a change, `NaN` over `NaN` is
+//! not), and `Integer(1)` differs from `Number(1.0)`.
+//!
+//! # Server code: hooks and the server API
+//!
+//! * [`Application`]: lifecycle hooks in Red5's order (`app_start`,
+//!   `app_connect` (may reject), `app_join`, `room_start`, `room_connect`,
+//!   `room_join`; on leaving `room_disconnect`, `room_leave`,
+//!   `app_disconnect`, `app_leave`; then `room_stop`/`app_stop`), and
+//!   `call_result` for answers to the server's calls.
+//! * [`SharedObjectListener`]: connect, disconnect, update, delete, clear,
+//!   send and destroy events of one SO.
+//! * [`SendHandler`]: runs on a client's SEND_MESSAGE `service.method`
+//!   before the broadcast.
+//! * [`SharedObjectSecurity`]: creation, connect, write, delete and send
+//!   vetoes, per SO first, then per application; the first denial wins.
+//!   Server code is never checked.
+//! * [`SoFactory`]: how SOs named by an exact name or a `*`/`?` pattern are
+//!   built (persistence, listeners, handlers, security, initial data,
+//!   retention). It runs on **every** creation, by a client's USE or by
+//!   server code, the first time or after a destruction: there is no
+//!   generic SO silently replacing a configured one (the seed article's
+//!   Red5 problem).
+//! * [`MethodHandler`]: methods clients may call.
+//!
+//! Hooks run synchronously inside [`Engine::apply`]. Those that may change
+//! things get a [`Context`]: it reads the state as it was when the hook was
+//! called and queues [`ServerApi`] operations. **Order:** the changes the
+//! hooks of one event queued are applied right after the last of those
+//! hooks returns, in the order queued, before the engine goes on; hooks
+//! they trigger queue theirs the same way (depth first, bounded by
+//! [`EngineLimits::max_hook_depth`] and
+//! [`EngineLimits::max_hook_ops_per_input`]). A queued change to an SO whose
+//! update is open (the client message being applied, or a server batch)
+//! joins that update; the writer of the client message then receives it
+//! too. A queued operation that fails is reported as [`Output::HookFailed`].
+//!
+//! Outside hooks, server code uses [`Engine::server`] (each operation
+//! applies at once) or feeds [`Input::Server`]. Reads go through
+//! [`Engine::view`].
+//!
+//! # Lifecycle and retention
+//!
+//! A transient SO with no subscribers and no acquire is destroyed after its
+//! linger: [`EngineConfig::default_linger_ms`] (default 0: at the end of the
+//! input that emptied it) for SOs a client created; SOs server code created
+//! stay while their scope runs. A factory sets its own [`Retention`]. The
+//! linger is re-armed every time the SO becomes empty (Red5 arms it once).
+//! [`ServerOp::Acquire`] holds an SO until the matching release. Persistent
+//! SOs stay while their scope runs. When a scope stops, its SOs go with it
+//! (destroy events included); a persistent SO is saved and kept, and comes
+//! back with its data on the next USE.
+//!
+//! # Persistence as effects
+//!
+//! The engine never touches a disk. A persistent SO with changes emits
+//! [`Output::Persist`] (a full [`Snapshot`]) once
+//! [`EngineConfig::persist_interval_ms`] after its first unsaved change
+//! (coalescing the changes in between), at once when its scope stops, and
+//! for all on [`Input::Flush`] / [`Input::Shutdown`]. An SO destroyed, or
+//! left without attributes, emits [`Output::DeletePersisted`] instead, so a
+//! cleared SO stays cleared after a restart. Stored data goes back in with
+//! [`Input::Restored`] before clients are served.
+//!
+//! # Examples
+//!
+//! A chat room (the seed article's first scenario): clients use a transient
+//! SO `chat` in their room; messages are SEND_MESSAGE, the history is an
+//! attribute.
+//!
+//! ```
+//! use so_engine::*;
+//! use rtmp_proto::amf::{Encoding, Value};
+//! use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
+//!
+//! let mut engine = Engine::new(EngineConfig::default(), ());
+//! let mut out = Vec::new();
+//! let t = Tick(0);
+//! let so_msg = |client, events| Input::SharedObject {
+//!     client: ClientId(client),
+//!     message: SharedObjectMessage { name: "chat".into(), version: 0, persistent: false, events },
+//! };
+//! for c in [1, 2] {
+//!     let scope = ScopePath::new("chat/room1")?;
+//!     engine.apply(t, Input::ClientConnected {
+//!         client: ClientId(c), scope, encoding: Encoding::Amf0, args: vec![],
+//!     }, &mut out)?;
+//!     engine.apply(t, so_msg(c, vec![SoEvent::Use]), &mut out)?;
+//! }
+//! out.clear();
+//! engine.apply(t, so_msg(1, vec![
+//!     SoEvent::RequestChange { key: "topic".into(), value: "rust".into() },
+//!     SoEvent::SendMessage { method: "newMessage".into(), args: vec!["hello".into()] },
+//! ]), &mut out)?;
+//! // One message to each: client 1 gets SUCCESS + the echo, client 2 CHANGE + the message.
+//! let recipients: Vec<_> = out.iter().filter_map(|o| match o {
+//!     Output::SharedObject { to, .. } => Some(to.0),
+//!     _ => None,
+//! }).collect();
+//! assert_eq!(recipients, [1, 2]);
+//! let chat = SoKey::new(ScopePath::new("chat/room1")?, "chat");
+//! assert_eq!(engine.view().get(&chat, "topic"), Some(&Value::from("rust")));
+//! assert_eq!(engine.view().shared_object(&chat).map(|s| s.version()), Some(2));
+//! // The last one out: the SO goes (linger 0), the room stops.
+//! engine.apply(t, Input::ClientLeft { client: ClientId(1) }, &mut out)?;
+//! engine.apply(t, Input::ClientLeft { client: ClientId(2) }, &mut out)?;
+//! assert!(!engine.view().has(&chat));
+//! # Ok::<(), EngineMisuse>(())
+//! ```
+//!
+//! A server-created SO with a listener (the seed article's second
+//! scenario, and its bug): `presence` keeps `count` equal to its number of
+//! subscribers. Because a factory builds it, the listener is there after
+//! every re-creation.
+//!
+//! ```
+//! use so_engine::*;
+//! use rtmp_proto::amf::{Encoding, Value};
+//! use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
+//!
+//! struct Presence;
+//! impl SharedObjectListener for Presence {
+//!     fn on_connect(&mut self, cx: &mut Context<'_>, so: &SoKey, _: ClientId) {
+//!         recount(cx, so);
+//!     }
+//!     fn on_disconnect(&mut self, cx: &mut Context<'_>, so: &SoKey, _: ClientId) {
+//!         recount(cx, so);
+//!     }
+//! }
+//! fn recount(cx: &mut Context<'_>, so: &SoKey) {
+//!     let n = cx.view().shared_object(so).map_or(0, |s| s.subscriber_count());
+//!     // Queued: applied right after the hook returns, in the same update.
+//!     let _ = cx.set(so, "count", n as f64);
+//! }
+//!
+//! let mut engine = Engine::new(EngineConfig::default(), ());
+//! engine.register_factory("presence", |_: &SoKey, setup: &mut SoSetup| {
+//!     setup.listener(Presence);
+//! });
+//! let (mut out, t) = (Vec::new(), Tick(0));
+//! let presence = SoKey::new(ScopePath::new("app")?, "presence");
+//! for round in 0..2 {
+//!     for c in [1, 2] {
+//!         engine.apply(t, Input::ClientConnected {
+//!             client: ClientId(c), scope: ScopePath::new("app")?,
+//!             encoding: Encoding::Amf3, args: vec![],
+//!         }, &mut out)?;
+//!         engine.apply(t, Input::SharedObject { client: ClientId(c), message: SharedObjectMessage {
+//!             name: "presence".into(), version: 0, persistent: false, events: vec![SoEvent::Use],
+//!         }}, &mut out)?;
+//!     }
+//!     assert_eq!(engine.view().get(&presence, "count"), Some(&Value::Number(2.0)), "round {round}");
+//!     for c in [1, 2] {
+//!         engine.apply(t, Input::ClientLeft { client: ClientId(c) }, &mut out)?;
+//!     }
+//!     assert!(!engine.view().has(&presence)); // destroyed; rebuilt next round, listener and all
+//! }
+//! # Ok::<(), EngineMisuse>(())
+//! ```
+//!
+//! A security handler (the third scenario): SOs named `readonly.*` may be
+//! used but not written by clients; the server may write them. A denied
+//! writer gets `SharedObject.NoWriteAccess` and the authoritative value.
+//!
+//! ```
+//! use so_engine::*;
+//! use rtmp_proto::amf::{Encoding, Value};
+//! use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
+//!
+//! struct ReadOnly;
+//! impl SharedObjectSecurity for ReadOnly {
+//!     fn is_write_allowed(&mut self, _: &View<'_>, so: &SoKey, _: ClientId,
+//!                         _: &str, _: &Value) -> bool {
+//!         !so.name.starts_with("readonly.")
+//!     }
+//! }
+//!
+//! let mut engine = Engine::new(EngineConfig::default(), ());
+//! engine.register_security(ReadOnly);
+//! let (mut out, t) = (Vec::new(), Tick(0));
+//! let app = ScopePath::new("app")?;
+//! let news = SoKey::new(app.clone(), "readonly.news");
+//! engine.apply(t, Input::ClientConnected {
+//!     client: ClientId(1), scope: app, encoding: Encoding::Amf0, args: vec![],
+//! }, &mut out)?;
+//! {
+//!     let mut server = engine.server(t, &mut out);
+//!     server.create(&news, false)?;
+//!     server.set(&news, "headline", "engine ships")?;
+//! }
+//! let msg = |events| Input::SharedObject { client: ClientId(1), message: SharedObjectMessage {
+//!     name: "readonly.news".into(), version: 0, persistent: false, events,
+//! }};
+//! engine.apply(t, msg(vec![SoEvent::Use]), &mut out)?;
+//! engine.apply(t, msg(vec![SoEvent::RequestChange {
+//!     key: "headline".into(), value: "defaced".into(),
+//! }]), &mut out)?;
+//! assert_eq!(engine.view().get(&news, "headline"), Some(&Value::from("engine ships")));
+//! # Ok::<(), EngineMisuse>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod context;
+mod delivery;
+mod engine;
+mod error;
+pub mod glue;
+mod hooks;
+mod io;
+pub mod pattern;
+mod state;
+pub mod store;
+mod types;
+mod values;
+
+pub use config::{EngineConfig, EngineLimits};
+pub use context::{Context, Server, ServerApi, SoRef, View};
+pub use delivery::Body;
+pub use engine::Engine;
+pub use error::EngineMisuse;
+pub use hooks::{
+    Application, CallRequest, MethodHandler, Retention, SendHandler, SharedObjectListener,
+    SharedObjectSecurity, SoFactory, SoSetup, status_object,
+};
+pub use io::{Input, Output, ServerOp, Snapshot};
+pub use types::{CallId, ClientId, Origin, ScopePath, SoKey, Tick};
+
+/// The STATUS codes the engine sends in SharedObject messages.
+pub mod status {
+    /// USE denied by a security check.
+    pub const NO_READ_ACCESS: &str = "SharedObject.NoReadAccess";
+    /// Write, delete or send denied by a security check.
+    pub const NO_WRITE_ACCESS: &str = "SharedObject.NoWriteAccess";
+    /// Creation denied, or impossible (name too long, too many SOs in the scope).
+    pub const CREATION_FAILED: &str = "SharedObject.ObjectCreationFailed";
+    /// The USE asked for the other persistence than the SO has.
+    pub const BAD_PERSISTENCE: &str = "SharedObject.BadPersistence";
+    /// A message for an SO the connection has not used (AMS's code for it).
+    pub const NO_OBJECT_FOUND: &str = "SharedObject.NoObjectFound";
+    /// A message, key, value or SO over a configured limit.
+    pub const LIMIT_EXCEEDED: &str = "SharedObject.LimitExceeded";
+    /// The server destroyed the SO (level `status`, after a CLEAR).
+    pub const OBJECT_DESTROYED: &str = "SharedObject.ObjectDestroyed";
+}

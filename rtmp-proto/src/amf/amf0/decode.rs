@@ -12,10 +12,11 @@
 
 use std::collections::BTreeMap;
 
-use super::slots::Slots;
-use super::{BYTES_PER_VALUE, MAX_DEPTH, marker};
+use super::marker;
+use crate::amf::budget::{Budget, ObjectSlot, limit};
+use crate::amf::inline_vec::InlineVec;
 use crate::amf::{Date, Limits, Object, Properties, Str, Value, amf3};
-use crate::error::{DecodeError, Limit, LimitExceeded};
+use crate::error::{DecodeError, Limit};
 
 /// Decodes the values of one message body, sharing the AMF0 reference table
 /// and one AMF3 decoder (for every `0x11` value) across them.
@@ -28,15 +29,12 @@ pub struct Decoder<'a> {
     /// The bytes not decoded yet.
     input: &'a [u8],
     limits: Limits,
-    /// `limits.max_depth` capped at [`MAX_DEPTH`].
-    max_depth: usize,
-    /// Values built so far, references at full size (see the module docs).
-    values: usize,
+    budget: Budget,
     /// Non-zero while a reference is being copied by decoding the referenced
     /// bytes again: the table already holds every value in them.
     replaying: u32,
     /// The reference table: complex values in the order they start.
-    objects: Slots<'a>,
+    objects: InlineVec<ObjectSlot<'a>, 4>,
     /// A stack of properties under construction, so that each object or
     /// ECMA array allocates its final `Vec` once, at its exact size.
     scratch: Properties,
@@ -56,10 +54,9 @@ impl<'a> Decoder<'a> {
             body: input,
             input,
             limits: *limits,
-            max_depth: limits.max_depth.min(MAX_DEPTH),
-            values: 0,
+            budget: Budget::new(limits),
             replaying: 0,
-            objects: Slots::default(),
+            objects: InlineVec::new(),
             scratch: Vec::new(),
             embedded: BTreeMap::new(),
             amf3: None,
@@ -111,7 +108,7 @@ impl<'a> Decoder<'a> {
             // A switch, not a value: the AMF3 decoder counts what follows.
             return self.avmplus(input, depth);
         }
-        self.charge(1)?;
+        self.budget.charge(1)?;
         match marker {
             marker::NUMBER => Ok(Value::Number(read_f64(input)?)),
             // AMF0 §2.3: zero is false, anything else true.
@@ -162,7 +159,7 @@ impl<'a> Decoder<'a> {
         input: &mut &'a [u8],
         depth: usize,
     ) -> Result<Value, DecodeError> {
-        let child = self.enter(depth)?;
+        let child = self.budget.enter(depth)?;
         let slot = self.open_slot(start);
         let value = match marker {
             marker::OBJECT => {
@@ -183,7 +180,7 @@ impl<'a> Decoder<'a> {
             _ => {
                 let len = read_u16(input)?;
                 let class_name = self.string(usize::from(len), input)?;
-                self.charge_bytes(class_name.len())?;
+                self.budget.charge_bytes(class_name.len())?;
                 let properties = self.properties(input, child)?;
                 Value::Object(Box::new(Object {
                     class_name: Some(Str::from(class_name)),
@@ -208,11 +205,8 @@ impl<'a> Decoder<'a> {
         }
         let mark = self.scratch.len();
         loop {
-            let key = match read_u16(input)? {
-                0 => "",
-                len => self.string(usize::from(len), input)?,
-            };
-            if key.is_empty()
+            let key_len = usize::from(read_u16(input)?);
+            if key_len == 0
                 && let [marker::OBJECT_END, rest @ ..] = *input
             {
                 *input = rest;
@@ -226,25 +220,69 @@ impl<'a> Decoder<'a> {
                     self.limits.max_container_len,
                 ));
             }
+            if let Some((key, value)) = self.key_and_short_string(key_len, input)? {
+                self.scratch.push((Str::from(key), Value::String(value)));
+                continue;
+            }
+            let key = self.string(key_len, input)?;
             // Numbers and strings inline: most properties are one of them.
             let value = match input.split_first() {
                 Some((&marker::NUMBER, rest)) => {
                     *input = rest;
-                    self.charge(1)?;
+                    self.budget.charge(1)?;
                     Value::Number(read_f64(input)?)
                 }
                 Some((&marker::STRING, rest)) => {
                     *input = rest;
-                    self.charge(1)?;
+                    self.budget.charge(1)?;
                     let len = read_u16(input)?;
                     Value::String(self.string_value(usize::from(len), input)?)
                 }
                 _ => self.value(input, child)?,
             };
-            self.charge_bytes(key.len())?;
+            self.budget.charge_bytes(key.len())?;
             self.scratch.push((Str::from(key), value));
         }
         Ok(take_from(&mut self.scratch, mark))
+    }
+
+    /// A key of `key_len` bytes and the short string value after it, checked
+    /// as UTF-8 in one pass, or `None` (nothing read) when the value is not a
+    /// string under 128 bytes or the bytes are not all there.
+    ///
+    /// Between the two sit the marker `0x02` and the length `00 xx`, all
+    /// ASCII: the span is UTF-8 exactly when both strings are, and cutting it
+    /// next to those bytes falls on character boundaries. One validation
+    /// instead of two is a measurable share of decoding a typical object.
+    #[inline]
+    fn key_and_short_string(
+        &mut self,
+        key_len: usize,
+        input: &mut &'a [u8],
+    ) -> Result<Option<(&'a str, Str)>, DecodeError> {
+        let Some((_, after_key)) = input.split_at_checked(key_len) else {
+            return Ok(None);
+        };
+        let [marker::STRING, 0, len, ..] = *after_key else {
+            return Ok(None);
+        };
+        let len = usize::from(len);
+        if len >= 0x80 || key_len.max(len) > self.limits.max_string_bytes {
+            return Ok(None);
+        }
+        let value_at = key_len.saturating_add(3);
+        let Some((span, rest)) = input.split_at_checked(value_at.saturating_add(len)) else {
+            return Ok(None);
+        };
+        let span = std::str::from_utf8(span).map_err(|_| DecodeError::InvalidUtf8)?;
+        let (Some(key), Some(value)) = (span.get(..key_len), span.get(value_at..)) else {
+            return Ok(None);
+        };
+        self.budget.charge(1)?;
+        self.budget.charge_bytes(len)?;
+        self.budget.charge_bytes(key_len)?;
+        *input = rest;
+        Ok(Some((key, Str::from(value))))
     }
 
     /// `count value*`, AMF0 §2.12. The count is authoritative here.
@@ -254,7 +292,7 @@ impl<'a> Decoder<'a> {
         input: &mut &'a [u8],
         depth: usize,
     ) -> Result<Value, DecodeError> {
-        let child = self.enter(depth)?;
+        let child = self.budget.enter(depth)?;
         let slot = self.open_slot(start);
         let count = read_u32(input)? as usize;
         if count > self.limits.max_container_len {
@@ -302,8 +340,8 @@ impl<'a> Decoder<'a> {
         let amf3 = self
             .amf3
             .get_or_insert_with(|| Box::new(amf3::Decoder::new(&[], &self.limits)));
-        let before = self.values;
-        let (value, rest) = amf3.decode_embedded(input, depth, &mut self.values)?;
+        let before = self.budget.values;
+        let (value, rest) = amf3.decode_embedded(input, depth, &mut self.budget.values)?;
         if depth > 0 {
             // Inside an AMF0 container, which a later reference may copy.
             self.embedded.insert(
@@ -311,7 +349,7 @@ impl<'a> Decoder<'a> {
                 Embedded {
                     rest,
                     value: value.clone(),
-                    charged: self.values.saturating_sub(before),
+                    charged: self.budget.values.saturating_sub(before),
                 },
             );
         }
@@ -328,19 +366,21 @@ impl<'a> Decoder<'a> {
                 what: "AMF3 value in a reference",
             })?;
         let (value, rest, charged) = (found.value.clone(), found.rest, found.charged);
-        self.charge(charged)?;
+        self.budget.charge(charged)?;
         *input = rest;
         Ok(value)
     }
 
     /// A string of `len` bytes, checked against the limit and charged.
+    #[inline]
     fn string_value(&mut self, len: usize, input: &mut &'a [u8]) -> Result<Str, DecodeError> {
         let s = self.string(len, input)?;
-        self.charge_bytes(s.len())?;
+        self.budget.charge_bytes(s.len())?;
         Ok(Str::from(s))
     }
 
     /// `len` bytes of UTF-8, checked against the string limit.
+    #[inline]
     fn string(&self, len: usize, input: &mut &'a [u8]) -> Result<&'a str, DecodeError> {
         if len > self.limits.max_string_bytes {
             return Err(limit(Limit::AmfStringBytes, self.limits.max_string_bytes));
@@ -356,36 +396,18 @@ impl<'a> Decoder<'a> {
         if self.replaying != 0 {
             return None;
         }
-        Some(self.objects.open(start))
+        let index = self.objects.len();
+        self.objects.push(ObjectSlot {
+            at: start,
+            done: false,
+        });
+        Some(index)
     }
 
     fn close_slot(&mut self, slot: Option<usize>) {
-        if let Some(index) = slot {
-            self.objects.close(index);
+        if let Some(slot) = slot.and_then(|index| self.objects.get_mut(index)) {
+            slot.done = true;
         }
-    }
-
-    /// The depth of a container's children, if it may open at `depth`.
-    fn enter(&self, depth: usize) -> Result<usize, DecodeError> {
-        if depth >= self.max_depth {
-            return Err(limit(Limit::AmfDepth, self.max_depth));
-        }
-        Ok(depth.saturating_add(1))
-    }
-
-    fn charge(&mut self, values: usize) -> Result<(), DecodeError> {
-        self.values = self.values.saturating_add(values);
-        if self.values > self.limits.max_values {
-            return Err(limit(Limit::AmfValues, self.limits.max_values));
-        }
-        Ok(())
-    }
-
-    fn charge_bytes(&mut self, len: usize) -> Result<(), DecodeError> {
-        if len < BYTES_PER_VALUE {
-            return Ok(());
-        }
-        self.charge(len / BYTES_PER_VALUE)
     }
 }
 
@@ -417,10 +439,6 @@ struct Embedded<'a> {
     value: Value,
     /// The values decoding it charged, charged again for each copy.
     charged: usize,
-}
-
-fn limit(limit: Limit, max: usize) -> DecodeError {
-    DecodeError::Limit(LimitExceeded::new(limit, max))
 }
 
 /// Moves the scratch entries from `mark` on into a `Vec` of their exact

@@ -112,7 +112,6 @@
 
 mod decode;
 mod encode;
-mod slots;
 
 pub use decode::{Decoder, decode, decode_all};
 pub use encode::{Encoder, encode};

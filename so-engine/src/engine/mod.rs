@@ -1,0 +1,375 @@
+//! [`Engine`]: the state machine, its entry point [`Engine::apply`], timers
+//! and the hook runner. The work is split by concern: `scopes` (connect,
+//! leave, scope lifecycle, calls), `client` (client SO messages), `objects`
+//! (the SO primitives every path shares) and `server` (server operations).
+
+mod client;
+mod objects;
+mod scopes;
+mod server;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rtmp_proto::amf::Str;
+
+use crate::config::EngineConfig;
+use crate::context::{Context, Server, View};
+use crate::error::EngineMisuse;
+use crate::hooks::{
+    Application, MethodHandler, SendHandler, SharedObjectListener, SharedObjectSecurity, SoFactory,
+};
+use crate::io::{Input, Output, ServerOp, Snapshot};
+use crate::pattern;
+use crate::state::{Phase, SoId, State};
+use crate::types::{CallId, ClientId, SoKey, Tick};
+
+/// The deterministic SharedObject engine. See the crate docs for the model,
+/// the drive loop and the guarantees.
+pub struct Engine {
+    config: EngineConfig,
+    state: State,
+    hooks: Hooks,
+    now: Tick,
+    next_so: u64,
+    next_call: u64,
+    /// SOs that may have become idle during this input; checked before it ends.
+    maybe_idle: BTreeSet<SoId>,
+    linger_due: BTreeSet<(Tick, SoId)>,
+    persist_due: BTreeSet<(Tick, SoId)>,
+    pending_calls: BTreeMap<CallId, (ClientId, Str)>,
+    /// Clients the engine already let go (rejected or disconnected) whose
+    /// `ClientLeft` has not arrived: their late inputs are ignored.
+    departed: BTreeSet<ClientId>,
+    hook_depth: usize,
+    hook_ops: usize,
+}
+
+/// Hooks live apart from the state, so that a hook can be called mutably
+/// while its [`Context`] reads the state.
+struct Hooks {
+    app: Box<dyn Application>,
+    security: Vec<Box<dyn SharedObjectSecurity>>,
+    exact_factories: BTreeMap<Str, Box<dyn SoFactory>>,
+    pattern_factories: Vec<(Str, Box<dyn SoFactory>)>,
+    methods: BTreeMap<Str, Box<dyn MethodHandler>>,
+    per_so: BTreeMap<SoId, SoHooks>,
+}
+
+/// What a factory attached to one live SO.
+#[derive(Default)]
+struct SoHooks {
+    listeners: Vec<Box<dyn SharedObjectListener>>,
+    handlers: BTreeMap<(Str, Str), Box<dyn SendHandler>>,
+    security: Vec<Box<dyn SharedObjectSecurity>>,
+}
+
+impl Engine {
+    /// An engine with no scopes, no clients and no SOs, running `app`'s hooks.
+    pub fn new(config: EngineConfig, app: impl Application + 'static) -> Self {
+        Self {
+            config,
+            state: State::default(),
+            hooks: Hooks {
+                app: Box::new(app),
+                security: Vec::new(),
+                exact_factories: BTreeMap::new(),
+                pattern_factories: Vec::new(),
+                methods: BTreeMap::new(),
+                per_so: BTreeMap::new(),
+            },
+            now: Tick::ZERO,
+            next_so: 1,
+            next_call: 1,
+            maybe_idle: BTreeSet::new(),
+            linger_due: BTreeSet::new(),
+            persist_due: BTreeSet::new(),
+            pending_calls: BTreeMap::new(),
+            departed: BTreeSet::new(),
+            hook_depth: 0,
+            hook_ops: 0,
+        }
+    }
+
+    /// Build every SO named `pattern` (exact) or matching it (`*`, `?`) with
+    /// `factory`. An exact name wins over patterns; among patterns the first
+    /// registered wins. Registering an exact name again replaces it.
+    pub fn register_factory(
+        &mut self,
+        pattern: &str,
+        factory: impl SoFactory + 'static,
+    ) -> &mut Self {
+        if pattern::is_pattern(pattern) {
+            self.hooks
+                .pattern_factories
+                .push((pattern.into(), Box::new(factory)));
+        } else {
+            self.hooks
+                .exact_factories
+                .insert(pattern.into(), Box::new(factory));
+        }
+        self
+    }
+
+    /// Add an application-wide security check (after every per-SO check,
+    /// in registration order).
+    pub fn register_security(
+        &mut self,
+        security: impl SharedObjectSecurity + 'static,
+    ) -> &mut Self {
+        self.hooks.security.push(Box::new(security));
+        self
+    }
+
+    /// Let clients call `name`. Unregistered names answer `_error`
+    /// `NetConnection.Call.Failed`.
+    pub fn register_method(
+        &mut self,
+        name: &str,
+        handler: impl MethodHandler + 'static,
+    ) -> &mut Self {
+        self.hooks.methods.insert(name.into(), Box::new(handler));
+        self
+    }
+
+    /// Apply one input at time `now`, appending its effects to `out`.
+    ///
+    /// Due timers fire first (lingers, persists), then the input, then the
+    /// changes hooks queued, then idle SOs with no linger are destroyed and
+    /// timers now due fire. `Err` only for the caller's misuse (unknown
+    /// client, time going backwards, a bad server operation); the state is
+    /// then unchanged, except that due timers still fired.
+    pub fn apply(
+        &mut self,
+        now: Tick,
+        input: Input,
+        out: &mut Vec<Output>,
+    ) -> Result<(), EngineMisuse> {
+        if now < self.now {
+            return Err(EngineMisuse::TimeWentBackwards {
+                last: self.now,
+                now,
+            });
+        }
+        self.now = now;
+        self.hook_ops = 0;
+        self.settle(out);
+        let result = self.dispatch(input, out);
+        self.settle(out);
+        result
+    }
+
+    /// The server-side API outside hooks, at time `now` (see [`Server`]).
+    pub fn server<'e>(&'e mut self, now: Tick, out: &'e mut Vec<Output>) -> Server<'e> {
+        Server {
+            engine: self,
+            now,
+            out,
+        }
+    }
+
+    /// A read-only look at the state.
+    pub fn view(&self) -> View<'_> {
+        View::new(&self.state)
+    }
+
+    /// When the engine next needs an [`Input::Tick`]: the earliest linger
+    /// expiry or persist. `None`: no timer is armed.
+    pub fn next_deadline(&self) -> Option<Tick> {
+        let linger = self.linger_due.first().map(|(t, _)| *t);
+        let persist = self.persist_due.first().map(|(t, _)| *t);
+        match (linger, persist) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The time of the latest input.
+    pub fn now(&self) -> Tick {
+        self.now
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The current data of a persistent SO, live or stored.
+    pub fn snapshot(&self, so: &SoKey) -> Option<Snapshot> {
+        match self.state.so_id(so).and_then(|id| self.state.sos.get(&id)) {
+            Some(live) if live.persistent => Some(live.snapshot()),
+            Some(_) => None,
+            None => self.state.stored.get(so).cloned(),
+        }
+    }
+
+    fn dispatch(&mut self, input: Input, out: &mut Vec<Output>) -> Result<(), EngineMisuse> {
+        match input {
+            Input::ClientConnected {
+                client,
+                scope,
+                encoding,
+                args,
+            } => self.connect(client, scope, encoding, args, out),
+            Input::ClientLeft { client } => {
+                if self.departed.remove(&client) {
+                    return Ok(());
+                }
+                self.known(client)?;
+                self.detach_client(client, out);
+                Ok(())
+            }
+            Input::SharedObject { client, message } => {
+                if self.known(client)? {
+                    self.handle_so_message(client, message, out);
+                }
+                Ok(())
+            }
+            Input::Call {
+                client,
+                transaction_id,
+                method,
+                args,
+            } => {
+                if self.known(client)? {
+                    self.handle_call(client, transaction_id, method, args, out);
+                }
+                Ok(())
+            }
+            Input::CallResult {
+                client,
+                call,
+                outcome,
+            } => {
+                if self.known(client)? {
+                    self.handle_call_result(client, call, outcome, out);
+                }
+                Ok(())
+            }
+            Input::Restored { so, snapshot } => {
+                if self.state.so_id(&so).is_some() {
+                    return Err(EngineMisuse::AlreadyLive(so));
+                }
+                self.state.stored.insert(so, snapshot);
+                Ok(())
+            }
+            Input::Tick => Ok(()),
+            Input::Flush => {
+                self.flush_persists(out);
+                Ok(())
+            }
+            Input::Shutdown => {
+                self.shutdown(out);
+                Ok(())
+            }
+            Input::Server(op) => self.execute(op, out),
+        }
+    }
+
+    /// `Ok(true)`: a connected client. `Ok(false)`: one the engine already
+    /// let go, whose late input is ignored.
+    fn known(&self, client: ClientId) -> Result<bool, EngineMisuse> {
+        match self.state.clients.get(&client) {
+            Some(c) => Ok(c.phase == Phase::Connected),
+            None if self.departed.contains(&client) => Ok(false),
+            None => Err(EngineMisuse::UnknownClient(client)),
+        }
+    }
+
+    /// Runs idle checks and due timers until nothing is left to do.
+    fn settle(&mut self, out: &mut Vec<Output>) {
+        loop {
+            if let Some(id) = self.maybe_idle.pop_first() {
+                self.check_idle(id, out);
+            } else if !self.fire_due(out) {
+                break;
+            }
+        }
+    }
+
+    /// Fires one due timer; `false` if none is due.
+    fn fire_due(&mut self, out: &mut Vec<Output>) -> bool {
+        let now = self.now;
+        if let Some(&(t, id)) = self.persist_due.first()
+            && t <= now
+        {
+            self.persist_now(id, out);
+            return true;
+        }
+        if let Some(&(t, id)) = self.linger_due.first()
+            && t <= now
+        {
+            self.linger_due.remove(&(t, id));
+            if let Some(so) = self.state.sos.get_mut(&id) {
+                so.expires_at = None;
+                if so.is_idle() {
+                    self.destroy_so(id, objects::Teardown::Destroy, out);
+                }
+            }
+            return true;
+        }
+        false
+    }
+
+    fn flush_persists(&mut self, out: &mut Vec<Output>) {
+        while let Some(&(_, id)) = self.persist_due.first() {
+            self.persist_now(id, out);
+        }
+    }
+
+    fn shutdown(&mut self, out: &mut Vec<Output>) {
+        let clients: Vec<ClientId> = self.state.clients.keys().copied().collect();
+        for client in clients {
+            self.kick(client, "the server is shutting down".into(), out);
+        }
+        // Every scope stopped with its last client; this only catches scopes
+        // that hooks left behind.
+        while let Some(scope) = self.state.scopes.keys().next_back().cloned() {
+            self.stop_scope(&scope, out);
+        }
+        self.flush_persists(out);
+    }
+
+    /// Calls `f` on the application with a fresh [`Context`], then applies
+    /// what it queued.
+    fn app_hook<R>(
+        &mut self,
+        out: &mut Vec<Output>,
+        f: impl FnOnce(&mut dyn Application, &mut Context<'_>) -> R,
+    ) -> R {
+        let mut queue = Vec::new();
+        let result = {
+            let mut cx = Context::new(&self.state, &mut queue, self.now);
+            f(self.hooks.app.as_mut(), &mut cx)
+        };
+        self.run_queue(queue, out);
+        result
+    }
+
+    /// Applies operations hooks queued, in order. Each may run hooks that
+    /// queue more (depth first), within the configured bounds.
+    fn run_queue(&mut self, queue: Vec<ServerOp>, out: &mut Vec<Output>) {
+        if queue.is_empty() {
+            return;
+        }
+        if self.hook_depth >= self.config.limits.max_hook_depth {
+            out.push(Output::HookFailed {
+                error: EngineMisuse::HookOverflow("hook nesting depth"),
+            });
+            return;
+        }
+        self.hook_depth += 1;
+        for op in queue {
+            self.hook_ops += 1;
+            if self.hook_ops > self.config.limits.max_hook_ops_per_input {
+                out.push(Output::HookFailed {
+                    error: EngineMisuse::HookOverflow("operations per input"),
+                });
+                break;
+            }
+            if let Err(error) = self.execute(op, out) {
+                out.push(Output::HookFailed { error });
+            }
+        }
+        self.hook_depth -= 1;
+    }
+}

@@ -1,0 +1,583 @@
+//! The SO primitives every path shares: creation through factories, updates
+//! (open, change, flush), subscriptions, listeners, retention, persistence,
+//! destruction. Client messages and server operations both end up here,
+//! told apart only by their [`Origin`].
+
+use std::collections::BTreeMap;
+
+use rtmp_proto::amf::{Str, Value};
+use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
+
+use super::{Engine, SoHooks};
+use crate::context::{Context, View};
+use crate::delivery::fan_out;
+use crate::error::EngineMisuse;
+use crate::hooks::{Retention, SharedObjectListener, SharedObjectSecurity, SoSetup};
+use crate::io::Output;
+use crate::pattern;
+use crate::state::{Pending, Phase, SharedObject, SoId, Subscribers};
+use crate::status;
+use crate::types::{ClientId, Origin, SoKey};
+use crate::values::{attribute_size, identical};
+
+/// How an SO goes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Teardown {
+    /// Destroyed: a persistent SO's stored data is deleted.
+    Destroy,
+    /// Its scope stopped: a persistent SO's data is saved and kept.
+    Unload,
+}
+
+impl Engine {
+    /// Creates `key` through its factory. The caller checked that it does not exist.
+    pub(super) fn create_so(
+        &mut self,
+        key: SoKey,
+        persistent: bool,
+        origin: Origin,
+        out: &mut Vec<Output>,
+    ) -> Result<SoId, EngineMisuse> {
+        let limits = &self.config.limits;
+        let scope = match self.state.scopes.get(&key.scope) {
+            Some(scope) if !scope.stopping => scope,
+            _ => return Err(EngineMisuse::NoSuchScope(key.scope)),
+        };
+        if key.name.len() > limits.name_bytes() {
+            return Err(limit("SO name length", limits.name_bytes()));
+        }
+        if scope.sos.len() >= limits.max_shared_objects_per_scope {
+            return Err(limit("SOs per scope", limits.max_shared_objects_per_scope));
+        }
+        // Clients' SOs go when empty (Red5 and AMS); an SO server code made
+        // stays with its scope: that is what Red5 users create them for.
+        let retention = match origin {
+            Origin::Client(_) => Retention::Linger(self.config.default_linger_ms),
+            Origin::Server => Retention::WhileScopeRuns,
+        };
+        let mut setup = SoSetup::new(origin, persistent, retention);
+        let hooks = &mut self.hooks;
+        if let Some(factory) = hooks.exact_factories.get_mut(&key.name) {
+            factory.build(&key, &mut setup);
+        } else if let Some((_, factory)) = hooks
+            .pattern_factories
+            .iter_mut()
+            .find(|(p, _)| pattern::matches(p, &key.name))
+        {
+            factory.build(&key, &mut setup);
+        }
+        if setup.persistent != persistent {
+            return Err(EngineMisuse::BadPersistence(key));
+        }
+        let stored = persistent.then(|| self.state.stored.remove(&key)).flatten();
+        let (version, values) = match stored {
+            Some(snapshot) => (snapshot.version, snapshot.values),
+            None => (1, setup.initial),
+        };
+        // Trusted data, but a key the wire cannot carry would make every
+        // message of this SO unencodable: such keys are left out.
+        let key_bytes = limits.key_bytes();
+        let attrs: BTreeMap<_, _> = values
+            .into_iter()
+            .filter(|(k, v)| k.len() <= key_bytes && !v.is_null_or_undefined())
+            .collect();
+        let bytes = attrs
+            .iter()
+            .fold(0usize, |n, (k, v)| n.saturating_add(attribute_size(k, v)));
+        let id = SoId(self.next_so);
+        self.next_so += 1;
+        if !(setup.listeners.is_empty() && setup.handlers.is_empty() && setup.security.is_empty()) {
+            self.hooks.per_so.insert(
+                id,
+                SoHooks {
+                    listeners: setup.listeners,
+                    handlers: setup.handlers,
+                    security: setup.security,
+                },
+            );
+        }
+        if let Some(scope) = self.state.scopes.get_mut(&key.scope) {
+            scope.sos.insert(key.name.clone(), id);
+        }
+        out.push(Output::SoCreated { so: key.clone() });
+        self.state.sos.insert(
+            id,
+            SharedObject {
+                key,
+                persistent,
+                version,
+                attrs,
+                bytes,
+                subscribers: Subscribers::default(),
+                acquired: 0,
+                retention: setup.retention,
+                expires_at: None,
+                persist_at: None,
+                depth: 0,
+                batches: 0,
+                pending: Pending::default(),
+            },
+        );
+        self.maybe_idle.insert(id);
+        Ok(id)
+    }
+
+    /// Removes an SO: subscribers are told (CLEAR + STATUS
+    /// `SharedObject.ObjectDestroyed`, one message) and detached, its stored
+    /// data is deleted or saved, listeners get `on_destroy`.
+    pub(super) fn destroy_so(&mut self, id: SoId, how: Teardown, out: &mut Vec<Output>) {
+        let Some(so) = self.state.sos.remove(&id) else {
+            return;
+        };
+        if let Some(scope) = self.state.scopes.get_mut(&so.key.scope) {
+            scope.sos.remove(&so.key.name);
+        }
+        if let Some(t) = so.expires_at {
+            self.linger_due.remove(&(t, id));
+        }
+        if let Some(t) = so.persist_at {
+            self.persist_due.remove(&(t, id));
+        }
+        self.maybe_idle.remove(&id);
+        if !so.subscribers.is_empty() {
+            for client in so.subscribers.keys() {
+                if let Some(c) = self.state.clients.get_mut(&client) {
+                    c.subscriptions.remove(&id);
+                }
+            }
+            let message = SharedObjectMessage {
+                name: so.key.name.clone(),
+                // Clearing is a change: subscribers' versions still only go up.
+                version: so.version.wrapping_add(1),
+                persistent: so.persistent,
+                events: vec![
+                    SoEvent::Clear,
+                    status_event(status::OBJECT_DESTROYED, "status"),
+                ],
+            };
+            let clients = &self.state.clients;
+            fan_out(
+                out,
+                &message,
+                so.subscribers
+                    .iter()
+                    .filter(|(c, _)| clients.get(c).is_some_and(|c| c.phase != Phase::Leaving)),
+            );
+        }
+        if so.persistent {
+            match how {
+                Teardown::Destroy => out.push(Output::DeletePersisted { so: so.key.clone() }),
+                Teardown::Unload => {
+                    if so.persist_at.is_some() {
+                        out.push(persist_output(&so));
+                    }
+                    if !so.attrs.is_empty() {
+                        self.state.stored.insert(so.key.clone(), so.snapshot());
+                    }
+                }
+            }
+        }
+        out.push(Output::SoDestroyed { so: so.key.clone() });
+        if let Some(mut hooks) = self.hooks.per_so.remove(&id)
+            && !hooks.listeners.is_empty()
+        {
+            let mut queue = Vec::new();
+            {
+                let mut cx = Context::new(&self.state, &mut queue, self.now);
+                for listener in &mut hooks.listeners {
+                    listener.on_destroy(&mut cx, &so.key);
+                }
+            }
+            self.run_queue(queue, out);
+        }
+    }
+
+    /// Opens one update level on the SO.
+    pub(super) fn begin(&mut self, id: SoId) {
+        if let Some(so) = self.state.sos.get_mut(&id) {
+            so.depth += 1;
+        }
+    }
+
+    /// Closes one update level; the outermost flushes.
+    pub(super) fn end(&mut self, id: SoId, out: &mut Vec<Output>) {
+        if let Some(so) = self.state.sos.get_mut(&id) {
+            so.depth = so.depth.saturating_sub(1);
+            if so.depth == 0 {
+                self.flush(id, out);
+            }
+        }
+    }
+
+    /// Sends the pending update: the version goes up once if anything
+    /// changed, the source gets its events in one message, every other
+    /// subscriber the shared ones in another (encoded once per encoding).
+    pub(super) fn flush(&mut self, id: SoId, out: &mut Vec<Output>) {
+        let Some(so) = self.state.sos.get_mut(&id) else {
+            return;
+        };
+        if so.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut so.pending);
+        // The source stays for the rest of its message (see client.rs).
+        so.pending.source = pending.source;
+        if pending.changed {
+            so.version = so.version.wrapping_add(1);
+            if so.persistent && so.persist_at.is_none() {
+                let due = self.now.plus_millis(self.config.persist_interval_ms);
+                so.persist_at = Some(due);
+                self.persist_due.insert((due, id));
+            }
+        }
+        let clients = &self.state.clients;
+        let message = |events| SharedObjectMessage {
+            name: so.key.name.clone(),
+            version: so.version,
+            persistent: so.persistent,
+            events,
+        };
+        let source = pending
+            .source
+            .and_then(|s| clients.get(&s).map(|c| (s, c)))
+            .filter(|(_, c)| c.phase != Phase::Leaving)
+            .map(|(s, c)| (s, c.encoding));
+        let others = so
+            .subscribers
+            .iter()
+            .filter(|(c, _)| Some(*c) != pending.source);
+        // A send or a remove (or server changes only) gives the source the
+        // same events as everybody: one body per encoding for all.
+        if !pending.owner.is_empty() && pending.owner == pending.sync {
+            fan_out(
+                out,
+                &message(pending.sync),
+                source.into_iter().chain(others),
+            );
+            return;
+        }
+        if let Some(source) = source
+            && !pending.owner.is_empty()
+        {
+            fan_out(out, &message(pending.owner), std::iter::once(source));
+        }
+        if !pending.sync.is_empty() {
+            fan_out(out, &message(pending.sync), others);
+        }
+    }
+
+    /// Sets `key` (null or undefined: deletes it). A client's write always
+    /// gets SUCCESS; only a real change reaches the others and the listeners.
+    pub(super) fn set_attr(
+        &mut self,
+        id: SoId,
+        origin: Origin,
+        key: Str,
+        value: Value,
+        out: &mut Vec<Output>,
+    ) {
+        if value.is_null_or_undefined() {
+            return self.delete_attr(id, origin, key, true, out);
+        }
+        let Some(so) = self.state.sos.get_mut(&id) else {
+            return;
+        };
+        if let Origin::Client(_) = origin {
+            so.pending.for_owner(SoEvent::Success { key: key.clone() });
+        }
+        if so.attrs.get(&key).is_some_and(|old| identical(old, &value)) {
+            return;
+        }
+        let event = SoEvent::Change {
+            key: key.clone(),
+            value: value.clone(),
+        };
+        match origin {
+            Origin::Client(_) => so.pending.for_others(event),
+            Origin::Server => so.pending.for_all(event),
+        }
+        so.pending.changed = true;
+        let added = attribute_size(&key, &value);
+        let removed = so.attribute_size(&key);
+        so.bytes = so.bytes.saturating_sub(removed).saturating_add(added);
+        so.attrs.insert(key.clone(), value);
+        self.notify(id, out, |l, cx, so| {
+            if let Some(value) = so.attrs.get(&key) {
+                l.on_update(cx, &so.key, origin, &key, value);
+            }
+        });
+    }
+
+    /// Deletes `key`. `via_set`: a client's REQUEST_CHANGE with a null value,
+    /// answered with SUCCESS like every write; otherwise REMOVE goes to all.
+    pub(super) fn delete_attr(
+        &mut self,
+        id: SoId,
+        origin: Origin,
+        key: Str,
+        via_set: bool,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(so) = self.state.sos.get_mut(&id) else {
+            return;
+        };
+        so.bytes = so.bytes.saturating_sub(so.attribute_size(&key));
+        let existed = so.attrs.remove(&key).is_some();
+        match origin {
+            Origin::Client(_) if via_set => {
+                so.pending.for_owner(SoEvent::Success { key: key.clone() });
+                if existed {
+                    so.pending.for_others(SoEvent::Remove { key: key.clone() });
+                }
+            }
+            _ if existed => so.pending.for_all(SoEvent::Remove { key: key.clone() }),
+            _ => {}
+        }
+        if existed {
+            so.pending.changed = true;
+            self.notify(id, out, |l, cx, so| l.on_delete(cx, &so.key, origin, &key));
+        }
+    }
+
+    /// Removes every attribute (CLEAR to all), if there are any.
+    pub(super) fn clear_attrs(&mut self, id: SoId, origin: Origin, out: &mut Vec<Output>) {
+        let Some(so) = self.state.sos.get_mut(&id) else {
+            return;
+        };
+        if so.attrs.is_empty() {
+            return;
+        }
+        so.attrs.clear();
+        so.bytes = 0;
+        so.pending.for_all(SoEvent::Clear);
+        so.pending.changed = true;
+        self.notify(id, out, |l, cx, so| l.on_clear(cx, &so.key, origin));
+    }
+
+    /// Queues SEND_MESSAGE for every subscriber (the sender included). It
+    /// changes no state, so it does not bump the version.
+    pub(super) fn send_msg(
+        &mut self,
+        id: SoId,
+        origin: Origin,
+        method: Str,
+        args: Vec<Value>,
+        out: &mut Vec<Output>,
+    ) {
+        let listened = self
+            .hooks
+            .per_so
+            .get(&id)
+            .is_some_and(|h| !h.listeners.is_empty());
+        let Some(so) = self.state.sos.get_mut(&id) else {
+            return;
+        };
+        if !listened {
+            so.pending.for_all(SoEvent::SendMessage { method, args });
+            return;
+        }
+        so.pending.for_all(SoEvent::SendMessage {
+            method: method.clone(),
+            args: args.clone(),
+        });
+        self.notify(id, out, |l, cx, so| {
+            l.on_send(cx, &so.key, origin, &method, &args);
+        });
+    }
+
+    /// Subscribes `client` and queues the full state for it (USE_SUCCESS,
+    /// CLEAR, one CHANGE per attribute), also on a repeated USE.
+    pub(super) fn subscribe(&mut self, id: SoId, client: ClientId, out: &mut Vec<Output>) {
+        let Some(c) = self.state.clients.get_mut(&client) else {
+            return;
+        };
+        let Some(so) = self.state.sos.get_mut(&id) else {
+            return;
+        };
+        c.subscriptions.insert(id);
+        let new = so.subscribers.insert(client, c.encoding).is_none();
+        if let Some(t) = so.expires_at.take() {
+            self.linger_due.remove(&(t, id));
+        }
+        so.pending.for_owner(SoEvent::UseSuccess);
+        if so.pending.source.is_some() {
+            let state = full_state(so).collect::<Vec<_>>();
+            so.pending.owner.extend(state);
+        }
+        if new {
+            self.notify(id, out, |l, cx, so| l.on_connect(cx, &so.key, client));
+        }
+    }
+
+    /// Sends `client` the SO's whole state (CLEAR, one CHANGE per attribute)
+    /// in a message of its own, if it subscribes.
+    pub(super) fn send_full_state(&self, id: SoId, client: ClientId, out: &mut Vec<Output>) {
+        let Some(so) = self.state.sos.get(&id) else {
+            return;
+        };
+        let Some(&encoding) = so.subscribers.get(&client) else {
+            return;
+        };
+        let message = SharedObjectMessage {
+            name: so.key.name.clone(),
+            version: so.version,
+            persistent: so.persistent,
+            events: full_state(so).collect(),
+        };
+        fan_out(out, &message, std::iter::once((client, encoding)));
+    }
+
+    /// Drops `client`'s subscription; the SO may become idle.
+    pub(super) fn unsubscribe(&mut self, id: SoId, client: ClientId, out: &mut Vec<Output>) {
+        if let Some(c) = self.state.clients.get_mut(&client) {
+            c.subscriptions.remove(&id);
+        }
+        let Some(so) = self.state.sos.get_mut(&id) else {
+            return;
+        };
+        if so.subscribers.remove(&client).is_none() {
+            return;
+        }
+        self.maybe_idle.insert(id);
+        self.notify(id, out, |l, cx, so| l.on_disconnect(cx, &so.key, client));
+    }
+
+    /// Calls `f` for every listener of the SO, then applies what they queued.
+    pub(super) fn notify(
+        &mut self,
+        id: SoId,
+        out: &mut Vec<Output>,
+        mut f: impl FnMut(&mut dyn SharedObjectListener, &mut Context<'_>, &SharedObject),
+    ) {
+        let Some(hooks) = self.hooks.per_so.get_mut(&id) else {
+            return;
+        };
+        let Some(so) = self.state.sos.get(&id) else {
+            return;
+        };
+        if hooks.listeners.is_empty() {
+            return;
+        }
+        let mut queue = Vec::new();
+        {
+            let mut cx = Context::new(&self.state, &mut queue, self.now);
+            for listener in &mut hooks.listeners {
+                f(listener.as_mut(), &mut cx, so);
+            }
+        }
+        self.run_queue(queue, out);
+    }
+
+    /// Asks the SO's security handlers, then the application's; the first
+    /// `false` denies.
+    pub(super) fn allowed(
+        &mut self,
+        id: SoId,
+        mut check: impl FnMut(&mut dyn SharedObjectSecurity, &View<'_>, &SoKey) -> bool,
+    ) -> bool {
+        let Some(so) = self.state.sos.get(&id) else {
+            return false;
+        };
+        let view = View::new(&self.state);
+        let per_so = self
+            .hooks
+            .per_so
+            .get_mut(&id)
+            .map(|h| h.security.as_mut_slice())
+            .unwrap_or_default();
+        per_so
+            .iter_mut()
+            .chain(self.hooks.security.iter_mut())
+            .all(|s| check(s.as_mut(), &view, &so.key))
+    }
+
+    /// Destroys the SO now (linger 0) or arms its linger, if it is idle.
+    pub(super) fn check_idle(&mut self, id: SoId, out: &mut Vec<Output>) {
+        let Some(so) = self.state.sos.get_mut(&id) else {
+            return;
+        };
+        if !so.is_idle() || so.expires_at.is_some() {
+            return;
+        }
+        match so.retention {
+            Retention::Linger(0) => self.destroy_so(id, Teardown::Destroy, out),
+            Retention::Linger(ms) => {
+                let due = self.now.plus_millis(ms);
+                so.expires_at = Some(due);
+                self.linger_due.insert((due, id));
+            }
+            Retention::WhileScopeRuns => {}
+        }
+    }
+
+    /// Emits the SO's unsaved data now: `Persist`, or `DeletePersisted` if it
+    /// has no attributes left (a cleared SO stays cleared).
+    pub(super) fn persist_now(&mut self, id: SoId, out: &mut Vec<Output>) {
+        let Some(so) = self.state.sos.get_mut(&id) else {
+            return;
+        };
+        if let Some(t) = so.persist_at.take() {
+            self.persist_due.remove(&(t, id));
+            out.push(persist_output(so));
+        }
+    }
+
+    /// A STATUS error in its own message, as Red5 answers requests it refuses
+    /// as a whole: version 0, the request's name and persistence.
+    pub(super) fn status_to(
+        &self,
+        client: ClientId,
+        name: &Str,
+        persistent: bool,
+        code: &str,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(c) = self.state.clients.get(&client) else {
+            return;
+        };
+        if c.phase == Phase::Leaving {
+            return;
+        }
+        let message = SharedObjectMessage {
+            name: name.clone(),
+            version: 0,
+            persistent,
+            events: vec![status_event(code, "error")],
+        };
+        fan_out(out, &message, std::iter::once((client, c.encoding)));
+    }
+}
+
+/// CLEAR, then one CHANGE per attribute: what a client needs to hold the
+/// SO's state whatever it held before.
+fn full_state(so: &SharedObject) -> impl Iterator<Item = SoEvent> + '_ {
+    std::iter::once(SoEvent::Clear).chain(so.attrs.iter().map(|(key, value)| SoEvent::Change {
+        key: key.clone(),
+        value: value.clone(),
+    }))
+}
+
+pub(super) fn status_event(code: &str, level: &str) -> SoEvent {
+    SoEvent::Status {
+        code: code.into(),
+        level: level.into(),
+    }
+}
+
+pub(super) fn limit(what: &'static str, max: usize) -> EngineMisuse {
+    EngineMisuse::LimitExceeded {
+        what,
+        max: u64::try_from(max).unwrap_or(u64::MAX),
+    }
+}
+
+fn persist_output(so: &SharedObject) -> Output {
+    if so.attrs.is_empty() {
+        Output::DeletePersisted { so: so.key.clone() }
+    } else {
+        Output::Persist {
+            so: so.key.clone(),
+            snapshot: Box::new(so.snapshot()),
+        }
+    }
+}

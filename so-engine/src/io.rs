@@ -1,0 +1,316 @@
+//! What goes into the engine ([`Input`], [`ServerOp`]) and what comes out
+//! ([`Output`]).
+
+use rtmp_proto::amf::{Encoding, Str, Value};
+use rtmp_proto::message::shared_object::SharedObjectMessage;
+
+use crate::delivery::Body;
+use crate::error::EngineMisuse;
+use crate::types::{CallId, ClientId, ScopePath, SoKey};
+
+/// One thing that happened, fed to [`Engine::apply`](crate::Engine::apply).
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Input {
+    /// A client sent `connect` to `scope`. Answered by
+    /// [`Output::ConnectAccepted`] or [`Output::ConnectRejected`].
+    ClientConnected {
+        /// The id the caller gives this connection.
+        client: ClientId,
+        /// The scope from the connect path (`app` or `app/room/...`).
+        scope: ScopePath,
+        /// The encoding the client asked for (`objectEncoding`).
+        encoding: Encoding,
+        /// The extra `connect` arguments, for the application's hooks.
+        args: Vec<Value>,
+    },
+    /// The connection is gone (closed by either side, or after an
+    /// [`Output::Disconnect`]). Releases every SO it used.
+    ClientLeft {
+        /// The connection.
+        client: ClientId,
+    },
+    /// A SharedObject message (type 19 or 16) from a client.
+    SharedObject {
+        /// The sender.
+        client: ClientId,
+        /// The decoded message.
+        message: SharedObjectMessage,
+    },
+    /// A client called a method (`NetConnection.call`).
+    Call {
+        /// The caller.
+        client: ClientId,
+        /// The transaction id; 0 means no answer is expected.
+        transaction_id: f64,
+        /// The method name.
+        method: Str,
+        /// The arguments (after the command object).
+        args: Vec<Value>,
+    },
+    /// A client answered a call the server made ([`Output::CallClient`]).
+    CallResult {
+        /// The client.
+        client: ClientId,
+        /// The id from [`Output::CallClient`].
+        call: CallId,
+        /// `Ok` with the `_result` values, `Err` with the `_error` information.
+        outcome: Result<Vec<Value>, Value>,
+    },
+    /// A persistent SO's data, loaded from the store. Give every snapshot
+    /// before serving: restoring an SO that is live is a misuse.
+    Restored {
+        /// The SO.
+        so: SoKey,
+        /// Its data.
+        snapshot: Snapshot,
+    },
+    /// Time passed: fires due lingers and persists (see
+    /// [`Engine::next_deadline`](crate::Engine::next_deadline)).
+    Tick,
+    /// Emit [`Output::Persist`] for every persistent SO with unsaved changes
+    /// now, whatever the interval (before a graceful shutdown).
+    Flush,
+    /// Disconnect every client, stop every scope and flush: the engine is
+    /// empty afterwards, every persistent SO is saved.
+    Shutdown,
+    /// A server-side operation, as server code outside hooks issues it.
+    Server(ServerOp),
+}
+
+/// A server-side operation on SOs, scopes or clients: what Red5's
+/// `ISharedObjectService` and `ISharedObject` offer, plus what they lack.
+///
+/// Server operations bypass the security hooks (those guard clients) and go
+/// through the same code path as client messages, with
+/// [`Origin::Server`](crate::Origin::Server): listeners see them, persistent
+/// SOs save them, subscribers receive them (as CHANGE, REMOVE, CLEAR or
+/// SEND_MESSAGE; the server gets no SUCCESS).
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum ServerOp {
+    /// Create the SO through its factory unless it exists (then nothing
+    /// happens, or [`EngineMisuse::BadPersistence`] if its persistence
+    /// differs). A server-created SO stays while its scope runs unless its
+    /// factory says otherwise.
+    Create {
+        /// The SO.
+        so: SoKey,
+        /// Whether it is persistent.
+        persistent: bool,
+    },
+    /// Set `key` to `value` (null or undefined removes it). One update.
+    Set {
+        /// The SO.
+        so: SoKey,
+        /// The attribute.
+        key: Str,
+        /// The value.
+        value: Value,
+    },
+    /// Set several attributes as one update (one message per subscriber,
+    /// every changed key in it; Red5's bulk set notifies nobody).
+    SetMany {
+        /// The SO.
+        so: SoKey,
+        /// The attributes, applied in order.
+        values: Vec<(Str, Value)>,
+    },
+    /// Remove `key` if present. One update.
+    Remove {
+        /// The SO.
+        so: SoKey,
+        /// The attribute.
+        key: Str,
+    },
+    /// Remove every attribute: subscribers get CLEAR, a persistent SO's
+    /// stored data is deleted.
+    Clear {
+        /// The SO.
+        so: SoKey,
+    },
+    /// Invoke `method(args)` on every subscriber (flushed at once, or at the
+    /// end of the open update; Red5 forgets to flush it).
+    Send {
+        /// The SO.
+        so: SoKey,
+        /// The handler name.
+        method: Str,
+        /// The arguments.
+        args: Vec<Value>,
+    },
+    /// Open a batch: changes until the matching [`ServerOp::EndUpdate`] go
+    /// out as one update. Batches nest; the outermost end flushes.
+    BeginUpdate {
+        /// The SO.
+        so: SoKey,
+    },
+    /// Close a batch opened by [`ServerOp::BeginUpdate`].
+    EndUpdate {
+        /// The SO.
+        so: SoKey,
+    },
+    /// Destroy the SO now. Subscribers get CLEAR and a STATUS
+    /// `SharedObject.ObjectDestroyed` and are detached; listeners see
+    /// `on_destroy`; a persistent SO's stored data is deleted.
+    Destroy {
+        /// The SO.
+        so: SoKey,
+    },
+    /// [`ServerOp::Clear`] every SO in `scope` whose name matches `pattern`
+    /// (`*`, `?`; see [`matches`](crate::pattern::matches)).
+    ClearMatching {
+        /// The scope.
+        scope: ScopePath,
+        /// The name pattern.
+        pattern: Str,
+    },
+    /// [`ServerOp::Destroy`] every SO in `scope` whose name matches `pattern`.
+    DestroyMatching {
+        /// The scope.
+        scope: ScopePath,
+        /// The name pattern.
+        pattern: Str,
+    },
+    /// Keep the SO alive without subscribers until a matching
+    /// [`ServerOp::Release`] (counted).
+    Acquire {
+        /// The SO.
+        so: SoKey,
+    },
+    /// Undo one [`ServerOp::Acquire`]; the SO may then linger and go.
+    Release {
+        /// The SO.
+        so: SoKey,
+    },
+    /// Call `method(args)` on a client; its answer arrives as
+    /// [`Input::CallResult`] and reaches
+    /// [`Application::call_result`](crate::Application::call_result).
+    CallClient {
+        /// The client.
+        client: ClientId,
+        /// The method.
+        method: Str,
+        /// The arguments.
+        args: Vec<Value>,
+    },
+    /// Disconnect a client now: it leaves every SO and scope at once and the
+    /// caller gets [`Output::Disconnect`]. Its later
+    /// [`Input::ClientLeft`] is accepted.
+    Disconnect {
+        /// The client.
+        client: ClientId,
+        /// Why, for logs.
+        reason: String,
+    },
+}
+
+/// The data of a persistent SO: what the store saves and restores.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Snapshot {
+    /// The SO's version.
+    pub version: u32,
+    /// Its attributes, sorted by key.
+    pub values: Vec<(Str, Value)>,
+}
+
+/// One effect of an input, for the caller to carry out. Outputs come in the
+/// order the engine produced them; per client, that order is the wire order.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Output {
+    /// Send this SharedObject message body (type 19 for AMF0, 16 for AMF3) to
+    /// a client. Every recipient of one update in one encoding shares one
+    /// encoded `body`.
+    SharedObject {
+        /// The recipient.
+        to: ClientId,
+        /// Its encoding, which picks the message type.
+        encoding: Encoding,
+        /// The encoded body.
+        body: Body,
+    },
+    /// Answer the client's `connect` with `_result`
+    /// `NetConnection.Connect.Success`.
+    ConnectAccepted {
+        /// The client.
+        client: ClientId,
+    },
+    /// Answer the client's `connect` with `_error`
+    /// `NetConnection.Connect.Rejected` and close it. The client is not in
+    /// the engine; no [`Input::ClientLeft`] is needed (one is accepted).
+    ConnectRejected {
+        /// The client.
+        client: ClientId,
+        /// The description to send.
+        reason: String,
+    },
+    /// Answer a client's call: `_result` (`Ok`) or `_error` (`Err`, an
+    /// information object with `level`, `code` and `description`).
+    CallReply {
+        /// The caller.
+        client: ClientId,
+        /// The call's transaction id.
+        transaction_id: f64,
+        /// The answer.
+        reply: Result<Value, Value>,
+    },
+    /// Call a method on a client; report its answer as [`Input::CallResult`].
+    CallClient {
+        /// The client.
+        client: ClientId,
+        /// The id to report the answer under.
+        call: CallId,
+        /// The method.
+        method: Str,
+        /// The arguments.
+        args: Vec<Value>,
+    },
+    /// Close this client's connection (server code asked for it). The
+    /// engine already treats it as gone.
+    Disconnect {
+        /// The client.
+        client: ClientId,
+        /// Why.
+        reason: String,
+    },
+    /// Save this persistent SO's data (replacing what is stored).
+    Persist {
+        /// The SO.
+        so: SoKey,
+        /// Its data.
+        snapshot: Box<Snapshot>,
+    },
+    /// Delete this SO's stored data (it was destroyed or cleared to nothing).
+    DeletePersisted {
+        /// The SO.
+        so: SoKey,
+    },
+    /// A scope started (its first client arrived).
+    ScopeStarted {
+        /// The scope.
+        scope: ScopePath,
+    },
+    /// A scope stopped (its last client left).
+    ScopeStopped {
+        /// The scope.
+        scope: ScopePath,
+    },
+    /// An SO was created.
+    SoCreated {
+        /// The SO.
+        so: SoKey,
+    },
+    /// An SO was destroyed (or, if persistent, unloaded with its scope).
+    SoDestroyed {
+        /// The SO.
+        so: SoKey,
+    },
+    /// A change server code queued in a hook could not be applied (the
+    /// error it would have returned). For logs: nothing else happened.
+    HookFailed {
+        /// What went wrong.
+        error: EngineMisuse,
+    },
+}

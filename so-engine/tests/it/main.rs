@@ -1,0 +1,14 @@
+//! Scenario tests for the engine, one binary (see each module).
+
+mod contract;
+mod golden;
+mod hooks;
+mod lifecycle;
+mod limits;
+mod persistence;
+mod scopes;
+mod security;
+mod server_api;
+mod sim;
+mod support;
+mod wire;
