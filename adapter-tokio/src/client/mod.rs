@@ -2,7 +2,7 @@
 //! SharedObjects, call server methods and answer the server's calls.
 //!
 //! One background task per [`Client`] owns the TCP socket and the sans-IO
-//! [`Connection`](rtmp_proto::connection::Connection) and runs its drive
+//! [`Connection`] and runs its drive
 //! loop; the [`Client`], each [`SharedObject`] and each [`IncomingCall`]
 //! are handles that talk to it through channels. Each SO's state is a
 //! [`RemoteSharedObject`](rtmp_proto::remote::RemoteSharedObject) mirror,

@@ -68,10 +68,10 @@ impl SharedObject {
 
     /// What happens to the SO, in order, from the server's messages.
     ///
-    /// The first call on the handle [`Client::shared_object`](super::Client::shared_object)
-    /// returned starts with the answer to the USE (`Connected`, `Cleared`,
-    /// one `Changed` per attribute, `Version`); later calls and clones see
-    /// events from then on. The receiver ends when the connection closes or
+    /// The first call on a handle whose [`Client::shared_object`](super::Client::shared_object)
+    /// sent the USE starts with the answer to it (`Connected`, `Cleared`,
+    /// one `Changed` per attribute, `Version`); other calls, clones, and
+    /// handles to an SO already in use see events from then on. The receiver ends when the connection closes or
     /// the SO is released; a receiver that falls more than
     /// [`ClientOptions::event_capacity`](super::ClientOptions::event_capacity)
     /// events behind gets `Lagged` and misses them (the state itself is
