@@ -687,3 +687,13 @@ async fn cli_watch_prints_events_until_the_connection_closes() {
         .expect("exit status");
     assert_eq!(status.code(), Some(1));
 }
+
+#[test]
+fn handles_can_move_between_tasks() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Client>();
+    send_sync::<SharedObject>();
+    send_sync::<ClientError>();
+    send::<adapter_tokio::client::IncomingCall>();
+}
