@@ -205,11 +205,8 @@ impl<'a> Decoder<'a> {
         }
         let mark = self.scratch.len();
         loop {
-            let key = match read_u16(input)? {
-                0 => "",
-                len => self.string(usize::from(len), input)?,
-            };
-            if key.is_empty()
+            let key_len = usize::from(read_u16(input)?);
+            if key_len == 0
                 && let [marker::OBJECT_END, rest @ ..] = *input
             {
                 *input = rest;
@@ -223,6 +220,11 @@ impl<'a> Decoder<'a> {
                     self.limits.max_container_len,
                 ));
             }
+            if let Some((key, value)) = self.key_and_short_string(key_len, input)? {
+                self.scratch.push((Str::from(key), Value::String(value)));
+                continue;
+            }
+            let key = self.string(key_len, input)?;
             // Numbers and strings inline: most properties are one of them.
             let value = match input.split_first() {
                 Some((&marker::NUMBER, rest)) => {
@@ -242,6 +244,45 @@ impl<'a> Decoder<'a> {
             self.scratch.push((Str::from(key), value));
         }
         Ok(take_from(&mut self.scratch, mark))
+    }
+
+    /// A key of `key_len` bytes and the short string value after it, checked
+    /// as UTF-8 in one pass, or `None` (nothing read) when the value is not a
+    /// string under 128 bytes or the bytes are not all there.
+    ///
+    /// Between the two sit the marker `0x02` and the length `00 xx`, all
+    /// ASCII: the span is UTF-8 exactly when both strings are, and cutting it
+    /// next to those bytes falls on character boundaries. One validation
+    /// instead of two is a measurable share of decoding a typical object.
+    #[inline]
+    fn key_and_short_string(
+        &mut self,
+        key_len: usize,
+        input: &mut &'a [u8],
+    ) -> Result<Option<(&'a str, Str)>, DecodeError> {
+        let Some((_, after_key)) = input.split_at_checked(key_len) else {
+            return Ok(None);
+        };
+        let [marker::STRING, 0, len, ..] = *after_key else {
+            return Ok(None);
+        };
+        let len = usize::from(len);
+        if len >= 0x80 || key_len.max(len) > self.limits.max_string_bytes {
+            return Ok(None);
+        }
+        let value_at = key_len.saturating_add(3);
+        let Some((span, rest)) = input.split_at_checked(value_at.saturating_add(len)) else {
+            return Ok(None);
+        };
+        let span = std::str::from_utf8(span).map_err(|_| DecodeError::InvalidUtf8)?;
+        let (Some(key), Some(value)) = (span.get(..key_len), span.get(value_at..)) else {
+            return Ok(None);
+        };
+        self.budget.charge(1)?;
+        self.budget.charge_bytes(len)?;
+        self.budget.charge_bytes(key_len)?;
+        *input = rest;
+        Ok(Some((key, Str::from(value))))
     }
 
     /// `count value*`, AMF0 §2.12. The count is authoritative here.
@@ -331,6 +372,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// A string of `len` bytes, checked against the limit and charged.
+    #[inline]
     fn string_value(&mut self, len: usize, input: &mut &'a [u8]) -> Result<Str, DecodeError> {
         let s = self.string(len, input)?;
         self.budget.charge_bytes(s.len())?;
@@ -338,6 +380,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// `len` bytes of UTF-8, checked against the string limit.
+    #[inline]
     fn string(&self, len: usize, input: &mut &'a [u8]) -> Result<&'a str, DecodeError> {
         if len > self.limits.max_string_bytes {
             return Err(limit(Limit::AmfStringBytes, self.limits.max_string_bytes));
