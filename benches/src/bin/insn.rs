@@ -87,13 +87,17 @@ fn names() -> Vec<String> {
     names
 }
 
-/// The session cases; connect alone is `handshake_plus_connect` minus
-/// `handshake_fp9`, as setting up connections whose handshake is done
-/// would be counted too.
-const SESSION_CASES: [&str; 5] = [
+/// The session cases. Ours has no connect-only case that callgrind can
+/// count by itself: `connect_after_handshake/ours` makes two connections,
+/// runs their handshake and then connect, and `pair_after_handshake/ours`
+/// does the same without connect; connect is the difference.
+const SESSION_CASES: [&str; 8] = [
     "handshake_fp9/rml_rtmp",
     "handshake_fp9/ours",
     "handshake_plain/ours",
+    "connect_after_handshake/rml_rtmp",
+    "connect_after_handshake/ours",
+    "pair_after_handshake/ours",
     "handshake_plus_connect/rml_rtmp",
     "handshake_plus_connect/ours",
 ];
@@ -239,6 +243,15 @@ fn session_case(case: &str, imp: &str) -> Option<Case> {
         ("handshake_fp9", "rml_rtmp") => Box::new(session::rml_handshake),
         ("handshake_fp9", "ours") => Box::new(|| session::ours_handshake(ClientStyle::Digest)),
         ("handshake_plain", "ours") => Box::new(|| session::ours_handshake(ClientStyle::Plain)),
+        ("connect_after_handshake", "rml_rtmp") => Box::new(session::rml_connect),
+        ("connect_after_handshake", "ours") => Box::new(move || {
+            let mut pair = session::Pair::after_handshake(now, ClientStyle::Digest);
+            pair.connect();
+            pair.bytes
+        }),
+        ("pair_after_handshake", "ours") => {
+            Box::new(move || session::Pair::after_handshake(now, ClientStyle::Digest).bytes)
+        }
         ("handshake_plus_connect", "rml_rtmp") => Box::new(session::rml_handshake_plus_connect),
         ("handshake_plus_connect", "ours") => {
             Box::new(move || session::ours_handshake_plus_connect(now, ClientStyle::Digest))
