@@ -24,3 +24,5 @@ mod harness;
 mod librtmp;
 #[path = "interop/tools.rs"]
 mod tools;
+#[path = "interop/tshark.rs"]
+mod tshark;

@@ -263,6 +263,8 @@ async fn librtmp_and_our_client_share_objects_both_ways() {
 
     // RELEASE: librtmp's session stops getting updates, ours carries on.
     lib.send_so("a", "chat", &[json!(["release"])]).await;
+    // Its call's answer comes after the RELEASE took effect.
+    assert_eq!(lib.pending_so("a").await, 0);
     chat.set("last", true).await.expect("our write");
     assert_eq!(
         lib.read_so("b").await,
@@ -348,8 +350,10 @@ impl Librtmp {
     }
 
     /// How many SO messages session `id` has read and the test not, after
-    /// a round trip to the server (an `echo` call) so that anything sent
-    /// before has arrived.
+    /// a round trip to the server (an `echo` call): the server handles a
+    /// connection's messages in order, so whatever session `id` sent
+    /// before has taken effect, and whatever the server sent it before
+    /// has arrived.
     async fn pending_so(&mut self, id: &str) -> u64 {
         let answer = self.ask(json!({"op": "pending_so", "id": id})).await;
         answer["pending"].as_u64().expect("a count")

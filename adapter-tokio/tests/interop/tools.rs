@@ -19,6 +19,21 @@ pub(crate) fn python_with_librtmp() -> &'static Path {
     }
 }
 
+/// `tshark`, checked once per run.
+pub(crate) fn tshark() -> &'static str {
+    static TSHARK: OnceLock<Result<(), String>> = OnceLock::new();
+    let found = TSHARK.get_or_init(|| {
+        check(
+            Command::new("tshark").arg("--version").output(),
+            "tshark --version",
+        )
+    });
+    match found {
+        Ok(()) => "tshark",
+        Err(e) => panic!("tshark is not usable: {e}\n{INSTALL_HINT}"),
+    }
+}
+
 fn set_up_python() -> Result<PathBuf, String> {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/interop-venv");
     let python = venv.join("bin/python");
