@@ -1,5 +1,5 @@
 //! Tokio bindings for `rtmp-proto` and `so-engine`: the SharedObject server
-//! people run (and, beside it, the client library).
+//! people run and the client library ([`client`]).
 //!
 //! # Running a server
 //!
@@ -50,8 +50,10 @@
 //! reason), rejected connects, refused connections, slow readers, store
 //! errors, unreadable stored files set aside.
 
+pub mod client;
 mod error;
 mod server;
 
+pub use client::{Client, ClientError, ClientOptions};
 pub use error::Error;
 pub use server::{Config, Server, ServerBuilder, ShutdownHandle};

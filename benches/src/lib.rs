@@ -1,1 +1,14 @@
-//! Benchmarks live in `benches/`; this library only shares fixtures between them.
+//! Fixtures and measured loops shared by the benchmarks and the `insn` binary.
+//!
+//! The inputs are the ones `reference/performance.md` §1.1 defines, generated
+//! in code so that anyone can regenerate them: the unit tests check them
+//! against the published sha256 prefixes and sizes. The loops that the
+//! benchmarks time live here too, so that criterion (`benches/*.rs`) and
+//! callgrind (`src/bin/insn.rs`) measure exactly the same code.
+//!
+//! Nothing here is timed by `cargo test`; the tests only check the fixtures.
+
+pub mod amf;
+pub mod chunk;
+pub mod session;
+pub mod so_message;

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod handshake;
 pub mod message;
+pub mod remote;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 

@@ -14,6 +14,8 @@
 
 pub mod amf0;
 pub mod amf3;
+mod budget;
+mod inline_vec;
 mod value;
 
 pub use value::{

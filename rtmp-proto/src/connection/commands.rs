@@ -52,7 +52,7 @@ impl Connection {
         self.send_control(now, &Message::UserControl(UserControl::StreamBegin(0)));
         let result = Command::connect_success(self.connect_transaction_id, self.encoding);
         // The answer to connect is always AMF0, whatever was negotiated (Red5, FMS).
-        self.send_command_as(now, Encoding::Amf0, 0, &result)?;
+        self.send_command_as(now, Encoding::Amf0, 0, result)?;
         self.state = State::Connected;
         self.deadline = None;
         // A hostile buffered backlog closes the connection; that is reported
@@ -67,7 +67,7 @@ impl Connection {
     pub fn reject(&mut self, now: Instant, description: &str) -> Result<(), ApiMisuse> {
         self.require_deciding("reject")?;
         let error = Command::connect_rejected(self.connect_transaction_id, description);
-        self.send_command_as(now, Encoding::Amf0, 0, &error)?;
+        self.send_command_as(now, Encoding::Amf0, 0, error)?;
         self.state = State::Closed;
         self.events
             .push_back(Event::Closed(CloseReason::Rejected(description.to_owned())));
@@ -104,7 +104,7 @@ impl Connection {
         connect.args.clone_from(&params.args);
         // Flash sends connect as AMF0 (type 20) whatever encoding it asks for.
         if self
-            .send_command_as(now, Encoding::Amf0, 0, &connect)
+            .send_command_as(now, Encoding::Amf0, 0, connect)
             .is_err()
         {
             let e = ProtocolError::Unexpected("connect parameters too long to encode");
@@ -251,7 +251,7 @@ impl Connection {
                 command_object: Value::Null,
                 args: vec![status_object(StatusLevel::Error, code, description)],
             };
-            let _ = self.send_command_as(now, self.encoding, stream_id, &on_status);
+            let _ = self.send_command_as(now, self.encoding, stream_id, on_status);
         }
     }
 

@@ -71,6 +71,8 @@ const CONTROL_CSID: u32 = 2;
 const COMMAND_CSID: u32 = 3;
 /// The transaction id of `connect` (RTMP §7.2.1.1).
 const CONNECT_TRANSACTION_ID: f64 = 1.0;
+/// The largest message body a chunk header can announce.
+const MAX_MESSAGE_SIZE: usize = 0xFF_FFFF;
 
 /// One RTMP connection, server or client side. See the [module docs](self).
 #[derive(Debug)]
@@ -277,6 +279,16 @@ impl Connection {
         self.transmit.len()
     }
 
+    /// Bytes received from the peer so far, the handshake included.
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_received
+    }
+
+    /// Bytes received up to our last Acknowledgement (RTMP §5.4.3).
+    pub fn bytes_acknowledged(&self) -> u64 {
+        self.acknowledged
+    }
+
     /// Bytes held for input not yet decoded (partial chunks and messages).
     pub fn buffered_input(&self) -> usize {
         self.decoder.buffered()
@@ -343,8 +355,7 @@ impl Connection {
             Encoding::Amf0 => crate::message::types::SHARED_OBJECT_AMF0,
             Encoding::Amf3 => crate::message::types::SHARED_OBJECT_AMF3,
         };
-        self.send_raw(now, COMMAND_CSID, type_id, 0, body);
-        Ok(())
+        self.send_raw(now, COMMAND_CSID, type_id, 0, body)
     }
 
     /// Calls `method` on the peer; its answer arrives as [`Event::CallResult`].
@@ -365,7 +376,7 @@ impl Connection {
             command_object: Value::Null,
             args,
         };
-        self.send_command(now, &command)?;
+        self.send_command(now, command)?;
         Ok(id)
     }
 
@@ -512,12 +523,23 @@ impl Connection {
         // Messages built here hold only short names and values we made; a
         // failure would be our bug, so the message is dropped, not the peer.
         if message.encode(&mut body).is_ok() {
-            self.send_raw(now, csid, message.type_id(), stream_id, &body);
+            let _ = self.send_raw(now, csid, message.type_id(), stream_id, &body);
         }
         self.scratch = body;
     }
 
-    fn send_raw(&mut self, now: Instant, csid: u32, type_id: u8, stream_id: u32, body: &[u8]) {
+    fn send_raw(
+        &mut self,
+        now: Instant,
+        csid: u32,
+        type_id: u8,
+        stream_id: u32,
+        body: &[u8],
+    ) -> Result<(), ApiMisuse> {
+        // The chunk header's length field has 24 bits (RTMP §5.3.1.2.1).
+        if body.len() > MAX_MESSAGE_SIZE {
+            return Err(ApiMisuse::TooLarge("a message over 16,777,215 bytes"));
+        }
         let header = Header {
             csid,
             timestamp: self.time(now),
@@ -525,9 +547,10 @@ impl Connection {
             stream_id,
         };
         self.encoder.encode(&header, body, &mut self.transmit);
+        Ok(())
     }
 
-    fn send_command(&mut self, now: Instant, command: &Command) -> Result<(), ApiMisuse> {
+    fn send_command(&mut self, now: Instant, command: Command) -> Result<(), ApiMisuse> {
         self.send_command_as(now, self.encoding, 0, command)
     }
 
@@ -536,18 +559,14 @@ impl Connection {
         now: Instant,
         encoding: Encoding,
         stream_id: u32,
-        command: &Command,
+        command: Command,
     ) -> Result<(), ApiMisuse> {
-        let message = Message::Command {
-            encoding,
-            command: command.clone(),
-        };
+        let message = Message::Command { encoding, command };
         let mut body = std::mem::take(&mut self.scratch);
         body.clear();
-        let result = message.encode(&mut body);
-        if result.is_ok() {
-            self.send_raw(now, COMMAND_CSID, message.type_id(), stream_id, &body);
-        }
+        let result = message
+            .encode(&mut body)
+            .and_then(|()| self.send_raw(now, COMMAND_CSID, message.type_id(), stream_id, &body));
         self.scratch = body;
         result
     }
@@ -569,7 +588,7 @@ impl Connection {
             command_object: Value::Null,
             args: vec![value],
         };
-        self.send_command(now, &command)
+        self.send_command(now, command)
     }
 
     fn acknowledge(&mut self, now: Instant) {
@@ -587,6 +606,3 @@ impl Connection {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -41,10 +41,10 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use nom::Parser;
-use nom::multi::length_data;
-use nom::number::complete::{be_u8, be_u32};
 
-use super::wire::{put_amf0_str, put_short_str, short_str, skip_format_byte};
+use super::wire::{
+    Parsed, TRUNCATED, bytes, put_amf0_str, put_short_str, short_str, skip_format_byte, u32_be,
+};
 use crate::amf::{Encoding, Limits, Str, Value, amf0};
 use crate::error::{ApiMisuse, DecodeError, Limit, LimitExceeded};
 
@@ -141,26 +141,27 @@ impl SharedObjectMessage {
             Encoding::Amf3 => skip_format_byte(body)?,
         };
         let (mut rest, (name, version, flags, _reserved)) =
-            (|input| short_str(input, limits), be_u32, be_u32, be_u32).parse_complete(body)?;
+            (|input| short_str(input, limits), u32_be, u32_be, u32_be).parse_complete(body)?;
         let mut events = Vec::with_capacity(count_events(rest, limits)?);
         let mut values = amf0::Decoder::new(&[], limits);
         while !rest.is_empty() {
-            let (after, (kind, payload)) = (be_u8, length_data(be_u32)).parse_complete(rest)?;
+            let (after, (kind, payload)) = event(rest)?;
             decode_event(kind, payload, &mut values, limits, &mut events)?;
             rest = after;
         }
         Ok(Self {
             name,
             version,
-            persistent: flags & PERSISTENT_FLAG != 0,
+            persistent: flags & u32::from(PERSISTENT_FLAG) != 0,
             events,
         })
     }
 
     /// Appends the body of a type 19 (`Amf0`) or type 16 (`Amf3`) message.
     ///
-    /// Each event length is reserved, then patched once its payload is
-    /// written: no temporary buffers. Fails with [`ApiMisuse::TooLarge`] for a
+    /// An event whose payload holds values gets its length reserved, then
+    /// patched once the payload is written; other lengths are known up front.
+    /// No temporary buffers. Fails with [`ApiMisuse::TooLarge`] for a
     /// name, key, handler name or status string over 65,535 bytes, or an event
     /// over 4 GiB; `out` is then left as it was.
     pub fn encode(&self, encoding: Encoding, out: &mut BytesMut) -> Result<(), ApiMisuse> {
@@ -177,38 +178,54 @@ impl SharedObjectMessage {
             out.put_u8(0);
         }
         put_short_str(out, &self.name, "SharedObject name")?;
-        out.put_u32(self.version);
-        out.put_u32(if self.persistent { PERSISTENT_FLAG } else { 0 });
-        out.put_u32(0);
+        let [v0, v1, v2, v3] = self.version.to_be_bytes();
+        let flags = if self.persistent { PERSISTENT_FLAG } else { 0 };
+        // Version, flags, reserved (0).
+        out.put_slice(&[v0, v1, v2, v3, 0, 0, 0, flags, 0, 0, 0, 0]);
         let mut values = ValueWriter::new(encoding);
         for event in &self.events {
-            out.put_u8(event.kind());
-            let length_at = out.len();
-            out.put_u32(0);
+            let kind = event.kind();
+            // Lengths known up front are written directly; after a value, the
+            // length is reserved and patched once the payload is written.
             match event {
-                SoEvent::Use | SoEvent::Release | SoEvent::Clear | SoEvent::UseSuccess => {}
+                SoEvent::Use | SoEvent::Release | SoEvent::Clear | SoEvent::UseSuccess => {
+                    out.put_slice(&[kind, 0, 0, 0, 0]);
+                }
                 SoEvent::RequestChange { key, value } | SoEvent::Change { key, value } => {
-                    put_short_str(out, key, "SharedObject key")?;
+                    let length_at = put_keyed_head(out, kind, key, None)?;
                     values.write(value, out);
+                    patch_length(out, length_at)?;
                 }
                 SoEvent::Success { key }
                 | SoEvent::Remove { key }
                 | SoEvent::RequestRemove { key } => {
-                    put_short_str(out, key, "SharedObject key")?;
+                    put_keyed_head(out, kind, key, Some(0))?;
                 }
                 SoEvent::SendMessage { method, args } => {
+                    let length_at = put_head(out, kind, 0);
                     put_amf0_str(out, method, "SharedObject handler name")?;
                     for arg in args {
                         values.write(arg, out);
                     }
+                    patch_length(out, length_at)?;
                 }
                 SoEvent::Status { code, level } => {
-                    put_short_str(out, code, "SharedObject status code")?;
-                    put_short_str(out, level, "SharedObject status level")?;
+                    let level_len = u16::try_from(level.len())
+                        .map_err(|_| ApiMisuse::TooLarge("SharedObject status level"))?;
+                    // 2 + level + code.
+                    let rest = u32::from(level_len).saturating_add(2);
+                    put_keyed_head(out, kind, code, Some(rest))
+                        .map_err(|_| ApiMisuse::TooLarge("SharedObject status code"))?;
+                    out.put_u16(level_len);
+                    out.put_slice(level.as_bytes());
                 }
-                SoEvent::Unknown { payload, .. } => out.put_slice(payload),
+                SoEvent::Unknown { payload, .. } => {
+                    let length = u32::try_from(payload.len())
+                        .map_err(|_| ApiMisuse::TooLarge("SharedObject event"))?;
+                    put_head(out, kind, length);
+                    out.put_slice(payload);
+                }
             }
-            patch_length(out, length_at)?;
         }
         Ok(())
     }
@@ -258,7 +275,7 @@ impl SoEvent {
 }
 
 /// The flags bit that marks a persistent SO (Red5 and crtmpserver write 2).
-const PERSISTENT_FLAG: u32 = 2;
+const PERSISTENT_FLAG: u8 = 2;
 
 /// Counts the events of a body by their headers alone, so the event list is
 /// allocated once and a truncated body fails before any value is decoded.
@@ -268,11 +285,20 @@ fn count_events(mut events: &[u8], limits: &Limits) -> Result<usize, DecodeError
         if count >= limits.max_container_len {
             return Err(too_many_events(limits));
         }
-        let (rest, _) = (be_u8, length_data(be_u32)).parse_complete(events)?;
+        let (rest, _) = event(events)?;
         events = rest;
         count = count.saturating_add(1);
     }
     Ok(count)
+}
+
+/// One event: type (u8), length (u32), then that many payload bytes.
+#[inline]
+fn event(input: &[u8]) -> Parsed<'_, (u8, &[u8])> {
+    let (&[kind, l0, l1, l2, l3], input) = input.split_first_chunk::<5>().ok_or(TRUNCATED)?;
+    let length = usize::try_from(u32::from_be_bytes([l0, l1, l2, l3])).map_err(|_| TRUNCATED)?;
+    let (rest, payload) = bytes(input, length)?;
+    Ok((rest, (kind, payload)))
 }
 
 /// Decodes one event's payload, pushing one event or, for the multi-entry
@@ -363,6 +389,7 @@ fn decode_event<'a>(
 }
 
 /// Adds an event, failing once a message holds more than the container limit.
+#[inline]
 fn push(events: &mut Vec<SoEvent>, event: SoEvent, limits: &Limits) -> Result<(), DecodeError> {
     if events.len() >= limits.max_container_len {
         return Err(too_many_events(limits));
@@ -390,6 +417,7 @@ impl ValueWriter {
         }
     }
 
+    #[inline]
     fn write(&mut self, value: &Value, out: &mut BytesMut) {
         let encoder = self.encoder.get_or_insert_with(amf0::Encoder::new);
         match self.encoding {
@@ -399,7 +427,39 @@ impl ValueWriter {
     }
 }
 
+/// Writes an event header, returning where its length field is.
+#[inline]
+fn put_head(out: &mut BytesMut, kind: u8, length: u32) -> usize {
+    let [l0, l1, l2, l3] = length.to_be_bytes();
+    out.put_slice(&[kind, l0, l1, l2, l3]);
+    out.len().saturating_sub(4)
+}
+
+/// Writes an event header and the key that starts its payload, in one call
+/// to keep the per-event cost low. With `Some(rest)` the length is
+/// `2 + key + rest`; with `None` it is left 0 for [`patch_length`]. Returns
+/// where the length field is.
+#[inline]
+fn put_keyed_head(
+    out: &mut BytesMut,
+    kind: u8,
+    key: &str,
+    rest: Option<u32>,
+) -> Result<usize, ApiMisuse> {
+    let key_len = u16::try_from(key.len()).map_err(|_| ApiMisuse::TooLarge("SharedObject key"))?;
+    let length = rest.map_or(0, |rest| {
+        rest.saturating_add(u32::from(key_len)).saturating_add(2)
+    });
+    let [l0, l1, l2, l3] = length.to_be_bytes();
+    let [k0, k1] = key_len.to_be_bytes();
+    let length_at = out.len().saturating_add(1);
+    out.put_slice(&[kind, l0, l1, l2, l3, k0, k1]);
+    out.put_slice(key.as_bytes());
+    Ok(length_at)
+}
+
 /// Fills the u32 reserved at `at` with the byte count written after it.
+#[inline]
 fn patch_length(out: &mut BytesMut, at: usize) -> Result<(), ApiMisuse> {
     let start = at.saturating_add(4);
     let length = u32::try_from(out.len().saturating_sub(start))

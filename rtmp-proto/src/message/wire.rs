@@ -5,7 +5,6 @@
 
 use bytes::{BufMut, BytesMut};
 use nom::IResult;
-use nom::number::complete::be_u16;
 
 use crate::amf::{Limits, Str};
 use crate::error::{ApiMisuse, DecodeError, Limit, LimitExceeded};
@@ -21,20 +20,45 @@ const AMF0_NUMBER: u8 = 0x00;
 
 /// A u16-length UTF-8 string without a type marker (SO names, keys, status
 /// strings; reference/protocol.md §5.3), checked against the string limit.
+#[inline]
 pub(crate) fn short_str<'a>(input: &'a [u8], limits: &Limits) -> Parsed<'a, Str> {
-    let (input, len) = be_u16(input)?;
+    let (input, len) = u16_be(input)?;
     let len = usize::from(len);
     if len > limits.max_string_bytes {
         return Err(nom::Err::Failure(
             LimitExceeded::new(Limit::AmfStringBytes, limits.max_string_bytes).into(),
         ));
     }
-    let (bytes, rest) = input
-        .split_at_checked(len)
-        .ok_or(nom::Err::Error(DecodeError::Truncated))?;
-    let s = Str::from_utf8(bytes).map_err(|_| nom::Err::Failure(DecodeError::InvalidUtf8))?;
+    let (rest, utf8) = bytes(input, len)?;
+    let s = Str::from_utf8(utf8).map_err(|_| nom::Err::Failure(DecodeError::InvalidUtf8))?;
     Ok((rest, s))
 }
+
+/// A big-endian u16: nom's `be_u16` without its generic byte loop, for the
+/// SharedObject decoder's hot path (keys, names).
+#[inline]
+pub(crate) fn u16_be(input: &[u8]) -> Parsed<'_, u16> {
+    let (bytes, rest) = input.split_first_chunk::<2>().ok_or(TRUNCATED)?;
+    Ok((rest, u16::from_be_bytes(*bytes)))
+}
+
+/// A big-endian u32: nom's `be_u32` without its generic byte loop, for the
+/// SharedObject decoder's hot path (envelope, event lengths).
+#[inline]
+pub(crate) fn u32_be(input: &[u8]) -> Parsed<'_, u32> {
+    let (bytes, rest) = input.split_first_chunk::<4>().ok_or(TRUNCATED)?;
+    Ok((rest, u32::from_be_bytes(*bytes)))
+}
+
+/// `len` bytes.
+#[inline]
+pub(crate) fn bytes(input: &[u8], len: usize) -> Parsed<'_, &[u8]> {
+    let (taken, rest) = input.split_at_checked(len).ok_or(TRUNCATED)?;
+    Ok((rest, taken))
+}
+
+/// Running out of bytes inside a complete body.
+pub(crate) const TRUNCATED: nom::Err<DecodeError> = nom::Err::Error(DecodeError::Truncated);
 
 /// Drops the leading byte of an AMF3-variant body (types 15, 16, 17).
 ///
@@ -48,6 +72,7 @@ pub(crate) fn skip_format_byte(body: &[u8]) -> Result<&[u8], DecodeError> {
 }
 
 /// Writes a u16-length string without a marker, or refuses one that does not fit.
+#[inline]
 pub(crate) fn put_short_str(
     out: &mut BytesMut,
     s: &str,
@@ -61,6 +86,7 @@ pub(crate) fn put_short_str(
 
 /// Writes an AMF0 string (marker `0x02`). Only the short form: every peer
 /// reads it for names, and a name over 65,535 bytes is a caller bug.
+#[inline]
 pub(crate) fn put_amf0_str(
     out: &mut BytesMut,
     s: &str,
@@ -74,6 +100,7 @@ pub(crate) fn put_amf0_str(
 }
 
 /// Writes an AMF0 number (marker `0x00`).
+#[inline]
 pub(crate) fn put_amf0_number(out: &mut BytesMut, n: f64) {
     out.put_u8(AMF0_NUMBER);
     out.put_f64(n);

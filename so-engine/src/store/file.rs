@@ -165,13 +165,11 @@ impl FileStore {
         &self,
         found: Vec<(PathBuf, SoKey, Snapshot)>,
     ) -> Vec<(PathBuf, SoKey, Snapshot, bool)> {
-        let mut winners = std::collections::BTreeSet::new();
-        for (path, so, _) in &found {
-            if *path == self.path_of(so) {
-                winners.insert(so.clone());
-            }
-        }
-        let mut placed = winners.clone();
+        let mut placed: std::collections::BTreeSet<SoKey> = found
+            .iter()
+            .filter(|(path, so, _)| *path == self.path_of(so))
+            .map(|(_, so, _)| so.clone())
+            .collect();
         found
             .into_iter()
             .map(|(path, so, snapshot)| {

@@ -5,17 +5,19 @@
 //! [`Output::DeletePersisted`]) and restores what was stored
 //! ([`Input::Restored`]); this module says *how*:
 //!
-//! - [`format`](mod@format): one SO per blob, a magic, a format version, the SO's key
-//!   and version, the values in AMF3 (every [`Value`] type, AMF3-only ones
-//!   included), and a CRC-32. Sans-IO.
+//! - [`format`](mod@format): one SO per blob, a magic, a format version,
+//!   the SO's key and version, the values in AMF3 (every [`Value`] type,
+//!   AMF3-only ones included), and a CRC-32. Sans-IO.
 //! - [`Store`]: load everything, save one SO, delete one SO. Backends:
 //!   [`MemoryStore`] (tests), `FileStore` (feature `file-store`: files under
 //!   a data directory, written atomically: temp file, fsync, rename, fsync
 //!   the directory), and others later (Redis) behind the same trait.
 //! - [`WriteBehind`]: coalesces persist/delete outputs per SO and says when
 //!   each is due, so a hot SO is written at most once per interval and
-//!   never starved. Sans-IO: time is an argument.
-//! - [`dump()`]: a store's contents as text, for people.
+//!   never starved. Sans-IO: time is an argument, the engine's [`Tick`].
+//! - [`dump()`]: a store's contents as text, for people. With the file
+//!   store, `dump(&FileStore::new(dir).inspect()?)` changes nothing on disk,
+//!   so it is safe beside a running server.
 //!
 //! # Wiring it up (what an adapter does)
 //!
@@ -50,6 +52,7 @@
 //! [`Output::DeletePersisted`]: crate::Output::DeletePersisted
 //! [`Input::Restored`]: crate::Input::Restored
 //! [`Value`]: rtmp_proto::amf::Value
+//! [`Tick`]: crate::Tick
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;

@@ -10,9 +10,13 @@
     )
 )]
 
-use super::{BYTES_PER_VALUE, MAX_DEPTH, marker};
+use std::collections::BTreeMap;
+
+use super::marker;
+use crate::amf::budget::{Budget, ObjectSlot, limit};
+use crate::amf::inline_vec::InlineVec;
 use crate::amf::{Date, Limits, Object, Properties, Str, Value, amf3};
-use crate::error::{DecodeError, Limit, LimitExceeded};
+use crate::error::{DecodeError, Limit};
 
 /// Decodes the values of one message body, sharing the AMF0 reference table
 /// and one AMF3 decoder (for every `0x11` value) across them.
@@ -25,23 +29,22 @@ pub struct Decoder<'a> {
     /// The bytes not decoded yet.
     input: &'a [u8],
     limits: Limits,
-    /// `limits.max_depth` capped at [`MAX_DEPTH`].
-    max_depth: usize,
-    /// Values built so far, references at full size (see the module docs).
-    values: usize,
+    budget: Budget,
     /// Non-zero while a reference is being copied by decoding the referenced
     /// bytes again: the table already holds every value in them.
     replaying: u32,
     /// The reference table: complex values in the order they start.
-    objects: Vec<ObjectSlot<'a>>,
-    /// AMF3 values met inside AMF0 containers, kept for replays, which must
-    /// not run the AMF3 decoder again (that would grow its tables).
-    embedded: Vec<Embedded<'a>>,
+    objects: InlineVec<ObjectSlot<'a>, 4>,
     /// A stack of properties under construction, so that each object or
     /// ECMA array allocates its final `Vec` once, at its exact size.
-    scratch: Vec<(Str, Value)>,
-    /// The AMF3 decoder of this body, made at the first `0x11`.
-    amf3: Option<amf3::Decoder<'a>>,
+    scratch: Properties,
+    /// AMF3 values met inside AMF0 containers, by the address of their first
+    /// byte, kept for replays: those must not run the AMF3 decoder again
+    /// (that would grow its tables).
+    embedded: BTreeMap<usize, Embedded<'a>>,
+    /// The AMF3 decoder of this body, made at the first `0x11` (boxed: it is
+    /// large, and most bodies have no AMF3).
+    amf3: Option<Box<amf3::Decoder<'a>>>,
 }
 
 impl<'a> Decoder<'a> {
@@ -51,12 +54,11 @@ impl<'a> Decoder<'a> {
             body: input,
             input,
             limits: *limits,
-            max_depth: limits.max_depth.min(MAX_DEPTH),
-            values: 0,
+            budget: Budget::new(limits),
             replaying: 0,
-            objects: Vec::new(),
-            embedded: Vec::new(),
+            objects: InlineVec::new(),
             scratch: Vec::new(),
+            embedded: BTreeMap::new(),
             amf3: None,
         }
     }
@@ -83,8 +85,9 @@ impl<'a> Decoder<'a> {
 
     /// Continues decoding from `input`, a later part of the same body, with
     /// the same reference tables (the SharedObject codec decodes each event's
-    /// values this way).
+    /// values this way). [`Decoder::position`] counts from its start.
     pub(crate) fn set_input(&mut self, input: &'a [u8]) {
+        self.body = input;
         self.input = input;
     }
 
@@ -101,7 +104,11 @@ impl<'a> Decoder<'a> {
     fn value(&mut self, input: &mut &'a [u8], depth: usize) -> Result<Value, DecodeError> {
         let start = *input;
         let marker = read_u8(input)?;
-        self.charge(1)?;
+        if marker == marker::AVMPLUS {
+            // A switch, not a value: the AMF3 decoder counts what follows.
+            return self.avmplus(input, depth);
+        }
+        self.budget.charge(1)?;
         match marker {
             marker::NUMBER => Ok(Value::Number(read_f64(input)?)),
             // AMF0 §2.3: zero is false, anything else true.
@@ -138,7 +145,6 @@ impl<'a> Decoder<'a> {
                 self.string_value(len as usize, input)
                     .map(Value::XmlDocument)
             }
-            marker::AVMPLUS => self.avmplus(input, depth),
             marker::MOVIECLIP | marker::RECORDSET => Err(DecodeError::ReservedMarker { marker }),
             marker => Err(DecodeError::UnknownMarker { marker }),
         }
@@ -153,7 +159,7 @@ impl<'a> Decoder<'a> {
         input: &mut &'a [u8],
         depth: usize,
     ) -> Result<Value, DecodeError> {
-        let child = self.enter(depth)?;
+        let child = self.budget.enter(depth)?;
         let slot = self.open_slot(start);
         let value = match marker {
             marker::OBJECT => {
@@ -174,7 +180,7 @@ impl<'a> Decoder<'a> {
             _ => {
                 let len = read_u16(input)?;
                 let class_name = self.string(usize::from(len), input)?;
-                self.charge_bytes(class_name.len())?;
+                self.budget.charge_bytes(class_name.len())?;
                 let properties = self.properties(input, child)?;
                 Value::Object(Box::new(Object {
                     class_name: Some(Str::from(class_name)),
@@ -193,11 +199,14 @@ impl<'a> Decoder<'a> {
         input: &mut &'a [u8],
         child: usize,
     ) -> Result<Properties, DecodeError> {
+        if self.scratch.capacity() == 0 {
+            // Room for a typical object at once, rather than growing 4, 8, 16.
+            self.scratch.reserve(16);
+        }
         let mark = self.scratch.len();
         loop {
-            let len = read_u16(input)?;
-            let key = self.string(usize::from(len), input)?;
-            if key.is_empty()
+            let key_len = usize::from(read_u16(input)?);
+            if key_len == 0
                 && let [marker::OBJECT_END, rest @ ..] = *input
             {
                 *input = rest;
@@ -211,11 +220,69 @@ impl<'a> Decoder<'a> {
                     self.limits.max_container_len,
                 ));
             }
-            let value = self.value(input, child)?;
-            self.charge_bytes(key.len())?;
+            if let Some((key, value)) = self.key_and_short_string(key_len, input)? {
+                self.scratch.push((Str::from(key), Value::String(value)));
+                continue;
+            }
+            let key = self.string(key_len, input)?;
+            // Numbers and strings inline: most properties are one of them.
+            let value = match input.split_first() {
+                Some((&marker::NUMBER, rest)) => {
+                    *input = rest;
+                    self.budget.charge(1)?;
+                    Value::Number(read_f64(input)?)
+                }
+                Some((&marker::STRING, rest)) => {
+                    *input = rest;
+                    self.budget.charge(1)?;
+                    let len = read_u16(input)?;
+                    Value::String(self.string_value(usize::from(len), input)?)
+                }
+                _ => self.value(input, child)?,
+            };
+            self.budget.charge_bytes(key.len())?;
             self.scratch.push((Str::from(key), value));
         }
         Ok(take_from(&mut self.scratch, mark))
+    }
+
+    /// A key of `key_len` bytes and the short string value after it, checked
+    /// as UTF-8 in one pass, or `None` (nothing read) when the value is not a
+    /// string under 128 bytes or the bytes are not all there.
+    ///
+    /// Between the two sit the marker `0x02` and the length `00 xx`, all
+    /// ASCII: the span is UTF-8 exactly when both strings are, and cutting it
+    /// next to those bytes falls on character boundaries. One validation
+    /// instead of two is a measurable share of decoding a typical object.
+    #[inline]
+    fn key_and_short_string(
+        &mut self,
+        key_len: usize,
+        input: &mut &'a [u8],
+    ) -> Result<Option<(&'a str, Str)>, DecodeError> {
+        let Some((_, after_key)) = input.split_at_checked(key_len) else {
+            return Ok(None);
+        };
+        let [marker::STRING, 0, len, ..] = *after_key else {
+            return Ok(None);
+        };
+        let len = usize::from(len);
+        if len >= 0x80 || key_len.max(len) > self.limits.max_string_bytes {
+            return Ok(None);
+        }
+        let value_at = key_len.saturating_add(3);
+        let Some((span, rest)) = input.split_at_checked(value_at.saturating_add(len)) else {
+            return Ok(None);
+        };
+        let span = std::str::from_utf8(span).map_err(|_| DecodeError::InvalidUtf8)?;
+        let (Some(key), Some(value)) = (span.get(..key_len), span.get(value_at..)) else {
+            return Ok(None);
+        };
+        self.budget.charge(1)?;
+        self.budget.charge_bytes(len)?;
+        self.budget.charge_bytes(key_len)?;
+        *input = rest;
+        Ok(Some((key, Str::from(value))))
     }
 
     /// `count value*`, AMF0 §2.12. The count is authoritative here.
@@ -225,7 +292,7 @@ impl<'a> Decoder<'a> {
         input: &mut &'a [u8],
         depth: usize,
     ) -> Result<Value, DecodeError> {
-        let child = self.enter(depth)?;
+        let child = self.budget.enter(depth)?;
         let slot = self.open_slot(start);
         let count = read_u32(input)? as usize;
         if count > self.limits.max_container_len {
@@ -272,17 +339,19 @@ impl<'a> Decoder<'a> {
         }
         let amf3 = self
             .amf3
-            .get_or_insert_with(|| amf3::Decoder::new(&[], &self.limits));
-        let before = self.values;
-        let (value, rest) = amf3.decode_embedded(input, depth, &mut self.values)?;
+            .get_or_insert_with(|| Box::new(amf3::Decoder::new(&[], &self.limits)));
+        let before = self.budget.values;
+        let (value, rest) = amf3.decode_embedded(input, depth, &mut self.budget.values)?;
         if depth > 0 {
             // Inside an AMF0 container, which a later reference may copy.
-            self.embedded.push(Embedded {
-                remaining: input.len(),
-                rest,
-                value: value.clone(),
-                charged: self.values.saturating_sub(before),
-            });
+            self.embedded.insert(
+                input.as_ptr().addr(),
+                Embedded {
+                    rest,
+                    value: value.clone(),
+                    charged: self.budget.values.saturating_sub(before),
+                },
+            );
         }
         *input = rest;
         Ok(value)
@@ -290,30 +359,28 @@ impl<'a> Decoder<'a> {
 
     /// The AMF3 value decoded the first time at this point of the body.
     fn replay_embedded(&mut self, input: &mut &'a [u8]) -> Result<Value, DecodeError> {
-        let remaining = input.len();
-        // Entries were pushed in body order, so `remaining` decreases.
         let found = self
             .embedded
-            .binary_search_by(|e| remaining.cmp(&e.remaining))
-            .ok()
-            .and_then(|i| self.embedded.get(i))
+            .get(&input.as_ptr().addr())
             .ok_or(DecodeError::Invalid {
                 what: "AMF3 value in a reference",
             })?;
         let (value, rest, charged) = (found.value.clone(), found.rest, found.charged);
-        self.charge(charged)?;
+        self.budget.charge(charged)?;
         *input = rest;
         Ok(value)
     }
 
     /// A string of `len` bytes, checked against the limit and charged.
+    #[inline]
     fn string_value(&mut self, len: usize, input: &mut &'a [u8]) -> Result<Str, DecodeError> {
         let s = self.string(len, input)?;
-        self.charge_bytes(s.len())?;
+        self.budget.charge_bytes(s.len())?;
         Ok(Str::from(s))
     }
 
     /// `len` bytes of UTF-8, checked against the string limit.
+    #[inline]
     fn string(&self, len: usize, input: &mut &'a [u8]) -> Result<&'a str, DecodeError> {
         if len > self.limits.max_string_bytes {
             return Err(limit(Limit::AmfStringBytes, self.limits.max_string_bytes));
@@ -329,40 +396,18 @@ impl<'a> Decoder<'a> {
         if self.replaying != 0 {
             return None;
         }
+        let index = self.objects.len();
         self.objects.push(ObjectSlot {
             at: start,
             done: false,
         });
-        Some(self.objects.len().wrapping_sub(1))
+        Some(index)
     }
 
     fn close_slot(&mut self, slot: Option<usize>) {
-        if let Some(slot) = slot.and_then(|i| self.objects.get_mut(i)) {
+        if let Some(slot) = slot.and_then(|index| self.objects.get_mut(index)) {
             slot.done = true;
         }
-    }
-
-    /// The depth of a container's children, if it may open at `depth`.
-    fn enter(&self, depth: usize) -> Result<usize, DecodeError> {
-        if depth >= self.max_depth {
-            return Err(limit(Limit::AmfDepth, self.max_depth));
-        }
-        Ok(depth.saturating_add(1))
-    }
-
-    fn charge(&mut self, values: usize) -> Result<(), DecodeError> {
-        self.values = self.values.saturating_add(values);
-        if self.values > self.limits.max_values {
-            return Err(limit(Limit::AmfValues, self.limits.max_values));
-        }
-        Ok(())
-    }
-
-    fn charge_bytes(&mut self, len: usize) -> Result<(), DecodeError> {
-        if len < BYTES_PER_VALUE {
-            return Ok(());
-        }
-        self.charge(len / BYTES_PER_VALUE)
     }
 }
 
@@ -386,18 +431,9 @@ pub fn decode_all(input: &[u8], limits: &Limits) -> Result<Vec<Value>, DecodeErr
     Ok(values)
 }
 
-/// A reference-table entry: where its value starts, and whether it is complete.
-#[derive(Debug, Clone, Copy)]
-struct ObjectSlot<'a> {
-    at: &'a [u8],
-    done: bool,
-}
-
 /// An AMF3 value decoded inside an AMF0 container.
 #[derive(Debug)]
 struct Embedded<'a> {
-    /// The length of the input after its `0x11`: a position in the body.
-    remaining: usize,
     /// The input after it.
     rest: &'a [u8],
     value: Value,
@@ -405,12 +441,14 @@ struct Embedded<'a> {
     charged: usize,
 }
 
-fn limit(limit: Limit, max: usize) -> DecodeError {
-    DecodeError::Limit(LimitExceeded::new(limit, max))
-}
-
-/// Moves the scratch entries from `mark` on into a `Vec` of their exact size.
-fn take_from(scratch: &mut Vec<(Str, Value)>, mark: usize) -> Properties {
+/// Moves the scratch entries from `mark` on into a `Vec` of their exact
+/// size, or, when they are all of it and fill at least half of it, hands
+/// over the scratch `Vec` itself (saving an allocation and a copy for the
+/// outermost object).
+fn take_from(scratch: &mut Properties, mark: usize) -> Properties {
+    if mark == 0 && scratch.len().saturating_mul(2) >= scratch.capacity() {
+        return std::mem::take(scratch);
+    }
     scratch.split_off(mark.min(scratch.len()))
 }
 

@@ -10,7 +10,8 @@ use crate::amf::{Object, Str, Value, amf3};
 /// go through one AMF3 encoder, whose reference tables span the body.
 #[derive(Debug, Default)]
 pub struct Encoder {
-    amf3: amf3::Encoder,
+    /// Made at the first value that needs it: most bodies have none.
+    amf3: Option<Box<amf3::Encoder>>,
 }
 
 impl Encoder {
@@ -84,7 +85,9 @@ impl Encoder {
     /// 0x11 + AMF3, the form Red5 writes in AMF3 messages (type 16/17/15 values).
     pub fn encode_avmplus(&mut self, value: &Value, out: &mut BytesMut) {
         out.put_u8(marker::AVMPLUS);
-        self.amf3.encode(value, out);
+        self.amf3
+            .get_or_insert_with(Box::default)
+            .encode(value, out);
     }
 
     /// An anonymous object (`0x03`) or a typed object (`0x10`); as AMF3 when
@@ -115,9 +118,15 @@ impl Encoder {
     /// ([`shallow_size`] checked).
     fn properties(&mut self, properties: &[(Str, Value)], out: &mut BytesMut) {
         for (key, value) in properties {
+            let key = key.as_bytes();
             out.put_u16(u16::try_from(key.len()).unwrap_or(u16::MAX));
-            out.put_slice(key.as_bytes());
-            self.encode(value, out);
+            out.put_slice(key);
+            // The common leaves inline, saving a call per property.
+            match value {
+                Value::Number(n) => put_number(out, *n),
+                Value::String(s) => put_string(out, s),
+                _ => self.encode(value, out),
+            }
         }
         out.put_slice(&[0x00, 0x00, marker::OBJECT_END]);
     }
@@ -141,8 +150,8 @@ fn put_string(out: &mut BytesMut, s: &str) {
     let bytes = s.as_bytes();
     if let Ok(len) = u16::try_from(bytes.len()) {
         out.reserve(bytes.len().saturating_add(3));
-        out.put_u8(marker::STRING);
-        out.put_u16(len);
+        let [high, low] = len.to_be_bytes();
+        out.put_slice(&[marker::STRING, high, low]);
     } else if let Ok(len) = u32::try_from(bytes.len()) {
         out.reserve(bytes.len().saturating_add(5));
         out.put_u8(marker::LONG_STRING);
@@ -153,26 +162,26 @@ fn put_string(out: &mut BytesMut, s: &str) {
     out.put_slice(bytes);
 }
 
-/// The encoded size of `properties` and their end marker, counting nested
-/// containers at their header size only (they reserve for themselves), or
-/// `None` when a key does not fit AMF0's 16-bit length.
+/// An estimate of the encoded size of `properties` and their end marker
+/// (the keys, and [`VALUE_ESTIMATE`] bytes per value: a number, a short
+/// string), or `None` when a key does not fit AMF0's 16-bit length.
+///
+/// Values are not looked at: that would cost as much as the writes it
+/// saves. Longer values reserve for themselves.
 fn shallow_size(properties: &[(Str, Value)]) -> Option<usize> {
-    let mut size = 3usize;
-    for (key, value) in properties {
-        if key.len() > usize::from(u16::MAX) {
+    // Plain additions: the lengths are of strings in memory, whose sum
+    // cannot come near `usize::MAX`.
+    let mut size = 3;
+    for (key, _) in properties {
+        let key = key.len();
+        if key > usize::from(u16::MAX) {
             return None;
         }
-        let value_size = match value {
-            Value::Number(_) | Value::Integer(_) => 9,
-            Value::String(s) => s.len().saturating_add(3),
-            Value::Bool(_) => 2,
-            Value::Date(_) => 11,
-            _ => 8,
-        };
-        size = size
-            .saturating_add(2)
-            .saturating_add(key.len())
-            .saturating_add(value_size);
+        size += 2 + key + VALUE_ESTIMATE;
     }
     Some(size)
 }
+
+/// Bytes reserved per property value: a number takes 9, a string of up to
+/// 13 bytes 16.
+const VALUE_ESTIMATE: usize = 16;

@@ -42,7 +42,9 @@
 //! - `0x11` values are read by one AMF3 decoder kept for the whole body, so
 //!   AMF3 string, object and trait references span the body as in Red5. AMF3
 //!   values inside AMF0 containers are also kept aside, so that copying a
-//!   container that holds one does not run the AMF3 decoder twice.
+//!   container that holds one does not run the AMF3 decoder twice (which
+//!   would grow its tables). The `0x11` byte itself is not a value; the
+//!   AMF3 value after it counts against the same depth and value limits.
 //! - Limits are checked before anything is allocated: string bytes, the
 //!   strict array count, properties per container (counted as they come),
 //!   nesting (at most [`Limits::max_depth`] containers, and never more than
@@ -66,10 +68,13 @@
 //!   [`Value::Xml`], [`Value::ByteArray`], the vectors, [`Value::Dictionary`],
 //!   [`Value::ArrayCollection`] and [`Value::ObjectProxy`].
 //! - A key or class name over 65,535 bytes does not fit AMF0's 16-bit
-//!   length. Nothing is truncated: the object or ECMA array holding it is
-//!   written as `0x11` + AMF3 (28-bit lengths), which is lossless. Decoders
-//!   never produce such keys under the default limits of the layers above
-//!   (SharedObject keys are short strings), so this is a corner case.
+//!   length. Nothing is truncated: the object or ECMA array holding it (and
+//!   only that one, not its parents) is written as `0x11` + AMF3, whose
+//!   lengths have 28 bits, and reads back unchanged. (The one thing AMF3
+//!   cannot carry there is a dynamic property named `""`, which its encoder
+//!   skips.) Only AMF3 input or values built by the application can hold
+//!   such keys; SharedObject slot names themselves are short strings, which
+//!   the message layer checks.
 //! - A string or XML document over 4 GiB, or a strict array of more than
 //!   2³² − 1 items, has no AMF0 form at all and is written as unsupported
 //!   `0x0D` (no RTMP message can carry one anyway).
@@ -111,17 +116,9 @@ mod encode;
 pub use decode::{Decoder, decode, decode_all};
 pub use encode::{Encoder, encode};
 
-/// Nesting depth the decoder never goes past, whatever [`Limits::max_depth`]
-/// says, so that recursion stays well inside a 2 MiB thread stack.
-///
-/// [`Limits::max_depth`]: crate::amf::Limits::max_depth
-pub const MAX_DEPTH: usize = 256;
-
-/// Bytes of string data that count as one value against
-/// [`Limits::max_values`]: the size of a [`Value`](crate::amf::Value).
-///
-/// [`Limits::max_values`]: crate::amf::Limits::max_values
-pub const BYTES_PER_VALUE: usize = 32;
+// One body mixes AMF0 and AMF3 values under one count and one depth, so the
+// two codecs share these rules.
+pub use super::amf3::{BYTES_PER_VALUE, MAX_DEPTH};
 
 /// Type markers, AMF0 §2.1.
 mod marker {

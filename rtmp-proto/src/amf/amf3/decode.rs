@@ -10,12 +10,13 @@
     )
 )]
 
-use super::inline_vec::InlineVec;
-use super::{ARRAY_COLLECTION, BYTES_PER_VALUE, MAX_DEPTH, OBJECT_PROXY, marker};
+use super::{ARRAY_COLLECTION, OBJECT_PROXY, marker};
+use crate::amf::budget::{Budget, ObjectSlot, limit};
+use crate::amf::inline_vec::InlineVec;
 use crate::amf::{
     Date, Dictionary, Limits, MixedArray, Object, ObjectVector, Properties, Str, Value, Vector,
 };
-use crate::error::{DecodeError, Limit, LimitExceeded};
+use crate::error::{DecodeError, Limit};
 
 /// Decodes the values of one message body, sharing the string, object and
 /// trait reference tables across them.
@@ -23,10 +24,7 @@ use crate::error::{DecodeError, Limit, LimitExceeded};
 pub struct Decoder<'a> {
     input: &'a [u8],
     limits: Limits,
-    /// `limits.max_depth` capped at [`MAX_DEPTH`].
-    max_depth: usize,
-    /// Values built so far, references at full size (see the module docs).
-    values: usize,
+    budget: Budget,
     /// Non-zero while a reference is being copied by decoding the referenced
     /// bytes again: the tables already hold everything in them.
     replaying: u32,
@@ -48,8 +46,7 @@ impl<'a> Decoder<'a> {
         Self {
             input,
             limits: *limits,
-            max_depth: limits.max_depth.min(MAX_DEPTH),
-            values: 0,
+            budget: Budget::new(limits),
             replaying: 0,
             strings: InlineVec::new(),
             objects: InlineVec::new(),
@@ -91,17 +88,17 @@ impl<'a> Decoder<'a> {
         depth: usize,
         values: &mut usize,
     ) -> Result<(Value, &'a [u8]), DecodeError> {
-        let own = std::mem::replace(&mut self.values, *values);
+        let own = std::mem::replace(&mut self.budget.values, *values);
         let mut rest = input;
         let result = self.value(&mut rest, depth);
-        *values = std::mem::replace(&mut self.values, own);
+        *values = std::mem::replace(&mut self.budget.values, own);
         result.map(|value| (value, rest))
     }
 
     fn value(&mut self, input: &mut &'a [u8], depth: usize) -> Result<Value, DecodeError> {
         let start = *input;
         let marker = read_u8(input)?;
-        self.charge(1)?;
+        self.budget.charge(1)?;
         match marker {
             marker::UNDEFINED => Ok(Value::Undefined),
             marker::NULL => Ok(Value::Null),
@@ -147,7 +144,7 @@ impl<'a> Decoder<'a> {
             marker,
             marker::VECTOR_INT | marker::VECTOR_UINT | marker::VECTOR_DOUBLE
         ) {
-            self.enter(depth)?;
+            self.budget.enter(depth)?;
         }
         Ok(match marker {
             marker::XML_DOC => Value::XmlDocument(self.text(header, input)?),
@@ -158,7 +155,7 @@ impl<'a> Decoder<'a> {
             }),
             marker::BYTE_ARRAY => {
                 let bytes = self.bytes(header, input)?;
-                self.charge_bytes(bytes.len())?;
+                self.budget.charge_bytes(bytes.len())?;
                 Value::ByteArray(bytes.to_vec())
             }
             marker::VECTOR_INT => {
@@ -215,7 +212,7 @@ impl<'a> Decoder<'a> {
         input: &mut &'a [u8],
         depth: usize,
     ) -> Result<Value, DecodeError> {
-        let child = self.enter(depth)?;
+        let child = self.budget.enter(depth)?;
         let dense_len = self.container_len(header)?;
         let assoc = self.members(input, child, dense_len)?;
         let mut dense = Vec::with_capacity(prealloc(dense_len, input.len()));
@@ -236,7 +233,7 @@ impl<'a> Decoder<'a> {
         input: &mut &'a [u8],
         depth: usize,
     ) -> Result<Value, DecodeError> {
-        let child = self.enter(depth)?;
+        let child = self.budget.enter(depth)?;
         let names_mark = self.member_names.len();
         let traits = if header & 1 == 0 {
             let index = header >> 1;
@@ -316,7 +313,7 @@ impl<'a> Decoder<'a> {
                     what: "traits member table",
                 })?;
             let value = self.value(input, child)?;
-            self.charge_bytes(name.len())?;
+            self.budget.charge_bytes(name.len())?;
             self.scratch.push((Str::from(name), value));
         }
         if traits.dynamic {
@@ -371,7 +368,7 @@ impl<'a> Decoder<'a> {
                 ));
             }
             let value = self.value(input, child)?;
-            self.charge_bytes(key.len())?;
+            self.budget.charge_bytes(key.len())?;
             self.scratch.push((Str::from(key), value));
         }
     }
@@ -413,7 +410,7 @@ impl<'a> Decoder<'a> {
         let len = self.container_len(header)?;
         let fixed = read_u8(input)? != 0;
         let bytes = take(input, len.checked_mul(N).ok_or(DecodeError::Truncated)?)?;
-        self.charge_bytes(bytes.len())?;
+        self.budget.charge_bytes(bytes.len())?;
         let (chunks, _) = bytes.as_chunks::<N>();
         Ok(Vector {
             fixed,
@@ -428,11 +425,11 @@ impl<'a> Decoder<'a> {
         input: &mut &'a [u8],
         depth: usize,
     ) -> Result<Value, DecodeError> {
-        let child = self.enter(depth)?;
+        let child = self.budget.enter(depth)?;
         let len = self.container_len(header)?;
         let fixed = read_u8(input)? != 0;
         let type_name = self.string(input)?;
-        self.charge_bytes(type_name.len())?;
+        self.budget.charge_bytes(type_name.len())?;
         let mut items = Vec::with_capacity(prealloc(len, input.len()));
         for _ in 0..len {
             items.push(self.value(input, child)?);
@@ -451,7 +448,7 @@ impl<'a> Decoder<'a> {
         input: &mut &'a [u8],
         depth: usize,
     ) -> Result<Value, DecodeError> {
-        let child = self.enter(depth)?;
+        let child = self.budget.enter(depth)?;
         let len = self.container_len(header)?;
         let weak_keys = read_u8(input)? != 0;
         let mut entries = Vec::with_capacity(prealloc(len, input.len() / 2));
@@ -468,7 +465,7 @@ impl<'a> Decoder<'a> {
 
     fn string_value(&mut self, input: &mut &'a [u8]) -> Result<Value, DecodeError> {
         let s = self.string(input)?;
-        self.charge_bytes(s.len())?;
+        self.budget.charge_bytes(s.len())?;
         Ok(Value::String(Str::from(s)))
     }
 
@@ -501,7 +498,7 @@ impl<'a> Decoder<'a> {
     /// XML or an XMLDocument: UTF-8 text of `len` bytes.
     fn text(&mut self, len: u32, input: &mut &'a [u8]) -> Result<Str, DecodeError> {
         let s = utf8(self.bytes(len, input)?)?;
-        self.charge_bytes(s.len())?;
+        self.budget.charge_bytes(s.len())?;
         Ok(Str::from(s))
     }
 
@@ -525,29 +522,6 @@ impl<'a> Decoder<'a> {
         }
         Ok(count)
     }
-
-    /// The depth of a container's children, if it may open at `depth`.
-    fn enter(&self, depth: usize) -> Result<usize, DecodeError> {
-        if depth >= self.max_depth {
-            return Err(limit(Limit::AmfDepth, self.max_depth));
-        }
-        Ok(depth.saturating_add(1))
-    }
-
-    fn charge(&mut self, values: usize) -> Result<(), DecodeError> {
-        self.values = self.values.saturating_add(values);
-        if self.values > self.limits.max_values {
-            return Err(limit(Limit::AmfValues, self.limits.max_values));
-        }
-        Ok(())
-    }
-
-    fn charge_bytes(&mut self, len: usize) -> Result<(), DecodeError> {
-        if len < BYTES_PER_VALUE {
-            return Ok(());
-        }
-        self.charge(len / BYTES_PER_VALUE)
-    }
 }
 
 /// Decodes exactly one AMF3 value from `input`, with fresh reference tables.
@@ -558,13 +532,6 @@ pub fn decode(input: &[u8], limits: &Limits) -> Result<Value, DecodeError> {
         0 => Ok(value),
         count => Err(DecodeError::TrailingBytes { count }),
     }
-}
-
-/// An object-table entry: where its value starts, and whether it is complete.
-#[derive(Debug, Clone, Copy, Default)]
-struct ObjectSlot<'a> {
-    at: &'a [u8],
-    done: bool,
 }
 
 /// A traits-table entry, AMF 3 §3.12.
@@ -586,10 +553,6 @@ struct Traits<'a> {
 fn prealloc(count: usize, bytes_left: usize) -> usize {
     const MAX_PREALLOC: usize = 4096;
     count.min(bytes_left).min(MAX_PREALLOC)
-}
-
-fn limit(limit: Limit, max: usize) -> DecodeError {
-    DecodeError::Limit(LimitExceeded::new(limit, max))
 }
 
 /// Moves the scratch entries from `mark` on into a `Vec` of their exact size.

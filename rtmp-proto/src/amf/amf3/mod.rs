@@ -83,7 +83,6 @@ use crate::amf::{Limits, Value};
 
 mod decode;
 mod encode;
-mod inline_vec;
 
 pub use decode::{Decoder, decode};
 pub use encode::{Encoder, encode};

@@ -1,5 +1,6 @@
 //! Tests of the AMF0 codec: golden bytes, round trips, hostile input.
 
+mod avmplus;
 mod golden;
 mod hostile;
 mod round_trip;

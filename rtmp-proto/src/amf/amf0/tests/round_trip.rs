@@ -33,6 +33,14 @@ fn corpus() -> Vec<Value> {
         }),
         object([]),
         object10(),
+        // Short string values (one UTF-8 pass with their key), one just
+        // under and one past the 128 bytes of that path, multi-byte keys.
+        object([
+            ("ünï", Value::from("✓ 😀")),
+            ("a", Value::from("b".repeat(127))),
+            ("é", Value::from("c".repeat(128))),
+            ("", Value::from("")),
+        ]),
         typed(
             "com.example.Point",
             [("x", Value::Number(1.0)), ("y", Value::Number(2.0))],

@@ -14,14 +14,14 @@
 /// a typical body's tables then cost no allocation, and every operation
 /// stays small enough to inline into the decoder's hot paths.
 #[derive(Debug)]
-pub(super) struct InlineVec<T, const N: usize> {
+pub(crate) struct InlineVec<T, const N: usize> {
     len: usize,
     inline: [T; N],
     spilled: Vec<T>,
 }
 
 impl<T: Copy + Default, const N: usize> InlineVec<T, N> {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             len: 0,
             inline: [T::default(); N],
@@ -29,12 +29,12 @@ impl<T: Copy + Default, const N: usize> InlineVec<T, N> {
         }
     }
 
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     #[inline]
-    pub(super) fn push(&mut self, item: T) {
+    pub(crate) fn push(&mut self, item: T) {
         match self.inline.get_mut(self.len) {
             Some(slot) => *slot = item,
             None => self.spilled.push(item),
@@ -43,7 +43,7 @@ impl<T: Copy + Default, const N: usize> InlineVec<T, N> {
     }
 
     #[inline]
-    pub(super) fn get(&self, index: usize) -> Option<&T> {
+    pub(crate) fn get(&self, index: usize) -> Option<&T> {
         if index >= self.len {
             None
         } else if let Some(spilled) = index.checked_sub(N) {
@@ -53,7 +53,7 @@ impl<T: Copy + Default, const N: usize> InlineVec<T, N> {
         }
     }
 
-    pub(super) fn get_mut(&mut self, index: usize) -> Option<&mut T> {
+    pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut T> {
         if index >= self.len {
             None
         } else if let Some(spilled) = index.checked_sub(N) {
@@ -63,7 +63,7 @@ impl<T: Copy + Default, const N: usize> InlineVec<T, N> {
         }
     }
 
-    pub(super) fn truncate(&mut self, len: usize) {
+    pub(crate) fn truncate(&mut self, len: usize) {
         if len < self.len {
             self.len = len;
             self.spilled.truncate(len.saturating_sub(N));
@@ -71,7 +71,7 @@ impl<T: Copy + Default, const N: usize> InlineVec<T, N> {
     }
 
     /// Makes room for `additional` more items.
-    pub(super) fn reserve(&mut self, additional: usize) {
+    pub(crate) fn reserve(&mut self, additional: usize) {
         let needed = self.len.saturating_add(additional).saturating_sub(N);
         self.spilled
             .reserve(needed.saturating_sub(self.spilled.len()));
