@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use adapter_tokio::Config;
+use adapter_tokio::client::{Client, ClientOptions};
 use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::message::shared_object::SoEvent;
 use tokio::io::AsyncReadExt;
@@ -33,20 +34,34 @@ async fn connections_past_the_cap_are_refused() {
         ..Config::default()
     };
     let server = TestServer::with_config(dir.path(), config).await;
-    let a = TestClient::connect(&server.url("app"), Encoding::Amf0).await;
-    let _b = TestClient::connect(&server.url("app"), Encoding::Amf0).await;
-    let mut refused = TcpStream::connect(server.addr).await.unwrap();
-    assert_eq!(until_closed(&mut refused).await, 0);
+    let options = ClientOptions::default;
+    let a = Client::connect(&server.url("app"), options())
+        .await
+        .unwrap();
+    let b = Client::connect(&server.url("app"), options())
+        .await
+        .unwrap();
+    let refused = Client::connect(&server.url("app"), options()).await;
+    assert!(refused.is_err(), "a third connection was served");
     // A slot frees up when a connection closes.
-    drop(a);
-    for attempt in 0.. {
-        let mut c = TestClient::start(&server.url("app"), Encoding::Amf0).await;
-        match c.next_event().await {
-            rtmp_proto::connection::Event::Connected { .. } => break,
-            _ if attempt < 100 => tokio::time::sleep(Duration::from_millis(20)).await,
-            other => panic!("never accepted again: {other:?}"),
+    a.close().await;
+    let mut attempts = 0;
+    let c = loop {
+        match Client::connect(&server.url("app"), options()).await {
+            Ok(c) => break c,
+            Err(e) if attempts < 100 => {
+                attempts += 1;
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("never accepted again: {e}"),
         }
-    }
+    };
+    assert_eq!(
+        c.call("echo", vec![Value::from(1.0)]).await.unwrap(),
+        [Value::from(1.0)]
+    );
+    drop(b);
     server.stop().await;
 }
 
