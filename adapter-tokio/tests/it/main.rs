@@ -12,5 +12,6 @@ mod client;
 mod contract;
 mod demo;
 mod harness;
+mod interop;
 mod limits;
 mod process;
