@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use adapter_tokio::Config;
 use adapter_tokio::client::{Client, ClientOptions};
+use adapter_tokio::{Config, Server};
 use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::message::shared_object::SoEvent;
+use so_engine::{CallRequest, Context};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -146,4 +147,39 @@ async fn a_reader_that_never_reads_is_disconnected() {
         [crate::client::change("k", 1.0)]
     );
     server.stop().await;
+}
+
+/// A bug in server code (a hook that panics) stops the server with an
+/// error instead of leaving it up without an engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_server_code_stops_the_server() {
+    let dir = TempDir::new();
+    let server = Server::builder()
+        .bind_addr("127.0.0.1:0")
+        .data_dir(dir.path())
+        .setup(|engine| {
+            engine.register_method(
+                "boom",
+                |_: &mut Context<'_>, _: &CallRequest<'_>| -> Result<Value, Value> {
+                    panic!("a bug in a method handler")
+                },
+            );
+        })
+        .bind()
+        .await
+        .unwrap();
+    let url = format!("rtmp://{}/app", server.local_addr());
+    let running = tokio::spawn(server.run_until(std::future::pending()));
+    let client = Client::connect(&url, ClientOptions::default())
+        .await
+        .unwrap();
+    assert!(client.call("boom", vec![]).await.is_err());
+    let stopped = tokio::time::timeout(PATIENCE, running)
+        .await
+        .expect("the server stops")
+        .unwrap();
+    assert!(
+        matches!(stopped, Err(adapter_tokio::Error::EngineGone)),
+        "{stopped:?}"
+    );
 }
