@@ -1,5 +1,9 @@
-//! The tokio client against a small in-test server over real loopback sockets.
+//! The tokio client over real loopback sockets: against a small in-test
+//! server built on `Connection` (this file), and against the real server
+//! with the demo application (`client_support/demo.rs`).
 
+#[path = "client_support/demo.rs"]
+mod demo;
 #[path = "client_support/server.rs"]
 mod server;
 

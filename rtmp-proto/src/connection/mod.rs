@@ -279,6 +279,16 @@ impl Connection {
         self.transmit.len()
     }
 
+    /// Bytes received from the peer so far, the handshake included.
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_received
+    }
+
+    /// Bytes received up to our last Acknowledgement (RTMP §5.4.3).
+    pub fn bytes_acknowledged(&self) -> u64 {
+        self.acknowledged
+    }
+
     /// Bytes held for input not yet decoded (partial chunks and messages).
     pub fn buffered_input(&self) -> usize {
         self.decoder.buffered()
@@ -596,6 +606,3 @@ impl Connection {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;
