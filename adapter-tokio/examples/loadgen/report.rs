@@ -1,0 +1,329 @@
+//! What a run found, and how it is printed: one labelled line per topic,
+//! the ratios to the floor last.
+
+use std::fmt;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use rtmp_proto::amf::Encoding;
+
+use crate::Options;
+use crate::clients::Stats;
+use crate::floor::{self, FloorCase};
+
+/// The C1 target: at least this fraction of the floor's deliveries per
+/// second at 1,000 clients (performance.md §4).
+const TARGET_RATIO: f64 = 0.6;
+
+/// The server process's share of the measured window.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerUsage {
+    /// Its process id.
+    pub(crate) pid: u32,
+    /// utime + stime over the window.
+    pub(crate) cpu: Duration,
+    /// The same per thread name: name, CPU, thread count.
+    pub(crate) threads: Vec<(String, Duration, usize)>,
+    /// `VmHWM` at the end (KiB): peak resident memory of its whole life.
+    pub(crate) peak_kib: u64,
+    /// `VmRSS` at the end (KiB).
+    pub(crate) rss_kib: u64,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    /// N, for the clients and the floor alike.
+    pub(crate) clients: usize,
+    /// The open-files limit in force.
+    pub(crate) fd_limit: u64,
+    /// What was run, for the first line (empty: the floor alone).
+    pub(crate) description: String,
+    /// Time to connect and subscribe every client.
+    pub(crate) setup: Duration,
+    /// The measured window.
+    pub(crate) window: Duration,
+    /// What the clients counted in the window.
+    pub(crate) stats: Stats,
+    /// The server's CPU time and memory, with `--server-pid`.
+    pub(crate) server: Option<ServerUsage>,
+    /// This process's CPU time in the window.
+    pub(crate) loadgen_cpu: Option<Duration>,
+    /// The floor's cases, in [`floor::BATCHES`] order.
+    pub(crate) floor: Vec<FloorCase>,
+    /// Messages per socket per floor case.
+    pub(crate) floor_messages: usize,
+}
+
+impl Report {
+    /// An empty report for N = `clients`.
+    pub(crate) fn new(clients: usize, fd_limit: u64) -> Self {
+        Self {
+            clients,
+            fd_limit,
+            ..Self::default()
+        }
+    }
+
+    /// Records the run's settings for the first line.
+    pub(crate) fn describe_run(&mut self, options: &Options, url: &str) {
+        let encoding = match options.encoding {
+            Encoding::Amf0 => "AMF0",
+            Encoding::Amf3 => "AMF3",
+        };
+        let pace = match options.rate {
+            Some(rate) => format!("{rate} updates/s in all"),
+            None => format!(
+                "as fast as {} unacknowledged writes each allow",
+                options.window
+            ),
+        };
+        self.description = format!(
+            "{url}, SO \"{}\" ({encoding}), {} clients on {} thread(s), {} writer(s) at {pace}, \
+             {:.1} s measured after {:.1} s of warm-up",
+            options.so,
+            options.clients,
+            options.threads,
+            options.writers,
+            options.duration.as_secs_f64(),
+            options.warmup.as_secs_f64(),
+        );
+    }
+
+    /// CHANGEs received per second, all clients together.
+    pub(crate) fn deliveries_per_second(&self) -> f64 {
+        self.stats.deliveries as f64 / self.window.as_secs_f64().max(1e-9)
+    }
+
+    fn floor_case(&self, batch: usize) -> Option<&FloorCase> {
+        self.floor.iter().find(|c| c.batch == batch)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.description.is_empty() {
+            self.fmt_run(f)?;
+        }
+        self.fmt_floor(f)
+    }
+}
+
+impl Report {
+    fn fmt_run(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.stats;
+        let secs = self.window.as_secs_f64().max(1e-9);
+        writeln!(f, "run         {}", self.description)?;
+        writeln!(
+            f,
+            "setup       {} clients connected and subscribed in {:.2} s (open files allowed: {})",
+            self.clients,
+            self.setup.as_secs_f64(),
+            self.fd_limit
+        )?;
+        writeln!(
+            f,
+            "updates     {} written = {}/s, {:.1} B each on the wire; {} acknowledged, SUCCESS after {}",
+            count(s.updates as f64),
+            count(s.updates as f64 / secs),
+            ratio(s.update_bytes, s.updates),
+            count(s.acks as f64),
+            quantiles(&s.ack_rtt),
+        )?;
+        writeln!(
+            f,
+            "deliveries  {} CHANGEs = {}/s ({:.1} per update), {} updates skipped (coalesced)",
+            count(s.deliveries as f64),
+            count(self.deliveries_per_second()),
+            ratio(s.deliveries, s.updates),
+            count(s.skipped as f64),
+        )?;
+        writeln!(f, "latency     send → receive {}", quantiles(&s.latency))?;
+        writeln!(
+            f,
+            "wire        {:.1} B read per CHANGE",
+            ratio(s.bytes_in, s.deliveries)
+        )?;
+        if s.errors > 0 || s.refusals > 0 {
+            writeln!(
+                f,
+                "problems    {} clients failed ({}), {} STATUS errors ({})",
+                s.errors,
+                s.first_error.as_deref().unwrap_or("-"),
+                s.refusals,
+                s.first_refusal.as_deref().unwrap_or("-"),
+            )?;
+        }
+        if let Some(server) = &self.server {
+            let per_delivery = per(server.cpu, s.deliveries);
+            writeln!(
+                f,
+                "server      pid {}: {:.2} s CPU in {:.2} s ({:.2} cores) = {} per delivery; \
+                 peak RSS {:.1} MiB (now {:.1} MiB)",
+                server.pid,
+                server.cpu.as_secs_f64(),
+                secs,
+                server.cpu.as_secs_f64() / secs,
+                micros(per_delivery),
+                server.peak_kib as f64 / 1024.0,
+                server.rss_kib as f64 / 1024.0,
+            )?;
+            let threads: Vec<String> = server
+                .threads
+                .iter()
+                .filter(|t| !t.1.is_zero())
+                .map(|(name, cpu, n)| format!("{name} ×{n} {:.2} s", cpu.as_secs_f64()))
+                .collect();
+            writeln!(f, "            by thread: {}", threads.join(", "))?;
+        }
+        if let Some(cpu) = self.loadgen_cpu {
+            writeln!(
+                f,
+                "loadgen     {:.2} s CPU ({:.2} cores)",
+                cpu.as_secs_f64(),
+                cpu.as_secs_f64() / secs
+            )?;
+        }
+        Ok(())
+    }
+
+    fn fmt_floor(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.floor.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            f,
+            "floor       N={}, {} B messages, {} per socket per case, one writer thread, TCP_NODELAY:",
+            self.clients,
+            floor::MESSAGE_BYTES,
+            self.floor_messages
+        )?;
+        for case in &self.floor {
+            writeln!(
+                f,
+                "            b{}: {} writer CPU per delivery = {}/s per core (wall {:.2} s)",
+                case.batch,
+                micros(case.cpu_per_delivery()),
+                count(case.deliveries_per_core_second()),
+                case.wall.as_secs_f64(),
+            )?;
+        }
+        if self.description.is_empty() {
+            return Ok(());
+        }
+        let ours = self.deliveries_per_second();
+        let mut line = Vec::new();
+        for case in &self.floor {
+            line.push(format!(
+                "÷ b{} {:.2}×",
+                case.batch,
+                ours / case.deliveries_per_core_second()
+            ));
+        }
+        let verdict = match self.floor_case(1) {
+            Some(b1) if ours / b1.deliveries_per_core_second() >= TARGET_RATIO => "met",
+            Some(_) => "missed",
+            None => "-",
+        };
+        writeln!(
+            f,
+            "ratio       deliveries/s ours {} (C1 target ≥ {TARGET_RATIO}× b1 at 1,000 clients: {verdict})",
+            line.join(", ")
+        )?;
+        if let Some(server) = &self.server {
+            let ours = per(server.cpu, self.stats.deliveries);
+            let line: Vec<String> = self
+                .floor
+                .iter()
+                .map(|c| {
+                    let floor = c.cpu_per_delivery().as_secs_f64();
+                    format!("b{} {:.2}×", c.batch, floor / ours.as_secs_f64().max(1e-12))
+                })
+                .collect();
+            writeln!(
+                f,
+                "            CPU per delivery, floor ÷ server: {}",
+                line.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `p50 …, p99 …, max …` of a histogram in µs.
+fn quantiles(h: &Histogram<u64>) -> String {
+    if h.is_empty() {
+        return "-".into();
+    }
+    let us = |v: u64| micros(Duration::from_micros(v));
+    format!(
+        "p50 {}, p99 {}, max {}",
+        us(h.value_at_quantile(0.5)),
+        us(h.value_at_quantile(0.99)),
+        us(h.max())
+    )
+}
+
+/// A duration in the unit that reads best: ns, µs or ms.
+fn micros(d: Duration) -> String {
+    let ns = d.as_nanos();
+    if ns < 1_000 {
+        format!("{ns} ns")
+    } else if ns < 1_000_000 {
+        format!("{:.2} µs", ns as f64 / 1e3)
+    } else {
+        format!("{:.2} ms", ns as f64 / 1e6)
+    }
+}
+
+/// A count with thousands separators, rounded.
+fn count(x: f64) -> String {
+    let n = x.round().max(0.0) as u64;
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    a as f64 / b.max(1) as f64
+}
+
+fn per(total: Duration, n: u64) -> Duration {
+    total.div_f64(n.max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(count(0.0), "0");
+        assert_eq!(count(999.4), "999");
+        assert_eq!(count(1000.0), "1,000");
+        assert_eq!(count(1_234_567.0), "1,234,567");
+        assert_eq!(micros(Duration::from_nanos(297)), "297 ns");
+        assert_eq!(micros(Duration::from_nanos(2_280)), "2.28 µs");
+        assert_eq!(micros(Duration::from_micros(3_400)), "3.40 ms");
+    }
+
+    #[test]
+    fn floor_alone_prints_no_ratio() {
+        let mut report = Report::new(10, 1024);
+        report.floor = vec![FloorCase {
+            batch: 1,
+            deliveries: 1000,
+            writer_cpu: Duration::from_millis(2),
+            wall: Duration::from_millis(3),
+        }];
+        let text = report.to_string();
+        assert!(text.contains("b1: 2.00 µs writer CPU per delivery = 500,000/s per core"));
+        assert!(!text.contains("ratio"));
+    }
+}
