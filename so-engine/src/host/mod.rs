@@ -356,6 +356,3 @@ impl std::fmt::Debug for Host {
             .finish_non_exhaustive()
     }
 }
-
-#[cfg(test)]
-mod tests;
