@@ -1,64 +1,43 @@
-//! The RTMP SharedObject client on tokio: connect to a server, use remote
+//! The RTMP SharedObject client: connect to a server, use remote
 //! SharedObjects, call server methods and answer the server's calls.
 //!
-//! One background task per [`Client`] owns the TCP socket and the sans-IO
-//! [`Connection`] and runs its drive
-//! loop; the [`Client`], each [`SharedObject`] and each [`IncomingCall`]
-//! are handles that talk to it through channels. Each SO's state is a
+//! One driver task per [`Client`] owns the TCP socket and runs the drive
+//! loop of the sans-IO [`Connection`]; the [`Client`], each
+//! [`SharedObject`] and each [`IncomingCall`] are handles that share the
+//! connection with it behind one lock (quinn's design: a request is queued
+//! on the connection by the handle itself, and the driver writes it out
+//! and wakes the handle when the answer comes). Each SO's state is a
 //! [`RemoteSharedObject`](rtmp_proto::remote::RemoteSharedObject) mirror,
 //! kept as Flash keeps it: writes apply locally at once and are confirmed
 //! or rolled back by the server.
 //!
-//! ```no_run
-//! use adapter_tokio::client::{Client, ClientOptions};
-//! use rtmp_proto::Value;
-//!
-//! # async fn demo() -> Result<(), adapter_tokio::client::ClientError> {
-//! let client = Client::connect("rtmp://127.0.0.1/chat/room1", ClientOptions::default()).await?;
-//! let so = client.shared_object("messages", false).await?;
-//! println!("version {}: {:?}", so.version(), so.snapshot());
-//!
-//! let mut events = so.events();
-//! so.set("topic", "hello").await?; // resolves once the server confirms it
-//! so.send("newMessage", vec![Value::from("hi all")]).await?;
-//! while let Ok(event) = events.recv().await {
-//!     println!("{event:?}");
-//! }
-//!
-//! let answer = client.call("echo", vec![Value::from(42.0)]).await?;
-//! assert_eq!(answer, [Value::from(42.0)]);
-//! client.close().await;
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! The task ends, and the connection closes, when [`Client::close`] is
+//! The driver ends, and the connection closes, when [`Client::close`] is
 //! called or when the client and every handle made from it are dropped.
 //! Every wait is bounded by [`ClientOptions::timeout`].
 
 mod calls;
 mod driver;
 mod error;
+mod session;
+mod shared;
 mod shared_object;
 mod url;
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rtmp_proto::amf::{Encoding, Str, Value};
 use rtmp_proto::connection::{Config, ConnectParams, Connection, Side};
-use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
-pub use calls::IncomingCall;
-pub use error::ClientError;
+pub use self::calls::IncomingCall;
+pub use self::error::ClientError;
+pub use self::shared_object::SharedObject;
 pub use rtmp_proto::remote::RemoteEvent;
-pub use shared_object::SharedObject;
 
-use driver::{Command, Driver, DriverParts};
+use self::session::{Answer, Session};
+use self::shared::{Shared, UserRef};
+use crate::runtime::{Runtime, until};
 
 /// How a [`Client`] connects and behaves.
 #[derive(Debug, Clone)]
@@ -101,17 +80,14 @@ impl Default for ClientOptions {
 }
 
 /// A connection to an RTMP server. See the [module docs](self).
-#[derive(Debug)]
-pub struct Client {
-    commands: mpsc::UnboundedSender<Command>,
-    closed: watch::Receiver<Option<ClientError>>,
-    task: JoinHandle<()>,
+pub struct Client<R: Runtime> {
+    user: UserRef<R>,
     encoding: Encoding,
     info: Value,
     timeout: Duration,
 }
 
-impl Client {
+impl<R: Runtime> Client<R> {
     /// Connects to `url` (`rtmp://host[:port]/app[/room...]`, port 1935 by
     /// default): TCP connect, handshake, then `connect` to the URL's
     /// application path, all within `options.timeout`.
@@ -127,46 +103,37 @@ impl Client {
             .ok_or_else(|| ClientError::InvalidUrl(url.to_owned()))?;
         params.args = options.connect_args;
         let addr = format!("{host}:{port}");
-        let stream =
-            match tokio::time::timeout_at(deadline, TcpStream::connect((&*host, port))).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    return Err(ClientError::Connect {
-                        addr,
-                        source: Arc::new(e),
-                    });
-                }
-                Err(_) => return Err(ClientError::Timeout("the TCP connection")),
-            };
+        let stream = match until::<R, _>(deadline, R::connect(&host, port)).await {
+            Some(Ok(stream)) => stream,
+            Some(Err(e)) => {
+                return Err(ClientError::Connect {
+                    addr,
+                    source: Arc::new(e),
+                });
+            }
+            None => return Err(ClientError::Timeout("the TCP connection")),
+        };
         // SharedObject updates are small and latency matters more than packing.
-        let _ = stream.set_nodelay(true);
-        let now = Instant::now().into_std();
+        let _ = R::set_nodelay(&stream);
+        let now = Instant::now();
         let mut conn = Connection::new(Arc::new(options.config), Side::Client, now, seed());
         conn.connect(now, params)?;
-
-        let (commands, receiver) = mpsc::unbounded_channel();
-        let (closed_tx, closed) = watch::channel(None);
-        let (connected_tx, connected) = oneshot::channel();
-        let driver = Driver::new(DriverParts {
-            conn,
-            stream,
-            commands: receiver,
-            weak_commands: commands.downgrade(),
-            connected: connected_tx,
-            connect_deadline: deadline,
-            closed: closed_tx,
-            timeout: options.timeout,
-            event_capacity: options.event_capacity,
-        });
-        let task = tokio::spawn(driver.run());
-        // The task enforces the deadline itself and says which step timed out.
-        let connected = connected.await.map_err(|_| ClientError::Disconnected)??;
+        let (session, connected) = Session::new(options.event_capacity);
+        let shared = Shared::new(conn, session);
+        let user = UserRef::new(shared.clone());
+        R::spawn(driver::drive::<R>(shared, stream, deadline));
+        // The driver enforces the deadline itself and says which step timed
+        // out; the margin only guards against a driver that never answers.
+        let answer = user
+            .wait(connected, options.timeout + CONNECT_MARGIN, "the handshake")
+            .await?;
+        let Answer::Connected { encoding, info } = answer else {
+            return Err(ClientError::Disconnected);
+        };
         Ok(Self {
-            commands,
-            closed,
-            task,
-            encoding: connected.encoding,
-            info: connected.info,
+            user,
+            encoding,
+            info,
             timeout: options.timeout,
         })
     }
@@ -191,14 +158,25 @@ impl Client {
         &self,
         name: impl Into<Str>,
         persistent: bool,
-    ) -> Result<SharedObject, ClientError> {
-        let (reply, answer) = oneshot::channel();
-        let command = Command::Use {
-            name: name.into(),
-            persistent,
-            reply,
-        };
-        self.request(command, answer, "the answer to USE").await
+    ) -> Result<SharedObject<R>, ClientError> {
+        let name = name.into();
+        let ticket = self
+            .user
+            .request(|session, conn, now| session.use_so(conn, now, name.clone(), persistent))?;
+        match self
+            .user
+            .wait(ticket, self.timeout, "the answer to USE")
+            .await?
+        {
+            Answer::Used { mirror, events } => Ok(SharedObject::new(
+                name,
+                mirror,
+                events,
+                self.user.clone(),
+                self.timeout,
+            )),
+            _ => Err(ClientError::Disconnected),
+        }
     }
 
     /// Calls `method` on the server (`NetConnection.call`): `Ok` with the
@@ -208,70 +186,66 @@ impl Client {
         method: impl Into<Str>,
         args: Vec<Value>,
     ) -> Result<Vec<Value>, ClientError> {
-        let (reply, answer) = oneshot::channel();
-        let command = Command::Call {
-            method: method.into(),
-            args,
-            reply,
-        };
-        self.request(command, answer, "the call's answer").await
+        let method = method.into();
+        let ticket = self
+            .user
+            .request(|session, conn, now| session.call(conn, now, &method, args))?;
+        match self
+            .user
+            .wait(ticket, self.timeout, "the call's answer")
+            .await?
+        {
+            Answer::Values(values) => Ok(values),
+            _ => Err(ClientError::Disconnected),
+        }
     }
 
     /// Calls from the server, from now on, up to `capacity` waiting at once.
     /// Until this is called, and past that capacity, the server's calls are
     /// answered with `_error` `NetConnection.Call.Failed`. A later call
     /// replaces the receiver.
-    pub fn incoming_calls(&self, capacity: usize) -> mpsc::Receiver<IncomingCall> {
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
-        let _ = self.commands.send(Command::IncomingCalls(sender));
+    pub fn incoming_calls(&self, capacity: usize) -> R::IncomingCalls {
+        let (sender, receiver) = R::call_channel(capacity.max(1));
+        let old = self.user.shared().lock().session.incoming.replace(sender);
+        drop(old);
         receiver
     }
 
     /// Whether the connection has closed.
     pub fn is_closed(&self) -> bool {
-        self.closed.borrow().is_some()
+        self.user.shared().lock().closed.is_some()
     }
 
     /// Waits until the connection closes, and says why.
     pub async fn closed(&self) -> ClientError {
-        let mut closed = self.closed.clone();
-        match closed.wait_for(Option::is_some).await {
-            Ok(reason) => reason.clone().unwrap_or(ClientError::Disconnected),
-            Err(_) => ClientError::Disconnected,
-        }
+        self.user.until_state(|state| state.closed.is_some()).await;
+        let state = self.user.shared().lock();
+        state.closed.clone().unwrap_or(ClientError::Disconnected)
     }
 
     /// Closes the connection after writing out what was already sent, and
-    /// waits for the task to end. Every pending request fails with
+    /// waits for the driver to end. Every pending request fails with
     /// [`ClientError::Closed`].
     pub async fn close(self) {
-        let _ = self.commands.send(Command::Close);
-        let _ = self.task.await;
-    }
-
-    async fn request<T>(
-        &self,
-        command: Command,
-        answer: oneshot::Receiver<Result<T, ClientError>>,
-        what: &'static str,
-    ) -> Result<T, ClientError> {
-        if self.commands.send(command).is_err() {
-            return Err(self.closed_reason());
-        }
-        match tokio::time::timeout(self.timeout, answer).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Err(self.closed_reason()),
-            Err(_) => Err(ClientError::Timeout(what)),
-        }
-    }
-
-    fn closed_reason(&self) -> ClientError {
-        self.closed
-            .borrow()
-            .clone()
-            .unwrap_or(ClientError::Disconnected)
+        self.user.shared().lock().close_requested = true;
+        self.user.shared().driver.notify();
+        self.user.until_state(|state| state.finished).await;
     }
 }
+
+impl<R: Runtime> std::fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("encoding", &self.encoding)
+            .field("info", &self.info)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long [`Client::connect`] waits past its timeout for the driver's
+/// own verdict.
+const CONNECT_MARGIN: Duration = Duration::from_secs(1);
 
 /// 32 bytes for the handshake's random fields. They need to be unpredictable
 /// for nobody (RTMP's handshake has no secrets), only different per

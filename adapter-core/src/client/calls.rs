@@ -2,37 +2,34 @@
 
 use rtmp_proto::amf::{Str, Value};
 use rtmp_proto::connection::call_failed;
-use tokio::sync::mpsc;
 
-use super::driver::Command;
+use super::shared::UserRef;
+use crate::runtime::Runtime;
+use crate::sync::lock;
 
 /// A method the server called on this client (`NetConnection.client`'s
 /// methods in Flash). Answer it with [`reply`](Self::reply) or
 /// [`reply_error`](Self::reply_error); dropping it unanswered answers
 /// `_error` `NetConnection.Call.Failed`, so the server never waits forever.
-#[derive(Debug)]
-pub struct IncomingCall {
+pub struct IncomingCall<R: Runtime> {
     /// The method name.
     pub method: Str,
     /// The arguments.
     pub args: Vec<Value>,
     /// The command object (usually null).
     pub command_object: Value,
-    responder: Responder,
+    responder: Responder<R>,
 }
 
-impl IncomingCall {
-    pub(crate) fn new(
-        call: rtmp_proto::connection::Call,
-        commands: mpsc::UnboundedSender<Command>,
-    ) -> Self {
+impl<R: Runtime> IncomingCall<R> {
+    pub(crate) fn new(call: rtmp_proto::connection::Call, user: UserRef<R>) -> Self {
         Self {
             method: call.method,
             args: call.args,
             command_object: call.command_object,
             responder: Responder {
                 transaction_id: call.transaction_id,
-                commands: Some(commands),
+                user: Some(user),
             },
         }
     }
@@ -53,27 +50,37 @@ impl IncomingCall {
     }
 }
 
-/// Sends the answer once; answers `_error` if dropped without one.
-#[derive(Debug)]
-struct Responder {
-    transaction_id: f64,
-    /// `None` once answered.
-    commands: Option<mpsc::UnboundedSender<Command>>,
+impl<R: Runtime> std::fmt::Debug for IncomingCall<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IncomingCall")
+            .field("method", &self.method)
+            .field("args", &self.args)
+            .field("command_object", &self.command_object)
+            .field("transaction_id", &self.responder.transaction_id)
+            .finish()
+    }
 }
 
-impl Responder {
+/// Sends the answer once; answers `_error` if dropped without one.
+struct Responder<R: Runtime> {
+    transaction_id: f64,
+    /// `None` once answered.
+    user: Option<UserRef<R>>,
+}
+
+impl<R: Runtime> Responder<R> {
     fn answer(&mut self, outcome: Result<Value, Value>) {
-        if let Some(commands) = self.commands.take() {
-            // A closed connection needs no answer.
-            let _ = commands.send(Command::Answer {
-                transaction_id: self.transaction_id,
-                outcome,
-            });
+        if let Some(user) = self.user.take() {
+            // Queued apart from the connection's lock (this may run while
+            // the driver holds it); a closed connection needs no answer.
+            let shared = user.shared();
+            lock(&shared.answers).push((self.transaction_id, outcome));
+            shared.driver.notify();
         }
     }
 }
 
-impl Drop for Responder {
+impl<R: Runtime> Drop for Responder<R> {
     fn drop(&mut self) {
         self.answer(Err(call_failed("the client did not answer this call")));
     }

@@ -1,4 +1,4 @@
-//! The adapter's error type.
+//! Why a server could not start or stopped early.
 
 use so_engine::store::StoreError;
 

@@ -1,27 +1,30 @@
-//! The SharedObject server on tokio: a builder, the accept loop and the
-//! graceful shutdown. The engine runs in [`engine`], each connection in
-//! [`connection`].
+//! The SharedObject server: a builder, the accept loop and the graceful
+//! shutdown. The engine runs in [`engine`], each connection in
+//! [`connection`], and between them sit the [`mailbox`]es.
 
 mod connection;
 mod engine;
+mod mailbox;
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use so_engine::host::{HostConfig, QueueLimits};
 use so_engine::store::{FileStore, MemoryStore, Store};
 use so_engine::{Application, ClientId, Engine, EngineConfig};
-use tokio::net::TcpListener;
-use tokio::sync::{Notify, mpsc};
-use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
-use self::engine::{EngineHandle, ToEngine};
+use self::engine::EngineHandle;
+use self::mailbox::{Live, Mailbox};
 use crate::Error;
+use crate::runtime::{Runtime, until};
+use crate::sync::Signal;
 
 /// Everything a server can be tuned with. Start from [`Default`].
 #[derive(Debug, Clone)]
@@ -77,15 +80,16 @@ type EngineSetup = Box<dyn FnOnce(&mut Engine) + Send>;
 
 /// Builds a [`Server`]: [`Server::builder`], then options, then
 /// [`ServerBuilder::bind`].
-pub struct ServerBuilder {
+pub struct ServerBuilder<R> {
     addr: String,
     engine: EngineFactory,
     setups: Vec<EngineSetup>,
     store: Box<dyn Store + Send>,
     config: Config,
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl ServerBuilder {
+impl<R: Runtime> ServerBuilder<R> {
     /// The address to listen on (default `127.0.0.1:1935`; port 0 picks one).
     pub fn bind_addr(mut self, addr: impl Into<String>) -> Self {
         self.addr = addr.into();
@@ -181,14 +185,12 @@ impl ServerBuilder {
     /// restores it into the engine. No connection is accepted before
     /// [`Server::run_until`]; clients that connect meanwhile wait in the
     /// listen backlog.
-    pub async fn bind(self) -> Result<Server, Error> {
-        let listener = TcpListener::bind(&self.addr)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: self.addr.clone(),
-                source,
-            })?;
-        let local_addr = listener.local_addr()?;
+    pub async fn bind(self) -> Result<Server<R>, Error> {
+        let listener = R::bind(&self.addr).await.map_err(|source| Error::Bind {
+            addr: self.addr.clone(),
+            source,
+        })?;
+        let local_addr = R::local_addr(&listener)?;
         let config = Arc::new(self.config);
         let setups = self.setups;
         let factory = self.engine;
@@ -199,22 +201,22 @@ impl ServerBuilder {
             }
             engine
         };
-        let engine = EngineHandle::start(build, self.store, config.clone()).await?;
+        let engine = EngineHandle::start::<R>(build, self.store, config.clone()).await?;
         info!(%local_addr, "listening");
         Ok(Server {
             listener,
             local_addr,
             engine,
             config,
-            shutdown: ShutdownHandle(Arc::new(Notify::new())),
+            shutdown: ShutdownHandle(Arc::new(Signal::default())),
         })
     }
 }
 
 /// A bound SharedObject server. Run it with [`Server::run_until`] or
 /// [`Server::run`].
-pub struct Server {
-    listener: TcpListener,
+pub struct Server<R: Runtime> {
+    listener: R::Listener,
     local_addr: SocketAddr,
     engine: EngineHandle,
     config: Arc<Config>,
@@ -223,25 +225,34 @@ pub struct Server {
 
 /// Asks a running server to shut down gracefully (cloneable, any thread).
 #[derive(Debug, Clone)]
-pub struct ShutdownHandle(Arc<Notify>);
+pub struct ShutdownHandle(Arc<Signal>);
 
 impl ShutdownHandle {
     /// Starts the graceful shutdown (also before the server runs).
     pub fn shutdown(&self) {
-        self.0.notify_one();
+        self.0.notify();
     }
 }
 
-impl Server {
+/// Why the accept loop stopped.
+enum Stop {
+    /// A shutdown was asked for.
+    Asked,
+    /// The engine thread ended on its own (server code panicked).
+    EngineGone,
+}
+
+impl<R: Runtime> Server<R> {
     /// A builder with the defaults: `127.0.0.1:1935`, no hooks, memory
     /// store, [`Config::default`].
-    pub fn builder() -> ServerBuilder {
+    pub fn builder() -> ServerBuilder<R> {
         ServerBuilder {
             addr: "127.0.0.1:1935".into(),
             engine: Box::new(|config| Engine::new(config, ())),
             setups: Vec::new(),
             store: Box::new(MemoryStore::new()),
             config: Config::default(),
+            runtime: PhantomData,
         }
     }
 
@@ -258,7 +269,7 @@ impl Server {
     /// Serves until SIGINT (Ctrl-C) or SIGTERM, or the [`ShutdownHandle`],
     /// then shuts down gracefully.
     pub async fn run(self) -> Result<(), Error> {
-        self.run_until(termination()).await
+        self.run_until(R::termination()).await
     }
 
     /// Serves until `shutdown` completes (or the [`ShutdownHandle`] is
@@ -274,116 +285,81 @@ impl Server {
             ..
         } = self;
         let connection_config = Arc::new(config.connection.clone());
-        let active = Arc::new(AtomicUsize::new(0));
-        let mut tasks = JoinSet::new();
+        let live = Arc::new(Live::default());
         let mut next_client = 0u64;
-        let engine_alive = engine.sender();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                () = handle.0.notified() => break,
-                // Only a panic in server code (a hook) ends the engine early.
-                () = engine_alive.closed() => {
-                    error!("the engine thread stopped: shutting down");
-                    tasks.shutdown().await;
-                    engine.join().await;
-                    return Err(Error::EngineGone);
+        let mut shutdown = pin!(shutdown);
+        // After a failed accept (out of file descriptors and the like):
+        // wait a little rather than spin.
+        let mut backoff: Option<R::Timer> = None;
+        let stop = poll_fn(|cx| {
+            loop {
+                if shutdown.as_mut().poll(cx).is_ready() || handle.0.poll_notified(cx).is_ready()
+                {
+                    return Poll::Ready(Stop::Asked);
                 }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(accepted) => accepted,
-                        Err(error) => {
-                            // Out of file descriptors and the like: wait a
-                            // little rather than spin.
-                            warn!(%error, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    };
-                    if active.load(Ordering::Relaxed) >= config.max_connections {
-                        warn!(%peer, max = config.max_connections, "connection refused: too many connections");
+                // Only a panic in server code (a hook) ends the engine early.
+                if engine.poll_gone(cx).is_ready() {
+                    return Poll::Ready(Stop::EngineGone);
+                }
+                if let Some(timer) = &mut backoff {
+                    std::task::ready!(R::poll_timer(timer, cx));
+                    backoff = None;
+                }
+                let (stream, peer) = match std::task::ready!(R::poll_accept(&listener, cx)) {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        warn!(%error, "accept failed");
+                        backoff = Some(R::timer(Instant::now() + ACCEPT_BACKOFF));
                         continue;
                     }
-                    next_client += 1;
-                    let slot = ActiveSlot::take(&active);
-                    let task = connection::serve(
-                        stream,
-                        peer,
-                        ClientId(next_client),
-                        engine.sender(),
-                        config.clone(),
-                        connection_config.clone(),
-                    );
-                    tasks.spawn(async move {
-                        task.await;
-                        drop(slot);
-                    });
+                };
+                if live.len() >= config.max_connections {
+                    warn!(%peer, max = config.max_connections, "connection refused: too many connections");
+                    continue;
                 }
+                next_client += 1;
+                let client = ClientId(next_client);
+                let mailbox = Arc::new(Mailbox::new(config.queue));
+                let slot = live.insert(client, mailbox.clone());
+                let task = connection::serve::<R>(
+                    stream,
+                    peer,
+                    client,
+                    mailbox,
+                    engine.sender(),
+                    config.clone(),
+                    connection_config.clone(),
+                );
+                R::spawn(async move {
+                    task.await;
+                    drop(slot);
+                });
             }
+        })
+        .await;
+        drop(listener);
+        if let Stop::EngineGone = stop {
+            error!("the engine thread stopped: shutting down");
+            live.kill_all();
+            engine.join::<R>().await;
+            return Err(Error::EngineGone);
         }
-        drop((listener, engine_alive));
-        info!(connections = tasks.len(), "shutting down");
+        info!(connections = live.len(), "shutting down");
         engine.shutdown().await;
         // Every connection was told to close; give them their grace period.
-        let wait = config.close_grace + Duration::from_secs(1);
-        if tokio::time::timeout(wait, async { while tasks.join_next().await.is_some() {} })
-            .await
-            .is_err()
-        {
+        let wait = Instant::now() + config.close_grace + Duration::from_secs(1);
+        if until::<R, _>(wait, live.all_closed()).await.is_none() {
             warn!(
-                left = tasks.len(),
+                left = live.len(),
                 "connections still open after the grace period: dropped"
             );
-            tasks.shutdown().await;
+            live.kill_all();
         }
-        engine.join().await;
+        engine.join::<R>().await;
         info!("stopped");
         Ok(())
     }
 }
 
-/// Counts one open connection while it lives.
-struct ActiveSlot(Arc<AtomicUsize>);
-
-impl ActiveSlot {
-    fn take(active: &Arc<AtomicUsize>) -> Self {
-        active.fetch_add(1, Ordering::Relaxed);
-        Self(active.clone())
-    }
-}
-
-impl Drop for ActiveSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Completes on SIGINT or SIGTERM (Ctrl-C only off Unix).
-async fn termination() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
-                    _ = term.recv() => info!("SIGTERM received"),
-                }
-            }
-            Err(error) => {
-                warn!(%error, "cannot listen for SIGTERM");
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        info!("Ctrl-C received");
-    }
-}
-
-/// The sending side of the engine's channel, as connections hold it.
-type EngineSender = mpsc::Sender<ToEngine>;
+/// How long the accept loop pauses after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
