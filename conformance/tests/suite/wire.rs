@@ -1,7 +1,10 @@
-//! A small test client: `rtmp_proto::connection::Connection` over a tokio
-//! `TcpStream`, driven step by step by the test.
+//! A blocking wire-level test client: `rtmp_proto::connection::Connection`
+//! over a `std::net::TcpStream`, driven step by step by the test. It runs
+//! on the test's own thread, beside any runtime.
 
 use std::collections::VecDeque;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,40 +12,37 @@ use bytes::BytesMut;
 use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::connection::{CallId, CloseReason, Config, ConnectParams, Connection, Event, Side};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-/// How long a test waits for anything the server should send.
-pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
+use crate::adapter::PATIENCE;
 
 pub(crate) struct TestClient {
     pub(crate) stream: TcpStream,
     pub(crate) conn: Connection,
     events: VecDeque<Event>,
-    read_buf: BytesMut,
+    read_buf: Vec<u8>,
     write_buf: BytesMut,
     /// Write in pieces of this many bytes with this pause between them.
-    pub(crate) dribble: Option<(usize, Duration)>,
+    dribble: Option<(usize, Duration)>,
 }
 
 impl TestClient {
     /// Handshake and `connect`, without waiting for the answer.
-    pub(crate) async fn start(url: &str, encoding: Encoding) -> Self {
+    pub(crate) fn start(url: &str, encoding: Encoding) -> Self {
         let addr = url
             .strip_prefix("rtmp://")
             .and_then(|rest| rest.split('/').next())
             .expect("rtmp://host:port/...");
-        let stream = TcpStream::connect(addr).await.expect("TCP connect");
-        Self::start_on(stream, url, encoding).await
+        let stream = TcpStream::connect(addr).expect("TCP connect");
+        Self::start_on(stream, url, encoding)
     }
 
     /// Handshake and `connect` over a stream the test opened.
-    pub(crate) async fn start_on(stream: TcpStream, url: &str, encoding: Encoding) -> Self {
-        Self::start_with(stream, url, encoding, None).await
+    pub(crate) fn start_on(stream: TcpStream, url: &str, encoding: Encoding) -> Self {
+        Self::start_with(stream, url, encoding, None)
     }
 
     /// [`TestClient::start_on`], writing in pieces from the first byte.
-    pub(crate) async fn start_with(
+    pub(crate) fn start_with(
         stream: TcpStream,
         url: &str,
         encoding: Encoding,
@@ -57,18 +57,18 @@ impl TestClient {
             stream,
             conn,
             events: VecDeque::new(),
-            read_buf: BytesMut::with_capacity(64 << 10),
+            read_buf: vec![0; 64 << 10],
             write_buf: BytesMut::new(),
             dribble,
         };
-        client.flush().await;
+        client.flush();
         client
     }
 
     /// Connects and waits for the accept.
-    pub(crate) async fn connect(url: &str, encoding: Encoding) -> Self {
-        let mut client = Self::start(url, encoding).await;
-        match client.next_event().await {
+    pub(crate) fn connect(url: &str, encoding: Encoding) -> Self {
+        let mut client = Self::start(url, encoding);
+        match client.next_event() {
             Event::Connected { encoding: got, .. } => assert_eq!(got, encoding),
             other => panic!("connect to {url} not accepted: {other:?}"),
         }
@@ -76,26 +76,26 @@ impl TestClient {
     }
 
     /// Writes what the connection has to send.
-    pub(crate) async fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         self.conn.poll_transmit(&mut self.write_buf);
         // A write error means the server closed: the next read says so.
         if let Some((piece, pause)) = self.dribble {
             for chunk in self.write_buf.chunks(piece) {
-                if self.stream.write_all(chunk).await.is_err() {
+                if self.stream.write_all(chunk).is_err() {
                     break;
                 }
-                tokio::time::sleep(pause).await;
+                std::thread::sleep(pause);
             }
         } else if !self.write_buf.is_empty() {
-            let _ = self.stream.write_all(&self.write_buf).await;
+            let _ = self.stream.write_all(&self.write_buf);
         }
         self.write_buf.clear();
     }
 
     /// The next application event (pings and the like are answered
     /// inside); panics after [`PATIENCE`].
-    pub(crate) async fn next_event(&mut self) -> Event {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
+    pub(crate) fn next_event(&mut self) -> Event {
+        let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(event) = self.events.pop_front() {
                 return event;
@@ -108,31 +108,30 @@ impl TestClient {
             if !self.events.is_empty() {
                 continue;
             }
-            self.flush().await;
-            let read = tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.read_buf))
-                .await
-                .expect("the server answered in time");
+            self.flush();
+            let Some(n) = read_until(&mut self.stream, &mut self.read_buf, deadline) else {
+                panic!("the server did not answer in time");
+            };
             // A reset (the server closed with our bytes unread) ends the
             // connection like a close.
-            if !matches!(read, Ok(n) if n > 0) {
+            if n == 0 {
                 return Event::Closed(CloseReason::PeerClosed);
             }
-            let _ = self.conn.handle_input(Instant::now(), &self.read_buf);
-            self.read_buf.clear();
-            self.flush().await;
+            let _ = self.conn.handle_input(Instant::now(), &self.read_buf[..n]);
+            self.flush();
         }
     }
 
     /// The next SharedObject message; panics on any other event.
-    pub(crate) async fn next_so(&mut self) -> SharedObjectMessage {
-        match self.next_event().await {
+    pub(crate) fn next_so(&mut self) -> SharedObjectMessage {
+        match self.next_event() {
             Event::SharedObject(message) => message,
             other => panic!("expected a SharedObject message, got {other:?}"),
         }
     }
 
     /// Sends one SharedObject message.
-    pub(crate) async fn send_so(&mut self, name: &str, persistent: bool, events: Vec<SoEvent>) {
+    pub(crate) fn send_so(&mut self, name: &str, persistent: bool, events: Vec<SoEvent>) {
         let message = SharedObjectMessage {
             name: name.into(),
             version: 0,
@@ -142,24 +141,20 @@ impl TestClient {
         self.conn
             .send_shared_object(Instant::now(), &message)
             .unwrap();
-        self.flush().await;
+        self.flush();
     }
 
     /// USE, and the answer (USE_SUCCESS, CLEAR, CHANGEs).
-    pub(crate) async fn use_so(&mut self, name: &str, persistent: bool) -> SharedObjectMessage {
-        self.send_so(name, persistent, vec![SoEvent::Use]).await;
-        self.next_so().await
+    pub(crate) fn use_so(&mut self, name: &str, persistent: bool) -> SharedObjectMessage {
+        self.send_so(name, persistent, vec![SoEvent::Use]);
+        self.next_so()
     }
 
     /// Calls `method(args)` and waits for its answer.
-    pub(crate) async fn call(
-        &mut self,
-        method: &str,
-        args: Vec<Value>,
-    ) -> Result<Vec<Value>, Value> {
+    pub(crate) fn call(&mut self, method: &str, args: Vec<Value>) -> Result<Vec<Value>, Value> {
         let id: CallId = self.conn.call(Instant::now(), method, args).unwrap();
-        self.flush().await;
-        match self.next_event().await {
+        self.flush();
+        match self.next_event() {
             Event::CallResult { id: got, outcome } if got == id => outcome,
             other => panic!("expected the answer to {method}, got {other:?}"),
         }
@@ -168,18 +163,59 @@ impl TestClient {
     /// A round trip through the engine (an `echo` call), dropping the
     /// SharedObject messages that arrive before its answer: everything the
     /// engine sent this client before is then consumed.
-    pub(crate) async fn sync(&mut self) -> Vec<SharedObjectMessage> {
+    pub(crate) fn sync(&mut self) -> Vec<SharedObjectMessage> {
         let id = self.conn.call(Instant::now(), "echo", vec![]).unwrap();
-        self.flush().await;
+        self.flush();
         let mut skipped = Vec::new();
         loop {
-            match self.next_event().await {
+            match self.next_event() {
                 Event::CallResult { id: got, .. } if got == id => return skipped,
                 Event::SharedObject(message) => skipped.push(message),
                 other => panic!("expected the echo, got {other:?}"),
             }
         }
     }
+}
+
+/// One read by `deadline`: `Some(0)` at the end (or a reset), `None` if
+/// nothing came in time.
+fn read_until(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> Option<usize> {
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match stream.read(buf) {
+            Ok(n) => return Some(n),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return Some(0),
+        }
+    }
+}
+
+/// Reads until the server closes the socket (EOF or reset), and how many
+/// bytes came; panics if it does not within [`PATIENCE`].
+pub(crate) fn until_closed(stream: &mut TcpStream) -> usize {
+    let mut buf = vec![0; 64 << 10];
+    let deadline = Instant::now() + PATIENCE;
+    let mut total = 0;
+    loop {
+        match read_until(stream, &mut buf, deadline) {
+            None => panic!("the server kept the connection open"),
+            Some(0) => return total,
+            Some(n) => total += n,
+        }
+    }
+}
+
+/// A TCP connection to `addr` whose receive buffer is small, so that the
+/// kernel holds little on behalf of a reader that stops reading.
+pub(crate) fn small_window(addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    socket.into()
 }
 
 /// `SoEvent::RequestChange`.

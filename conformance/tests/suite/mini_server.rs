@@ -1,5 +1,7 @@
-//! A small SharedObject server for the client tests, built directly on
-//! `rtmp_proto::connection::Connection` (`Side::Server`) over real sockets.
+//! A small SharedObject server for the client-library tests, built
+//! directly on `rtmp_proto::connection::Connection` (`Side::Server`) over
+//! `std` sockets, one thread per connection: no runtime, so it serves the
+//! clients of both adapters alike.
 //!
 //! It answers the way the behaviour contract says, for enough cases to
 //! exercise the client:
@@ -21,32 +23,35 @@
 //!   anything else → `_error` NetConnection.Call.Failed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rtmp_proto::amf::{Str, Value};
 use rtmp_proto::connection::{Call, CallId, Config, Connection, Event, Side, call_failed};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 
 pub(crate) const NO_WRITE_ACCESS: &str = "SharedObject.NoWriteAccess";
 pub(crate) const NO_READ_ACCESS: &str = "SharedObject.NoReadAccess";
 pub(crate) const NO_OBJECT_FOUND: &str = "SharedObject.NoObjectFound";
 
-/// A running test server.
-pub(crate) struct TestServer {
+/// How often an idle connection thread looks at its socket and inbox.
+const POLL: Duration = Duration::from_millis(2);
+
+/// A running test server; it stops accepting when dropped.
+pub(crate) struct MiniServer {
     pub(crate) addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    stopped: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
 struct State {
     sos: BTreeMap<Str, So>,
-    clients: BTreeMap<u64, mpsc::UnboundedSender<Outbound>>,
+    clients: BTreeMap<u64, mpsc::Sender<Outbound>>,
     next_client: u64,
 }
 
@@ -57,16 +62,17 @@ struct So {
     subscribers: BTreeSet<u64>,
 }
 
-/// What one connection task is asked to do by another.
+/// What one connection thread is asked to do by another.
 enum Outbound {
     SharedObject(SharedObjectMessage),
     Close,
 }
 
-impl TestServer {
+impl MiniServer {
     /// Listens on 127.0.0.1:0 with `initial` attributes per SO name.
-    pub(crate) async fn start(initial: &[(&str, &str, Value)]) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    pub(crate) fn start(initial: &[(&str, &str, Value)]) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("non-blocking");
         let addr = listener.local_addr().expect("address");
         let mut state = State::default();
         for (name, key, value) in initial {
@@ -75,14 +81,24 @@ impl TestServer {
             so.version = 1;
         }
         let state = Arc::new(Mutex::new(state));
-        let shared = Arc::clone(&state);
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = Arc::clone(&shared);
-                tokio::spawn(serve(stream, state));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let (shared, stop) = (Arc::clone(&state), Arc::clone(&stopped));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let state = Arc::clone(&shared);
+                        std::thread::spawn(move || serve(stream, state));
+                    }
+                    Err(_) => std::thread::sleep(POLL),
+                }
             }
         });
-        Self { addr, state }
+        Self {
+            addr,
+            state,
+            stopped,
+        }
     }
 
     /// `rtmp://127.0.0.1:port/app`.
@@ -111,8 +127,15 @@ impl TestServer {
     }
 }
 
-async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
-    let (outbound, mut inbox) = mpsc::unbounded_channel();
+impl Drop for MiniServer {
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        self.disconnect_all();
+    }
+}
+
+fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
+    let (outbound, inbox) = mpsc::channel();
     let id = {
         let mut state = state.lock().expect("state");
         state.next_client += 1;
@@ -120,6 +143,8 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
         state.clients.insert(id, outbound);
         id
     };
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(POLL));
     let mut conn = Connection::new(
         Arc::new(Config::default()),
         Side::Server,
@@ -138,9 +163,17 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
         while let Some(event) = conn.poll_event() {
             peer.handle(&mut conn, now, event);
         }
+        while let Ok(message) = inbox.try_recv() {
+            match message {
+                Outbound::SharedObject(message) => {
+                    let _ = conn.send_shared_object(now, &message);
+                }
+                Outbound::Close => conn.close(now),
+            }
+        }
         conn.poll_transmit(&mut output);
         if !output.is_empty() {
-            if stream.write_all(&output).await.is_err() {
+            if stream.write_all(&output).is_err() {
                 break;
             }
             output.clear();
@@ -148,24 +181,20 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
         if conn.is_closed() {
             break;
         }
-        tokio::select! {
-            read = stream.read(&mut input) => match read {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let _ = conn.handle_input(Instant::now(), &input[..n]);
-                }
-            },
-            message = inbox.recv() => match message {
-                Some(Outbound::SharedObject(message)) => {
-                    let _ = conn.send_shared_object(Instant::now(), &message);
-                }
-                Some(Outbound::Close) | None => {
-                    conn.close(Instant::now());
-                }
-            },
+        match stream.read(&mut input) {
+            Ok(0) => break,
+            Ok(n) => {
+                let _ = conn.handle_input(Instant::now(), &input[..n]);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(_) => break,
         }
     }
-    let _ = stream.shutdown().await;
+    let _ = stream.shutdown(Shutdown::Write);
     let mut state = state.lock().expect("state");
     state.clients.remove(&id);
     for so in state.sos.values_mut() {
