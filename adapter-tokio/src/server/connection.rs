@@ -3,8 +3,9 @@
 //! [`ClientLink`], and the drive loop of `rtmp_proto::connection`.
 
 use std::net::SocketAddr;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use rtmp_proto::connection::{self, CloseReason, Connection, Event, Side};
@@ -87,6 +88,10 @@ impl Task {
         // has room.
         let mut wake = false;
         let mut shutdown = false;
+        // One timer for the connection's life, moved when its deadline
+        // changes: a new one per turn of the loop (a turn per delivery)
+        // would register and cancel a timer-wheel entry every time.
+        let mut timer = pin!(tokio::time::sleep(Duration::ZERO));
         loop {
             let now = Instant::now();
             if wake && write_buf.len() < self.config.max_unsent_bytes {
@@ -125,7 +130,10 @@ impl Task {
             }
             let open = !self.conn.is_closed();
             let room = write_buf.len() < self.config.max_unsent_bytes;
-            let timer = self.close_by.or_else(|| self.conn.poll_timeout());
+            let deadline = self.close_by.or_else(|| self.conn.poll_timeout());
+            if let Some(deadline) = deadline {
+                move_timer(timer.as_mut(), deadline);
+            }
             tokio::select! {
                 biased;
                 written = writer.write(&write_buf), if !write_buf.is_empty() => match written {
@@ -157,7 +165,7 @@ impl Task {
                     }
                     Err(e) => self.abort(&format!("read failed: {e}"), &mut write_buf),
                 },
-                () = sleep_until(timer), if timer.is_some() => {
+                () = &mut timer, if deadline.is_some() => {
                     self.conn.handle_timeout(Instant::now());
                 }
             }
@@ -195,8 +203,10 @@ impl Task {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    if let Some(deadline) = deadline {
-        tokio::time::sleep_until(deadline.into()).await;
+/// Points `timer` at `deadline` unless it already is.
+fn move_timer(timer: Pin<&mut tokio::time::Sleep>, deadline: Instant) {
+    let deadline = tokio::time::Instant::from_std(deadline);
+    if timer.deadline() != deadline {
+        timer.reset(deadline);
     }
 }

@@ -77,6 +77,51 @@ async fn a_silent_client_is_dropped_after_the_handshake_timeout() {
     server.stop().await;
 }
 
+/// After the handshake, the connect deadline replaces the handshake's:
+/// the connection outlives the handshake timeout and is dropped at the
+/// connect timeout (the connection task moves one timer from deadline to
+/// deadline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connect_timeout_follows_the_handshake_timeout() {
+    use rtmp_proto::handshake::{ClientStyle, Handshake};
+    use tokio::io::AsyncWriteExt;
+
+    let dir = TempDir::new();
+    let mut config = Config::default();
+    config.connection.handshake_timeout = Duration::from_millis(200);
+    config.connection.connect_timeout = Duration::from_millis(1200);
+    let server = TestServer::with_config(dir.path(), config).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut handshake = Handshake::client([9; 32], ClientStyle::Plain);
+    let mut out = bytes::BytesMut::new();
+    let mut buf = vec![0; 8192];
+    while !handshake.is_done() {
+        handshake.poll_transmit(&mut out);
+        stream.write_all(&out).await.unwrap();
+        out.clear();
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed during the handshake");
+        handshake.handle_input(0, &buf[..n]).unwrap();
+    }
+    handshake.poll_transmit(&mut out);
+    stream.write_all(&out).await.unwrap();
+    let done = tokio::time::Instant::now();
+    // Past the handshake timeout: still open (nothing to read, no EOF).
+    let early = tokio::time::timeout(Duration::from_millis(600), stream.read(&mut buf)).await;
+    assert!(
+        early.is_err(),
+        "closed before the connect timeout: {early:?}"
+    );
+    until_closed(&mut stream).await;
+    let waited = done.elapsed();
+    assert!(waited >= Duration::from_millis(1200), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    server.stop().await;
+}
+
 /// A subscriber that never reads is disconnected once its queue passes
 /// the cap, while the writer and another reader go on being served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
