@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::hash::{DefaultHasher, Hasher};
+use std::ops::Range;
 
 use bytes::Bytes;
 use rtmp_proto::amf::Encoding;
@@ -98,8 +100,16 @@ pub struct OutboundQueue {
     /// Sorted by `seq`; removed entries stay as holes (`item: None`) until
     /// they reach the front or a compaction.
     entries: VecDeque<Entry>,
-    /// The live single-CHANGE entries by (SO name, key) bytes.
-    index: BTreeMap<(Bytes, Bytes), u64>,
+    /// Single-CHANGE entries by the hash of their (SO name, key): the
+    /// `seq` of the last one pushed. Lookups check that entry (live, same
+    /// name and key bytes), so stale and colliding slots are harmless; they
+    /// stay until the index outgrows the live entries (see
+    /// [`INDEX_SLACK`]), so that a client's hot key costs no allocation
+    /// per message, and the index holds no handle on the shared bodies
+    /// (every recipient's copy of one update shares one reference count,
+    /// which the engine thread and the connections' threads would
+    /// otherwise bounce between them).
+    index: BTreeMap<u64, u64>,
     next_seq: u64,
     live: usize,
     bytes: usize,
@@ -107,12 +117,50 @@ pub struct OutboundQueue {
     coalesced: u64,
 }
 
+/// How many index slots beyond twice the live entries may be stale
+/// before the index is rebuilt (amortized O(1) per push).
+const INDEX_SLACK: usize = 64;
+
 #[derive(Debug)]
 struct Entry {
     seq: u64,
     size: usize,
-    key: Option<(Bytes, Bytes)>,
+    key: Option<ChangeKey>,
     item: Option<ClientCommand>,
+}
+
+/// Where a single CHANGE's SO name and key sit in its body, with a hash
+/// of both.
+#[derive(Debug, Clone)]
+struct ChangeKey {
+    hash: u64,
+    name: Range<usize>,
+    key: Range<usize>,
+}
+
+impl ChangeKey {
+    fn of(encoding: Encoding, body: &[u8]) -> Option<Self> {
+        let (name, key) = single_change_spans(encoding, body)?;
+        // Fixed keys: the same hash in every run. A peer that makes keys
+        // collide only stops their coalescing (the bytes are compared).
+        let mut hasher = DefaultHasher::new();
+        hasher.write_usize(name.len());
+        hasher.write(body.get(name.clone())?);
+        hasher.write(body.get(key.clone())?);
+        Some(Self {
+            hash: hasher.finish(),
+            name,
+            key,
+        })
+    }
+
+    /// Whether `self` (in `body`) and `other` (in `other_body`) are the
+    /// same SO name and key.
+    fn same(&self, body: &[u8], other: &Self, other_body: &[u8]) -> bool {
+        self.hash == other.hash
+            && body.get(self.name.clone()) == other_body.get(other.name.clone())
+            && body.get(self.key.clone()) == other_body.get(other.key.clone())
+    }
 }
 
 impl OutboundQueue {
@@ -137,12 +185,14 @@ impl OutboundQueue {
             return Ok(Pushed::Dropped);
         }
         let key = match &command {
-            ClientCommand::SharedObject(body) => single_change_key(encoding, body),
+            ClientCommand::SharedObject(body) => ChangeKey::of(encoding, body),
             _ => None,
         };
         let mut pushed = Pushed::Queued;
-        if let Some(seq) = key.as_ref().and_then(|k| self.index.remove(k)) {
-            self.remove(seq);
+        if let (Some(key), ClientCommand::SharedObject(body)) = (&key, &command)
+            && let Some(&seq) = self.index.get(&key.hash)
+            && self.remove_same(seq, key, body)
+        {
             pushed = Pushed::Coalesced;
             self.coalesced = self.coalesced.saturating_add(1);
         }
@@ -158,9 +208,7 @@ impl OutboundQueue {
         }
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
-        if let Some(key) = &key {
-            self.index.insert(key.clone(), seq);
-        }
+        let hash = key.as_ref().map(|k| k.hash);
         self.entries.push_back(Entry {
             seq,
             size,
@@ -169,6 +217,12 @@ impl OutboundQueue {
         });
         self.live += 1;
         self.bytes = total;
+        if let Some(hash) = hash {
+            self.index.insert(hash, seq);
+            if self.index.len() > 2 * self.live + INDEX_SLACK {
+                self.rebuild_index();
+            }
+        }
         Ok(pushed)
     }
 
@@ -176,11 +230,9 @@ impl OutboundQueue {
     pub fn pop(&mut self) -> Option<ClientCommand> {
         while let Some(entry) = self.entries.pop_front() {
             if let Some(item) = entry.item {
+                // Its index slot goes stale: lookups no longer find it.
                 self.live -= 1;
                 self.bytes = self.bytes.saturating_sub(entry.size);
-                if let Some(key) = entry.key {
-                    self.index.remove(&key);
-                }
                 return Some(item);
             }
         }
@@ -226,19 +278,42 @@ impl OutboundQueue {
 
     fn clear(&mut self) {
         self.entries.clear();
-        self.index.clear();
+        // Every slot is stale now; a few are kept to be reused.
+        if self.index.len() > INDEX_SLACK {
+            self.index.clear();
+        }
         self.live = 0;
         self.bytes = 0;
     }
 
-    /// Turns the live entry `seq` into a hole.
-    fn remove(&mut self, seq: u64) {
+    /// Indexes the live single-CHANGE entries only.
+    fn rebuild_index(&mut self) {
+        self.index.clear();
+        for entry in &self.entries {
+            if let (Some(key), Some(_)) = (&entry.key, &entry.item) {
+                self.index.insert(key.hash, entry.seq);
+            }
+        }
+    }
+
+    /// Turns the entry `seq` into a hole if it is live and a single CHANGE
+    /// of the same SO name and key as `key` in `body`; says whether it did.
+    fn remove_same(&mut self, seq: u64, key: &ChangeKey, body: &[u8]) -> bool {
         let Ok(at) = self.entries.binary_search_by_key(&seq, |e| e.seq) else {
-            return;
+            return false;
         };
         let Some(entry) = self.entries.get_mut(at) else {
-            return;
+            return false;
         };
+        let same = match (&entry.key, &entry.item) {
+            (Some(old), Some(ClientCommand::SharedObject(old_body))) => {
+                old.same(old_body, key, body)
+            }
+            _ => false,
+        };
+        if !same {
+            return false;
+        }
         if entry.item.take().is_some() {
             self.live -= 1;
             self.bytes = self.bytes.saturating_sub(entry.size);
@@ -251,6 +326,7 @@ impl OutboundQueue {
         if holes > 32 && holes > self.live {
             self.entries.retain(|e| e.item.is_some());
         }
+        true
     }
 }
 
@@ -260,6 +336,12 @@ impl OutboundQueue {
 /// then one event (type, u32 length) that ends exactly at the end of the
 /// body, and the key (u16 length) at the start of its payload.
 pub fn single_change_key(encoding: Encoding, body: &Bytes) -> Option<(Bytes, Bytes)> {
+    let (name, key) = single_change_spans(encoding, body)?;
+    Some((body.slice(name), body.slice(key)))
+}
+
+/// [`single_change_key`] as byte ranges of `body`.
+fn single_change_spans(encoding: Encoding, body: &[u8]) -> Option<(Range<usize>, Range<usize>)> {
     const CHANGE: u8 = 4;
     let start = match encoding {
         Encoding::Amf0 => 0,
@@ -282,10 +364,7 @@ pub fn single_change_key(encoding: Encoding, body: &Bytes) -> Option<(Bytes, Byt
     if key_end > body.len() {
         return None;
     }
-    Some((
-        body.slice(name_at..name_at + name_len),
-        body.slice(key_at..key_end),
-    ))
+    Some((name_at..name_at + name_len, key_at..key_end))
 }
 
 /// What a command counts for in the queue: a body's length, an estimate
@@ -666,6 +745,62 @@ mod tests {
             Ok(Pushed::Queued)
         );
         assert!(queue.push(e, change(e, "so", 2, "j", 0.0)).is_err());
+    }
+
+    /// The index keeps hashes only: two keys whose hashes collide are
+    /// compared byte for byte and never coalesced with each other.
+    #[test]
+    fn colliding_hashes_do_not_coalesce_different_keys() {
+        let e = Encoding::Amf0;
+        let mut queue = OutboundQueue::new(QueueLimits::default());
+        let k = change(e, "so", 1, "k", 1.0);
+        let j = change(e, "so", 2, "j", 2.0);
+        queue.push(e, k.clone()).unwrap();
+        // Forge a collision: k's entry has j's hash, and j's slot points at it.
+        let ClientCommand::SharedObject(j_body) = &j else {
+            unreachable!()
+        };
+        let j_hash = ChangeKey::of(e, j_body).expect("a single change").hash;
+        let k_key = queue.entries[0].key.as_mut().expect("indexed");
+        k_key.hash = j_hash;
+        queue.index.clear();
+        queue.index.insert(j_hash, 0);
+        assert_eq!(queue.push(e, j.clone()), Ok(Pushed::Queued));
+        assert_eq!(queue.coalesced(), 0);
+        assert_eq!(drain(&mut queue), [k, j]);
+    }
+
+    /// Drained and popped entries leave stale slots that match nothing;
+    /// the index stays within twice the live entries plus the slack.
+    #[test]
+    fn stale_slots_match_nothing_and_stay_bounded() {
+        let e = Encoding::Amf0;
+        let mut queue = OutboundQueue::new(QueueLimits::default());
+        for v in 1..=100 {
+            queue
+                .push(e, change(e, "so", v, "hot", f64::from(v)))
+                .unwrap();
+            assert_eq!(drain(&mut queue).len(), 1);
+            assert_eq!(queue.index.len(), 1, "the hot key reuses its slot");
+        }
+        queue.push(e, change(e, "so", 101, "hot", 0.0)).unwrap();
+        assert_eq!(queue.coalesced(), 0, "drained entries are never replaced");
+        for i in 0..1000 {
+            queue
+                .push(e, change(e, "so", 102 + i, &format!("k{i}"), 0.0))
+                .unwrap();
+            assert!(queue.index.len() <= 2 * queue.len() + INDEX_SLACK);
+        }
+        assert_eq!(drain(&mut queue).len(), 1001);
+        assert!(queue.index.len() <= INDEX_SLACK, "{}", queue.index.len());
+        // Many keys, each drained at once: the stale slots are bounded too.
+        for i in 0..1000 {
+            queue
+                .push(e, change(e, "so", 2000 + i, &format!("k{i}"), 1.0))
+                .unwrap();
+            drain(&mut queue);
+            assert!(queue.index.len() <= 2 + INDEX_SLACK);
+        }
     }
 
     /// A stalled reader of a hot key holds one message, and the holes
