@@ -69,7 +69,7 @@ async fn tshark_frames_every_message_and_decodes_connect() {
     assert_eq!(streams.len(), 3, "TCP streams: {:?}", streams.keys());
     for (id, stream) in &streams {
         for (side, pdus) in [("client", &stream.client), ("server", &stream.server)] {
-            let ours = our_framing(&stream.bytes(side));
+            let ours = our_framing(stream.bytes(side));
             let theirs: Vec<(u8, usize)> = pdus
                 .iter()
                 .filter_map(|pdu| pdu.message.as_ref().map(|m| (m.type_id, m.length)))
@@ -378,10 +378,10 @@ struct Stream {
 }
 
 impl Stream {
-    fn bytes(&self, side: &str) -> Vec<u8> {
+    fn bytes(&self, side: &str) -> &[u8] {
         match side {
-            "client" => self.client_bytes.clone(),
-            _ => self.server_bytes.clone(),
+            "client" => &self.client_bytes,
+            _ => &self.server_bytes,
         }
     }
 
