@@ -12,6 +12,5 @@ mod client;
 mod contract;
 mod demo;
 mod harness;
-mod interop;
 mod limits;
 mod process;

@@ -190,7 +190,9 @@ impl OutboundQueue {
             key: span,
             item: Some(command),
         };
-        if let (Some(index), Some(key)) = (&mut self.index, entry.shared_key()) {
+        if let Some(index) = &mut self.index
+            && let Some(key) = entry.shared_key()
+        {
             index.insert(key, seq);
         }
         self.entries.push_back(entry);
@@ -210,7 +212,9 @@ impl OutboundQueue {
             }
             self.live -= 1;
             self.bytes = self.bytes.saturating_sub(entry.size);
-            if let (Some(index), Some(key)) = (&mut self.index, entry.shared_key()) {
+            if let Some(index) = &mut self.index
+                && let Some(key) = entry.shared_key()
+            {
                 index.remove(&key);
             }
             if self.live == 0 {
