@@ -18,7 +18,8 @@ pub enum Error {
     /// The store could not be loaded.
     #[error("cannot load the store: {0}")]
     Store(#[from] StoreError),
-    /// The engine thread stopped before it was ready.
+    /// The engine thread stopped: before it was ready, or while serving
+    /// (a panic in server code).
     #[error("the engine thread stopped")]
     EngineGone,
     /// A system call failed.

@@ -2,8 +2,8 @@
 //! encoding happen here, on whichever core runs the task), the
 //! [`ClientLink`], and the drive loop of `rtmp_proto::connection`.
 
+use std::io;
 use std::net::SocketAddr;
-use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,15 +11,16 @@ use bytes::{Buf, BytesMut};
 use rtmp_proto::connection::{self, CloseReason, Connection, Event, Side};
 use so_engine::ClientId;
 use so_engine::host::{ClientCommand, ClientLink};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tracing::{Instrument, debug, error, info, info_span};
+use tracing::{debug, error, info};
 
 use super::engine::{Mailbox, ToEngine};
 use super::{Config, EngineSender};
 
 /// Bytes read from the socket per read call (the buffer is reused).
 const READ_BUFFER: usize = 64 << 10;
+/// Where the timer starts; the connection's own deadlines move it.
+const IDLE_TIMER: Duration = Duration::from_secs(3600);
 
 /// Serves one accepted socket until it closes.
 pub(super) async fn serve(
@@ -30,44 +31,44 @@ pub(super) async fn serve(
     config: Arc<Config>,
     connection_config: Arc<connection::Config>,
 ) {
-    let span = info_span!("conn", client = client.0, %peer);
-    async move {
-        // Small SO messages must leave at once, not wait for Nagle.
-        if let Err(e) = stream.set_nodelay(true) {
-            debug!(error = %e, "TCP_NODELAY not set");
-        }
-        let mut seed = [0u8; 32];
-        if let Err(e) = getrandom::fill(&mut seed) {
-            error!(error = %e, "no OS randomness for the handshake: connection dropped");
-            return;
-        }
-        let mailbox = Arc::new(Mailbox::new(config.queue));
-        let register = ToEngine::Register(client, mailbox.clone());
-        if engine.send(register).await.is_err() {
-            return;
-        }
-        info!("connection opened");
-        let mut task = Task {
-            conn: Connection::new(connection_config, Side::Server, Instant::now(), seed),
-            link: ClientLink::new(client),
-            engine,
-            mailbox,
-            config,
-            why: None,
-            close_by: None,
-        };
-        task.run(stream).await;
-        let why = task.why.take().unwrap_or_else(|| "closed".into());
-        info!(reason = %why, "connection closed");
-        let _ = task.engine.send(ToEngine::Gone(client)).await;
+    // Every log line names the connection itself: a span entered on every
+    // poll would cost more than the rest of a small delivery's bookkeeping.
+    let id = client.0;
+    // Small SO messages must leave at once, not wait for Nagle.
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(client = id, %peer, error = %e, "TCP_NODELAY not set");
     }
-    .instrument(span)
-    .await;
+    let mut seed = [0u8; 32];
+    if let Err(e) = getrandom::fill(&mut seed) {
+        error!(client = id, %peer, error = %e, "no OS randomness for the handshake: connection dropped");
+        return;
+    }
+    let mailbox = Arc::new(Mailbox::new(config.queue));
+    let register = ToEngine::Register(client, mailbox.clone());
+    if engine.send(register).await.is_err() {
+        return;
+    }
+    info!(client = id, %peer, "connection opened");
+    let mut task = Task {
+        conn: Connection::new(connection_config, Side::Server, Instant::now(), seed),
+        link: ClientLink::new(client),
+        peer,
+        engine,
+        mailbox,
+        config,
+        why: None,
+        close_by: None,
+    };
+    task.run(stream).await;
+    let why = task.why.take().unwrap_or_else(|| "closed".into());
+    info!(client = id, %peer, reason = %why, "connection closed");
+    let _ = task.engine.send(ToEngine::Gone(client)).await;
 }
 
 struct Task {
     conn: Connection,
     link: ClientLink,
+    peer: SocketAddr,
     engine: EngineSender,
     mailbox: Arc<Mailbox>,
     config: Arc<Config>,
@@ -78,8 +79,7 @@ struct Task {
 }
 
 impl Task {
-    async fn run(&mut self, mut stream: TcpStream) {
-        let (mut reader, mut writer) = stream.split();
+    async fn run(&mut self, stream: TcpStream) {
         let mut read_buf = BytesMut::with_capacity(READ_BUFFER);
         let mut write_buf = BytesMut::new();
         let mut commands = Vec::new();
@@ -88,10 +88,11 @@ impl Task {
         // has room.
         let mut wake = false;
         let mut shutdown = false;
-        // One timer for the connection's life, moved when its deadline
-        // changes: a new one per turn of the loop (a turn per delivery)
-        // would register and cancel a timer-wheel entry every time.
-        let mut timer = pin!(tokio::time::sleep(Duration::ZERO));
+        // One timer for the connection's life, moved with its deadline
+        // (moving it later is an atomic store, not a timer-wheel update).
+        let timer = tokio::time::sleep(IDLE_TIMER);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             let now = Instant::now();
             if wake && write_buf.len() < self.config.max_unsent_bytes {
@@ -122,6 +123,11 @@ impl Task {
                 // Only fails once the engine stopped (shutdown): nobody to tell.
                 let _ = self.engine.send(ToEngine::Input(input)).await;
             }
+            // Everything pending in one write, right away: the socket
+            // usually has room, and writing now saves a wake-up.
+            if !write_buf.is_empty() {
+                self.write(&stream, &mut write_buf);
+            }
             if self
                 .close_by
                 .is_some_and(|by| write_buf.is_empty() || now >= by)
@@ -131,15 +137,17 @@ impl Task {
             let open = !self.conn.is_closed();
             let room = write_buf.len() < self.config.max_unsent_bytes;
             let deadline = self.close_by.or_else(|| self.conn.poll_timeout());
-            if let Some(deadline) = deadline {
-                move_timer(timer.as_mut(), deadline);
+            if let Some(at) = deadline
+                && armed != Some(at)
+            {
+                timer.as_mut().reset(at.into());
+                armed = Some(at);
             }
             tokio::select! {
                 biased;
-                written = writer.write(&write_buf), if !write_buf.is_empty() => match written {
-                    Ok(n) if n > 0 => write_buf.advance(n),
-                    Ok(_) => self.abort("the socket accepts no more bytes", &mut write_buf),
-                    Err(e) => self.abort(&format!("write failed: {e}"), &mut write_buf),
+                ready = stream.writable(), if !write_buf.is_empty() => match ready {
+                    Ok(()) => self.write(&stream, &mut write_buf),
+                    Err(e) => self.abort(&format!("socket error: {e}"), &mut write_buf),
                 },
                 () = self.mailbox.notify.notified(), if open => {
                     let (overflowed, shutting_down) = {
@@ -156,19 +164,39 @@ impl Task {
                     shutdown |= shutting_down;
                     wake = true;
                 }
-                read = reader.read_buf(&mut read_buf), if open && room => match read {
-                    Ok(0) => self.close("the client closed the socket"),
-                    Ok(_) => {
-                        // Errors also arrive as Event::Closed.
-                        let _ = self.conn.handle_input(Instant::now(), &read_buf);
-                        read_buf.clear();
-                    }
-                    Err(e) => self.abort(&format!("read failed: {e}"), &mut write_buf),
+                ready = stream.readable(), if open && room => match ready {
+                    Ok(()) => self.read(&stream, &mut read_buf, &mut write_buf),
+                    Err(e) => self.abort(&format!("socket error: {e}"), &mut write_buf),
                 },
                 () = &mut timer, if deadline.is_some() => {
+                    armed = None;
                     self.conn.handle_timeout(Instant::now());
                 }
             }
+        }
+    }
+
+    /// Writes what the socket takes now.
+    fn write(&mut self, stream: &TcpStream, write_buf: &mut BytesMut) {
+        match stream.try_write(write_buf) {
+            Ok(0) => self.abort("the socket accepts no more bytes", write_buf),
+            Ok(n) => write_buf.advance(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => self.abort(&format!("write failed: {e}"), write_buf),
+        }
+    }
+
+    /// Reads what the socket has and hands it to the connection.
+    fn read(&mut self, stream: &TcpStream, read_buf: &mut BytesMut, write_buf: &mut BytesMut) {
+        match stream.try_read_buf(read_buf) {
+            Ok(0) => self.close("the client closed the socket"),
+            Ok(_) => {
+                // Errors also arrive as Event::Closed.
+                let _ = self.conn.handle_input(Instant::now(), read_buf);
+                read_buf.clear();
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => self.abort(&format!("read failed: {e}"), write_buf),
         }
     }
 
@@ -191,7 +219,8 @@ impl Task {
         let why = match reason {
             CloseReason::Local => "closed by the server".to_owned(),
             CloseReason::Rejected(description) => {
-                info!(%description, "connect rejected");
+                let (client, peer) = (self.link.client().0, self.peer);
+                info!(client, %peer, %description, "connect rejected");
                 format!("connect rejected: {description}")
             }
             CloseReason::PeerClosed => "the client closed the connection".to_owned(),
@@ -200,13 +229,5 @@ impl Task {
         };
         self.why.get_or_insert(why);
         self.close_by.get_or_insert(now + self.config.close_grace);
-    }
-}
-
-/// Points `timer` at `deadline` unless it already is.
-fn move_timer(timer: Pin<&mut tokio::time::Sleep>, deadline: Instant) {
-    let deadline = tokio::time::Instant::from_std(deadline);
-    if timer.deadline() != deadline {
-        timer.reset(deadline);
     }
 }

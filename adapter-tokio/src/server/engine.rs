@@ -3,6 +3,7 @@
 //! store batches on the blocking pool, one at a time.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Instant;
@@ -119,6 +120,7 @@ impl EngineHandle {
                         clients: BTreeMap::new(),
                         effects,
                         batch: None,
+                        broken: false,
                     };
                     thread.dispatch();
                     let _ = ready_tx.send(Ok(()));
@@ -164,6 +166,8 @@ struct EngineThread {
     effects: Effects,
     /// The store batch being written.
     batch: Option<JoinHandle<Vec<(StoreOp, StoreError)>>>,
+    /// Server code panicked inside the engine.
+    broken: bool,
 }
 
 impl EngineThread {
@@ -181,17 +185,35 @@ impl EngineThread {
                     }
                 }
                 () = sleep_until(deadline), if deadline.is_some() => {
-                    self.host.handle_timeout(Instant::now(), &mut self.effects);
+                    self.guarded(|host, fx| host.handle_timeout(Instant::now(), fx));
                 }
                 failed = join_batch(&mut self.batch), if self.batch.is_some() => {
                     self.batch = None;
-                    self.host.store_done(Instant::now(), failed, &mut self.effects);
+                    self.guarded(|host, fx| host.store_done(Instant::now(), failed, fx));
                 }
             }
             self.dispatch();
+            if self.broken {
+                break;
+            }
         }
-        // Every sender is gone: write whatever is left.
+        // Every sender is gone (or the engine broke): write what is left.
         self.drain_store().await;
+    }
+
+    /// Runs `f` on the host, catching a panic of server code (a hook)
+    /// inside the engine: the engine's state is then suspect, so the
+    /// thread stops serving, after saving what was already recorded.
+    fn guarded(&mut self, f: impl FnOnce(&mut Host, &mut Effects)) {
+        if self.broken {
+            return;
+        }
+        let (host, effects) = (&mut self.host, &mut self.effects);
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(host, effects)));
+        if result.is_err() {
+            error!("server code panicked inside the engine: the server stops");
+            self.broken = true;
+        }
     }
 
     async fn handle(&mut self, message: ToEngine) {
@@ -199,7 +221,9 @@ impl EngineThread {
             ToEngine::Register(client, mailbox) => {
                 self.clients.insert(client, mailbox);
             }
-            ToEngine::Input(input) => self.host.handle(Instant::now(), input, &mut self.effects),
+            ToEngine::Input(input) => {
+                self.guarded(|host, fx| host.handle(Instant::now(), input, fx));
+            }
             ToEngine::Gone(client) => {
                 self.clients.remove(&client);
             }
@@ -220,19 +244,22 @@ impl EngineThread {
     async fn drain_store(&mut self) {
         for _ in 0..2 {
             if let Some(failed) = self.wait_batch().await {
-                self.host
-                    .store_done(Instant::now(), failed, &mut self.effects);
+                self.guarded(|host, fx| host.store_done(Instant::now(), failed, fx));
             }
             // Appends every pending op to the batch store_done may have
-            // released: one batch, in order.
-            self.host.shutdown(Instant::now(), &mut self.effects);
+            // released: one batch, in order. A broken engine is not asked
+            // for anything more.
+            if self.broken {
+                self.host.drain_store(&mut self.effects);
+            } else {
+                self.guarded(|host, fx| host.shutdown(Instant::now(), fx));
+            }
             self.dispatch();
             let Some(failed) = self.wait_batch().await else {
                 break;
             };
             let done = failed.is_empty();
-            self.host
-                .store_done(Instant::now(), failed, &mut self.effects);
+            self.guarded(|host, fx| host.store_done(Instant::now(), failed, fx));
             if done {
                 break;
             }

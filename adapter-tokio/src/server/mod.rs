@@ -18,7 +18,7 @@ use so_engine::{Application, ClientId, Engine, EngineConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use self::engine::{EngineHandle, ToEngine};
 use crate::Error;
@@ -277,11 +277,19 @@ impl Server {
         let active = Arc::new(AtomicUsize::new(0));
         let mut tasks = JoinSet::new();
         let mut next_client = 0u64;
+        let engine_alive = engine.sender();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 () = handle.0.notified() => break,
+                // Only a panic in server code (a hook) ends the engine early.
+                () = engine_alive.closed() => {
+                    error!("the engine thread stopped: shutting down");
+                    tasks.shutdown().await;
+                    engine.join().await;
+                    return Err(Error::EngineGone);
+                }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 accepted = listener.accept() => {
                     let (stream, peer) = match accepted {
@@ -315,7 +323,7 @@ impl Server {
                 }
             }
         }
-        drop(listener);
+        drop((listener, engine_alive));
         info!(connections = tasks.len(), "shutting down");
         engine.shutdown().await;
         // Every connection was told to close; give them their grace period.

@@ -1,4 +1,6 @@
 //! A server on `127.0.0.1:0` with its own temporary data directory.
+//! Self-contained (no other test module): `tests/interop.rs` includes it
+//! by path.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
-use adapter_tokio::Config;
+use adapter_tokio::client::{Client, ClientOptions};
+use adapter_tokio::{Config, Server};
 use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::message::shared_object::SoEvent;
+use so_engine::{CallRequest, Context};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -33,20 +35,34 @@ async fn connections_past_the_cap_are_refused() {
         ..Config::default()
     };
     let server = TestServer::with_config(dir.path(), config).await;
-    let a = TestClient::connect(&server.url("app"), Encoding::Amf0).await;
-    let _b = TestClient::connect(&server.url("app"), Encoding::Amf0).await;
-    let mut refused = TcpStream::connect(server.addr).await.unwrap();
-    assert_eq!(until_closed(&mut refused).await, 0);
+    let options = ClientOptions::default;
+    let a = Client::connect(&server.url("app"), options())
+        .await
+        .unwrap();
+    let b = Client::connect(&server.url("app"), options())
+        .await
+        .unwrap();
+    let refused = Client::connect(&server.url("app"), options()).await;
+    assert!(refused.is_err(), "a third connection was served");
     // A slot frees up when a connection closes.
-    drop(a);
-    for attempt in 0.. {
-        let mut c = TestClient::start(&server.url("app"), Encoding::Amf0).await;
-        match c.next_event().await {
-            rtmp_proto::connection::Event::Connected { .. } => break,
-            _ if attempt < 100 => tokio::time::sleep(Duration::from_millis(20)).await,
-            other => panic!("never accepted again: {other:?}"),
+    a.close().await;
+    let mut attempts = 0;
+    let c = loop {
+        match Client::connect(&server.url("app"), options()).await {
+            Ok(c) => break c,
+            Err(e) if attempts < 100 => {
+                attempts += 1;
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("never accepted again: {e}"),
         }
-    }
+    };
+    assert_eq!(
+        c.call("echo", vec![Value::from(1.0)]).await.unwrap(),
+        [Value::from(1.0)]
+    );
+    drop(b);
     server.stop().await;
 }
 
@@ -176,4 +192,39 @@ async fn a_reader_that_never_reads_is_disconnected() {
         [crate::client::change("k", 1.0)]
     );
     server.stop().await;
+}
+
+/// A bug in server code (a hook that panics) stops the server with an
+/// error instead of leaving it up without an engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_server_code_stops_the_server() {
+    let dir = TempDir::new();
+    let server = Server::builder()
+        .bind_addr("127.0.0.1:0")
+        .data_dir(dir.path())
+        .setup(|engine| {
+            engine.register_method(
+                "boom",
+                |_: &mut Context<'_>, _: &CallRequest<'_>| -> Result<Value, Value> {
+                    panic!("a bug in a method handler")
+                },
+            );
+        })
+        .bind()
+        .await
+        .unwrap();
+    let url = format!("rtmp://{}/app", server.local_addr());
+    let running = tokio::spawn(server.run_until(std::future::pending()));
+    let client = Client::connect(&url, ClientOptions::default())
+        .await
+        .unwrap();
+    assert!(client.call("boom", vec![]).await.is_err());
+    let stopped = tokio::time::timeout(PATIENCE, running)
+        .await
+        .expect("the server stops")
+        .unwrap();
+    assert!(
+        matches!(stopped, Err(adapter_tokio::Error::EngineGone)),
+        "{stopped:?}"
+    );
 }

@@ -283,6 +283,14 @@ impl Host {
         }
         self.route(tick, &mut outputs, effects);
         self.outputs = outputs;
+        self.drain_store(effects);
+    }
+
+    /// Every pending store op in one batch, whatever the intervals,
+    /// without touching the engine (after server code panicked inside it,
+    /// what was already recorded can still be saved). Wait for the batch
+    /// out, if any, before calling this.
+    pub fn drain_store(&mut self, effects: &mut Effects) {
         let all = self.write_behind.drain_all();
         self.take_batch(all, effects);
     }
@@ -348,6 +356,3 @@ impl std::fmt::Debug for Host {
             .finish_non_exhaustive()
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -3,6 +3,7 @@
 mod contract;
 mod golden;
 mod hooks;
+mod host;
 mod lifecycle;
 mod limits;
 mod persistence;

@@ -1,15 +1,22 @@
+//! The host: the engine, the store write-behind and the glue, as adapters run them.
+
 use rtmp_proto::amf::Value;
 use rtmp_proto::connection::Event;
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 use rtmp_proto::sim::Pair;
 
-use super::*;
-use crate::store::{MemoryStore, Store};
-use crate::types::{CallId, ScopePath};
-use crate::{EngineConfig, Snapshot};
+use std::time::{Duration, Instant};
+
+use rtmp_proto::amf::Encoding;
+use so_engine::host::*;
+use so_engine::store::{MemoryStore, Store, StoreError, StoreOp};
+use so_engine::{
+    CallId, ClientId, Engine, EngineConfig, EngineMisuse, Input, Output, ScopePath, Snapshot,
+    SoKey, Tick,
+};
 
 // The tests' clock origin: any instant works, time moves by addition.
-#[allow(clippy::disallowed_methods)]
+#[allow(clippy::disallowed_methods)] // the test's clock origin, not the engine's
 fn epoch() -> Instant {
     Instant::now()
 }
