@@ -143,6 +143,8 @@ pub(crate) struct Stats {
     pub(crate) skipped: u64,
     /// Bytes the clients read inside the window.
     pub(crate) bytes_in: u64,
+    /// Socket reads that returned bytes inside the window.
+    pub(crate) reads: u64,
     /// Send-to-receive time of each delivery, µs.
     pub(crate) latency: Histogram<u64>,
     /// Updates written inside the window.
@@ -169,6 +171,7 @@ impl Stats {
             deliveries: 0,
             skipped: 0,
             bytes_in: 0,
+            reads: 0,
             latency: histogram(),
             updates: 0,
             update_bytes: 0,
@@ -186,6 +189,7 @@ impl Stats {
         self.deliveries += other.deliveries;
         self.skipped += other.skipped;
         self.bytes_in += other.bytes_in;
+        self.reads += other.reads;
         // Same bounds on both sides: adding cannot fail.
         let _ = self.latency.add(&other.latency);
         self.updates += other.updates;
@@ -487,7 +491,9 @@ impl Client {
     fn input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), String> {
         let counting = self.counting(now);
         if counting {
-            self.thread.stats.borrow_mut().bytes_in += bytes.len() as u64;
+            let mut stats = self.thread.stats.borrow_mut();
+            stats.bytes_in += bytes.len() as u64;
+            stats.reads += 1;
         }
         // A fatal error also arrives as Event::Closed, with the reason.
         let _ = self.conn.handle_input(now, bytes);

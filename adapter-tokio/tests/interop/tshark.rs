@@ -367,9 +367,10 @@ impl Drop for Capture {
 struct Stream {
     client: Vec<Pdu>,
     server: Vec<Pdu>,
-    /// The TCP payload each way, segment by segment, in capture order.
-    client_bytes: Vec<u8>,
-    server_bytes: Vec<u8>,
+    /// The TCP payload each way, by relative sequence number: a segment
+    /// sent again (a retransmission, seen under load) counts once.
+    client_segments: BTreeMap<u64, Vec<u8>>,
+    server_segments: BTreeMap<u64, Vec<u8>>,
     /// Per chunk stream, the last type and length each way.
     client_headers: BTreeMap<String, (u8, usize)>,
     server_headers: BTreeMap<String, (u8, usize)>,
@@ -378,11 +379,30 @@ struct Stream {
 }
 
 impl Stream {
+    /// The bytes one side sent, put together from the TCP segments.
     fn bytes(&self, side: &str) -> Vec<u8> {
-        match side {
-            "client" => self.client_bytes.clone(),
-            _ => self.server_bytes.clone(),
+        let segments = match side {
+            "client" => &self.client_segments,
+            _ => &self.server_segments,
+        };
+        let mut bytes = Vec::new();
+        for (&seq, data) in segments {
+            // Relative sequence numbers: the SYN is 0, the first byte 1.
+            let start = usize::try_from(seq - 1).expect("a small stream");
+            assert!(
+                start <= bytes.len(),
+                "{side} side: the capture lacks bytes {}..{start}",
+                bytes.len()
+            );
+            let known = (bytes.len() - start).min(data.len());
+            assert_eq!(
+                bytes[start..start + known],
+                data[..known],
+                "{side} side: a segment sent again differs at {start}"
+            );
+            bytes.extend_from_slice(&data[known..]);
         }
+        bytes
     }
 
     /// The client's `connect`, then the type and length of each SO message
@@ -469,16 +489,31 @@ fn dissect(tshark: &str, port: u16, file: &Path) -> BTreeMap<u64, Stream> {
         let from_client = field(tcp, "tcp.dstport") == port.to_string();
         let stream = streams.entry(id).or_default();
         if let Some(payload) = tcp.get("tcp.payload").and_then(Json::as_str) {
-            let bytes = unhex(payload);
-            match from_client {
-                true => stream.client_bytes.extend(bytes),
-                false => stream.server_bytes.extend(bytes),
+            let seq: u64 = field(tcp, "tcp.seq").parse().expect("a sequence number");
+            let segments = match from_client {
+                true => &mut stream.client_segments,
+                false => &mut stream.server_segments,
+            };
+            let data = unhex(payload);
+            let kept = segments.entry(seq).or_default();
+            if data.len() > kept.len() {
+                *kept = data;
             }
         }
         let number = field(&layers["frame"], "frame.number");
-        problems(layers, &mut |what| {
-            stream.problems.push(format!("frame {number}: {what}"));
-        });
+        // TCP's own warnings are left out: a loaded machine retransmits
+        // even on loopback (D-SACK, spurious retransmissions), which the
+        // dissectors above TCP handle, as `bytes` does.
+        for (layer, tree) in layers.as_object().into_iter().flatten() {
+            if layer == "tcp" {
+                continue;
+            }
+            problems(tree, &mut |what| {
+                stream
+                    .problems
+                    .push(format!("frame {number}, {layer}: {what}"));
+            });
+        }
         let pdus = match layers.get("rtmpt") {
             None => continue,
             Some(Json::Array(pdus)) => pdus.clone(),
@@ -556,7 +591,7 @@ fn collect_strings(tree: &Json, out: &mut Vec<String>) {
 }
 
 /// Calls `report` for every malformed-packet mark and every expert item of
-/// severity warning or error anywhere in a frame.
+/// severity warning or error in a protocol tree.
 fn problems(tree: &Json, report: &mut impl FnMut(String)) {
     // Wireshark's severities: chat 0x200000, note 0x400000, warn 0x600000,
     // error 0x800000.

@@ -10,7 +10,7 @@ use rtmp_proto::connection::Event;
 use rtmp_proto::message::shared_object::SoEvent;
 use so_engine::{CallRequest, Context};
 
-use crate::adapter::Adapter;
+use crate::adapter::{Adapter, PATIENCE};
 use crate::harness::{TempDir, TestServer};
 use crate::wire::{TestClient, change, set, small_window, until_closed};
 
@@ -72,6 +72,55 @@ async fn a_silent_client_is_dropped_after_the_handshake_timeout<R: Adapter>() {
         c.call("echo", vec![Value::from(1.0)]),
         Ok(vec![Value::from(1.0)])
     );
+    server.stop();
+}
+
+/// After the handshake, the connect deadline replaces the handshake's:
+/// the connection outlives the handshake timeout and is dropped at the
+/// connect timeout (the connection task moves one timer from deadline to
+/// deadline).
+async fn the_connect_timeout_follows_the_handshake_timeout<R: Adapter>() {
+    use std::io::{Read, Write};
+
+    use rtmp_proto::handshake::{ClientStyle, Handshake};
+
+    let dir = TempDir::new();
+    let mut config = Config::default();
+    config.connection.handshake_timeout = Duration::from_millis(200);
+    config.connection.connect_timeout = Duration::from_millis(1200);
+    let server = TestServer::with_config::<R>(dir.path(), config).await;
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut handshake = Handshake::client([9; 32], ClientStyle::Plain);
+    let mut out = bytes::BytesMut::new();
+    let mut buf = vec![0; 8192];
+    while !handshake.is_done() {
+        handshake.poll_transmit(&mut out);
+        stream.write_all(&out).unwrap();
+        out.clear();
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed during the handshake");
+        handshake.handle_input(0, &buf[..n]).unwrap();
+    }
+    handshake.poll_transmit(&mut out);
+    stream.write_all(&out).unwrap();
+    let done = Instant::now();
+    // Past the handshake timeout: still open (nothing to read, no EOF).
+    stream
+        .set_read_timeout(Some(Duration::from_millis(600)))
+        .unwrap();
+    let early = stream.read(&mut buf);
+    assert!(
+        early.as_ref().is_err_and(|e| matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "closed before the connect timeout: {early:?}"
+    );
+    until_closed(&mut stream);
+    let waited = done.elapsed();
+    assert!(waited >= Duration::from_millis(1200), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
     server.stop();
 }
 
@@ -149,6 +198,7 @@ async fn a_panic_in_server_code_stops_the_server<R: Adapter>() {
 suite!(
     connections_past_the_cap_are_refused,
     a_silent_client_is_dropped_after_the_handshake_timeout,
+    the_connect_timeout_follows_the_handshake_timeout,
     a_reader_that_never_reads_is_disconnected,
     a_panic_in_server_code_stops_the_server,
 );
