@@ -68,7 +68,7 @@ pub trait Runtime: Sized + Send + Sync + 'static {
     fn poll_timer(timer: &mut Self::Timer, cx: &mut Context<'_>) -> Poll<()>;
 
     /// Listens on `addr` (`host:port`, port 0 picks one).
-    fn bind(addr: &str) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+    fn bind(addr: String) -> impl Future<Output = io::Result<Self::Listener>> + Send + 'static;
 
     /// The address `listener` listens on.
     fn local_addr(listener: &Self::Listener) -> io::Result<SocketAddr>;
@@ -80,7 +80,10 @@ pub trait Runtime: Sized + Send + Sync + 'static {
     ) -> Poll<io::Result<(Self::Stream, SocketAddr)>>;
 
     /// Opens a TCP connection to `host:port`.
-    fn connect(host: &str, port: u16) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+    fn connect(
+        host: String,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Self::Stream>> + Send + 'static;
 
     /// Sets `TCP_NODELAY`: small SO messages leave at once.
     fn set_nodelay(stream: &Self::Stream) -> io::Result<()>;

@@ -80,9 +80,8 @@ impl Runtime for Smol {
         Pin::new(timer).poll(cx).map(drop)
     }
 
-    fn bind(addr: &str) -> impl Future<Output = io::Result<Self::Listener>> + Send {
-        let addr = addr.to_owned();
-        async move { Ok(TcpListener::bind(addr).await?.into()) }
+    async fn bind(addr: String) -> io::Result<Self::Listener> {
+        Ok(TcpListener::bind(addr).await?.into())
     }
 
     fn local_addr(listener: &Self::Listener) -> io::Result<SocketAddr> {
@@ -106,9 +105,11 @@ impl Runtime for Smol {
         }
     }
 
-    fn connect(host: &str, port: u16) -> impl Future<Output = io::Result<TcpStream>> + Send {
-        let host = host.to_owned();
-        async move { TcpStream::connect((host.as_str(), port)).await }
+    fn connect(
+        host: String,
+        port: u16,
+    ) -> impl Future<Output = io::Result<TcpStream>> + Send + 'static {
+        TcpStream::connect((host, port))
     }
 
     fn set_nodelay(stream: &TcpStream) -> io::Result<()> {

@@ -64,8 +64,8 @@ impl Runtime for Tokio {
         timer.as_mut().poll(cx)
     }
 
-    fn bind(addr: &str) -> impl Future<Output = io::Result<TcpListener>> + Send {
-        TcpListener::bind(addr.to_owned())
+    fn bind(addr: String) -> impl Future<Output = io::Result<TcpListener>> + Send + 'static {
+        TcpListener::bind(addr)
     }
 
     fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
@@ -79,9 +79,11 @@ impl Runtime for Tokio {
         listener.poll_accept(cx)
     }
 
-    fn connect(host: &str, port: u16) -> impl Future<Output = io::Result<TcpStream>> + Send {
-        let host = host.to_owned();
-        async move { TcpStream::connect((host.as_str(), port)).await }
+    fn connect(
+        host: String,
+        port: u16,
+    ) -> impl Future<Output = io::Result<TcpStream>> + Send + 'static {
+        TcpStream::connect((host, port))
     }
 
     fn set_nodelay(stream: &TcpStream) -> io::Result<()> {

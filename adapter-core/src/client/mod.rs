@@ -103,7 +103,7 @@ impl<R: Runtime> Client<R> {
             .ok_or_else(|| ClientError::InvalidUrl(url.to_owned()))?;
         params.args = options.connect_args;
         let addr = format!("{host}:{port}");
-        let stream = match until::<R, _>(deadline, R::connect(&host, port)).await {
+        let stream = match until::<R, _>(deadline, R::connect(host, port)).await {
             Some(Ok(stream)) => stream,
             Some(Err(e)) => {
                 return Err(ClientError::Connect {

@@ -186,10 +186,12 @@ impl<R: Runtime> ServerBuilder<R> {
     /// [`Server::run_until`]; clients that connect meanwhile wait in the
     /// listen backlog.
     pub async fn bind(self) -> Result<Server<R>, Error> {
-        let listener = R::bind(&self.addr).await.map_err(|source| Error::Bind {
-            addr: self.addr.clone(),
-            source,
-        })?;
+        let listener = R::bind(self.addr.clone())
+            .await
+            .map_err(|source| Error::Bind {
+                addr: self.addr.clone(),
+                source,
+            })?;
         let local_addr = R::local_addr(&listener)?;
         let config = Arc::new(self.config);
         let setups = self.setups;

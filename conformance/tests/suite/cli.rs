@@ -148,7 +148,7 @@ async fn cli_watch_prints_events_until_the_connection_closes<R: Adapter>() {
 
 async fn demo_cli_end_to_end<R: Adapter>() {
     let binary = R::client_binary();
-    let server = TestServer::in_memory::<R>().await;
+    let server = TestServer::<R>::in_memory().await;
     let url = server.url("app");
     assert_eq!(
         so_client(

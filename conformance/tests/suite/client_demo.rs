@@ -23,7 +23,7 @@ fn options(encoding: Encoding) -> ClientOptions {
 }
 
 /// A client of `server` at `path`.
-async fn client<R: Adapter>(server: &TestServer, path: &str, encoding: Encoding) -> Client<R> {
+async fn client<R: Adapter>(server: &TestServer<R>, path: &str, encoding: Encoding) -> Client<R> {
     Client::<R>::connect(&server.url(path), options(encoding))
         .await
         .expect("connects")
@@ -41,7 +41,7 @@ async fn until_value<R: Adapter>(so: &SharedObject<R>, key: &str, expected: Valu
 }
 
 async fn demo_client_created_sos_work_both_ways<R: Adapter>() {
-    let server = TestServer::in_memory::<R>().await;
+    let server = TestServer::<R>::in_memory().await;
     let alice = client::<R>(&server, "chat/room1", Encoding::Amf3).await;
     let bob = client::<R>(&server, "chat/room1", Encoding::Amf0).await;
     assert_eq!(alice.encoding(), Encoding::Amf3);
@@ -103,7 +103,7 @@ async fn demo_client_created_sos_work_both_ways<R: Adapter>() {
 }
 
 async fn demo_refusals_reach_the_client_as_errors<R: Adapter>() {
-    let server = TestServer::in_memory::<R>().await;
+    let server = TestServer::<R>::in_memory().await;
     let rejected =
         Client::<R>::connect(&server.url(demo::REJECTED_APP), options(Encoding::Amf0)).await;
     assert!(
@@ -150,7 +150,7 @@ async fn demo_refusals_reach_the_client_as_errors<R: Adapter>() {
 }
 
 async fn demo_presence_counts_subscribers<R: Adapter>() {
-    let server = TestServer::in_memory::<R>().await;
+    let server = TestServer::<R>::in_memory().await;
     let alice = client::<R>(&server, "app", Encoding::Amf0).await;
     let a = alice
         .shared_object(demo::PRESENCE, false)
@@ -176,7 +176,7 @@ async fn demo_presence_counts_subscribers<R: Adapter>() {
 }
 
 async fn demo_echo_handler_sets_last_before_the_broadcast<R: Adapter>() {
-    let server = TestServer::in_memory::<R>().await;
+    let server = TestServer::<R>::in_memory().await;
     let client = client::<R>(&server, "app", Encoding::Amf3).await;
     let so = client.shared_object(demo::ECHO, false).await.expect("use");
     let mut events = so.events();
@@ -202,7 +202,7 @@ async fn demo_echo_handler_sets_last_before_the_broadcast<R: Adapter>() {
 }
 
 async fn demo_calls<R: Adapter>() {
-    let server = TestServer::in_memory::<R>().await;
+    let server = TestServer::<R>::in_memory().await;
     let client = client::<R>(&server, "app", Encoding::Amf0).await;
     assert_eq!(
         client
@@ -227,7 +227,7 @@ async fn demo_calls<R: Adapter>() {
 }
 
 async fn demo_persistent_values_outlive_their_clients<R: Adapter>() {
-    let server = TestServer::in_memory::<R>().await;
+    let server = TestServer::<R>::in_memory().await;
     let writer = client::<R>(&server, "app", Encoding::Amf3).await;
     let so = writer.shared_object("scores", true).await.expect("use");
     so.set("best", 99.0).await.expect("accepted");
@@ -241,7 +241,7 @@ async fn demo_persistent_values_outlive_their_clients<R: Adapter>() {
 }
 
 async fn demo_server_shutdown_closes_the_client<R: Adapter>() {
-    let server = TestServer::in_memory::<R>().await;
+    let server = TestServer::<R>::in_memory().await;
     let client = client::<R>(&server, "app", Encoding::Amf3).await;
     let so = client.shared_object("board", false).await.expect("use");
     let mut events = so.events();

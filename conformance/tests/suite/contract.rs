@@ -22,7 +22,7 @@ fn remove(key: &str) -> SoEvent {
 
 async fn use_change_success_remove_send_and_versions<R: Adapter>() {
     let dir = TempDir::new();
-    let server = TestServer::start::<R>(dir.path()).await;
+    let server = TestServer::<R>::start(dir.path()).await;
     let mut a = TestClient::connect(&server.url("app"), Encoding::Amf0);
     let mut b = TestClient::connect(&server.url("app"), Encoding::Amf3);
     let used = a.use_so("doc", false);
@@ -113,12 +113,12 @@ async fn use_change_success_remove_send_and_versions<R: Adapter>() {
     a.send_so("doc", false, vec![unknown, set("k3", true)]);
     assert_eq!(a.next_so().events, [success("k3")]);
     assert_eq!(b.next_so().events, [change("k3", true)]);
-    server.stop();
+    server.stop().await;
 }
 
 async fn versions_never_go_backwards_and_agree<R: Adapter>() {
     let dir = TempDir::new();
-    let server = TestServer::start::<R>(dir.path()).await;
+    let server = TestServer::<R>::start(dir.path()).await;
     let mut a = TestClient::connect(&server.url("app"), Encoding::Amf0);
     let mut b = TestClient::connect(&server.url("app"), Encoding::Amf3);
     a.use_so("race", false);
@@ -163,12 +163,12 @@ async fn versions_never_go_backwards_and_agree<R: Adapter>() {
     }
     let last = |n: usize| seen[n].last_key_value().map(|(v, x)| (*v, x.clone()));
     assert_eq!(last(0), last(1));
-    server.stop();
+    server.stop().await;
 }
 
 async fn messages_for_an_unused_object_never_create_it<R: Adapter>() {
     let dir = TempDir::new();
-    let server = TestServer::start::<R>(dir.path()).await;
+    let server = TestServer::<R>::start(dir.path()).await;
     let mut a = TestClient::connect(&server.url("app"), Encoding::Amf0);
     a.send_so("ghost", false, vec![set("k", 1.0)]);
     let refused = a.next_so();
@@ -179,12 +179,12 @@ async fn messages_for_an_unused_object_never_create_it<R: Adapter>() {
         (used.version, used.events),
         (1, vec![SoEvent::UseSuccess, SoEvent::Clear])
     );
-    server.stop();
+    server.stop().await;
 }
 
 async fn rooms_are_isolated<R: Adapter>() {
     let dir = TempDir::new();
-    let server = TestServer::start::<R>(dir.path()).await;
+    let server = TestServer::<R>::start(dir.path()).await;
     let mut r1 = TestClient::connect(&server.url("app/r1"), Encoding::Amf0);
     let mut r2 = TestClient::connect(&server.url("app/r2"), Encoding::Amf0);
     let mut app = TestClient::connect(&server.url("app"), Encoding::Amf0);
@@ -197,12 +197,12 @@ async fn rooms_are_isolated<R: Adapter>() {
     assert_eq!(app.sync(), []);
     let fresh = TestClient::connect(&server.url("app/r2"), Encoding::Amf0).use_so("chat", false);
     assert_eq!(fresh.events, [SoEvent::UseSuccess, SoEvent::Clear]);
-    server.stop();
+    server.stop().await;
 }
 
 async fn amf0_and_amf3_clients_share_one_object<R: Adapter>() {
     let dir = TempDir::new();
-    let server = TestServer::start::<R>(dir.path()).await;
+    let server = TestServer::<R>::start(dir.path()).await;
     let mut amf0 = TestClient::connect(&server.url("app"), Encoding::Amf0);
     let mut amf3 = TestClient::connect(&server.url("app"), Encoding::Amf3);
     amf0.use_so("mixed", true);
@@ -221,7 +221,7 @@ async fn amf0_and_amf3_clients_share_one_object<R: Adapter>() {
     assert_eq!(amf3.next_so().events, [success("b"), success("i")]);
     let got = amf0.next_so();
     assert_eq!(got.events[0], change("b", bytes));
-    server.stop();
+    server.stop().await;
 }
 
 async fn persistent_objects_survive_a_restart<R: Adapter>() {
@@ -234,7 +234,7 @@ async fn persistent_objects_survive_a_restart<R: Adapter>() {
         ("o", Value::object([("x", Value::from(2.0))])),
         ("bytes", Value::ByteArray(vec![1, 2, 3])),
     ];
-    let server = TestServer::start::<R>(dir.path()).await;
+    let server = TestServer::<R>::start(dir.path()).await;
     let mut c = TestClient::connect(&server.url("app/room"), Encoding::Amf3);
     c.use_so("saved", true);
     c.use_so("cleared", true);
@@ -249,9 +249,9 @@ async fn persistent_objects_survive_a_restart<R: Adapter>() {
         vec![SoEvent::RequestRemove { key: "gone".into() }],
     );
     c.next_so();
-    server.stop();
+    server.stop().await;
 
-    let server = TestServer::start::<R>(dir.path()).await;
+    let server = TestServer::<R>::start(dir.path()).await;
     let mut c = TestClient::connect(&server.url("app/room"), Encoding::Amf0);
     let used = c.use_so("saved", true);
     assert_eq!(used.version, 2);
@@ -265,7 +265,7 @@ async fn persistent_objects_survive_a_restart<R: Adapter>() {
     // Persistence is part of the SO: a transient USE is refused.
     let bad = c.use_so("saved", false);
     assert_eq!(bad.events, [status_error(status::BAD_PERSISTENCE)]);
-    server.stop();
+    server.stop().await;
 }
 
 suite!(

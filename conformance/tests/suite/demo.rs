@@ -12,7 +12,7 @@ use crate::wire::{TestClient, change, set, status_error};
 
 async fn the_application_reject_is_rejected_and_any_other_accepted<R: Adapter>() {
     let dir = TempDir::new();
-    let server = TestServer::start::<R>(dir.path()).await;
+    let server = TestServer::<R>::start(dir.path()).await;
     let mut rejected = TestClient::start(&server.url("reject"), Encoding::Amf0);
     assert_eq!(
         rejected.next_event(),
@@ -26,12 +26,12 @@ async fn the_application_reject_is_rejected_and_any_other_accepted<R: Adapter>()
     for app in ["chat", "any/room/deep", "x"] {
         TestClient::connect(&server.url(app), Encoding::Amf3);
     }
-    server.stop();
+    server.stop().await;
 }
 
 async fn prefixes_deny_creation_use_and_writes_with_rollback<R: Adapter>() {
     let dir = TempDir::new();
-    let server = TestServer::start::<R>(dir.path()).await;
+    let server = TestServer::<R>::start(dir.path()).await;
     let mut c = TestClient::connect(&server.url("app"), Encoding::Amf0);
 
     let denied = c.use_so("forbidden.x", false);
@@ -70,12 +70,12 @@ async fn prefixes_deny_creation_use_and_writes_with_rollback<R: Adapter>() {
         c.call("echo", vec![Value::from(1.0)]),
         Ok(vec![Value::from(1.0)])
     );
-    server.stop();
+    server.stop().await;
 }
 
 async fn presence_counts_subscribers_across_recreations<R: Adapter>() {
     let dir = TempDir::new();
-    let server = TestServer::start::<R>(dir.path()).await;
+    let server = TestServer::<R>::start(dir.path()).await;
     for round in 0..3 {
         // The last round's clients left by closing their sockets; the
         // server notices in its own time.
@@ -94,7 +94,7 @@ async fn presence_counts_subscribers_across_recreations<R: Adapter>() {
         // Every client leaves: the SO is destroyed, the room stops.
         drop((a, b));
     }
-    server.stop();
+    server.stop().await;
 }
 
 /// USEs the presence SO until this client is its only subscriber (clients
@@ -115,7 +115,7 @@ fn alone_in_presence(client: &mut TestClient) {
 
 async fn say_sets_last_before_the_broadcast<R: Adapter>() {
     let dir = TempDir::new();
-    let server = TestServer::start::<R>(dir.path()).await;
+    let server = TestServer::<R>::start(dir.path()).await;
     let mut a = TestClient::connect(&server.url("app"), Encoding::Amf0);
     let mut b = TestClient::connect(&server.url("app"), Encoding::Amf3);
     a.use_so(demo::ECHO, false);
@@ -137,12 +137,12 @@ async fn say_sets_last_before_the_broadcast<R: Adapter>() {
         used.events,
         [SoEvent::UseSuccess, SoEvent::Clear, change("last", "hello")]
     );
-    server.stop();
+    server.stop().await;
 }
 
 async fn echo_returns_its_arguments_and_other_calls_fail<R: Adapter>() {
     let dir = TempDir::new();
-    let server = TestServer::start::<R>(dir.path()).await;
+    let server = TestServer::<R>::start(dir.path()).await;
     for encoding in [Encoding::Amf0, Encoding::Amf3] {
         let mut c = TestClient::connect(&server.url("app"), encoding);
         let object = Value::object([("a", Value::from(1.0)), ("b", Value::from("x"))]);
@@ -167,7 +167,7 @@ async fn echo_returns_its_arguments_and_other_calls_fail<R: Adapter>() {
         );
         assert_eq!(info.property("level"), Some(&Value::from("error")));
     }
-    server.stop();
+    server.stop().await;
 }
 
 suite!(

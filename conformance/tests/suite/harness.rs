@@ -1,14 +1,18 @@
 //! The demo server in process on `127.0.0.1:0`, with its own temporary
-//! data directory.
+//! data directory. Self-contained (no other test module), so that
+//! `adapter-tokio/tests/interop.rs` includes it by path too.
 
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, TryRecvError};
+use std::time::{Duration, Instant};
 
-use adapter_core::{Config, Error, Runtime, Server, ShutdownHandle};
+use adapter_core::{Config, Error, Runtime, Server, ShutdownHandle, sleep};
 
-use crate::adapter::PATIENCE;
+/// How long a server may take to stop.
+const STOP_PATIENCE: Duration = Duration::from_secs(10);
 
 /// A directory under the system's temp dir, removed on drop.
 pub(crate) struct TempDir(PathBuf);
@@ -17,7 +21,8 @@ impl TempDir {
     pub(crate) fn new() -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("so-conformance-{}-{n}", std::process::id()));
+        let name = format!("so-test-{}-{n}", std::process::id());
+        let path = std::env::temp_dir().join(name);
         let _ = std::fs::remove_dir_all(&path);
         Self(path)
     }
@@ -33,22 +38,23 @@ impl Drop for TempDir {
     }
 }
 
-/// A running demo server; shut down on drop if [`stop`](Self::stop) was
-/// not called.
-pub(crate) struct TestServer {
+/// A running demo server on runtime `R`; shut down on drop if
+/// [`stop`](Self::stop) was not called.
+pub(crate) struct TestServer<R> {
     pub(crate) addr: SocketAddr,
     shutdown: ShutdownHandle,
     stopped: mpsc::Receiver<Result<(), Error>>,
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl TestServer {
+impl<R: Runtime> TestServer<R> {
     /// The demo server with the default configuration.
-    pub(crate) async fn start<R: Runtime>(data_dir: &Path) -> Self {
-        Self::with_config::<R>(data_dir, Config::default()).await
+    pub(crate) async fn start(data_dir: &Path) -> Self {
+        Self::with_config(data_dir, Config::default()).await
     }
 
     /// The demo server with `config`.
-    pub(crate) async fn with_config<R: Runtime>(data_dir: &Path, config: Config) -> Self {
+    pub(crate) async fn with_config(data_dir: &Path, config: Config) -> Self {
         let server = Server::<R>::builder()
             .bind_addr("127.0.0.1:0")
             .data_dir(data_dir)
@@ -57,11 +63,11 @@ impl TestServer {
             .bind()
             .await
             .expect("the server starts");
-        Self::run::<R>(server)
+        Self::run(server)
     }
 
     /// The demo server keeping persistent SOs in memory.
-    pub(crate) async fn in_memory<R: Runtime>() -> Self {
+    pub(crate) async fn in_memory() -> Self {
         let server = Server::<R>::builder()
             .bind_addr("127.0.0.1:0")
             .memory_store()
@@ -69,11 +75,11 @@ impl TestServer {
             .bind()
             .await
             .expect("the server starts");
-        Self::run::<R>(server)
+        Self::run(server)
     }
 
     /// Runs `server` in the background.
-    pub(crate) fn run<R: Runtime>(server: Server<R>) -> Self {
+    pub(crate) fn run(server: Server<R>) -> Self {
         let addr = server.local_addr();
         let shutdown = server.shutdown_handle();
         let (done, stopped) = mpsc::channel();
@@ -84,6 +90,7 @@ impl TestServer {
             addr,
             shutdown,
             stopped,
+            runtime: PhantomData,
         }
     }
 
@@ -93,23 +100,28 @@ impl TestServer {
     }
 
     /// Shuts down gracefully and waits until it has.
-    pub(crate) fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.shutdown.shutdown();
-        self.stopped
-            .recv_timeout(PATIENCE)
-            .expect("the server stops in time")
-            .expect("a clean stop");
+        self.ended().await.expect("a clean stop");
     }
 
-    /// How the server ended, once it did (within [`PATIENCE`]).
-    pub(crate) fn ended(&self) -> Result<(), Error> {
-        self.stopped
-            .recv_timeout(PATIENCE)
-            .expect("the server stops in time")
+    /// How the server ended, once it did.
+    pub(crate) async fn ended(&self) -> Result<(), Error> {
+        let deadline = Instant::now() + STOP_PATIENCE;
+        loop {
+            match self.stopped.try_recv() {
+                Ok(ended) => return ended,
+                Err(TryRecvError::Disconnected) => panic!("the server task was dropped"),
+                Err(TryRecvError::Empty) if Instant::now() < deadline => {
+                    sleep::<R>(Duration::from_millis(10)).await;
+                }
+                Err(TryRecvError::Empty) => panic!("the server did not stop in time"),
+            }
+        }
     }
 }
 
-impl Drop for TestServer {
+impl<R> Drop for TestServer<R> {
     fn drop(&mut self) {
         self.shutdown.shutdown();
     }

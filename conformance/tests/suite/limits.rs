@@ -20,7 +20,7 @@ async fn connections_past_the_cap_are_refused<R: Adapter>() {
         max_connections: 2,
         ..Config::default()
     };
-    let server = TestServer::with_config::<R>(dir.path(), config).await;
+    let server = TestServer::<R>::with_config(dir.path(), config).await;
     let options = ClientOptions::default;
     let a = Client::<R>::connect(&server.url("app"), options())
         .await
@@ -48,14 +48,14 @@ async fn connections_past_the_cap_are_refused<R: Adapter>() {
         [Value::from(1.0)]
     );
     drop(b);
-    server.stop();
+    server.stop().await;
 }
 
 async fn a_silent_client_is_dropped_after_the_handshake_timeout<R: Adapter>() {
     let dir = TempDir::new();
     let mut config = Config::default();
     config.connection.handshake_timeout = Duration::from_millis(300);
-    let server = TestServer::with_config::<R>(dir.path(), config).await;
+    let server = TestServer::<R>::with_config(dir.path(), config).await;
     let started = Instant::now();
     let mut silent = TcpStream::connect(server.addr).unwrap();
     // Garbage instead of a handshake is dropped at once.
@@ -72,7 +72,7 @@ async fn a_silent_client_is_dropped_after_the_handshake_timeout<R: Adapter>() {
         c.call("echo", vec![Value::from(1.0)]),
         Ok(vec![Value::from(1.0)])
     );
-    server.stop();
+    server.stop().await;
 }
 
 /// After the handshake, the connect deadline replaces the handshake's:
@@ -88,7 +88,7 @@ async fn the_connect_timeout_follows_the_handshake_timeout<R: Adapter>() {
     let mut config = Config::default();
     config.connection.handshake_timeout = Duration::from_millis(200);
     config.connection.connect_timeout = Duration::from_millis(1200);
-    let server = TestServer::with_config::<R>(dir.path(), config).await;
+    let server = TestServer::<R>::with_config(dir.path(), config).await;
     let mut stream = TcpStream::connect(server.addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut handshake = Handshake::client([9; 32], ClientStyle::Plain);
@@ -121,7 +121,7 @@ async fn the_connect_timeout_follows_the_handshake_timeout<R: Adapter>() {
     let waited = done.elapsed();
     assert!(waited >= Duration::from_millis(1200), "{waited:?}");
     assert!(waited < Duration::from_secs(5), "{waited:?}");
-    server.stop();
+    server.stop().await;
 }
 
 /// A subscriber that never reads is disconnected once its queue passes
@@ -131,7 +131,7 @@ async fn a_reader_that_never_reads_is_disconnected<R: Adapter>() {
     let mut config = Config::default();
     config.queue.max_queued_bytes = 256 << 10;
     config.max_unsent_bytes = 64 << 10;
-    let server = TestServer::with_config::<R>(dir.path(), config).await;
+    let server = TestServer::<R>::with_config(dir.path(), config).await;
 
     let stream = small_window(server.addr);
     let mut stalled = TestClient::start_on(stream, &server.url("app"), Encoding::Amf0);
@@ -164,7 +164,7 @@ async fn a_reader_that_never_reads_is_disconnected<R: Adapter>() {
     // The others are still served.
     writer.send_so("flood", false, vec![set("k", 1.0)]);
     assert_eq!(reader.next_so().events, [change("k", 1.0)]);
-    server.stop();
+    server.stop().await;
 }
 
 /// A bug in server code (a hook that panics) stops the server with an
@@ -186,12 +186,12 @@ async fn a_panic_in_server_code_stops_the_server<R: Adapter>() {
         .await
         .unwrap();
     let url = format!("rtmp://{}/app", server.local_addr());
-    let running = TestServer::run::<R>(server);
+    let running = TestServer::<R>::run(server);
     let client = Client::<R>::connect(&url, ClientOptions::default())
         .await
         .unwrap();
     assert!(client.call("boom", vec![]).await.is_err());
-    let stopped = running.ended();
+    let stopped = running.ended().await;
     assert!(matches!(stopped, Err(Error::EngineGone)), "{stopped:?}");
 }
 
