@@ -3,6 +3,7 @@
 //! [`WakerSet`] for many, and a [`oneshot`] built on the first.
 
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -14,26 +15,19 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// A wake-up for one waiting task, remembered until it is taken (tokio's
-/// `Notify::notify_one` with a single waiter).
+/// `Notify::notify_one` with a single waiter). Taking a pending wake-up
+/// needs no lock.
 #[derive(Debug, Default)]
 pub(crate) struct Signal {
-    state: Mutex<SignalState>,
-}
-
-#[derive(Debug, Default)]
-struct SignalState {
-    notified: bool,
-    waker: Option<Waker>,
+    notified: AtomicBool,
+    waker: Mutex<Option<Waker>>,
 }
 
 impl Signal {
     /// Wakes the waiting task, or the next one to wait.
     pub(crate) fn notify(&self) {
-        let waker = {
-            let mut state = lock(&self.state);
-            state.notified = true;
-            state.waker.take()
-        };
+        self.notified.store(true, Ordering::Release);
+        let waker = lock(&self.waker).take();
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -42,13 +36,20 @@ impl Signal {
     /// `Ready` (and the notification taken) if [`notify`](Self::notify)
     /// was called since the last time.
     pub(crate) fn poll_notified(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = lock(&self.state);
-        if std::mem::take(&mut state.notified) {
+        if self.notified.swap(false, Ordering::Acquire) {
             return Poll::Ready(());
         }
-        match &mut state.waker {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
+        {
+            let mut waker = lock(&self.waker);
+            match &mut *waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+        }
+        // A notification between the first look and the registration
+        // found no waker: look again.
+        if self.notified.swap(false, Ordering::Acquire) {
+            return Poll::Ready(());
         }
         Poll::Pending
     }
@@ -139,7 +140,7 @@ impl<T> std::fmt::Debug for OneshotSender<T> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
     use std::task::Wake;
 
     use super::*;

@@ -3,7 +3,7 @@
 //! every test exists as `<module>::tokio::<name>` and
 //! `<module>::smol::<name>`).
 //!
-//! The tests are generic over the [`Runtime`](adapter_core::Runtime)
+//! The tests are generic over the `adapter_core::Runtime`
 //! (each adapter's `Tokio` or `Smol`): the servers under test are each
 //! adapter's own (`Server<R>` in process, or its example server as a
 //! process), the clients are both a blocking wire-level client built on

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::thread;
@@ -48,6 +49,10 @@ pub(super) enum ToEngine {
 /// holding back the senders' reads rather than their messages.
 struct Inbox {
     state: Mutex<InboxState>,
+    /// Whether `state` holds [`INBOX_CAPACITY`] messages or more, readable
+    /// without the lock every connection contends for (a connection
+    /// checks it before every read).
+    full: AtomicBool,
     /// Wakes the engine thread.
     engine: Signal,
 }
@@ -76,6 +81,9 @@ impl EngineSender {
         }
         let was_empty = state.messages.is_empty();
         state.messages.push_back(message);
+        if state.messages.len() >= INBOX_CAPACITY {
+            self.0.full.store(true, Ordering::Relaxed);
+        }
         drop(state);
         if was_empty {
             self.0.engine.notify();
@@ -84,6 +92,10 @@ impl EngineSender {
 
     /// `Ready` while the inbox has room (or the engine is gone).
     pub(super) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
+        // The bound is soft: a read may overshoot it by what one read brings.
+        if !self.0.full.load(Ordering::Relaxed) {
+            return Poll::Ready(());
+        }
         let mut state = lock(&self.0.state);
         if state.closed || state.messages.len() < INBOX_CAPACITY {
             return Poll::Ready(());
@@ -127,6 +139,7 @@ impl EngineReceiver {
                     let n = state.messages.len().min(BATCH);
                     out.extend(state.messages.drain(..n));
                     if state.messages.len() < INBOX_CAPACITY {
+                        self.0.full.store(false, Ordering::Relaxed);
                         state.room.wake_all();
                     }
                     return Poll::Ready(true);
@@ -146,6 +159,7 @@ impl Drop for EngineReceiver {
         let mut state = lock(&self.0.state);
         state.closed = true;
         state.messages.clear();
+        self.0.full.store(false, Ordering::Relaxed);
         state.room.wake_all();
         state.closed_waiters.wake_all();
     }
@@ -177,6 +191,7 @@ impl EngineHandle {
                 room: WakerSet::default(),
                 closed_waiters: WakerSet::default(),
             }),
+            full: AtomicBool::new(false),
             engine: Signal::default(),
         });
         let sender = EngineSender(inbox.clone());
