@@ -1,1 +1,44 @@
-//! placeholder
+//! smol bindings for `rtmp-proto` and `so-engine`: the SharedObject server
+//! people run and the client library ([`client`]), the same as
+//! `adapter-tokio`'s, on smol.
+//!
+//! Everything but the runtime calls is written once in `adapter-core` and
+//! shared with `adapter-tokio`; this crate supplies [`Smol`], the
+//! [`Runtime`](adapter_core::Runtime) it runs on, and names the types for
+//! it. How the server and the client work is in `adapter-core`'s docs.
+//!
+//! # Running a server
+//!
+//! ```no_run
+//! # fn main() -> Result<(), adapter_smol::Error> {
+//! use adapter_smol::Server;
+//!
+//! smol::block_on(async {
+//!     let server = Server::builder()
+//!         .bind_addr("127.0.0.1:1935")
+//!         .data_dir("./so-data") // persistent SOs, one file each
+//!         .demo() // or .application(MyApp).setup(|engine| { /* factories, security, methods */ })
+//!         .bind()
+//!         .await?; // the store is loaded and restored before this returns
+//!     server.run().await // until SIGINT/SIGTERM, then a graceful shutdown
+//! })
+//! # }
+//! ```
+//!
+//! Connection tasks run on this crate's executor, one thread per core
+//! (see [`Smol`]); the engine has its own thread, and store writes go to
+//! smol's blocking pool.
+
+pub mod client;
+mod runtime;
+
+pub use adapter_core::{Config, Error, ShutdownHandle};
+pub use client::{Client, ClientError, ClientOptions};
+pub use runtime::{EventSender, Smol};
+
+/// The SharedObject server on smol: [`Server::builder`], then
+/// [`ServerBuilder::bind`], then [`Server::run`].
+pub type Server = adapter_core::Server<Smol>;
+
+/// Builds a [`Server`].
+pub type ServerBuilder = adapter_core::ServerBuilder<Smol>;

@@ -1,6 +1,11 @@
 //! Tokio bindings for `rtmp-proto` and `so-engine`: the SharedObject server
 //! people run and the client library ([`client`]).
 //!
+//! Everything but the runtime calls is written once in `adapter-core` and
+//! shared with `adapter-smol`; this crate supplies [`Tokio`], the
+//! [`Runtime`](adapter_core::Runtime) it runs on, and names the types for
+//! it. How the server and the client work is in `adapter-core`'s docs.
+//!
 //! # Running a server
 //!
 //! ```no_run
@@ -17,43 +22,21 @@
 //! # }
 //! ```
 //!
-//! # How it runs
-//!
-//! * **The engine** ([`so_engine::Engine`], wrapped in
-//!   [`so_engine::host::Host`]) runs on a dedicated thread with a
-//!   current-thread runtime, so application hooks need not be `Sync`. It
-//!   takes inputs from one bounded channel (a flood of requests slows the
-//!   flooding readers down) and pushes what each client must receive into
-//!   that client's [`OutboundQueue`](so_engine::host::OutboundQueue). Store
-//!   writes run on the blocking pool, one batch at a time.
-//! * **Each connection** is one task on the caller's (multi-thread)
-//!   runtime: it owns the socket, the `rtmp_proto` `Connection` (so decoding
-//!   and encoding spread over every core), the
-//!   [`ClientLink`](so_engine::host::ClientLink) and two reused buffers, and
-//!   runs the `Connection`'s drive loop: `select!` on the socket, the
-//!   `Connection`'s timer and its queue. Everything pending goes out in
-//!   one write per loop turn; `TCP_NODELAY` is set.
-//! * **Slow and hostile clients**: a client that does not read has its
-//!   pending CHANGEs of one key coalesced, and is disconnected once its
-//!   queue passes [`Config::queue`]'s cap (logged); while its socket is
-//!   full, its requests are not read either. Handshake and connect
-//!   timeouts, message size and chunk stream limits are the `Connection`'s
-//!   ([`Config::connection`]); connections past
-//!   [`Config::max_connections`] are refused. None of this blocks anyone
-//!   else.
-//! * **Shutdown** (SIGINT, SIGTERM, a [`ShutdownHandle`], or the future
-//!   given to [`Server::run_until`]): stop accepting, disconnect every
-//!   client, save every persistent SO and write every pending store
-//!   operation, wait for the connections to close.
-//!
-//! Logs go through `tracing`: connections opened and closed (with the
-//! reason), rejected connects, refused connections, slow readers, store
-//! errors, unreadable stored files set aside.
+//! Connection tasks run on the runtime that calls [`Server::run`] (a
+//! multi-thread runtime spreads them over every core); the engine has its
+//! own thread and current-thread runtime, and store writes go to the
+//! blocking pool.
 
 pub mod client;
-mod error;
-mod server;
+mod runtime;
 
+pub use adapter_core::{Config, Error, ShutdownHandle};
 pub use client::{Client, ClientError, ClientOptions};
-pub use error::Error;
-pub use server::{Config, Server, ServerBuilder, ShutdownHandle};
+pub use runtime::Tokio;
+
+/// The SharedObject server on tokio: [`Server::builder`], then
+/// [`ServerBuilder::bind`], then [`Server::run`].
+pub type Server = adapter_core::Server<Tokio>;
+
+/// Builds a [`Server`].
+pub type ServerBuilder = adapter_core::ServerBuilder<Tokio>;

@@ -17,8 +17,14 @@
 //! tests never skip.
 
 #[allow(dead_code)]
-#[path = "it/harness.rs"]
-mod harness;
+#[path = "../../conformance/tests/suite/harness.rs"]
+mod suite_harness;
+
+/// The conformance suite's harness, on tokio.
+mod harness {
+    pub(crate) use super::suite_harness::TempDir;
+    pub(crate) type TestServer = super::suite_harness::TestServer<adapter_tokio::Tokio>;
+}
 
 #[path = "interop/librtmp.rs"]
 mod librtmp;

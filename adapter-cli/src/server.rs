@@ -1,0 +1,192 @@
+//! The example server: the demo application on `127.0.0.1:1935`,
+//! persistent SOs under `./so-data`, on any [`Runtime`]. Each adapter's
+//! `server` example is [`main`] on its runtime.
+//!
+//! ```text
+//! cargo run --release -p adapter-tokio --example server -- --help
+//! RUST_LOG=debug cargo run --release -p adapter-smol --example server
+//! ```
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use adapter_core::{Config, Runtime, Server};
+use clap::Parser;
+use rtmp_proto::chunk::DecoderLimits;
+use so_engine::EngineConfig;
+use so_engine::host::QueueLimits;
+use tracing_subscriber::EnvFilter;
+
+/// RTMP Remote SharedObject server running the demo application.
+#[derive(Debug, Parser)]
+#[command(name = "server", version)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:1935")]
+    pub listen: String,
+    /// Directory for persistent shared objects (created if missing).
+    #[arg(long, default_value = "./so-data")]
+    pub data_dir: PathBuf,
+    /// Most time a change to a persistent SO waits before it is written;
+    /// a crash loses at most this plus the write in progress.
+    #[arg(long, default_value_t = EngineConfig::DEFAULT_PERSIST_INTERVAL_MS)]
+    pub flush_interval_ms: u64,
+    /// Most connections at once; more are refused.
+    #[arg(long, default_value_t = Config::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Largest RTMP message a client may send, in bytes.
+    #[arg(long, default_value_t = DecoderLimits::DEFAULT_MAX_MESSAGE_SIZE)]
+    pub max_message_size: u32,
+    /// Most bytes waiting for one client before it is disconnected.
+    #[arg(long, default_value_t = QueueLimits::DEFAULT_MAX_QUEUED_BYTES)]
+    pub max_queued_bytes: usize,
+    /// Time allowed for the handshake, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub handshake_timeout_ms: u64,
+    /// Time allowed between the handshake and `connect`, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub connect_timeout_ms: u64,
+    /// How long a client-created transient SO lives on without subscribers.
+    #[arg(long, default_value_t = 0)]
+    pub linger_ms: u64,
+    /// Most shared objects in one scope.
+    #[arg(long)]
+    pub max_shared_objects_per_scope: Option<usize>,
+    /// Most attributes in one shared object.
+    #[arg(long)]
+    pub max_attributes_per_so: Option<usize>,
+    /// Most bytes one attribute value may take.
+    #[arg(long)]
+    pub max_value_bytes: Option<usize>,
+    /// Most bytes one shared object may take.
+    #[arg(long)]
+    pub max_so_bytes: Option<usize>,
+}
+
+impl Args {
+    /// The server configuration these flags describe (the defaults for
+    /// everything they do not name).
+    pub fn config(&self) -> Config {
+        let mut config = Config {
+            max_connections: self.max_connections,
+            ..Config::default()
+        };
+        config.queue.max_queued_bytes = self.max_queued_bytes;
+        let connection = &mut config.connection;
+        connection.chunk_limits.max_message_size = self.max_message_size;
+        connection.handshake_timeout = Duration::from_millis(self.handshake_timeout_ms);
+        connection.connect_timeout = Duration::from_millis(self.connect_timeout_ms);
+        let engine = &mut config.engine;
+        engine.persist_interval_ms = self.flush_interval_ms;
+        engine.default_linger_ms = self.linger_ms;
+        let limits = &mut engine.limits;
+        if let Some(n) = self.max_shared_objects_per_scope {
+            limits.max_shared_objects_per_scope = n;
+        }
+        if let Some(n) = self.max_attributes_per_so {
+            limits.max_attributes_per_so = n;
+        }
+        if let Some(n) = self.max_value_bytes {
+            limits.max_value_bytes = n;
+        }
+        if let Some(n) = self.max_so_bytes {
+            limits.max_so_bytes = n;
+        }
+        config
+    }
+}
+
+/// The whole program: logs to stderr (`RUST_LOG`, `info` by default),
+/// parses the flags, serves the demo on `R` until SIGINT or SIGTERM.
+pub async fn main<R: Runtime>() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    tracing::info!(data_dir = %args.data_dir.display(), "starting the demo server");
+    let config = args.config();
+    let served = async {
+        Server::<R>::builder()
+            .bind_addr(args.listen)
+            .data_dir(args.data_dir)
+            .config(config)
+            .demo()
+            .bind()
+            .await?
+            .run()
+            .await
+    };
+    match served.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "the server stopped");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_reach_the_configuration() {
+        let args = Args::try_parse_from([
+            "server",
+            "--listen",
+            "0.0.0.0:1936",
+            "--flush-interval-ms",
+            "100",
+            "--max-connections",
+            "7",
+            "--max-message-size",
+            "65536",
+            "--max-queued-bytes",
+            "1048576",
+            "--handshake-timeout-ms",
+            "1000",
+            "--connect-timeout-ms",
+            "2000",
+            "--linger-ms",
+            "30",
+            "--max-attributes-per-so",
+            "9",
+        ])
+        .expect("valid flags");
+        assert_eq!(args.listen, "0.0.0.0:1936");
+        let config = args.config();
+        assert_eq!(config.max_connections, 7);
+        assert_eq!(config.queue.max_queued_bytes, 1 << 20);
+        assert_eq!(config.connection.chunk_limits.max_message_size, 65536);
+        assert_eq!(config.connection.handshake_timeout, Duration::from_secs(1));
+        assert_eq!(config.connection.connect_timeout, Duration::from_secs(2));
+        assert_eq!(config.engine.persist_interval_ms, 100);
+        assert_eq!(config.engine.default_linger_ms, 30);
+        assert_eq!(config.engine.limits.max_attributes_per_so, 9);
+        let defaults = Config::default().engine.limits;
+        assert_eq!(
+            config.engine.limits.max_value_bytes,
+            defaults.max_value_bytes
+        );
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let args = Args::try_parse_from(["server"]).expect("no flags");
+        assert_eq!(args.listen, "127.0.0.1:1935");
+        assert_eq!(args.data_dir, PathBuf::from("./so-data"));
+        let config = args.config();
+        assert_eq!(
+            config.engine.persist_interval_ms,
+            EngineConfig::DEFAULT_PERSIST_INTERVAL_MS
+        );
+        assert_eq!(config.max_connections, Config::DEFAULT_MAX_CONNECTIONS);
+    }
+}

@@ -1,0 +1,55 @@
+//! The SharedObject server people run and the client library, written
+//! once over a small [`Runtime`] trait: `adapter-tokio` and `adapter-smol`
+//! implement it with their runtime's sockets, timers and tasks, and
+//! re-export these types under their own names (`adapter_tokio::Server`
+//! is `Server<Tokio>`). Nothing here calls a runtime directly, so the two
+//! adapters share every line of their logic.
+//!
+//! # How the server runs
+//!
+//! * **The engine** ([`so_engine::Engine`], wrapped in
+//!   [`so_engine::host::Host`]) runs on a dedicated thread with its own
+//!   event loop ([`Runtime::block_on`]), so application hooks need not be
+//!   `Sync`. It takes inputs from one queue (while the queue is full,
+//!   connections stop reading requests: a flood slows the flooding readers
+//!   down) and pushes what each client must receive into that client's
+//!   [`OutboundQueue`](so_engine::host::OutboundQueue). Store writes run on
+//!   the blocking pool, one batch at a time.
+//! * **Each connection** is one task on the runtime's workers: it owns
+//!   the socket, the `rtmp_proto` `Connection` (so decoding and encoding
+//!   spread over every core), the [`ClientLink`](so_engine::host::ClientLink)
+//!   and two reused buffers, and runs the `Connection`'s drive loop on the
+//!   socket, the `Connection`'s timer and its queue. Everything pending
+//!   goes out in one write per loop turn; `TCP_NODELAY` is set.
+//! * **Slow and hostile clients**: a client that does not read has its
+//!   pending CHANGEs of one key coalesced, and is disconnected once its
+//!   queue passes [`Config::queue`]'s cap (logged); while its socket is
+//!   full, its requests are not read either. Handshake and connect
+//!   timeouts, message size and chunk stream limits are the `Connection`'s
+//!   ([`Config::connection`]); connections past
+//!   [`Config::max_connections`] are refused. None of this blocks anyone
+//!   else.
+//! * **Shutdown** (SIGINT, SIGTERM, a [`ShutdownHandle`], or the future
+//!   given to [`Server::run_until`]): stop accepting, disconnect every
+//!   client, save every persistent SO and write every pending store
+//!   operation, wait for the connections to close.
+//!
+//! Logs go through `tracing`: connections opened and closed (with the
+//! reason), rejected connects, refused connections, slow readers, store
+//! errors, unreadable stored files set aside.
+//!
+//! # How the client runs
+//!
+//! See [`client`]: one driver task per connection, handles that share the
+//! connection with it behind a lock, answers matched to requests as
+//! [`rtmp_proto::remote`] settles them.
+
+pub mod client;
+mod error;
+mod runtime;
+mod server;
+mod sync;
+
+pub use error::Error;
+pub use runtime::{Received, Refused, Runtime, sleep, until};
+pub use server::{Config, Server, ServerBuilder, ShutdownHandle};

@@ -1,0 +1,270 @@
+//! One task per connection: the socket, the [`Connection`] (decoding and
+//! encoding happen here, on whichever worker runs the task), the
+//! [`ClientLink`], and the drive loop of `rtmp_proto::connection`.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use rtmp_proto::connection::{self, CloseReason, Connection, Event, Side};
+use so_engine::host::{ClientCommand, ClientLink};
+use so_engine::{ClientId, Input};
+use tracing::{debug, error, info};
+
+use super::Config;
+use super::engine::{EngineSender, ToEngine};
+use super::mailbox::Mailbox;
+use crate::runtime::Runtime;
+
+/// Bytes read from the socket per read call (the buffer is reused).
+const READ_BUFFER: usize = 64 << 10;
+/// Where the timer starts; the connection's own deadlines move it.
+const IDLE_TIMER: Duration = Duration::from_secs(3600);
+/// Loop turns per poll before the task yields to others, so that a
+/// client that never pauses cannot hold a worker thread.
+const TURNS_PER_POLL: usize = 64;
+
+/// Serves one accepted socket until it closes.
+pub(super) async fn serve<R: Runtime>(
+    stream: R::Stream,
+    peer: SocketAddr,
+    client: ClientId,
+    mailbox: Arc<Mailbox>,
+    engine: EngineSender,
+    config: Arc<Config>,
+    connection_config: Arc<connection::Config>,
+) {
+    // Every log line names the connection itself: a span entered on every
+    // poll would cost more than the rest of a small delivery's bookkeeping.
+    let id = client.0;
+    // Small SO messages must leave at once, not wait for Nagle.
+    if let Err(e) = R::set_nodelay(&stream) {
+        debug!(client = id, %peer, error = %e, "TCP_NODELAY not set");
+    }
+    let mut seed = [0u8; 32];
+    if let Err(e) = getrandom::fill(&mut seed) {
+        error!(client = id, %peer, error = %e, "no OS randomness for the handshake: connection dropped");
+        return;
+    }
+    engine.send(ToEngine::Register(client, mailbox.clone()));
+    info!(client = id, %peer, "connection opened");
+    let now = Instant::now();
+    let mut task = Task::<R> {
+        conn: Connection::new(connection_config, Side::Server, now, seed),
+        link: ClientLink::new(client),
+        peer,
+        engine,
+        mailbox,
+        config,
+        stream,
+        read_buf: vec![0; READ_BUFFER].into_boxed_slice(),
+        write_buf: BytesMut::new(),
+        commands: Vec::new(),
+        inputs: Vec::new(),
+        wake: false,
+        shutdown: false,
+        timer: R::timer(now + IDLE_TIMER),
+        armed: None,
+        why: None,
+        close_by: None,
+    };
+    poll_fn(|cx| task.poll_run(cx)).await;
+    let why = task.why.take().unwrap_or_else(|| "closed".into());
+    info!(client = id, %peer, reason = %why, "connection closed");
+    task.engine.send(ToEngine::Gone(client));
+}
+
+struct Task<R: Runtime> {
+    conn: Connection,
+    link: ClientLink,
+    peer: SocketAddr,
+    engine: EngineSender,
+    mailbox: Arc<Mailbox>,
+    config: Arc<Config>,
+    stream: R::Stream,
+    read_buf: Box<[u8]>,
+    write_buf: BytesMut,
+    commands: Vec<ClientCommand>,
+    inputs: Vec<Input>,
+    /// The queue has (or may have) something: take it once the socket
+    /// has room.
+    wake: bool,
+    /// The server is shutting down.
+    shutdown: bool,
+    /// One timer for the connection's life, moved with its deadline.
+    timer: R::Timer,
+    armed: Option<Instant>,
+    /// Why the connection closed (the first reason wins).
+    why: Option<String>,
+    /// Once closed: write what is left until then.
+    close_by: Option<Instant>,
+}
+
+impl<R: Runtime> Task<R> {
+    /// The drive loop: after every input, command or timer, hand the
+    /// engine what the connection reported and write what it has to send.
+    /// Sources in priority order: the socket's room, the mailbox, the
+    /// socket's bytes, the timer.
+    fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        for _ in 0..TURNS_PER_POLL {
+            let now = Instant::now();
+            if self.wake && self.write_buf.len() < self.config.max_unsent_bytes {
+                self.wake = false;
+                self.take_commands(now);
+            }
+            if self.shutdown && !self.wake && !self.conn.is_closed() {
+                self.close("the server is shutting down");
+            }
+            self.conn.poll_transmit(&mut self.write_buf);
+            while let Some(event) = self.conn.poll_event() {
+                if let Event::Closed(reason) = &event {
+                    self.closed(now, reason);
+                }
+                self.inputs
+                    .extend(self.link.handle_event(&mut self.conn, now, event));
+                // A refused connect was answered just now.
+                self.conn.poll_transmit(&mut self.write_buf);
+            }
+            for input in self.inputs.drain(..) {
+                self.engine.send(ToEngine::Input(input));
+            }
+            // Everything pending in one write, right away: the socket
+            // usually has room, and writing now saves a wake-up.
+            self.write(cx);
+            if self
+                .close_by
+                .is_some_and(|by| self.write_buf.is_empty() || now >= by)
+            {
+                return Poll::Ready(());
+            }
+            let open = !self.conn.is_closed();
+            let room = self.write_buf.len() < self.config.max_unsent_bytes;
+            let deadline = self.close_by.or_else(|| self.conn.poll_timeout());
+            if let Some(at) = deadline
+                && self.armed != Some(at)
+            {
+                R::reset_timer(&mut self.timer, at);
+                self.armed = Some(at);
+            }
+            if self.mailbox.poll_notified(cx).is_ready() {
+                if self.notified() {
+                    return Poll::Ready(());
+                }
+                continue;
+            }
+            if open && room && self.engine.poll_room(cx).is_ready() && self.read(cx) {
+                continue;
+            }
+            if deadline.is_some() && R::poll_timer(&mut self.timer, cx).is_ready() {
+                self.armed = None;
+                self.conn.handle_timeout(Instant::now());
+                continue;
+            }
+            return Poll::Pending;
+        }
+        // Yield: the work left is picked up on the next poll.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Applies what the engine queued for this client.
+    fn take_commands(&mut self, now: Instant) {
+        self.mailbox.drain_into(&mut self.commands);
+        for command in self.commands.drain(..) {
+            if let ClientCommand::Disconnect(reason) = &command {
+                self.why
+                    .get_or_insert_with(|| format!("disconnected: {reason}"));
+            }
+            // Fails only once the connection is closed: nothing to do.
+            let _ = self.link.handle_command(&mut self.conn, now, command);
+        }
+    }
+
+    /// The mailbox was notified: a slow reader past its cap is cut off; on
+    /// shutdown, what is queued (the engine's disconnect) still goes out
+    /// before the close. True if the server gave up on the connection.
+    fn notified(&mut self) -> bool {
+        let (overflowed, shutting_down, killed) = {
+            let state = self.mailbox.lock();
+            (state.queue.is_overflowed(), state.shutdown, state.killed)
+        };
+        if killed {
+            self.why.get_or_insert_with(|| "dropped at shutdown".into());
+            return true;
+        }
+        if self.conn.is_closed() {
+            return false;
+        }
+        if overflowed {
+            let limit = self.config.queue.max_queued_bytes;
+            self.abort(&format!("slow reader: over {limit} bytes queued"));
+        }
+        self.shutdown |= shutting_down;
+        self.wake = true;
+        false
+    }
+
+    /// Writes what the socket takes now.
+    fn write(&mut self, cx: &mut Context<'_>) {
+        while !self.write_buf.is_empty() {
+            match R::poll_write(&mut self.stream, cx, &self.write_buf) {
+                Poll::Ready(Ok(0)) => self.abort("the socket accepts no more bytes"),
+                Poll::Ready(Ok(n)) => self.write_buf.advance(n),
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => self.abort(&format!("write failed: {e}")),
+                Poll::Pending => return,
+            }
+        }
+    }
+
+    /// Reads what the socket has and hands it to the connection; whether
+    /// anything happened.
+    fn read(&mut self, cx: &mut Context<'_>) -> bool {
+        match R::poll_read(&mut self.stream, cx, &mut self.read_buf) {
+            Poll::Ready(Ok(0)) => self.close("the client closed the socket"),
+            Poll::Ready(Ok(n)) => {
+                // Errors also arrive as Event::Closed.
+                let _ = self.conn.handle_input(Instant::now(), &self.read_buf[..n]);
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Poll::Ready(Err(e)) => self.abort(&format!("read failed: {e}")),
+            Poll::Pending => return false,
+        }
+        true
+    }
+
+    /// Closes from our side for `why`; what is pending is still written.
+    fn close(&mut self, why: &str) {
+        self.why.get_or_insert_with(|| why.to_owned());
+        self.conn.close(Instant::now());
+    }
+
+    /// Closes for `why` and drops what is pending: the peer is not
+    /// reading, or the socket is broken.
+    fn abort(&mut self, why: &str) {
+        self.close(why);
+        self.write_buf.clear();
+        self.close_by = Some(Instant::now());
+    }
+
+    /// The connection reported its end: log it, arm the close grace.
+    fn closed(&mut self, now: Instant, reason: &CloseReason) {
+        let why = match reason {
+            CloseReason::Local => "closed by the server".to_owned(),
+            CloseReason::Rejected(description) => {
+                let (client, peer) = (self.link.client().0, self.peer);
+                info!(client, %peer, %description, "connect rejected");
+                format!("connect rejected: {description}")
+            }
+            CloseReason::PeerClosed => "the client closed the connection".to_owned(),
+            CloseReason::Error(e) => e.to_string(),
+            other => format!("{other:?}"),
+        };
+        self.why.get_or_insert(why);
+        self.close_by.get_or_insert(now + self.config.close_grace);
+    }
+}

@@ -1,0 +1,484 @@
+//! The engine thread: one [`Host`] on its own thread and event loop
+//! ([`Runtime::block_on`]), fed through the [`Inbox`], pushing deliveries
+//! into each client's [`Mailbox`] and running store batches on the
+//! blocking pool, one at a time.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::{Future, poll_fn};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use so_engine::host::{Effects, Host, HostEvent};
+use so_engine::store::{Store, StoreError, StoreOp};
+use so_engine::{ClientId, Engine, EngineConfig, Input, Output};
+use tracing::{debug, error, info, warn};
+
+use super::Config;
+use super::mailbox::Mailbox;
+use crate::Error;
+use crate::runtime::Runtime;
+use crate::sync::{OneshotSender, Signal, WakerSet, lock, oneshot};
+
+/// How many messages may wait for the engine before connections stop
+/// reading requests: a burst of client requests slows their readers down
+/// instead of growing memory.
+const INBOX_CAPACITY: usize = 4096;
+/// Most messages the engine takes per wake-up.
+const BATCH: usize = 256;
+/// Where an idle timer starts; the host's deadlines move it.
+const IDLE_TIMER: Duration = Duration::from_secs(3600);
+
+/// What connection tasks (and the server) tell the engine thread.
+pub(super) enum ToEngine {
+    /// A new connection and where its deliveries go (before any input).
+    Register(ClientId, Arc<Mailbox>),
+    /// An input from a connection's link.
+    Input(Input),
+    /// The connection task ended.
+    Gone(ClientId),
+    /// Shut down gracefully; answer when every store op is written.
+    Shutdown(OneshotSender<()>),
+}
+
+/// The engine's input queue: many senders, one receiver, bounded by
+/// holding back the senders' reads rather than their messages.
+struct Inbox {
+    state: Mutex<InboxState>,
+    /// Whether `state` holds [`INBOX_CAPACITY`] messages or more, readable
+    /// without the lock every connection contends for (a connection
+    /// checks it before every read).
+    full: AtomicBool,
+    /// Wakes the engine thread.
+    engine: Signal,
+}
+
+struct InboxState {
+    messages: VecDeque<ToEngine>,
+    senders: usize,
+    /// The engine thread ended.
+    closed: bool,
+    /// Connections waiting for room.
+    room: WakerSet,
+    /// The server, waiting for the engine to end early.
+    closed_waiters: WakerSet,
+}
+
+/// The sending side of the [`Inbox`] (cloneable; the engine ends once
+/// every sender is gone).
+pub(super) struct EngineSender(Arc<Inbox>);
+
+impl EngineSender {
+    /// Queues `message`; dropped if the engine is gone.
+    pub(super) fn send(&self, message: ToEngine) {
+        let mut state = lock(&self.0.state);
+        if state.closed {
+            return;
+        }
+        let was_empty = state.messages.is_empty();
+        state.messages.push_back(message);
+        if state.messages.len() >= INBOX_CAPACITY {
+            self.0.full.store(true, Ordering::Relaxed);
+        }
+        drop(state);
+        if was_empty {
+            self.0.engine.notify();
+        }
+    }
+
+    /// `Ready` while the inbox has room (or the engine is gone).
+    pub(super) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
+        // The bound is soft: a read may overshoot it by what one read brings.
+        if !self.0.full.load(Ordering::Relaxed) {
+            return Poll::Ready(());
+        }
+        let mut state = lock(&self.0.state);
+        if state.closed || state.messages.len() < INBOX_CAPACITY {
+            return Poll::Ready(());
+        }
+        state.room.register(cx);
+        Poll::Pending
+    }
+}
+
+impl Clone for EngineSender {
+    fn clone(&self) -> Self {
+        lock(&self.0.state).senders += 1;
+        Self(self.0.clone())
+    }
+}
+
+impl Drop for EngineSender {
+    fn drop(&mut self) {
+        let last = {
+            let mut state = lock(&self.0.state);
+            state.senders -= 1;
+            state.senders == 0
+        };
+        if last {
+            self.0.engine.notify();
+        }
+    }
+}
+
+/// The engine thread's side of the [`Inbox`].
+struct EngineReceiver(Arc<Inbox>);
+
+impl EngineReceiver {
+    /// Moves up to [`BATCH`] messages to `out`: `Ready(false)` once every
+    /// sender is gone and nothing is left.
+    fn poll_take(&self, cx: &mut Context<'_>, out: &mut Vec<ToEngine>) -> Poll<bool> {
+        loop {
+            {
+                let mut state = lock(&self.0.state);
+                if !state.messages.is_empty() {
+                    let n = state.messages.len().min(BATCH);
+                    out.extend(state.messages.drain(..n));
+                    if state.messages.len() < INBOX_CAPACITY {
+                        self.0.full.store(false, Ordering::Relaxed);
+                        state.room.wake_all();
+                    }
+                    return Poll::Ready(true);
+                }
+                if state.senders == 0 {
+                    return Poll::Ready(false);
+                }
+            }
+            // Senders notify after pushing: look again once woken.
+            std::task::ready!(self.0.engine.poll_notified(cx));
+        }
+    }
+}
+
+impl Drop for EngineReceiver {
+    fn drop(&mut self) {
+        let mut state = lock(&self.0.state);
+        state.closed = true;
+        state.messages.clear();
+        self.0.full.store(false, Ordering::Relaxed);
+        state.room.wake_all();
+        state.closed_waiters.wake_all();
+    }
+}
+
+type SharedStore = Arc<Mutex<Box<dyn Store + Send>>>;
+type Failed = Vec<(StoreOp, StoreError)>;
+type Batch = Pin<Box<dyn Future<Output = Option<Failed>> + Send>>;
+
+/// The server's handle on the engine thread.
+pub(super) struct EngineHandle {
+    sender: EngineSender,
+    thread: thread::JoinHandle<()>,
+}
+
+impl EngineHandle {
+    /// Starts the thread, which builds the engine, loads the store and
+    /// restores it; returns once that is done.
+    pub(super) async fn start<R: Runtime>(
+        build: impl FnOnce(EngineConfig) -> Engine + Send + 'static,
+        store: Box<dyn Store + Send>,
+        config: Arc<Config>,
+    ) -> Result<Self, Error> {
+        let inbox = Arc::new(Inbox {
+            state: Mutex::new(InboxState {
+                messages: VecDeque::new(),
+                senders: 1,
+                closed: false,
+                room: WakerSet::default(),
+                closed_waiters: WakerSet::default(),
+            }),
+            full: AtomicBool::new(false),
+            engine: Signal::default(),
+        });
+        let sender = EngineSender(inbox.clone());
+        let receiver = EngineReceiver(inbox);
+        let (ready_tx, ready_rx) = oneshot();
+        let thread = thread::Builder::new()
+            .name("so-engine".into())
+            .spawn(move || {
+                let ran = R::block_on(async move {
+                    let store: SharedStore = Arc::new(Mutex::new(store));
+                    let engine = build(config.engine.clone());
+                    let mut host = Host::new(engine, config.host, Instant::now());
+                    let loaded = lock(&store).load_all();
+                    let report = match loaded {
+                        Ok(report) => report,
+                        Err(e) => return ready_tx.send(Err(Error::Store(e))),
+                    };
+                    let mut effects = Effects::default();
+                    host.restore(Instant::now(), report, &mut effects);
+                    let mut thread = EngineThread::<R> {
+                        host,
+                        store,
+                        clients: BTreeMap::new(),
+                        effects,
+                        batch: None,
+                        broken: false,
+                        runtime: std::marker::PhantomData,
+                    };
+                    thread.dispatch();
+                    ready_tx.send(Ok(()));
+                    thread.run(receiver).await;
+                });
+                if let Err(e) = ran {
+                    error!(error = %e, "cannot run the engine thread's event loop");
+                }
+            })
+            .map_err(Error::Io)?;
+        match ready_rx.recv().await {
+            Some(Ok(())) => Ok(Self { sender, thread }),
+            Some(Err(e)) => Err(e),
+            None => Err(Error::EngineGone),
+        }
+    }
+
+    pub(super) fn sender(&self) -> EngineSender {
+        self.sender.clone()
+    }
+
+    /// `Ready` once the engine thread ended (before it was told to).
+    pub(super) fn poll_gone(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = lock(&self.sender.0.state);
+        if state.closed {
+            return Poll::Ready(());
+        }
+        state.closed_waiters.register(cx);
+        Poll::Pending
+    }
+
+    /// Graceful shutdown of the engine: returns once every client was told
+    /// to close and every store operation was written.
+    pub(super) async fn shutdown(&self) {
+        let (done_tx, done_rx) = oneshot();
+        self.sender.send(ToEngine::Shutdown(done_tx));
+        done_rx.recv().await;
+    }
+
+    /// Waits for the thread to end (after every connection is gone).
+    pub(super) async fn join<R: Runtime>(self) {
+        drop(self.sender);
+        let thread = self.thread;
+        // A bool, not the join's `Box<dyn Any>`: the future stays `Send`
+        // for every caller.
+        let joined = R::spawn_blocking(move || thread.join().is_ok()).await;
+        if joined != Some(true) {
+            error!("the engine thread panicked");
+        }
+    }
+}
+
+/// What woke the engine thread.
+enum Wake {
+    Messages,
+    Timer,
+    Batch(Failed),
+    /// Every sender is gone.
+    Closed,
+}
+
+struct EngineThread<R> {
+    host: Host,
+    store: SharedStore,
+    clients: BTreeMap<ClientId, Arc<Mailbox>>,
+    effects: Effects,
+    /// The store batch being written.
+    batch: Option<Batch>,
+    /// Server code panicked inside the engine.
+    broken: bool,
+    runtime: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R: Runtime> EngineThread<R> {
+    async fn run(&mut self, receiver: EngineReceiver) {
+        let mut messages = Vec::with_capacity(BATCH);
+        let mut timer = R::timer(Instant::now() + IDLE_TIMER);
+        let mut armed = None;
+        loop {
+            let deadline = self.host.next_deadline();
+            if let Some(at) = deadline
+                && armed != Some(at)
+            {
+                R::reset_timer(&mut timer, at);
+                armed = Some(at);
+            }
+            let wake = poll_fn(|cx| {
+                match receiver.poll_take(cx, &mut messages) {
+                    Poll::Ready(true) => return Poll::Ready(Wake::Messages),
+                    Poll::Ready(false) => return Poll::Ready(Wake::Closed),
+                    Poll::Pending => {}
+                }
+                if deadline.is_some() && R::poll_timer(&mut timer, cx).is_ready() {
+                    return Poll::Ready(Wake::Timer);
+                }
+                if let Some(batch) = &mut self.batch
+                    && let Poll::Ready(failed) = batch.as_mut().poll(cx)
+                {
+                    return Poll::Ready(Wake::Batch(batch_failures(failed)));
+                }
+                Poll::Pending
+            })
+            .await;
+            match wake {
+                Wake::Messages => {
+                    for message in messages.drain(..) {
+                        self.handle(message).await;
+                    }
+                }
+                Wake::Timer => {
+                    armed = None;
+                    self.guarded(|host, fx| host.handle_timeout(Instant::now(), fx));
+                }
+                Wake::Batch(failed) => {
+                    self.batch = None;
+                    self.guarded(|host, fx| host.store_done(Instant::now(), failed, fx));
+                }
+                Wake::Closed => break,
+            }
+            self.dispatch();
+            if self.broken {
+                break;
+            }
+        }
+        // Every sender is gone (or the engine broke): write what is left.
+        self.drain_store().await;
+    }
+
+    /// Runs `f` on the host, catching a panic of server code (a hook)
+    /// inside the engine: the engine's state is then suspect, so the
+    /// thread stops serving, after saving what was already recorded.
+    fn guarded(&mut self, f: impl FnOnce(&mut Host, &mut Effects)) {
+        if self.broken {
+            return;
+        }
+        let (host, effects) = (&mut self.host, &mut self.effects);
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(host, effects)));
+        if result.is_err() {
+            error!("server code panicked inside the engine: the server stops");
+            self.broken = true;
+        }
+    }
+
+    async fn handle(&mut self, message: ToEngine) {
+        match message {
+            ToEngine::Register(client, mailbox) => {
+                self.clients.insert(client, mailbox);
+            }
+            ToEngine::Input(input) => {
+                self.guarded(|host, fx| host.handle(Instant::now(), input, fx));
+            }
+            ToEngine::Gone(client) => {
+                self.clients.remove(&client);
+            }
+            ToEngine::Shutdown(done) => {
+                self.drain_store().await;
+                for mailbox in self.clients.values() {
+                    mailbox.shut_down();
+                }
+                done.send(());
+            }
+        }
+    }
+
+    /// Waits for the batch out, then disconnects every client (if any are
+    /// left) and writes every pending store op, trying failed ones once
+    /// more.
+    async fn drain_store(&mut self) {
+        for _ in 0..2 {
+            if let Some(failed) = self.wait_batch().await {
+                self.guarded(|host, fx| host.store_done(Instant::now(), failed, fx));
+            }
+            // Appends every pending op to the batch store_done may have
+            // released: one batch, in order. A broken engine is not asked
+            // for anything more.
+            if self.broken {
+                self.host.drain_store(&mut self.effects);
+            } else {
+                self.guarded(|host, fx| host.shutdown(Instant::now(), fx));
+            }
+            self.dispatch();
+            let Some(failed) = self.wait_batch().await else {
+                break;
+            };
+            let done = failed.is_empty();
+            self.guarded(|host, fx| host.store_done(Instant::now(), failed, fx));
+            if done {
+                break;
+            }
+        }
+        let lost = self.host.pending_store_ops() + self.effects.store_batch.len();
+        if lost > 0 {
+            error!(
+                lost,
+                "store writes still failing at shutdown: their changes are lost"
+            );
+        }
+    }
+
+    /// Waits for the batch out, if any, and gives its failed ops.
+    async fn wait_batch(&mut self) -> Option<Failed> {
+        let mut batch = self.batch.take()?;
+        Some(batch_failures(batch.as_mut().await))
+    }
+
+    /// Carries out the effects: deliveries into mailboxes, the store batch
+    /// onto the blocking pool, events into the log.
+    fn dispatch(&mut self) {
+        for delivery in self.effects.deliveries.drain(..) {
+            if let Some(mailbox) = self.clients.get(&delivery.to) {
+                mailbox.deliver(delivery);
+            }
+        }
+        if !self.effects.store_batch.is_empty() {
+            let ops = std::mem::take(&mut self.effects.store_batch);
+            let store = self.store.clone();
+            self.batch = Some(Box::pin(R::spawn_blocking(move || {
+                let mut store = lock(&store);
+                let mut failed = Vec::new();
+                for op in ops {
+                    if let Err(e) = op.apply(&mut **store) {
+                        failed.push((op, e));
+                    }
+                }
+                failed
+            })));
+        }
+        for event in self.effects.events.drain(..) {
+            log(event);
+        }
+    }
+}
+
+/// The failed ops of a finished batch (none if it panicked: a panicking
+/// store call leaves the store as a crash would, and every write is
+/// atomic, so what is on disk is whole).
+fn batch_failures(failed: Option<Failed>) -> Failed {
+    failed.unwrap_or_else(|| {
+        error!("a store batch panicked: its writes are lost");
+        Vec::new()
+    })
+}
+
+fn log(event: HostEvent) {
+    match event {
+        HostEvent::Engine(Output::HookFailed { error }) => {
+            warn!(%error, "a change queued by server code failed");
+        }
+        HostEvent::Engine(Output::ScopeStarted { scope }) => debug!(%scope, "scope started"),
+        HostEvent::Engine(Output::ScopeStopped { scope }) => debug!(%scope, "scope stopped"),
+        HostEvent::Engine(Output::SoCreated { so }) => debug!(%so, "shared object created"),
+        HostEvent::Engine(Output::SoDestroyed { so }) => debug!(%so, "shared object destroyed"),
+        HostEvent::Engine(other) => debug!(?other, "engine output"),
+        HostEvent::Misuse(misuse) => error!(%misuse, "the adapter misused the engine"),
+        HostEvent::StoreFailed { so, error } => {
+            error!(%so, %error, "store write failed; retrying later");
+        }
+        HostEvent::SetAside(entry) => warn!(%entry, "unreadable stored shared object set aside"),
+        HostEvent::StaleTemp(path) => info!(%path, "removed a write interrupted by a crash"),
+        HostEvent::Restored(count) => info!(count, "persistent shared objects restored"),
+        other => debug!(?other, "host event"),
+    }
+}

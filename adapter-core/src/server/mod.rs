@@ -1,0 +1,367 @@
+//! The SharedObject server: a builder, the accept loop and the graceful
+//! shutdown. The engine runs in [`engine`], each connection in
+//! [`connection`], and between them sit the [`mailbox`]es.
+
+mod connection;
+mod engine;
+mod mailbox;
+
+use std::future::{Future, poll_fn};
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use so_engine::host::{HostConfig, QueueLimits};
+use so_engine::store::{FileStore, MemoryStore, Store};
+use so_engine::{Application, ClientId, Engine, EngineConfig};
+use tracing::{error, info, warn};
+
+use self::engine::EngineHandle;
+use self::mailbox::{Live, Mailbox};
+use crate::Error;
+use crate::runtime::{Runtime, until};
+use crate::sync::Signal;
+
+/// Everything a server can be tuned with. Start from [`Default`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Per connection: handshake and connect timeouts, message size and
+    /// chunk stream limits, AMF limits, pings.
+    pub connection: rtmp_proto::connection::Config,
+    /// The engine: limits on SOs, keys, values; linger; how often a
+    /// changed persistent SO is snapshotted (`persist_interval_ms`).
+    pub engine: EngineConfig,
+    /// Per client: how many bytes may wait for a slow reader before it is
+    /// disconnected.
+    pub queue: QueueLimits,
+    /// Store batching (the write-behind's flush interval).
+    pub host: HostConfig,
+    /// Most connections at once; more are refused (closed at once, logged).
+    pub max_connections: usize,
+    /// Per connection: while this many encoded bytes wait for the socket,
+    /// the connection takes no more from its queue and reads no more
+    /// requests (a slow reader's backlog waits in its bounded,
+    /// coalescing queue instead).
+    pub max_unsent_bytes: usize,
+    /// How long a closing connection may take to write its last bytes
+    /// (a rejection, a final answer).
+    pub close_grace: Duration,
+}
+
+impl Config {
+    /// Default connection cap: 4096.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+    /// Default unsent-bytes mark: 256 KiB, many socket buffers' worth.
+    pub const DEFAULT_MAX_UNSENT_BYTES: usize = 256 << 10;
+    /// Default close grace: 2 s.
+    pub const DEFAULT_CLOSE_GRACE: Duration = Duration::from_secs(2);
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            connection: rtmp_proto::connection::Config::default(),
+            engine: EngineConfig::default(),
+            queue: QueueLimits::default(),
+            host: HostConfig::default(),
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            max_unsent_bytes: Self::DEFAULT_MAX_UNSENT_BYTES,
+            close_grace: Self::DEFAULT_CLOSE_GRACE,
+        }
+    }
+}
+
+type EngineFactory = Box<dyn FnOnce(EngineConfig) -> Engine + Send>;
+type EngineSetup = Box<dyn FnOnce(&mut Engine) + Send>;
+
+/// Builds a [`Server`]: [`Server::builder`], then options, then
+/// [`ServerBuilder::bind`].
+pub struct ServerBuilder<R> {
+    addr: String,
+    engine: EngineFactory,
+    setups: Vec<EngineSetup>,
+    store: Box<dyn Store + Send>,
+    config: Config,
+    runtime: PhantomData<fn() -> R>,
+}
+
+impl<R: Runtime> ServerBuilder<R> {
+    /// The address to listen on (default `127.0.0.1:1935`; port 0 picks one).
+    pub fn bind_addr(mut self, addr: impl Into<String>) -> Self {
+        self.addr = addr.into();
+        self
+    }
+
+    /// The application hooks (default: none, everything accepted). Only
+    /// this value crosses to the engine thread; the engine itself is built
+    /// there.
+    pub fn application<A: Application + Send + 'static>(mut self, app: A) -> Self {
+        self.engine = Box::new(move |config| Engine::new(config, app));
+        self
+    }
+
+    /// Registers factories, security checks or methods on the engine (runs
+    /// on the engine thread, before anything else; setups run in order).
+    pub fn setup(mut self, setup: impl FnOnce(&mut Engine) + Send + 'static) -> Self {
+        self.setups.push(Box::new(setup));
+        self
+    }
+
+    /// Serves the [demo application](so_engine::demo).
+    pub fn demo(self) -> Self {
+        self.application(so_engine::demo::DemoApp)
+            .setup(so_engine::demo::install)
+    }
+
+    /// Keeps persistent SOs in files under `dir` (created if missing).
+    pub fn data_dir(self, dir: impl Into<PathBuf>) -> Self {
+        self.store(FileStore::new(dir))
+    }
+
+    /// Keeps persistent SOs in memory only (the default): they survive
+    /// their clients, not the process.
+    pub fn memory_store(self) -> Self {
+        self.store(MemoryStore::new())
+    }
+
+    /// Keeps persistent SOs in `store`.
+    pub fn store(mut self, store: impl Store + Send + 'static) -> Self {
+        self.store = Box::new(store);
+        self
+    }
+
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets [`Config::max_connections`].
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.config.max_connections = max;
+        self
+    }
+
+    /// Sets the handshake timeout (a client that does not finish its
+    /// handshake in time is dropped).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connection.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets the connect timeout (after the handshake, `connect` must come
+    /// within it).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connection.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the largest RTMP message a client may send.
+    pub fn max_message_size(mut self, bytes: u32) -> Self {
+        self.config.connection.chunk_limits.max_message_size = bytes;
+        self
+    }
+
+    /// Sets [`QueueLimits::max_queued_bytes`].
+    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.config.queue.max_queued_bytes = bytes;
+        self
+    }
+
+    /// How long a changed persistent SO waits before it is written (the
+    /// engine's `persist_interval_ms`): changes in between coalesce, and a
+    /// crash loses at most this plus the write in progress.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.config.engine.persist_interval_ms =
+            u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Binds the listener, starts the engine thread, loads the store and
+    /// restores it into the engine. No connection is accepted before
+    /// [`Server::run_until`]; clients that connect meanwhile wait in the
+    /// listen backlog.
+    pub async fn bind(self) -> Result<Server<R>, Error> {
+        let listener = R::bind(self.addr.clone())
+            .await
+            .map_err(|source| Error::Bind {
+                addr: self.addr.clone(),
+                source,
+            })?;
+        let local_addr = R::local_addr(&listener)?;
+        let config = Arc::new(self.config);
+        let setups = self.setups;
+        let factory = self.engine;
+        let build = move |config: EngineConfig| {
+            let mut engine = factory(config);
+            for setup in setups {
+                setup(&mut engine);
+            }
+            engine
+        };
+        let engine = EngineHandle::start::<R>(build, self.store, config.clone()).await?;
+        info!(%local_addr, "listening");
+        Ok(Server {
+            listener,
+            local_addr,
+            engine,
+            config,
+            shutdown: ShutdownHandle(Arc::new(Signal::default())),
+        })
+    }
+}
+
+/// A bound SharedObject server. Run it with [`Server::run_until`] or
+/// [`Server::run`].
+pub struct Server<R: Runtime> {
+    listener: R::Listener,
+    local_addr: SocketAddr,
+    engine: EngineHandle,
+    config: Arc<Config>,
+    shutdown: ShutdownHandle,
+}
+
+/// Asks a running server to shut down gracefully (cloneable, any thread).
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(Arc<Signal>);
+
+impl ShutdownHandle {
+    /// Starts the graceful shutdown (also before the server runs).
+    pub fn shutdown(&self) {
+        self.0.notify();
+    }
+}
+
+/// Why the accept loop stopped.
+enum Stop {
+    /// A shutdown was asked for.
+    Asked,
+    /// The engine thread ended on its own (server code panicked).
+    EngineGone,
+}
+
+impl<R: Runtime> Server<R> {
+    /// A builder with the defaults: `127.0.0.1:1935`, no hooks, memory
+    /// store, [`Config::default`].
+    pub fn builder() -> ServerBuilder<R> {
+        ServerBuilder {
+            addr: "127.0.0.1:1935".into(),
+            engine: Box::new(|config| Engine::new(config, ())),
+            setups: Vec::new(),
+            store: Box::new(MemoryStore::new()),
+            config: Config::default(),
+            runtime: PhantomData,
+        }
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that shuts the server down.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Serves until SIGINT (Ctrl-C) or SIGTERM, or the [`ShutdownHandle`],
+    /// then shuts down gracefully.
+    pub async fn run(self) -> Result<(), Error> {
+        self.run_until(R::termination()).await
+    }
+
+    /// Serves until `shutdown` completes (or the [`ShutdownHandle`] is
+    /// used), then shuts down gracefully: stops accepting, disconnects
+    /// every client, saves every persistent SO, writes every pending store
+    /// operation, and waits for the connections to close.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let Self {
+            listener,
+            engine,
+            config,
+            shutdown: handle,
+            ..
+        } = self;
+        let connection_config = Arc::new(config.connection.clone());
+        let live = Arc::new(Live::default());
+        let mut next_client = 0u64;
+        let mut shutdown = pin!(shutdown);
+        // After a failed accept (out of file descriptors and the like):
+        // wait a little rather than spin.
+        let mut backoff: Option<R::Timer> = None;
+        let stop = poll_fn(|cx| {
+            loop {
+                if shutdown.as_mut().poll(cx).is_ready() || handle.0.poll_notified(cx).is_ready()
+                {
+                    return Poll::Ready(Stop::Asked);
+                }
+                // Only a panic in server code (a hook) ends the engine early.
+                if engine.poll_gone(cx).is_ready() {
+                    return Poll::Ready(Stop::EngineGone);
+                }
+                if let Some(timer) = &mut backoff {
+                    std::task::ready!(R::poll_timer(timer, cx));
+                    backoff = None;
+                }
+                let (stream, peer) = match std::task::ready!(R::poll_accept(&listener, cx)) {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        warn!(%error, "accept failed");
+                        backoff = Some(R::timer(Instant::now() + ACCEPT_BACKOFF));
+                        continue;
+                    }
+                };
+                if live.len() >= config.max_connections {
+                    warn!(%peer, max = config.max_connections, "connection refused: too many connections");
+                    continue;
+                }
+                next_client += 1;
+                let client = ClientId(next_client);
+                let mailbox = Arc::new(Mailbox::new(config.queue));
+                let slot = live.insert(client, mailbox.clone());
+                let task = connection::serve::<R>(
+                    stream,
+                    peer,
+                    client,
+                    mailbox,
+                    engine.sender(),
+                    config.clone(),
+                    connection_config.clone(),
+                );
+                R::spawn(async move {
+                    task.await;
+                    drop(slot);
+                });
+            }
+        })
+        .await;
+        drop(listener);
+        if let Stop::EngineGone = stop {
+            error!("the engine thread stopped: shutting down");
+            live.kill_all();
+            engine.join::<R>().await;
+            return Err(Error::EngineGone);
+        }
+        info!(connections = live.len(), "shutting down");
+        engine.shutdown().await;
+        // Every connection was told to close; give them their grace period.
+        let wait = Instant::now() + config.close_grace + Duration::from_secs(1);
+        if until::<R, _>(wait, live.all_closed()).await.is_none() {
+            warn!(
+                left = live.len(),
+                "connections still open after the grace period: dropped"
+            );
+            live.kill_all();
+        }
+        engine.join::<R>().await;
+        info!("stopped");
+        Ok(())
+    }
+}
+
+/// How long the accept loop pauses after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);

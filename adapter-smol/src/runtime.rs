@@ -1,0 +1,230 @@
+//! [`Smol`]: the [`Runtime`] the server and client run on here.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::num::NonZero;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
+use std::thread;
+use std::time::Instant;
+
+use adapter_core::client::RemoteEvent;
+use adapter_core::{Received, Refused, Runtime};
+use smol::channel::{self, TrySendError};
+use smol::io::{AsyncRead, AsyncWrite};
+use smol::net::{TcpListener, TcpStream};
+use smol::{Async, Executor, Timer, future};
+use tracing::{error, info};
+
+use crate::client::IncomingCall;
+
+/// The smol runtime. Connection tasks and client drivers run on this
+/// crate's executor, one thread per core (smol's own global executor runs
+/// on one thread unless `SMOL_THREADS` says otherwise); the engine thread
+/// runs its own `smol::block_on`, and store writes go to smol's blocking
+/// pool (`smol::unblock`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Smol;
+
+/// The sending side of a SharedObject's events: an `async-broadcast`
+/// sender in overflow mode (a receiver that falls behind loses the oldest
+/// events), kept open while no receiver exists.
+#[derive(Debug)]
+pub struct EventSender {
+    sender: async_broadcast::Sender<RemoteEvent>,
+    /// Keeps the channel open without receiving: async-broadcast closes a
+    /// channel whose every receiver is gone, and a later `events()` call
+    /// must still be able to subscribe.
+    _open: async_broadcast::InactiveReceiver<RemoteEvent>,
+}
+
+impl Runtime for Smol {
+    type Listener = Arc<Async<std::net::TcpListener>>;
+    type Stream = TcpStream;
+    type Timer = Timer;
+    type EventSender = EventSender;
+    /// A receiver further behind than the capacity gets
+    /// `RecvError::Overflowed(missed)`.
+    type Events = async_broadcast::Receiver<RemoteEvent>;
+    type CallSender = channel::Sender<IncomingCall>;
+    type IncomingCalls = channel::Receiver<IncomingCall>;
+
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        executor().spawn(task).detach();
+    }
+
+    fn spawn_blocking<T: Send + 'static>(
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> impl Future<Output = Option<T>> + Send + 'static {
+        // smol re-raises a panic of the work where it is awaited: catch it
+        // in the pool instead.
+        smol::unblock(move || catch_unwind(AssertUnwindSafe(work)).ok())
+    }
+
+    fn block_on<F: Future>(future: F) -> io::Result<F::Output> {
+        Ok(smol::block_on(future))
+    }
+
+    fn timer(at: Instant) -> Timer {
+        Timer::at(at)
+    }
+
+    fn reset_timer(timer: &mut Timer, at: Instant) {
+        timer.set_at(at);
+    }
+
+    fn poll_timer(timer: &mut Timer, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(timer).poll(cx).map(drop)
+    }
+
+    async fn bind(addr: String) -> io::Result<Self::Listener> {
+        Ok(TcpListener::bind(addr).await?.into())
+    }
+
+    fn local_addr(listener: &Self::Listener) -> io::Result<SocketAddr> {
+        listener.get_ref().local_addr()
+    }
+
+    fn poll_accept(
+        listener: &Self::Listener,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        loop {
+            match listener.get_ref().accept() {
+                Ok((stream, peer)) => {
+                    return Poll::Ready(TcpStream::try_from(stream).map(|s| (s, peer)));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(listener.poll_readable(cx))?;
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn connect(
+        host: String,
+        port: u16,
+    ) -> impl Future<Output = io::Result<TcpStream>> + Send + 'static {
+        TcpStream::connect((host, port))
+    }
+
+    fn set_nodelay(stream: &TcpStream) -> io::Result<()> {
+        stream.set_nodelay(true)
+    }
+
+    fn poll_read(
+        stream: &mut TcpStream,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(stream).poll_read(cx, buf)
+    }
+
+    fn poll_write(
+        stream: &mut TcpStream,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(stream).poll_write(cx, buf)
+    }
+
+    fn poll_close(stream: &mut TcpStream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(stream).poll_close(cx)
+    }
+
+    fn termination() -> impl Future<Output = ()> + Send {
+        termination()
+    }
+
+    fn event_channel(capacity: usize) -> EventSender {
+        let (mut sender, receiver) = async_broadcast::broadcast(capacity.max(1));
+        sender.set_overflow(true);
+        sender.set_await_active(false);
+        EventSender {
+            sender,
+            _open: receiver.deactivate(),
+        }
+    }
+
+    fn subscribe(sender: &EventSender) -> Self::Events {
+        sender.sender.new_receiver()
+    }
+
+    fn publish(sender: &EventSender, event: RemoteEvent) {
+        // In overflow mode a full channel drops its oldest event; no
+        // receiver is fine.
+        let _ = sender.sender.try_broadcast(event);
+    }
+
+    async fn next_event(events: &mut Self::Events) -> Received<RemoteEvent> {
+        match events.recv().await {
+            Ok(event) => Received::Item(event),
+            Err(async_broadcast::RecvError::Overflowed(missed)) => Received::Lagged(missed),
+            Err(async_broadcast::RecvError::Closed) => Received::Closed,
+        }
+    }
+
+    fn call_channel(capacity: usize) -> (Self::CallSender, Self::IncomingCalls) {
+        channel::bounded(capacity)
+    }
+
+    fn offer_call(
+        sender: &Self::CallSender,
+        call: IncomingCall,
+    ) -> Result<(), Refused<IncomingCall>> {
+        sender.try_send(call).map_err(|e| match e {
+            TrySendError::Full(call) => Refused::Full(call),
+            TrySendError::Closed(call) => Refused::Closed(call),
+        })
+    }
+
+    async fn next_call(calls: &mut Self::IncomingCalls) -> Option<IncomingCall> {
+        calls.recv().await.ok()
+    }
+}
+
+/// The executor every task of this crate runs on: one worker thread per
+/// core, started on first use. A panicking task only ends itself.
+fn executor() -> &'static Executor<'static> {
+    static EXECUTOR: OnceLock<Executor<'static>> = OnceLock::new();
+    EXECUTOR.get_or_init(|| {
+        let threads = thread::available_parallelism().map_or(1, NonZero::get);
+        for n in 1..=threads {
+            let worker = thread::Builder::new()
+                .name(format!("so-smol-{n}"))
+                .spawn(|| {
+                    loop {
+                        let run = || smol::block_on(executor().run(future::pending::<()>()));
+                        let _ = catch_unwind(run);
+                    }
+                });
+            if let Err(e) = worker {
+                error!(error = %e, "cannot start an executor thread");
+            }
+        }
+        Executor::new()
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn termination() {
+    use async_signal::{Signal, Signals};
+    use smol::stream::StreamExt;
+
+    match Signals::new([Signal::Int, Signal::Term]) {
+        Ok(mut signals) => match signals.next().await {
+            Some(Ok(Signal::Term)) => info!("SIGTERM received"),
+            Some(Ok(_)) => info!("SIGINT received"),
+            Some(Err(e)) => error!(error = %e, "cannot wait for signals"),
+            None => {}
+        },
+        Err(e) => {
+            error!(error = %e, "cannot listen for SIGINT and SIGTERM");
+            future::pending::<()>().await;
+        }
+    }
+}

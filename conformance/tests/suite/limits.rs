@@ -1,0 +1,204 @@
+//! Limits and hostile or slow clients, against the server in process.
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use adapter_core::client::{Client, ClientOptions};
+use adapter_core::{Config, Error, Server, sleep};
+use rtmp_proto::amf::{Encoding, Value};
+use rtmp_proto::connection::Event;
+use rtmp_proto::message::shared_object::SoEvent;
+use so_engine::{CallRequest, Context};
+
+use crate::adapter::{Adapter, PATIENCE};
+use crate::harness::{TempDir, TestServer};
+use crate::wire::{TestClient, change, set, small_window, until_closed};
+
+async fn connections_past_the_cap_are_refused<R: Adapter>() {
+    let dir = TempDir::new();
+    let config = Config {
+        max_connections: 2,
+        ..Config::default()
+    };
+    let server = TestServer::<R>::with_config(dir.path(), config).await;
+    let options = ClientOptions::default;
+    let a = Client::<R>::connect(&server.url("app"), options())
+        .await
+        .unwrap();
+    let b = Client::<R>::connect(&server.url("app"), options())
+        .await
+        .unwrap();
+    let refused = Client::<R>::connect(&server.url("app"), options()).await;
+    assert!(refused.is_err(), "a third connection was served");
+    // A slot frees up when a connection closes.
+    a.close().await;
+    let mut attempts = 0;
+    let c = loop {
+        match Client::<R>::connect(&server.url("app"), options()).await {
+            Ok(c) => break c,
+            Err(_) if attempts < 100 => {
+                attempts += 1;
+                sleep::<R>(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("never accepted again: {e}"),
+        }
+    };
+    assert_eq!(
+        c.call("echo", vec![Value::from(1.0)]).await.unwrap(),
+        [Value::from(1.0)]
+    );
+    drop(b);
+    server.stop().await;
+}
+
+async fn a_silent_client_is_dropped_after_the_handshake_timeout<R: Adapter>() {
+    let dir = TempDir::new();
+    let mut config = Config::default();
+    config.connection.handshake_timeout = Duration::from_millis(300);
+    let server = TestServer::<R>::with_config(dir.path(), config).await;
+    let started = Instant::now();
+    let mut silent = TcpStream::connect(server.addr).unwrap();
+    // Garbage instead of a handshake is dropped at once.
+    let mut garbage = TcpStream::connect(server.addr).unwrap();
+    std::io::Write::write_all(&mut garbage, &[0xFF; 2000]).unwrap();
+    until_closed(&mut garbage);
+    until_closed(&mut silent);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    // Others are served meanwhile and after.
+    let mut c = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    assert_eq!(
+        c.call("echo", vec![Value::from(1.0)]),
+        Ok(vec![Value::from(1.0)])
+    );
+    server.stop().await;
+}
+
+/// After the handshake, the connect deadline replaces the handshake's:
+/// the connection outlives the handshake timeout and is dropped at the
+/// connect timeout (the connection task moves one timer from deadline to
+/// deadline).
+async fn the_connect_timeout_follows_the_handshake_timeout<R: Adapter>() {
+    use std::io::{Read, Write};
+
+    use rtmp_proto::handshake::{ClientStyle, Handshake};
+
+    let dir = TempDir::new();
+    let mut config = Config::default();
+    config.connection.handshake_timeout = Duration::from_millis(200);
+    config.connection.connect_timeout = Duration::from_millis(1200);
+    let server = TestServer::<R>::with_config(dir.path(), config).await;
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut handshake = Handshake::client([9; 32], ClientStyle::Plain);
+    let mut out = bytes::BytesMut::new();
+    let mut buf = vec![0; 8192];
+    while !handshake.is_done() {
+        handshake.poll_transmit(&mut out);
+        stream.write_all(&out).unwrap();
+        out.clear();
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed during the handshake");
+        handshake.handle_input(0, &buf[..n]).unwrap();
+    }
+    handshake.poll_transmit(&mut out);
+    stream.write_all(&out).unwrap();
+    let done = Instant::now();
+    // Past the handshake timeout: still open (nothing to read, no EOF).
+    stream
+        .set_read_timeout(Some(Duration::from_millis(600)))
+        .unwrap();
+    let early = stream.read(&mut buf);
+    assert!(
+        early.as_ref().is_err_and(|e| matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "closed before the connect timeout: {early:?}"
+    );
+    until_closed(&mut stream);
+    let waited = done.elapsed();
+    assert!(waited >= Duration::from_millis(1200), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    server.stop().await;
+}
+
+/// A subscriber that never reads is disconnected once its queue passes
+/// the cap, while the writer and another reader go on being served.
+async fn a_reader_that_never_reads_is_disconnected<R: Adapter>() {
+    let dir = TempDir::new();
+    let mut config = Config::default();
+    config.queue.max_queued_bytes = 256 << 10;
+    config.max_unsent_bytes = 64 << 10;
+    let server = TestServer::<R>::with_config(dir.path(), config).await;
+
+    let stream = small_window(server.addr);
+    let mut stalled = TestClient::start_on(stream, &server.url("app"), Encoding::Amf0);
+    assert!(matches!(stalled.next_event(), Event::Connected { .. }));
+    stalled.use_so("flood", false);
+
+    let mut writer = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    let mut reader = TestClient::connect(&server.url("app"), Encoding::Amf3);
+    writer.use_so("flood", false);
+    reader.use_so("flood", false);
+    // Sends are never coalesced: 64 KiB each, far past every buffer.
+    let payload = Value::from("x".repeat(64 << 10));
+    for i in 0..200 {
+        let send = SoEvent::SendMessage {
+            method: "chunk".into(),
+            args: vec![Value::from(f64::from(i)), payload.clone()],
+        };
+        writer.send_so("flood", false, vec![send]);
+        for client in [&mut writer, &mut reader] {
+            let got = client.next_so();
+            let SoEvent::SendMessage { args, .. } = &got.events[0] else {
+                panic!("{got:?}")
+            };
+            assert_eq!(args[0], Value::from(f64::from(i)));
+        }
+    }
+    // The stalled reader was cut off: what it can still read ends.
+    let read = until_closed(&mut stalled.stream);
+    assert!(read < 8 << 20, "{read} bytes reached the stalled reader");
+    // The others are still served.
+    writer.send_so("flood", false, vec![set("k", 1.0)]);
+    assert_eq!(reader.next_so().events, [change("k", 1.0)]);
+    server.stop().await;
+}
+
+/// A bug in server code (a hook that panics) stops the server with an
+/// error instead of leaving it up without an engine.
+async fn a_panic_in_server_code_stops_the_server<R: Adapter>() {
+    let dir = TempDir::new();
+    let server = Server::<R>::builder()
+        .bind_addr("127.0.0.1:0")
+        .data_dir(dir.path())
+        .setup(|engine| {
+            engine.register_method(
+                "boom",
+                |_: &mut Context<'_>, _: &CallRequest<'_>| -> Result<Value, Value> {
+                    panic!("a bug in a method handler")
+                },
+            );
+        })
+        .bind()
+        .await
+        .unwrap();
+    let url = format!("rtmp://{}/app", server.local_addr());
+    let running = TestServer::<R>::run(server);
+    let client = Client::<R>::connect(&url, ClientOptions::default())
+        .await
+        .unwrap();
+    assert!(client.call("boom", vec![]).await.is_err());
+    let stopped = running.ended().await;
+    assert!(matches!(stopped, Err(Error::EngineGone)), "{stopped:?}");
+}
+
+suite!(
+    connections_past_the_cap_are_refused,
+    a_silent_client_is_dropped_after_the_handshake_timeout,
+    the_connect_timeout_follows_the_handshake_timeout,
+    a_reader_that_never_reads_is_disconnected,
+    a_panic_in_server_code_stops_the_server,
+);

@@ -1,0 +1,349 @@
+//! Each adapter's example server as a process: `kill -9` in the middle of
+//! writes, and hostile clients against a server whose memory we can read.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use adapter_core::client::{Client, ClientOptions};
+use adapter_core::until;
+use rtmp_proto::amf::{Encoding, Value};
+use rtmp_proto::connection::Event;
+use rtmp_proto::message::shared_object::SoEvent;
+use so_engine::status;
+
+use crate::adapter::{Adapter, PATIENCE};
+use crate::harness::TempDir;
+use crate::wire::{TestClient, set, small_window, status_error, until_closed};
+
+/// An example server process, killed on drop.
+struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl ServerProcess {
+    /// Starts `R`'s example server on a free port with `data_dir` and the
+    /// extra flags, and waits until it listens.
+    fn start<R: Adapter>(data_dir: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new(R::server_binary())
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the example server starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (found, listening) = mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(at) = line.find("local_addr=") {
+                    let addr = line[at + "local_addr=".len()..].trim().parse();
+                    let _ = found.send(addr.expect("an address"));
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let addr = listening.recv_timeout(PATIENCE).unwrap_or_else(|_| {
+            panic!("the server did not listen in time: {}", log.lock().unwrap())
+        });
+        Self { child, addr, log }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("rtmp://{}/{path}", self.addr)
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Resident memory, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let pid = self.child.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, and the exit status.
+    fn terminate(mut self) -> ExitStatus {
+        let pid = self.child.id();
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no graceful stop in time");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Files a load set aside (never deleted) anywhere under `dir`.
+fn set_aside_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(set_aside_files(&path));
+        } else if path.to_string_lossy().contains(".corrupt") {
+            found.push(path);
+        }
+    }
+    found
+}
+
+const FLUSH_MS: u64 = 100;
+/// What a write may take on top of the flush interval: one batch written
+/// before it (each batch holds one large file here) and its own, with
+/// fsyncs, on a busy shared disk.
+const WRITE_ALLOWANCE: Duration = Duration::from_millis(900);
+
+/// `kill -9` while a client writes as fast as it can, eight times: after
+/// each restart every value acknowledged longer than the flush interval
+/// (plus the write itself) before the kill is there, and no file is
+/// unreadable.
+async fn a_killed_server_loses_at_most_the_flush_interval<R: Adapter>() {
+    let dir = TempDir::new();
+    let flush = FLUSH_MS.to_string();
+    // Key -> (value, when the server acknowledged it), in write order.
+    let mut acked: BTreeMap<String, Vec<(f64, Instant)>> = BTreeMap::new();
+    let mut killed_at: Option<Instant> = None;
+    let mut next = 0u32;
+    let mut worst_loss = Duration::ZERO;
+    let pad = Value::from("p".repeat(64 << 10));
+    for round in 0..8 {
+        let server = ServerProcess::start::<R>(dir.path(), &["--flush-interval-ms", &flush]);
+        let client = Client::<R>::connect(&server.url("crash/room"), ClientOptions::default())
+            .await
+            .unwrap();
+        let so = client.shared_object("data", true).await.unwrap();
+        let stored: BTreeMap<String, f64> = so
+            .snapshot()
+            .into_iter()
+            .filter(|(key, _)| key.starts_with('k'))
+            .map(|(key, value)| (key.to_string(), value.as_f64().unwrap()))
+            .collect();
+        if let Some(kill) = killed_at {
+            let bound = kill - Duration::from_millis(FLUSH_MS) - WRITE_ALLOWANCE;
+            for (key, history) in &acked {
+                let got = stored.get(key).copied().unwrap_or(-1.0);
+                let must = history.iter().rfind(|(_, at)| *at <= bound);
+                if let Some((value, _)) = must {
+                    assert!(
+                        got >= *value,
+                        "round {round}: {key} = {got}, acknowledged {value}"
+                    );
+                }
+                // How far back the stored data reaches, for the record.
+                if let Some((_, at)) = history.iter().find(|(v, _)| *v > got) {
+                    worst_loss = worst_loss.max(kill.saturating_duration_since(*at));
+                }
+            }
+        }
+        assert!(!server.log().contains("set aside"), "{}", server.log());
+        assert_eq!(set_aside_files(dir.path()), Vec::<PathBuf>::new());
+
+        let writing = Duration::from_millis(200 + 100 * (round % 4));
+        let end = Instant::now() + writing;
+        while Instant::now() < end {
+            next += 1;
+            let key = format!("k{}", next % 16);
+            // A large value keeps each file write long enough to be cut.
+            so.set(format!("pad{}", next % 4), pad.clone())
+                .await
+                .unwrap();
+            so.set(key.clone(), f64::from(next)).await.unwrap();
+            acked
+                .entry(key)
+                .or_default()
+                .push((f64::from(next), Instant::now()));
+        }
+        // One more write in flight, then the kill.
+        let in_flight = so.set("k0", f64::from(next + 1));
+        let _ = until::<R, _>(Instant::now() + Duration::from_millis(1), in_flight).await;
+        killed_at = Some(Instant::now());
+        server.kill_9();
+    }
+    eprintln!("longest stretch of acknowledged writes lost to a kill -9: {worst_loss:?}");
+}
+
+/// Hostile clients one after the other, with a bystander served
+/// throughout; the process's memory stays bounded and it shuts down
+/// cleanly on SIGTERM.
+async fn hostile_clients_do_not_hurt_the_server<R: Adapter>() {
+    let dir = TempDir::new();
+    let server = ServerProcess::start::<R>(
+        dir.path(),
+        &[
+            "--max-queued-bytes",
+            "1048576",
+            "--handshake-timeout-ms",
+            "1000",
+        ],
+    );
+    let bystander = Client::<R>::connect(&server.url("app"), ClientOptions::default())
+        .await
+        .unwrap();
+    let _calm = bystander.shared_object("calm", false).await.unwrap();
+    check(&bystander, "start").await;
+    let rss_start = server.rss_kib();
+
+    // Garbage instead of a handshake.
+    let mut garbage = TcpStream::connect(server.addr).unwrap();
+    garbage.write_all(&[0x42; 4096]).unwrap();
+    until_closed(&mut garbage);
+    check(&bystander, "garbage").await;
+
+    // A slow handshake within the timeout completes ...
+    let stream = TcpStream::connect(server.addr).unwrap();
+    let slow = Some((300, Duration::from_millis(50)));
+    let mut patient = TestClient::start_with(stream, &server.url("app"), Encoding::Amf0, slow);
+    assert!(matches!(patient.next_event(), Event::Connected { .. }));
+    // ... one past it is dropped.
+    let stream = TcpStream::connect(server.addr).unwrap();
+    let too_slow = Some((100, Duration::from_millis(100)));
+    let mut late = TestClient::start_with(stream, &server.url("app"), Encoding::Amf0, too_slow);
+    assert!(matches!(late.next_event(), Event::Closed(_)));
+    check(&bystander, "slow handshakes").await;
+
+    // A 16 MB message is refused from its header.
+    let mut huge = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    let mut header = vec![0x03, 0, 0, 0, 0xFF, 0xFF, 0xFF, 19, 0, 0, 0, 0];
+    header.extend_from_slice(&[0; 4096]);
+    huge.stream.write_all(&header).unwrap();
+    until_closed(&mut huge.stream);
+    check(&bystander, "a 16 MB message").await;
+
+    // Bad AMF in a command: the connection closes.
+    let mut bad = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    let body = [
+        0x02, 0x00, 0x04, b'e', b'c', b'h', b'o', 0x00, 0x40, 0x00, 0x0A, 0xFF,
+    ];
+    let mut message = vec![0x03, 0, 0, 0, 0, 0, body.len() as u8, 20, 0, 0, 0, 0];
+    message.extend_from_slice(&body);
+    bad.stream.write_all(&message).unwrap();
+    until_closed(&mut bad.stream);
+    check(&bystander, "bad AMF").await;
+
+    // 10,000 keys: one message of them is refused whole, many messages
+    // fill the SO up to its attribute limit, then get refusals.
+    let mut keys = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    keys.use_so("big", false);
+    let many = (0..10_000)
+        .map(|i| set(&format!("key{i}"), f64::from(i)))
+        .collect();
+    keys.send_so("big", false, many);
+    let refused = keys.next_so();
+    assert_eq!(refused.events, [status_error(status::LIMIT_EXCEEDED)]);
+    let mut limited = false;
+    for batch in 0..10 {
+        let events = (0..1000)
+            .map(|i| set(&format!("key{}", batch * 1000 + i), f64::from(i)))
+            .collect();
+        keys.send_so("big", false, events);
+        let answer = keys.next_so();
+        limited |= answer
+            .events
+            .contains(&status_error(status::LIMIT_EXCEEDED));
+    }
+    assert!(limited, "10,000 attributes were accepted");
+    check(&bystander, "10,000 keys").await;
+
+    // Unknown SO events are skipped.
+    let unknown = SoEvent::Unknown {
+        kind: 200,
+        payload: bytes::Bytes::from_static(&[1, 2, 3, 4]),
+    };
+    keys.send_so("big", false, vec![unknown, set("key0", "x")]);
+    assert_eq!(
+        keys.next_so().events,
+        [SoEvent::Success { key: "key0".into() }]
+    );
+
+    // A reader that never reads, while a writer floods its SO.
+    let stream = small_window(server.addr);
+    let mut stalled = TestClient::start_on(stream, &server.url("app"), Encoding::Amf0);
+    assert!(matches!(stalled.next_event(), Event::Connected { .. }));
+    stalled.use_so("flood", false);
+    let mut writer = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    writer.use_so("flood", false);
+    let payload = Value::from("x".repeat(64 << 10));
+    for i in 0..100 {
+        let send = SoEvent::SendMessage {
+            method: "chunk".into(),
+            args: vec![Value::from(f64::from(i)), payload.clone()],
+        };
+        writer.send_so("flood", false, vec![send]);
+        writer.next_so();
+    }
+    until_closed(&mut stalled.stream);
+    check(&bystander, "a reader that never reads").await;
+
+    // Many connections that never finish their handshake.
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(TcpStream::connect(server.addr).unwrap());
+    }
+    check(&bystander, "200 idle connections").await;
+    drop(idle);
+
+    let rss_end = server.rss_kib();
+    eprintln!("server RSS: {rss_start} KiB at start, {rss_end} KiB after the hostile clients");
+    assert!(
+        rss_end < rss_start + 64 * 1024,
+        "RSS grew from {rss_start} KiB to {rss_end} KiB"
+    );
+    drop((bystander, patient, keys, writer));
+    let log = server.log();
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(log.contains("disconnecting a slow reader"), "{log}");
+}
+
+/// The bystander is answered.
+async fn check<R: Adapter>(bystander: &Client<R>, what: &str) {
+    let answer = bystander.call("echo", vec![Value::from(what)]).await;
+    assert_eq!(answer.unwrap(), [Value::from(what)], "after {what}");
+}
+
+suite!(
+    a_killed_server_loses_at_most_the_flush_interval,
+    hostile_clients_do_not_hurt_the_server,
+);
