@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p adapter-tokio --example server -- --help
-//! RUST_LOG=debug cargo run --release -p adapter-smol --example server
+//! RUST_LOG=debug cargo run --release -p adapter-smol --example smol-server
 //! ```
 
 use std::io::IsTerminal;

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run -p adapter-tokio --example so-client -- rtmp://127.0.0.1/chat --so messages watch
-//! cargo run -p adapter-smol --example so-client -- rtmp://127.0.0.1/chat --so messages set 'topic="hi"'
+//! cargo run -p adapter-smol --example smol-so-client -- rtmp://127.0.0.1/chat --so messages set 'topic="hi"'
 //! ```
 //!
 //! Output is one line per event or outcome, `word arguments...`, readable by

@@ -3,8 +3,8 @@
 //! shared with adapter-tokio's in `adapter_cli::server`).
 //!
 //! ```text
-//! cargo run --release -p adapter-smol --example server -- --help
-//! RUST_LOG=debug cargo run --release -p adapter-smol --example server
+//! cargo run --release -p adapter-smol --example smol-server -- --help
+//! RUST_LOG=debug cargo run --release -p adapter-smol --example smol-server
 //! ```
 
 use std::process::ExitCode;

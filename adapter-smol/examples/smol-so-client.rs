@@ -2,8 +2,8 @@
 //! shell (see `adapter_cli::so_client`, shared with adapter-tokio).
 //!
 //! ```text
-//! cargo run -p adapter-smol --example so-client -- rtmp://127.0.0.1/chat --so messages watch
-//! cargo run -p adapter-smol --example so-client -- rtmp://127.0.0.1/chat --so messages set 'topic="hi"'
+//! cargo run -p adapter-smol --example smol-so-client -- rtmp://127.0.0.1/chat --so messages watch
+//! cargo run -p adapter-smol --example smol-so-client -- rtmp://127.0.0.1/chat --so messages set 'topic="hi"'
 //! ```
 
 use std::process::ExitCode;
