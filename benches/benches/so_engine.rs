@@ -1,0 +1,113 @@
+//! B1 and B2 (performance.md §4): the SharedObject engine, no I/O (what is
+//! included: `benches/src/engine.rs`).
+//!
+//! - `so_engine/update_fanout/N=…`: one `object10` setProperty delivered
+//!   to N subscribers, through host and outbound queues. Throughput is N
+//!   elements: criterion's elements/s is deliveries/s, and ns per delivery
+//!   is the median divided by N. Target ≤ 20 ns per delivery.
+//! - `so_engine/update_fanout_engine_only/N=…`: the same update through
+//!   `Engine::apply` alone.
+//! - `so_engine/initial_sync/K=…`: a new subscriber's USE of an SO holding
+//!   K attributes. Record only.
+//!
+//! Each update or join is timed on its own (`iter_custom`): its input is
+//! built, and the queues drained, outside the timing. Allocations per
+//! update and per join are printed before the timings (this binary counts
+//! them, see `alloc_count`).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+use benches::alloc_count::{self, Counting};
+use benches::engine::{self, EngineOnly, FANOUT_SUBSCRIBERS, Fanout, InitialSync, SYNC_SLOTS};
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Updates or joins whose allocations are averaged.
+const COUNTED: u64 = 16;
+
+fn print_allocations() {
+    assert!(
+        alloc_count::installed(),
+        "the counting allocator is installed"
+    );
+    for n in FANOUT_SUBSCRIBERS {
+        let per_update = engine::allocations_per_update(n, COUNTED);
+        println!("so_engine/update_fanout/N={n}: {per_update} allocations per update");
+    }
+    for k in SYNC_SLOTS {
+        let per_join = engine::allocations_per_join(k, COUNTED);
+        let mut sync = InitialSync::new(k);
+        let input = sync.input();
+        sync.join(input);
+        let bytes = sync.leave();
+        println!(
+            "so_engine/initial_sync/K={k}: {per_join} allocations per join, {bytes} bytes to the joiner"
+        );
+    }
+}
+
+fn so_engine(c: &mut Criterion) {
+    print_allocations();
+    let mut group = c.benchmark_group("so_engine");
+    for n in FANOUT_SUBSCRIBERS {
+        group.throughput(Throughput::Elements(n as u64));
+        let mut fanout = Fanout::new(n);
+        group.bench_function(BenchmarkId::new("update_fanout", format!("N={n}")), |b| {
+            b.iter_custom(|iters| {
+                timed(iters, || {
+                    let input = fanout.input();
+                    let start = Instant::now();
+                    black_box(fanout.update(input));
+                    let took = start.elapsed();
+                    fanout.drain();
+                    took
+                })
+            });
+        });
+        let mut engine_only = EngineOnly::new(n);
+        group.bench_function(
+            BenchmarkId::new("update_fanout_engine_only", format!("N={n}")),
+            |b| {
+                b.iter_custom(|iters| {
+                    timed(iters, || {
+                        let input = engine_only.input();
+                        let start = Instant::now();
+                        black_box(engine_only.update(input));
+                        let took = start.elapsed();
+                        engine_only.drain();
+                        took
+                    })
+                });
+            },
+        );
+    }
+    group.throughput(Throughput::Elements(1));
+    for k in SYNC_SLOTS {
+        let mut sync = InitialSync::new(k);
+        group.bench_function(BenchmarkId::new("initial_sync", format!("K={k}")), |b| {
+            b.iter_custom(|iters| {
+                timed(iters, || {
+                    let input = sync.input();
+                    let start = Instant::now();
+                    black_box(sync.join(input));
+                    let took = start.elapsed();
+                    sync.leave();
+                    took
+                })
+            });
+        });
+    }
+    group.finish();
+}
+
+/// The sum of `iters` runs of `one`, which times itself.
+fn timed(iters: u64, mut one: impl FnMut() -> Duration) -> Duration {
+    (0..iters).map(|_| one()).sum()
+}
+
+criterion_group!(benches, so_engine);
+criterion_main!(benches);

@@ -1,0 +1,414 @@
+//! B1 and B2 (performance.md §4): the SharedObject engine alone, no I/O.
+//!
+//! The server's engine thread is reproduced without its threads: a
+//! [`Host`] around an [`Engine`] (default configuration, default hooks),
+//! and one [`OutboundQueue`] per client in a `BTreeMap` by client id, as
+//! adapter-core's engine thread keeps its mailboxes. Every delivery the
+//! host routes is pushed into its client's queue, which is where the real
+//! server hands a body to a connection. What the adapter adds around that
+//! push is left out: the mailbox's mutex and the wake-up of the connection
+//! task (synchronisation, counted end to end in C1). The connection's side,
+//! taking the queue's contents and framing them, is not timed either
+//! ([`Fanout::drain`] runs between updates, untimed, as another thread
+//! would; framing is A2).
+//!
+//! All clients use AMF0 and are in the scope `chat/lobby`, subscribed to
+//! its transient SO `chat`.
+//!
+//! - **B1** ([`Fanout`]): N subscribers; client 1 sets `alice` to
+//!   `object10` (performance.md §1.1), then to `object10` with `x` one
+//!   higher, alternately, so that every update is a change. The writer
+//!   gets SUCCESS, the N − 1 others CHANGE: two bodies encoded per update,
+//!   N deliveries. [`EngineOnly`] is the same update through
+//!   [`Engine::apply`] alone, without host and queues.
+//! - **B2** ([`InitialSync`]): the SO holds K attributes `k0`..`k{K−1}`,
+//!   `k{i}` = the number `i`; a client subscribed to nothing USEs it and
+//!   gets USE_SUCCESS, CLEAR and K CHANGEs in one body. It RELEASEs it,
+//!   untimed, before the next join.
+//!
+//! The input each update or join consumes is built beforehand, untimed: a
+//! real server gets it from the message decoder (A4).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use rtmp_proto::amf::{Encoding, Str, Value};
+use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
+use so_engine::host::{ClientCommand, Effects, Host, HostConfig, OutboundQueue, QueueLimits};
+use so_engine::{ClientId, Engine, EngineConfig, Input, Output, ScopePath, ServerOp, SoKey, Tick};
+
+use crate::amf::object10;
+
+/// B1's subscriber counts.
+pub const FANOUT_SUBSCRIBERS: [usize; 3] = [10, 100, 1000];
+/// B2's attribute counts.
+pub const SYNC_SLOTS: [usize; 2] = [100, 1000];
+
+/// The scope every client connects to.
+const SCOPE: &str = "chat/lobby";
+/// The SO every client uses.
+const SO_NAME: &str = "chat";
+/// The attribute B1's writer sets.
+const KEY: &str = "alice";
+/// B1's writer; B2's holder, who keeps the SO alive between joins.
+const FIRST: ClientId = ClientId(1);
+
+/// The engine thread of a server with its clients' queues.
+struct Server {
+    host: Host,
+    effects: Effects,
+    queues: BTreeMap<ClientId, OutboundQueue>,
+    /// The time every input is given: the engine's timers never matter here.
+    now: Instant,
+    /// Where queues are drained to.
+    taken: Vec<ClientCommand>,
+}
+
+impl Server {
+    fn new() -> Self {
+        let now = Instant::now();
+        let engine = Engine::new(EngineConfig::default(), ());
+        Self {
+            host: Host::new(engine, HostConfig::default(), now),
+            effects: Effects::default(),
+            queues: BTreeMap::new(),
+            now,
+            taken: Vec::new(),
+        }
+    }
+
+    /// Applies `input` and pushes each delivery into its client's queue;
+    /// returns how many were queued.
+    fn handle(&mut self, input: Input) -> usize {
+        self.host.handle(self.now, input, &mut self.effects);
+        let mut queued = 0;
+        for delivery in self.effects.deliveries.drain(..) {
+            if let Some(queue) = self.queues.get_mut(&delivery.to)
+                && queue.push(delivery.encoding, delivery.command).is_ok()
+            {
+                queued += 1;
+            }
+        }
+        self.effects.store_batch.clear();
+        self.effects.events.clear();
+        queued
+    }
+
+    /// Connects `client` to [`SCOPE`] and makes it use [`SO_NAME`].
+    fn join(&mut self, client: ClientId) {
+        self.queues
+            .insert(client, OutboundQueue::new(QueueLimits::default()));
+        self.handle(connect(client));
+        self.handle(so_message(client, vec![SoEvent::Use]));
+    }
+
+    /// Empties every client's queue, as their connections would; returns
+    /// the SharedObject body bytes taken.
+    fn drain(&mut self) -> usize {
+        let mut bytes = 0;
+        for queue in self.queues.values_mut() {
+            queue.drain_into(&mut self.taken);
+            bytes += body_bytes(&self.taken);
+            self.taken.clear();
+        }
+        bytes
+    }
+}
+
+/// B1: one SO with N subscribers, updated by one of them.
+pub struct Fanout {
+    server: Server,
+    inputs: [Input; 2],
+    turn: usize,
+}
+
+impl Fanout {
+    /// N clients subscribed to the SO, queues empty.
+    pub fn new(subscribers: usize) -> Self {
+        let mut server = Server::new();
+        for client in clients(subscribers) {
+            server.join(client);
+        }
+        server.drain();
+        Self {
+            server,
+            inputs: update_inputs(),
+            turn: 0,
+        }
+    }
+
+    /// The next update's input (the value other than the current one).
+    pub fn input(&mut self) -> Input {
+        self.turn ^= 1;
+        self.inputs[self.turn].clone()
+    }
+
+    /// Applies one update and queues its deliveries; returns how many
+    /// were queued (one per subscriber).
+    #[inline(never)]
+    pub fn update(&mut self, input: Input) -> usize {
+        self.server.handle(input)
+    }
+
+    /// Empties every queue, as the connections would between updates;
+    /// returns the body bytes taken.
+    pub fn drain(&mut self) -> usize {
+        self.server.drain()
+    }
+}
+
+/// B1 without host and queues: [`Engine::apply`] and its outputs.
+pub struct EngineOnly {
+    engine: Engine,
+    outputs: Vec<Output>,
+    inputs: [Input; 2],
+    turn: usize,
+}
+
+impl EngineOnly {
+    /// N clients subscribed to the SO.
+    pub fn new(subscribers: usize) -> Self {
+        let mut engine = Engine::new(EngineConfig::default(), ());
+        let mut outputs = Vec::new();
+        for client in clients(subscribers) {
+            for input in [connect(client), so_message(client, vec![SoEvent::Use])] {
+                engine
+                    .apply(Tick::ZERO, input, &mut outputs)
+                    .expect("the setup is valid");
+            }
+        }
+        outputs.clear();
+        Self {
+            engine,
+            outputs,
+            inputs: update_inputs(),
+            turn: 0,
+        }
+    }
+
+    /// The next update's input.
+    pub fn input(&mut self) -> Input {
+        self.turn ^= 1;
+        self.inputs[self.turn].clone()
+    }
+
+    /// Applies one update; returns how many outputs it made.
+    #[inline(never)]
+    pub fn update(&mut self, input: Input) -> usize {
+        if self
+            .engine
+            .apply(Tick::ZERO, input, &mut self.outputs)
+            .is_err()
+        {
+            return 0;
+        }
+        self.outputs.len()
+    }
+
+    /// Drops the outputs, as the caller carrying them out would; returns
+    /// how many were SharedObject messages.
+    pub fn drain(&mut self) -> usize {
+        let messages = self
+            .outputs
+            .iter()
+            .filter(|o| matches!(o, Output::SharedObject { .. }))
+            .count();
+        self.outputs.clear();
+        messages
+    }
+}
+
+/// B2: an SO holding K attributes, joined and left by one more client.
+pub struct InitialSync {
+    server: Server,
+    joiner: ClientId,
+}
+
+impl InitialSync {
+    /// The holder subscribed to an SO of `slots` attributes; the joiner
+    /// connected, subscribed to nothing.
+    pub fn new(slots: usize) -> Self {
+        let mut server = Server::new();
+        server.join(FIRST);
+        let so = SoKey::new(scope(), SO_NAME);
+        let values = (0..slots)
+            .map(|i| (Str::from(format!("k{i}")), Value::Number(i as f64)))
+            .collect();
+        server.handle(Input::Server(ServerOp::SetMany { so, values }));
+        let joiner = ClientId(2);
+        server
+            .queues
+            .insert(joiner, OutboundQueue::new(QueueLimits::default()));
+        server.handle(connect(joiner));
+        server.drain();
+        Self { server, joiner }
+    }
+
+    /// The joiner's USE (built untimed, like B1's inputs).
+    pub fn input(&self) -> Input {
+        so_message(self.joiner, vec![SoEvent::Use])
+    }
+
+    /// Applies the USE and queues the answer; returns how many messages
+    /// were queued (one).
+    #[inline(never)]
+    pub fn join(&mut self, input: Input) -> usize {
+        self.server.handle(input)
+    }
+
+    /// Takes the joiner's answer out of its queue and RELEASEs the SO, so
+    /// that the next join is a new subscription; returns the body bytes
+    /// the joiner received.
+    pub fn leave(&mut self) -> usize {
+        let bytes = self.server.drain();
+        self.server
+            .handle(so_message(self.joiner, vec![SoEvent::Release]));
+        bytes
+    }
+}
+
+/// Allocations per B1 update with `subscribers` subscribers, averaged over
+/// `updates` updates after a warm-up (queues and output buffers at their
+/// working size). Only [`Fanout::update`] is counted, not building the
+/// input or draining the queues. 0 unless
+/// [`Counting`](crate::alloc_count::Counting) is the global allocator.
+pub fn allocations_per_update(subscribers: usize, updates: u64) -> f64 {
+    let mut fanout = Fanout::new(subscribers);
+    for _ in 0..WARM_UP {
+        let input = fanout.input();
+        fanout.update(input);
+        fanout.drain();
+    }
+    let mut total = 0;
+    for _ in 0..updates {
+        let input = fanout.input();
+        let (_, counted) = crate::alloc_count::count(|| fanout.update(input));
+        total += counted;
+        fanout.drain();
+    }
+    total as f64 / updates as f64
+}
+
+/// Allocations per B2 join with `slots` attributes, like
+/// [`allocations_per_update`].
+pub fn allocations_per_join(slots: usize, joins: u64) -> f64 {
+    let mut sync = InitialSync::new(slots);
+    for _ in 0..WARM_UP {
+        let input = sync.input();
+        sync.join(input);
+        sync.leave();
+    }
+    let mut total = 0;
+    for _ in 0..joins {
+        let input = sync.input();
+        let (_, counted) = crate::alloc_count::count(|| sync.join(input));
+        total += counted;
+        sync.leave();
+    }
+    total as f64 / joins as f64
+}
+
+/// Updates or joins run before counting: the first ones grow buffers.
+const WARM_UP: usize = 4;
+
+fn scope() -> ScopePath {
+    ScopePath::new(SCOPE).expect("a valid scope path")
+}
+
+fn clients(count: usize) -> impl Iterator<Item = ClientId> {
+    (1..=count as u64).map(ClientId)
+}
+
+fn connect(client: ClientId) -> Input {
+    Input::ClientConnected {
+        client,
+        scope: scope(),
+        encoding: Encoding::Amf0,
+        args: Vec::new(),
+    }
+}
+
+fn so_message(client: ClientId, events: Vec<SoEvent>) -> Input {
+    Input::SharedObject {
+        client,
+        message: SharedObjectMessage {
+            name: SO_NAME.into(),
+            version: 0,
+            persistent: false,
+            events,
+        },
+    }
+}
+
+/// The writer's two alternating updates: `object10`, and `object10` with
+/// `x` one higher.
+fn update_inputs() -> [Input; 2] {
+    let mut moved = object10();
+    if let Value::Object(object) = &mut moved
+        && let Some((_, Value::Number(x))) = object.properties.iter_mut().find(|(k, _)| k == "x")
+    {
+        *x += 1.0;
+    }
+    [object10(), moved].map(|value| {
+        so_message(
+            FIRST,
+            vec![SoEvent::RequestChange {
+                key: KEY.into(),
+                value,
+            }],
+        )
+    })
+}
+
+fn body_bytes(commands: &[ClientCommand]) -> usize {
+    commands
+        .iter()
+        .map(|c| match c {
+            ClientCommand::SharedObject(body) => body.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An AMF0 SO message body for `chat`: name, version, flags, reserved.
+    const HEADER: usize = 2 + SO_NAME.len() + 4 + 4 + 4;
+    /// An event's type and length.
+    const EVENT: usize = 1 + 4;
+
+    #[test]
+    fn an_update_reaches_every_subscriber_once() {
+        let mut fanout = Fanout::new(10);
+        let change = HEADER + EVENT + 2 + KEY.len() + crate::amf::OBJECT10_AMF0_LEN;
+        let success = HEADER + EVENT + 2 + KEY.len();
+        for _ in 0..3 {
+            let input = fanout.input();
+            assert_eq!(fanout.update(input), 10);
+            assert_eq!(fanout.drain(), 9 * change + success);
+        }
+        let mut engine = EngineOnly::new(10);
+        for _ in 0..3 {
+            let input = engine.input();
+            assert_eq!(engine.update(input), 10);
+            assert_eq!(engine.drain(), 10);
+        }
+    }
+
+    #[test]
+    fn a_join_gets_the_whole_state_in_one_message() {
+        for slots in SYNC_SLOTS {
+            let mut sync = InitialSync::new(slots);
+            // USE_SUCCESS, CLEAR, then per attribute: key, number (9 bytes).
+            let keys: usize = (0..slots).map(|i| format!("k{i}").len()).sum();
+            let expected = HEADER + 2 * EVENT + slots * (EVENT + 2 + 9) + keys;
+            for _ in 0..3 {
+                let input = sync.input();
+                assert_eq!(sync.join(input), 1);
+                assert_eq!(sync.leave(), expected, "K = {slots}");
+            }
+        }
+    }
+}
