@@ -23,12 +23,16 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use rustix::time::{ClockId, clock_gettime};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-
 use benches::alloc_count::{self, Counting};
-use benches::engine::{self, EngineOnly, FANOUT_SUBSCRIBERS, Fanout, InitialSync, SYNC_SLOTS};
+use benches::engine::{
+    self, EngineOnly, FANOUT_SUBSCRIBERS, Fanout, InitialSync, Measured, SYNC_SLOTS,
+};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -42,15 +46,15 @@ fn print_allocations() {
         "the counting allocator is installed"
     );
     for n in FANOUT_SUBSCRIBERS {
-        let per_update = engine::allocations_per_update(n, COUNTED);
+        let per_update = engine::allocations_per_run(&mut Fanout::new(n), COUNTED);
         println!("so_engine/update_fanout/N={n}: {per_update} allocations per update");
     }
     for k in SYNC_SLOTS {
-        let per_join = engine::allocations_per_join(k, COUNTED);
         let mut sync = InitialSync::new(k);
+        let per_join = engine::allocations_per_run(&mut sync, COUNTED);
         let input = sync.input();
         sync.join(input);
-        let bytes = sync.leave();
+        let bytes = sync.settle();
         println!(
             "so_engine/initial_sync/K={k}: {per_join} allocations per join, {bytes} bytes to the joiner"
         );
@@ -114,58 +118,39 @@ fn so_engine(c: &mut Criterion) {
     let mut group = c.benchmark_group("so_engine");
     for n in FANOUT_SUBSCRIBERS {
         group.throughput(Throughput::Elements(n as u64));
-        let mut fanout = Fanout::new(n);
-        group.bench_function(BenchmarkId::new("update_fanout", format!("N={n}")), |b| {
-            b.iter_custom(|iters| {
-                timed(iters, || {
-                    let input = fanout.input();
-                    let took = clock.time(|| {
-                        black_box(fanout.update(input));
-                    });
-                    fanout.drain();
-                    took
-                })
-            });
-        });
-        let mut engine_only = EngineOnly::new(n);
-        group.bench_function(
-            BenchmarkId::new("update_fanout_engine_only", format!("N={n}")),
-            |b| {
-                b.iter_custom(|iters| {
-                    timed(iters, || {
-                        let input = engine_only.input();
-                        let took = clock.time(|| {
-                            black_box(engine_only.update(input));
-                        });
-                        engine_only.drain();
-                        took
-                    })
-                });
-            },
-        );
+        let id = BenchmarkId::new("update_fanout", format!("N={n}"));
+        bench(&mut group, id, clock, Fanout::new(n));
+        let id = BenchmarkId::new("update_fanout_engine_only", format!("N={n}"));
+        bench(&mut group, id, clock, EngineOnly::new(n));
     }
     group.throughput(Throughput::Elements(1));
     for k in SYNC_SLOTS {
-        let mut sync = InitialSync::new(k);
-        group.bench_function(BenchmarkId::new("initial_sync", format!("K={k}")), |b| {
-            b.iter_custom(|iters| {
-                timed(iters, || {
-                    let input = sync.input();
-                    let took = clock.time(|| {
-                        black_box(sync.join(input));
-                    });
-                    sync.leave();
-                    took
-                })
-            });
-        });
+        let id = BenchmarkId::new("initial_sync", format!("K={k}"));
+        bench(&mut group, id, clock, InitialSync::new(k));
     }
     group.finish();
 }
 
-/// The sum of `iters` runs of `one`, which times itself.
-fn timed(iters: u64, mut one: impl FnMut() -> Duration) -> Duration {
-    (0..iters).map(|_| one()).sum()
+/// Times `case`'s measured call alone, `iters` runs per sample.
+fn bench(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    clock: Clock,
+    mut case: impl Measured,
+) {
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    engine::run_once(&mut case, |run| {
+                        clock.time(|| {
+                            black_box(run());
+                        })
+                    })
+                })
+                .sum()
+        });
+    });
 }
 
 criterion_group!(benches, so_engine);

@@ -115,11 +115,71 @@ impl Server {
     }
 }
 
+/// One case as the bench, `insn` and the allocation count run it: build
+/// the input (untimed), run the measured call, settle (untimed) so that the
+/// next run starts from the same state.
+pub trait Measured {
+    /// The next run's input.
+    fn input(&mut self) -> Input;
+    /// The measured call; returns how many messages it queued or output.
+    fn run(&mut self, input: Input) -> usize;
+    /// Undoes or takes what the run left (queues drained, a subscription
+    /// released); returns the body bytes taken, if that is what it does.
+    fn settle(&mut self) -> usize;
+}
+
+/// Runs `case` once: builds the input, hands `measure` the measured call
+/// (to time it, count its allocations...), settles; returns what `measure`
+/// returned. The call runs once, however often `measure` calls it.
+pub fn run_once<C: Measured, M>(
+    case: &mut C,
+    measure: impl FnOnce(&mut dyn FnMut() -> usize) -> M,
+) -> M {
+    let mut input = Some(case.input());
+    let measured = measure(&mut || input.take().map_or(0, |input| case.run(input)));
+    case.settle();
+    measured
+}
+
+/// The writer's two updates, alternately: `object10`, and `object10` with
+/// `x` one higher, so that every update is a change.
+struct Updates {
+    inputs: [Input; 2],
+    turn: usize,
+}
+
+impl Updates {
+    fn new() -> Self {
+        let mut moved = object10();
+        if let Value::Object(object) = &mut moved
+            && let Some((_, Value::Number(x))) =
+                object.properties.iter_mut().find(|(k, _)| k == "x")
+        {
+            *x += 1.0;
+        }
+        let inputs = [object10(), moved].map(|value| {
+            so_message(
+                FIRST,
+                vec![SoEvent::RequestChange {
+                    key: KEY.into(),
+                    value,
+                }],
+            )
+        });
+        Self { inputs, turn: 0 }
+    }
+
+    /// The value other than the current one.
+    fn next(&mut self) -> Input {
+        self.turn ^= 1;
+        self.inputs[self.turn].clone()
+    }
+}
+
 /// B1: one SO with N subscribers, updated by one of them.
 pub struct Fanout {
     server: Server,
-    inputs: [Input; 2],
-    turn: usize,
+    updates: Updates,
 }
 
 impl Fanout {
@@ -132,15 +192,8 @@ impl Fanout {
         server.drain();
         Self {
             server,
-            inputs: update_inputs(),
-            turn: 0,
+            updates: Updates::new(),
         }
-    }
-
-    /// The next update's input (the value other than the current one).
-    pub fn input(&mut self) -> Input {
-        self.turn ^= 1;
-        self.inputs[self.turn].clone()
     }
 
     /// Applies one update and queues its deliveries; returns how many
@@ -149,10 +202,19 @@ impl Fanout {
     pub fn update(&mut self, input: Input) -> usize {
         self.server.handle(input)
     }
+}
 
-    /// Empties every queue, as the connections would between updates;
-    /// returns the body bytes taken.
-    pub fn drain(&mut self) -> usize {
+impl Measured for Fanout {
+    fn input(&mut self) -> Input {
+        self.updates.next()
+    }
+
+    fn run(&mut self, input: Input) -> usize {
+        self.update(input)
+    }
+
+    /// Empties every queue, as the connections would between updates.
+    fn settle(&mut self) -> usize {
         self.server.drain()
     }
 }
@@ -161,8 +223,7 @@ impl Fanout {
 pub struct EngineOnly {
     engine: Engine,
     outputs: Vec<Output>,
-    inputs: [Input; 2],
-    turn: usize,
+    updates: Updates,
 }
 
 impl EngineOnly {
@@ -181,15 +242,8 @@ impl EngineOnly {
         Self {
             engine,
             outputs,
-            inputs: update_inputs(),
-            turn: 0,
+            updates: Updates::new(),
         }
-    }
-
-    /// The next update's input.
-    pub fn input(&mut self) -> Input {
-        self.turn ^= 1;
-        self.inputs[self.turn].clone()
     }
 
     /// Applies one update; returns how many outputs it made.
@@ -205,16 +259,28 @@ impl EngineOnly {
         self.outputs.len()
     }
 
-    /// Drops the outputs, as the caller carrying them out would; returns
-    /// how many were SharedObject messages.
-    pub fn drain(&mut self) -> usize {
-        let messages = self
-            .outputs
+    /// How many of the outputs are SharedObject messages.
+    pub fn messages(&self) -> usize {
+        self.outputs
             .iter()
             .filter(|o| matches!(o, Output::SharedObject { .. }))
-            .count();
+            .count()
+    }
+}
+
+impl Measured for EngineOnly {
+    fn input(&mut self) -> Input {
+        self.updates.next()
+    }
+
+    fn run(&mut self, input: Input) -> usize {
+        self.update(input)
+    }
+
+    /// Drops the outputs, as the caller carrying them out would.
+    fn settle(&mut self) -> usize {
         self.outputs.clear();
-        messages
+        0
     }
 }
 
@@ -244,22 +310,28 @@ impl InitialSync {
         Self { server, joiner }
     }
 
-    /// The joiner's USE (built untimed, like B1's inputs).
-    pub fn input(&self) -> Input {
-        so_message(self.joiner, vec![SoEvent::Use])
-    }
-
     /// Applies the USE and queues the answer; returns how many messages
     /// were queued (one).
     #[inline(never)]
     pub fn join(&mut self, input: Input) -> usize {
         self.server.handle(input)
     }
+}
+
+impl Measured for InitialSync {
+    /// The joiner's USE.
+    fn input(&mut self) -> Input {
+        so_message(self.joiner, vec![SoEvent::Use])
+    }
+
+    fn run(&mut self, input: Input) -> usize {
+        self.join(input)
+    }
 
     /// Takes the joiner's answer out of its queue and RELEASEs the SO, so
     /// that the next join is a new subscription; returns the body bytes
     /// the joiner received.
-    pub fn leave(&mut self) -> usize {
+    fn settle(&mut self) -> usize {
         let bytes = self.server.drain();
         self.server
             .handle(so_message(self.joiner, vec![SoEvent::Release]));
@@ -267,45 +339,19 @@ impl InitialSync {
     }
 }
 
-/// Allocations per B1 update with `subscribers` subscribers, averaged over
-/// `updates` updates after a warm-up (queues and output buffers at their
-/// working size). Only [`Fanout::update`] is counted, not building the
-/// input or draining the queues. 0 unless
-/// [`Counting`](crate::alloc_count::Counting) is the global allocator.
-pub fn allocations_per_update(subscribers: usize, updates: u64) -> f64 {
-    let mut fanout = Fanout::new(subscribers);
+/// Allocations per run of `case` (per B1 update, per B2 join), averaged
+/// over `runs` runs after a warm-up (queues and output buffers at their
+/// working size). Only the measured call is counted, not building its
+/// input or settling. 0 unless [`Counting`](crate::alloc_count::Counting)
+/// is the global allocator.
+pub fn allocations_per_run(case: &mut impl Measured, runs: u64) -> f64 {
     for _ in 0..WARM_UP {
-        let input = fanout.input();
-        fanout.update(input);
-        fanout.drain();
+        run_once(case, |run| run());
     }
-    let mut total = 0;
-    for _ in 0..updates {
-        let input = fanout.input();
-        let (_, counted) = crate::alloc_count::count(|| fanout.update(input));
-        total += counted;
-        fanout.drain();
-    }
-    total as f64 / updates as f64
-}
-
-/// Allocations per B2 join with `slots` attributes, like
-/// [`allocations_per_update`].
-pub fn allocations_per_join(slots: usize, joins: u64) -> f64 {
-    let mut sync = InitialSync::new(slots);
-    for _ in 0..WARM_UP {
-        let input = sync.input();
-        sync.join(input);
-        sync.leave();
-    }
-    let mut total = 0;
-    for _ in 0..joins {
-        let input = sync.input();
-        let (_, counted) = crate::alloc_count::count(|| sync.join(input));
-        total += counted;
-        sync.leave();
-    }
-    total as f64 / joins as f64
+    let total: u64 = (0..runs)
+        .map(|_| run_once(case, |run| crate::alloc_count::count(run).1))
+        .sum();
+    total as f64 / runs as f64
 }
 
 /// Updates or joins run before counting: the first ones grow buffers.
@@ -340,26 +386,6 @@ fn so_message(client: ClientId, events: Vec<SoEvent>) -> Input {
     }
 }
 
-/// The writer's two alternating updates: `object10`, and `object10` with
-/// `x` one higher.
-fn update_inputs() -> [Input; 2] {
-    let mut moved = object10();
-    if let Value::Object(object) = &mut moved
-        && let Some((_, Value::Number(x))) = object.properties.iter_mut().find(|(k, _)| k == "x")
-    {
-        *x += 1.0;
-    }
-    [object10(), moved].map(|value| {
-        so_message(
-            FIRST,
-            vec![SoEvent::RequestChange {
-                key: KEY.into(),
-                value,
-            }],
-        )
-    })
-}
-
 fn body_bytes(commands: &[ClientCommand]) -> usize {
     commands
         .iter()
@@ -387,13 +413,14 @@ mod tests {
         for _ in 0..3 {
             let input = fanout.input();
             assert_eq!(fanout.update(input), 10);
-            assert_eq!(fanout.drain(), 9 * change + success);
+            assert_eq!(fanout.settle(), 9 * change + success);
         }
         let mut engine = EngineOnly::new(10);
         for _ in 0..3 {
             let input = engine.input();
             assert_eq!(engine.update(input), 10);
-            assert_eq!(engine.drain(), 10);
+            assert_eq!(engine.messages(), 10);
+            engine.settle();
         }
     }
 
@@ -407,7 +434,7 @@ mod tests {
             for _ in 0..3 {
                 let input = sync.input();
                 assert_eq!(sync.join(input), 1);
-                assert_eq!(sync.leave(), expected, "K = {slots}");
+                assert_eq!(sync.settle(), expected, "K = {slots}");
             }
         }
     }

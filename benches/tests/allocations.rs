@@ -4,7 +4,7 @@
 //! allocates while it counts.
 
 use benches::alloc_count::{self, Counting};
-use benches::engine;
+use benches::engine::{self, Fanout};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -15,8 +15,8 @@ const UPDATES: u64 = 8;
 #[test]
 fn allocations_per_update_do_not_grow_with_subscribers() {
     assert!(alloc_count::installed(), "the counting allocator counts");
-    let few = engine::allocations_per_update(10, UPDATES);
-    let many = engine::allocations_per_update(1000, UPDATES);
+    let few = engine::allocations_per_run(&mut Fanout::new(10), UPDATES);
+    let many = engine::allocations_per_run(&mut Fanout::new(1000), UPDATES);
     println!("allocations per update: {few} at N=10, {many} at N=1000");
     // Encoding two bodies allocates, so 0 would mean nothing was counted.
     assert!(few > 0.0, "{few}");

@@ -16,7 +16,9 @@ use std::process::ExitCode;
 use bytes::BytesMut;
 
 use benches::chunk::{self, CHUNK_SIZES, SHAPES};
-use benches::engine::{EngineOnly, FANOUT_SUBSCRIBERS, Fanout, InitialSync, SYNC_SLOTS};
+use benches::engine::{
+    self, EngineOnly, FANOUT_SUBSCRIBERS, Fanout, InitialSync, Measured, SYNC_SLOTS,
+};
 use benches::{amf, session, so_message};
 use rtmp_proto::handshake::ClientStyle;
 
@@ -301,48 +303,17 @@ fn engine_case(case: &str, size: &str) -> Option<Case> {
         match (case, size.split_once('=')?) {
             ("update_fanout", ("N", n)) => {
                 let n: usize = n.parse().ok()?;
-                let mut fanout = Fanout::new(n);
-                let pass = move || {
-                    (0..UPDATES).fold(0usize, |sum, _| {
-                        let input = fanout.input();
-                        let queued = fanout.update(input);
-                        fanout.drain();
-                        sum.wrapping_add(queued)
-                    })
-                };
-                (
-                    UPDATES * n,
-                    Box::new(pass),
-                    "benches::engine::Fanout::update",
-                )
+                let pass = measured_pass(Fanout::new(n), UPDATES);
+                (UPDATES * n, pass, "benches::engine::Fanout::update")
             }
             ("update_fanout_engine_only", ("N", n)) => {
                 let n: usize = n.parse().ok()?;
-                let mut engine = EngineOnly::new(n);
-                let pass = move || {
-                    (0..UPDATES).fold(0usize, |sum, _| {
-                        let input = engine.input();
-                        let sent = engine.update(input);
-                        engine.drain();
-                        sum.wrapping_add(sent)
-                    })
-                };
-                (
-                    UPDATES * n,
-                    Box::new(pass),
-                    "benches::engine::EngineOnly::update",
-                )
+                let pass = measured_pass(EngineOnly::new(n), UPDATES);
+                (UPDATES * n, pass, "benches::engine::EngineOnly::update")
             }
             ("initial_sync", ("K", k)) => {
-                let mut sync = InitialSync::new(k.parse().ok()?);
-                let pass = move || {
-                    (0..JOINS).fold(0usize, |sum, _| {
-                        let input = sync.input();
-                        sync.join(input);
-                        sum.wrapping_add(sync.leave())
-                    })
-                };
-                (JOINS, Box::new(pass), "benches::engine::InitialSync::join")
+                let pass = measured_pass(InitialSync::new(k.parse().ok()?), JOINS);
+                (JOINS, pass, "benches::engine::InitialSync::join")
             }
             _ => return None,
         };
@@ -350,6 +321,15 @@ fn engine_case(case: &str, size: &str) -> Option<Case> {
         ops,
         pass,
         collect: Some(collect),
+    })
+}
+
+/// A pass of `runs` runs of `case` (each with its input and settling).
+fn measured_pass(mut case: impl Measured + 'static, runs: usize) -> Box<dyn FnMut() -> usize> {
+    Box::new(move || {
+        (0..runs).fold(0usize, |sum, _| {
+            sum.wrapping_add(engine::run_once(&mut case, |run| run()))
+        })
     })
 }
 
