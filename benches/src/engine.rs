@@ -9,7 +9,7 @@
 //! push is left out: the mailbox's mutex and the wake-up of the connection
 //! task (synchronisation, counted end to end in C1). The connection's side,
 //! taking the queue's contents and framing them, is not timed either
-//! ([`Fanout::drain`] runs between updates, untimed, as another thread
+//! ([`Measured::settle`] runs between updates, untimed, as another thread
 //! would; framing is A2).
 //!
 //! All clients use AMF0 and are in the scope `chat/lobby`, subscribed to
