@@ -8,7 +8,9 @@
 //!
 //! Nothing here is timed by `cargo test`; the tests only check the fixtures.
 
+pub mod alloc_count;
 pub mod amf;
 pub mod chunk;
+pub mod engine;
 pub mod session;
 pub mod so_message;

@@ -5,7 +5,10 @@
 //!
 //! Usage: `insn CASE PASSES`, where CASE is a criterion benchmark id such as
 //! `chunk_decode/ours/body64_x4096/cs128`; `insn list` prints the cases.
-//! Prints the ops per pass and a tally, so a wrong case cannot pass silently.
+//! Prints the ops per pass and a tally, so a wrong case cannot pass silently,
+//! and for the engine cases the function callgrind should count
+//! (`collect FN`, for `--toggle-collect`): their inputs are built and their
+//! queues drained outside the measured call, as in the criterion bench.
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -13,6 +16,9 @@ use std::process::ExitCode;
 use bytes::BytesMut;
 
 use benches::chunk::{self, CHUNK_SIZES, SHAPES};
+use benches::engine::{
+    self, EngineOnly, FANOUT_SUBSCRIBERS, Fanout, InitialSync, Measured, SYNC_SLOTS,
+};
 use benches::{amf, session, so_message};
 use rtmp_proto::handshake::ClientStyle;
 
@@ -23,6 +29,8 @@ const AMF_OPS: usize = 1000;
 struct Case {
     ops: usize,
     pass: Box<dyn FnMut() -> usize>,
+    /// The only function whose instructions count, if not the whole pass.
+    collect: Option<&'static str>,
 }
 
 fn main() -> ExitCode {
@@ -43,7 +51,12 @@ fn main() -> ExitCode {
             for _ in 0..passes {
                 tally = tally.wrapping_add(black_box((case.pass)()));
             }
-            println!("ops_per_pass {} tally {tally}", case.ops);
+            match case.collect {
+                Some(collect) => {
+                    println!("ops_per_pass {} tally {tally} collect {collect}", case.ops);
+                }
+                None => println!("ops_per_pass {} tally {tally}", case.ops),
+            }
             ExitCode::SUCCESS
         }
         _ => {
@@ -84,6 +97,13 @@ fn names() -> Vec<String> {
     for name in SESSION_CASES {
         names.push(format!("session/{name}"));
     }
+    for n in FANOUT_SUBSCRIBERS {
+        names.push(format!("so_engine/update_fanout/N={n}"));
+        names.push(format!("so_engine/update_fanout_engine_only/N={n}"));
+    }
+    for k in SYNC_SLOTS {
+        names.push(format!("so_engine/initial_sync/K={k}"));
+    }
     names
 }
 
@@ -123,6 +143,7 @@ fn case(name: &str) -> Option<Case> {
             chunk_case(group, imp, shape, chunk_size)
         }
         ["session", case, imp] => session_case(case, imp),
+        ["so_engine", case, size] => engine_case(case, size),
         [
             group @ ("so_message_decode" | "so_message_encode"),
             imp,
@@ -159,7 +180,11 @@ fn chunk_case(group: &str, imp: &str, shape: chunk::Shape, chunk_size: u32) -> O
         }
         _ => return None,
     };
-    Some(Case { ops, pass })
+    Some(Case {
+        ops,
+        pass,
+        collect: None,
+    })
 }
 
 fn amf_case(group: &str, imp: &str, fixture: &str) -> Option<Case> {
@@ -208,6 +233,7 @@ fn amf_case(group: &str, imp: &str, fixture: &str) -> Option<Case> {
     Some(Case {
         ops: AMF_OPS,
         pass: repeat(op, AMF_OPS),
+        collect: None,
     })
 }
 
@@ -234,6 +260,7 @@ fn so_message_case(group: &str, imp: &str, fixture: &str) -> Option<Case> {
     Some(Case {
         ops: AMF_OPS,
         pass: repeat(op, AMF_OPS),
+        collect: None,
     })
 }
 
@@ -261,6 +288,48 @@ fn session_case(case: &str, imp: &str) -> Option<Case> {
     Some(Case {
         ops: SESSION_OPS,
         pass: repeat(op, SESSION_OPS),
+        collect: None,
+    })
+}
+
+/// B1 updates per pass: an op is one delivery, so a pass makes this many
+/// times N.
+const UPDATES: usize = 20;
+/// B2 joins per pass.
+const JOINS: usize = 20;
+
+fn engine_case(case: &str, size: &str) -> Option<Case> {
+    let (ops, pass, collect): (usize, Box<dyn FnMut() -> usize>, &'static str) =
+        match (case, size.split_once('=')?) {
+            ("update_fanout", ("N", n)) => {
+                let n: usize = n.parse().ok()?;
+                let pass = measured_pass(Fanout::new(n), UPDATES);
+                (UPDATES * n, pass, "benches::engine::Fanout::update")
+            }
+            ("update_fanout_engine_only", ("N", n)) => {
+                let n: usize = n.parse().ok()?;
+                let pass = measured_pass(EngineOnly::new(n), UPDATES);
+                (UPDATES * n, pass, "benches::engine::EngineOnly::update")
+            }
+            ("initial_sync", ("K", k)) => {
+                let pass = measured_pass(InitialSync::new(k.parse().ok()?), JOINS);
+                (JOINS, pass, "benches::engine::InitialSync::join")
+            }
+            _ => return None,
+        };
+    Some(Case {
+        ops,
+        pass,
+        collect: Some(collect),
+    })
+}
+
+/// A pass of `runs` runs of `case` (each with its input and settling).
+fn measured_pass(mut case: impl Measured + 'static, runs: usize) -> Box<dyn FnMut() -> usize> {
+    Box::new(move || {
+        (0..runs).fold(0usize, |sum, _| {
+            sum.wrapping_add(engine::run_once(&mut case, |run| run()))
+        })
     })
 }
 

@@ -233,6 +233,16 @@ fn pop_keeps_the_index_right() {
     assert_eq!(queue.pop(), Some(change(e, "so", 3, "k", 3.0)));
     assert_eq!(queue.pop(), None);
     assert_eq!(queue.queued_bytes(), 0);
+    // Likewise after a drain, and after the holes coalescing left behind.
+    for version in 4..8 {
+        queue.push(e, change(e, "so", version, "k", 4.0)).unwrap();
+    }
+    assert_eq!(drain(&mut queue), [change(e, "so", 7, "k", 4.0)]);
+    assert_eq!(
+        queue.push(e, change(e, "so", 8, "k", 8.0)),
+        Ok(Pushed::Queued)
+    );
+    assert_eq!(queue.len(), 1);
 }
 
 /// A random mix of keys, SOs and other messages, drained at random
