@@ -42,6 +42,11 @@ pub struct Args {
     /// Most bytes waiting for one client before it is disconnected.
     #[arg(long, default_value_t = QueueLimits::DEFAULT_MAX_QUEUED_BYTES)]
     pub max_queued_bytes: usize,
+    /// Least time between two hand-overs of deliveries to the
+    /// connections, in microseconds: while updates keep coming, each
+    /// client gets a tick's worth in one write (0: after every engine turn).
+    #[arg(long, default_value_t = Config::DEFAULT_DELIVERY_TICK.as_micros() as u64)]
+    pub delivery_tick_us: u64,
     /// Time allowed for the handshake, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     pub handshake_timeout_ms: u64,
@@ -74,6 +79,7 @@ impl Args {
             ..Config::default()
         };
         config.queue.max_queued_bytes = self.max_queued_bytes;
+        config.delivery_tick = Duration::from_micros(self.delivery_tick_us);
         let connection = &mut config.connection;
         connection.chunk_limits.max_message_size = self.max_message_size;
         connection.handshake_timeout = Duration::from_millis(self.handshake_timeout_ms);

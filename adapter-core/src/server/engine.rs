@@ -13,7 +13,9 @@ use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use so_engine::host::{Effects, Host, HostEvent};
+use bytes::Bytes;
+use rtmp_proto::amf::Encoding;
+use so_engine::host::{ChangeKey, ClientCommand, Effects, Host, HostEvent, coalesce_run};
 use so_engine::store::{Store, StoreError, StoreOp};
 use so_engine::{ClientId, Engine, EngineConfig, Input, Output};
 use tracing::{debug, error, info, warn};
@@ -212,6 +214,8 @@ impl EngineHandle {
                     let mut effects = Effects::default();
                     host.restore(Instant::now(), report, &mut effects);
                     let mut thread = EngineThread::<R> {
+                        tick: config.delivery_tick,
+                        scratch: Scratch::default(),
                         host,
                         store,
                         clients: BTreeMap::new(),
@@ -275,12 +279,19 @@ impl EngineHandle {
 enum Wake {
     Messages,
     Timer,
+    /// The delivery tick is due.
+    Flush,
     Batch(Failed),
     /// Every sender is gone.
     Closed,
 }
 
 struct EngineThread<R> {
+    /// Least time between two hand-overs of deliveries (see
+    /// [`Config::delivery_tick`]).
+    tick: Duration,
+    /// Buffers [`EngineThread::deliver`] reuses.
+    scratch: Scratch,
     host: Host,
     store: SharedStore,
     clients: BTreeMap<ClientId, Arc<Mailbox>>,
@@ -297,6 +308,11 @@ impl<R: Runtime> EngineThread<R> {
         let mut messages = Vec::with_capacity(BATCH);
         let mut timer = R::timer(Instant::now() + IDLE_TIMER);
         let mut armed = None;
+        let mut flush_timer = R::timer(Instant::now() + IDLE_TIMER);
+        let mut flush_armed = None;
+        // When deliveries last went out: the next ones wait until a tick
+        // later, gathering what arrives meanwhile (none at first).
+        let mut delivered: Option<Instant> = None;
         loop {
             let deadline = self.host.next_deadline();
             if let Some(at) = deadline
@@ -304,6 +320,15 @@ impl<R: Runtime> EngineThread<R> {
             {
                 R::reset_timer(&mut timer, at);
                 armed = Some(at);
+            }
+            let flush_at = delivered
+                .map(|at| at + self.tick)
+                .filter(|_| !self.effects.deliveries.is_empty());
+            if let Some(at) = flush_at
+                && flush_armed != Some(at)
+            {
+                R::reset_timer(&mut flush_timer, at);
+                flush_armed = Some(at);
             }
             let wake = poll_fn(|cx| {
                 match receiver.poll_take(cx, &mut messages) {
@@ -313,6 +338,9 @@ impl<R: Runtime> EngineThread<R> {
                 }
                 if deadline.is_some() && R::poll_timer(&mut timer, cx).is_ready() {
                     return Poll::Ready(Wake::Timer);
+                }
+                if flush_at.is_some() && R::poll_timer(&mut flush_timer, cx).is_ready() {
+                    return Poll::Ready(Wake::Flush);
                 }
                 if let Some(batch) = &mut self.batch
                     && let Poll::Ready(failed) = batch.as_mut().poll(cx)
@@ -336,9 +364,17 @@ impl<R: Runtime> EngineThread<R> {
                     self.batch = None;
                     self.guarded(|host, fx| host.store_done(Instant::now(), failed, fx));
                 }
+                Wake::Flush => flush_armed = None,
                 Wake::Closed => break,
             }
-            self.dispatch();
+            self.run_store_and_log();
+            let now = Instant::now();
+            if !self.effects.deliveries.is_empty()
+                && delivered.is_none_or(|at| now >= at + self.tick)
+            {
+                self.deliver();
+                delivered = Some(now);
+            }
             if self.broken {
                 break;
             }
@@ -427,11 +463,48 @@ impl<R: Runtime> EngineThread<R> {
     /// Carries out the effects: deliveries into mailboxes, the store batch
     /// onto the blocking pool, events into the log.
     fn dispatch(&mut self) {
-        for delivery in self.effects.deliveries.drain(..) {
-            if let Some(mailbox) = self.clients.get(&delivery.to) {
-                mailbox.deliver(delivery);
-            }
+        self.deliver();
+        self.run_store_and_log();
+    }
+
+    /// Hands every delivery gathered so far to its client's mailbox.
+    fn deliver(&mut self) {
+        // Each client's share of the tick in one hand-over: one lock and
+        // at most one wake-up per client per tick, however many updates
+        // the tick gathered, and only what coalescing leaves of them.
+        let deliveries = &mut self.effects.deliveries;
+        let Scratch { order, keys, run } = &mut self.scratch;
+        // Keys are read in emission order, where one update's recipients
+        // follow each other with one body (read once).
+        let mut cache = KeyCache::default();
+        for (i, delivery) in deliveries.iter().enumerate() {
+            keys.push(cache.key(delivery.encoding, &delivery.command));
+            order.push((delivery.to, i));
         }
+        // By client, each client's deliveries in their order.
+        order.sort_unstable();
+        let mut at = 0;
+        while let Some(&(to, _)) = order.get(at) {
+            let end = at + order[at..].partition_point(|&(client, _)| client == to);
+            if let Some(mailbox) = self.clients.get(&to) {
+                for &(_, i) in &order[at..end] {
+                    let command =
+                        std::mem::replace(&mut deliveries[i].command, ClientCommand::Accept);
+                    run.push((command, keys[i]));
+                }
+                coalesce_run(run);
+                mailbox.deliver_all(to, run.drain(..));
+            }
+            at = end;
+        }
+        deliveries.clear();
+        order.clear();
+        keys.clear();
+    }
+
+    /// Sends the store batch, if any, to the blocking pool and logs the
+    /// events.
+    fn run_store_and_log(&mut self) {
         if !self.effects.store_batch.is_empty() {
             let ops = std::mem::take(&mut self.effects.store_batch);
             let store = self.store.clone();
@@ -449,6 +522,45 @@ impl<R: Runtime> EngineThread<R> {
         for event in self.effects.events.drain(..) {
             log(event);
         }
+    }
+}
+
+/// What [`EngineThread::deliver`] sorts deliveries with, kept between
+/// ticks for their capacity.
+#[derive(Default)]
+struct Scratch {
+    /// (client, index in the deliveries).
+    order: Vec<(ClientId, usize)>,
+    /// Each delivery's coalescing key, by index.
+    keys: Vec<Option<ChangeKey>>,
+    /// One client's share.
+    run: Vec<(ClientCommand, Option<ChangeKey>)>,
+}
+
+/// The coalescing key of the last body seen: one update's body goes to
+/// every recipient (cloned, the same bytes), so its header is read once.
+#[derive(Default)]
+struct KeyCache {
+    /// The body (held, so that its address is not reused meanwhile), its
+    /// encoding and its key.
+    last: Option<(Bytes, Encoding, Option<ChangeKey>)>,
+}
+
+impl KeyCache {
+    fn key(&mut self, encoding: Encoding, command: &ClientCommand) -> Option<ChangeKey> {
+        let ClientCommand::SharedObject(body) = command else {
+            return None;
+        };
+        if let Some((last, last_encoding, key)) = &self.last
+            && *last_encoding == encoding
+            && last.as_ptr() == body.as_ptr()
+            && last.len() == body.len()
+        {
+            return *key;
+        }
+        let key = ChangeKey::of(encoding, command);
+        self.last = Some((body.clone(), encoding, key));
+        key
     }
 }
 
