@@ -13,14 +13,13 @@ use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use rtmp_proto::amf::Encoding;
-use so_engine::host::{ChangeKey, ClientCommand, Effects, Host, HostEvent, coalesce_run};
+use so_engine::host::{Effects, Host, HostEvent};
 use so_engine::store::{Store, StoreError, StoreOp};
 use so_engine::{ClientId, Engine, EngineConfig, Input, Output};
 use tracing::{debug, error, info, warn};
 
 use super::Config;
+use super::handover::Handover;
 use super::mailbox::Mailbox;
 use crate::Error;
 use crate::runtime::Runtime;
@@ -215,7 +214,7 @@ impl EngineHandle {
                     host.restore(Instant::now(), report, &mut effects);
                     let mut thread = EngineThread::<R> {
                         tick: config.delivery_tick,
-                        scratch: Scratch::default(),
+                        handover: Handover::default(),
                         host,
                         store,
                         clients: BTreeMap::new(),
@@ -290,8 +289,8 @@ struct EngineThread<R> {
     /// Least time between two hand-overs of deliveries (see
     /// [`Config::delivery_tick`]).
     tick: Duration,
-    /// Buffers [`EngineThread::deliver`] reuses.
-    scratch: Scratch,
+    /// How deliveries reach the mailboxes.
+    handover: Handover,
     host: Host,
     store: SharedStore,
     clients: BTreeMap<ClientId, Arc<Mailbox>>,
@@ -469,37 +468,13 @@ impl<R: Runtime> EngineThread<R> {
 
     /// Hands every delivery gathered so far to its client's mailbox.
     fn deliver(&mut self) {
-        // Each client's share of the tick in one hand-over: one lock and
-        // at most one wake-up per client per tick, however many updates
-        // the tick gathered, and only what coalescing leaves of them.
-        let deliveries = &mut self.effects.deliveries;
-        let Scratch { order, keys, run } = &mut self.scratch;
-        // Keys are read in emission order, where one update's recipients
-        // follow each other with one body (read once).
-        let mut cache = KeyCache::default();
-        for (i, delivery) in deliveries.iter().enumerate() {
-            keys.push(cache.key(delivery.encoding, &delivery.command));
-            order.push((delivery.to, i));
-        }
-        // By client, each client's deliveries in their order.
-        order.sort_unstable();
-        let mut at = 0;
-        while let Some(&(to, _)) = order.get(at) {
-            let end = at + order[at..].partition_point(|&(client, _)| client == to);
-            if let Some(mailbox) = self.clients.get(&to) {
-                for &(_, i) in &order[at..end] {
-                    let command =
-                        std::mem::replace(&mut deliveries[i].command, ClientCommand::Accept);
-                    run.push((command, keys[i]));
+        let clients = &self.clients;
+        self.handover
+            .split(&mut self.effects.deliveries, |to, run| {
+                if let Some(mailbox) = clients.get(&to) {
+                    mailbox.deliver_all(to, run.drain(..));
                 }
-                coalesce_run(run);
-                mailbox.deliver_all(to, run.drain(..));
-            }
-            at = end;
-        }
-        deliveries.clear();
-        order.clear();
-        keys.clear();
+            });
     }
 
     /// Sends the store batch, if any, to the blocking pool and logs the
@@ -522,45 +497,6 @@ impl<R: Runtime> EngineThread<R> {
         for event in self.effects.events.drain(..) {
             log(event);
         }
-    }
-}
-
-/// What [`EngineThread::deliver`] sorts deliveries with, kept between
-/// ticks for their capacity.
-#[derive(Default)]
-struct Scratch {
-    /// (client, index in the deliveries).
-    order: Vec<(ClientId, usize)>,
-    /// Each delivery's coalescing key, by index.
-    keys: Vec<Option<ChangeKey>>,
-    /// One client's share.
-    run: Vec<(ClientCommand, Option<ChangeKey>)>,
-}
-
-/// The coalescing key of the last body seen: one update's body goes to
-/// every recipient (cloned, the same bytes), so its header is read once.
-#[derive(Default)]
-struct KeyCache {
-    /// The body (held, so that its address is not reused meanwhile), its
-    /// encoding and its key.
-    last: Option<(Bytes, Encoding, Option<ChangeKey>)>,
-}
-
-impl KeyCache {
-    fn key(&mut self, encoding: Encoding, command: &ClientCommand) -> Option<ChangeKey> {
-        let ClientCommand::SharedObject(body) = command else {
-            return None;
-        };
-        if let Some((last, last_encoding, key)) = &self.last
-            && *last_encoding == encoding
-            && last.as_ptr() == body.as_ptr()
-            && last.len() == body.len()
-        {
-            return *key;
-        }
-        let key = ChangeKey::of(encoding, command);
-        self.last = Some((body.clone(), encoding, key));
-        key
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod connection;
 mod engine;
+mod handover;
 mod mailbox;
 
 use std::future::{Future, poll_fn};

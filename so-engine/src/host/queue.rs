@@ -338,6 +338,15 @@ pub fn single_change_key(encoding: Encoding, body: &[u8]) -> Option<(&[u8], &[u8
 pub struct ChangeKey(KeySpan);
 
 impl ChangeKey {
+    /// Whether `a` (the key of body `a_body`) and `b` (of `b_body`) name
+    /// the same SO and key.
+    pub fn same(a: ChangeKey, a_body: &[u8], b: ChangeKey, b_body: &[u8]) -> bool {
+        a.0.hash == b.0.hash
+            && a.0.fits(a_body)
+            && b.0.fits(b_body)
+            && a.0.slices(a_body) == b.0.slices(b_body)
+    }
+
     /// The key of `command` for a client that uses `encoding`: `None`
     /// unless it is a SharedObject body of exactly one CHANGE.
     pub fn of(encoding: Encoding, command: &ClientCommand) -> Option<Self> {
