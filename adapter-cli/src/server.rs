@@ -45,7 +45,7 @@ pub struct Args {
     /// Least time between two hand-overs of deliveries to the
     /// connections, in microseconds: while updates keep coming, each
     /// client gets a tick's worth in one write (0: after every engine turn).
-    #[arg(long, default_value_t = Config::DEFAULT_DELIVERY_TICK.as_micros() as u64)]
+    #[arg(long, default_value_t = u64::try_from(Config::DEFAULT_DELIVERY_TICK.as_micros()).unwrap_or(u64::MAX))]
     pub delivery_tick_us: u64,
     /// Time allowed for the handshake, in milliseconds.
     #[arg(long, default_value_t = 5000)]
@@ -164,6 +164,8 @@ mod tests {
             "30",
             "--max-attributes-per-so",
             "9",
+            "--delivery-tick-us",
+            "500",
         ])
         .expect("valid flags");
         assert_eq!(args.listen, "0.0.0.0:1936");
@@ -176,6 +178,7 @@ mod tests {
         assert_eq!(config.engine.persist_interval_ms, 100);
         assert_eq!(config.engine.default_linger_ms, 30);
         assert_eq!(config.engine.limits.max_attributes_per_so, 9);
+        assert_eq!(config.delivery_tick, Duration::from_micros(500));
         let defaults = Config::default().engine.limits;
         assert_eq!(
             config.engine.limits.max_value_bytes,

@@ -200,7 +200,7 @@ async fn a_panic_in_server_code_stops_the_server<R: Adapter>() {
 /// goes out at once.
 async fn updates_within_a_delivery_tick_reach_readers_coalesced<R: Adapter>() {
     let dir = TempDir::new();
-    let tick = Duration::from_secs(1);
+    let tick = Duration::from_secs(2);
     let config = Config {
         delivery_tick: tick,
         ..Config::default()
