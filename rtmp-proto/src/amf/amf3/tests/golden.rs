@@ -422,3 +422,42 @@ fn embedded_values_respect_depth_and_count() {
         Err(crate::error::DecodeError::Limit(_))
     ));
 }
+
+/// A string over the indexing limit is written inline each time, yet takes
+/// its place in the table (as the decoder gives it one), so that the
+/// references after it still point at the right strings, within a call and
+/// across calls.
+#[test]
+fn long_strings_are_counted_but_never_referenced() {
+    let long = "x".repeat(300);
+    let mut encoder = Encoder::new();
+    let mut out = bytes::BytesMut::new();
+    let first = Value::StrictArray(vec![
+        Value::from(long.as_str()),
+        Value::from("a"),
+        Value::from(long.as_str()),
+        Value::from("a"),
+    ]);
+    encoder.encode(&first, &mut out);
+    encoder.encode(&Value::from(long.as_str()), &mut out);
+    encoder.encode(&Value::from("a"), &mut out);
+    let inline_long = [&hex!("06 84 59")[..], long.as_bytes()].concat();
+    let expected = [
+        &hex!("09 09 01")[..],
+        &inline_long,
+        &hex!("06 03 61"),
+        &inline_long,
+        // "a" is entry 1: the first long string is entry 0.
+        &hex!("06 02"),
+        &inline_long,
+        &hex!("06 02"),
+    ]
+    .concat();
+    assert_eq!(super::hex(&out), super::hex(&expected));
+
+    let mut decoder = Decoder::new(&out, &Limits::default());
+    assert_eq!(decoder.decode(), Ok(first));
+    assert_eq!(decoder.decode(), Ok(Value::from(long.as_str())));
+    assert_eq!(decoder.decode(), Ok(Value::from("a")));
+    assert!(decoder.is_empty());
+}
