@@ -79,6 +79,25 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// Decodes the value at the start of `input`, a later part of the same
+    /// body, with the same reference tables, and returns it with the bytes
+    /// after it: the SharedObject codec reads each CHANGE's value this way,
+    /// through the same inline number and string paths as a property value.
+    /// [`Decoder::remaining`] and [`Decoder::position`] are left alone.
+    #[inline]
+    pub(crate) fn decode_at(
+        &mut self,
+        mut input: &'a [u8],
+    ) -> Result<(Value, &'a [u8]), DecodeError> {
+        match self.value_after_key(&mut input, 0) {
+            Ok(value) => Ok((value, input)),
+            Err(e) => {
+                self.scratch.clear();
+                Err(e)
+            }
+        }
+    }
+
     /// The bytes not decoded yet.
     pub fn remaining(&self) -> &'a [u8] {
         self.input
