@@ -189,6 +189,14 @@ impl SharedObjectMessage {
                     out.put_slice(&[kind, 0, 0, 0, 0]);
                 }
                 SoEvent::RequestChange { key, value } | SoEvent::Change { key, value } => {
+                    if let (Encoding::Amf0, Value::Number(n)) = (encoding, value) {
+                        // The most common value has a known length: no patch.
+                        put_keyed_head(out, kind, key, Some(AMF0_NUMBER_LEN))?;
+                        let mut number = [AMF0_NUMBER; AMF0_NUMBER_LEN as usize];
+                        number[1..].copy_from_slice(&n.to_be_bytes());
+                        out.put_slice(&number);
+                        continue;
+                    }
                     let length_at = put_keyed_head(out, kind, key, None)?;
                     values.write(value, out);
                     patch_length(out, length_at)?;
@@ -270,6 +278,10 @@ impl SoEvent {
         }
     }
 }
+
+/// The AMF0 number marker, and the bytes a number takes with it.
+const AMF0_NUMBER: u8 = 0x00;
+const AMF0_NUMBER_LEN: u32 = 9;
 
 /// The flags bit that marks a persistent SO (Red5 and crtmpserver write 2).
 const PERSISTENT_FLAG: u8 = 2;
