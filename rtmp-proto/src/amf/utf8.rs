@@ -22,6 +22,16 @@ pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
     std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)
 }
 
+/// The first `run` bytes of `input` as a `&str` (see the decoders'
+/// `text_run`): one check for a stretch of keys and short strings.
+#[inline]
+pub(crate) fn run_text(input: &[u8], run: usize) -> Result<&str, DecodeError> {
+    if run == 0 {
+        return Ok("");
+    }
+    utf8(input.get(..run).unwrap_or_default())
+}
+
 /// `bytes` as an owned [`Str`] on the heap, for strings longer than
 /// [`INLINE_STR`]: copied first, then checked in the copy, whose start is
 /// aligned, so that `from_utf8` reads it a word pair at a time from the first

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use super::marker;
 use crate::amf::budget::{Budget, ObjectSlot, limit};
 use crate::amf::inline_vec::InlineVec;
-use crate::amf::utf8::{INLINE_STR, owned_str, utf8};
+use crate::amf::utf8::{INLINE_STR, owned_str, run_text, utf8};
 use crate::amf::{Date, Limits, Object, Properties, Str, Value, amf3};
 use crate::error::{DecodeError, Limit};
 
@@ -229,10 +229,7 @@ impl<'a> Decoder<'a> {
         let mut text: &'a str = "";
         loop {
             if text.is_empty() {
-                let run = text_run(input, self.limits.max_string_bytes);
-                if run > 0 {
-                    text = utf8(input.get(..run).unwrap_or_default())?;
-                }
+                text = run_text(input, text_run(input, self.limits.max_string_bytes))?;
             }
             if let Some((key, after_key)) = text_item(text, 0) {
                 self.check_container_len(mark)?;
@@ -241,8 +238,7 @@ impl<'a> Decoder<'a> {
                     Some((value, rest)) => {
                         advance(input, text.len().saturating_sub(rest.len()));
                         text = rest;
-                        self.budget.charge(1)?;
-                        self.budget.charge_bytes(value.len())?;
+                        self.budget.charge_string(value.len())?;
                         Value::String(Str::from(value))
                     }
                     None => {

@@ -13,7 +13,7 @@
 use super::{ARRAY_COLLECTION, OBJECT_PROXY, marker};
 use crate::amf::budget::{Budget, ObjectSlot, limit};
 use crate::amf::inline_vec::InlineVec;
-use crate::amf::utf8::utf8;
+use crate::amf::utf8::{run_text, utf8};
 use crate::amf::{
     Date, Dictionary, Limits, MixedArray, Object, ObjectVector, Properties, Str, Value, Vector,
 };
@@ -357,10 +357,7 @@ impl<'a> Decoder<'a> {
         let mut text: &'a str = "";
         loop {
             if text.is_empty() {
-                let run = text_run(input, self.limits.max_string_bytes);
-                if run > 0 {
-                    text = utf8(input.get(..run).unwrap_or_default())?;
-                }
+                text = run_text(input, text_run(input, self.limits.max_string_bytes))?;
             }
             let (key, value) = if let Some((key, after_key)) = self.text_string(text, 0)? {
                 self.check_members_len(mark, counted)?;
@@ -368,8 +365,7 @@ impl<'a> Decoder<'a> {
                     Some((value, rest)) => {
                         advance(input, text.len().saturating_sub(rest.len()));
                         text = rest;
-                        self.budget.charge(1)?;
-                        self.budget.charge_bytes(value.len())?;
+                        self.budget.charge_string(value.len())?;
                         Value::String(Str::from(value))
                     }
                     None => {
