@@ -213,11 +213,6 @@ impl Encoder {
             out.put_u8(EMPTY_STRING);
             return;
         }
-        if bytes.len() > MAX_INDEXED_STRING {
-            self.strings.count_unindexed();
-            put_inline(out, bytes);
-            return;
-        }
         let key = match self.strings.find(bytes, out, self.base) {
             Ok(index) => return put_u29(out, index << 1),
             Err(key) => key,
@@ -243,12 +238,6 @@ pub fn encode(value: &Value, out: &mut BytesMut) {
 /// Bytes [`members_size`] reserves per member: a key of up to 8 bytes and
 /// a double, or a key and a string of up to 16 bytes together.
 const MEMBER_SIZE_GUESS: usize = 24;
-/// Strings longer than this are written inline every time, never by
-/// reference: references to them are rare, and indexing one would mean
-/// comparing it on a fingerprint match and keeping a copy of it across
-/// [`Encoder::encode`] calls. They are still counted, as the peer's decoder
-/// adds every string it reads inline to its table.
-const MAX_INDEXED_STRING: usize = 256;
 /// The empty string, `U29S-value` 0.
 const EMPTY_STRING: u8 = 0x01;
 /// The most sealed members a traits header has room for (25 bits).
@@ -437,11 +426,6 @@ impl StringTable {
             }
         }
         Err(u64::from(hash))
-    }
-
-    /// Counts a string written inline and not indexed.
-    fn count_unindexed(&mut self) {
-        self.count = self.count.saturating_add(1);
     }
 
     /// Counts a string written inline at offset `at` of the current call's

@@ -43,8 +43,7 @@
 //!
 //! An [`Encoder`] writes whole trees and never emits object references.
 //! Strings (values, keys, class names, member names) go through the string
-//! table, so a repeated one is written as a reference (strings over 256
-//! bytes are written inline each time, and still counted); objects whose class
+//! table, so a repeated one is written as a reference; objects whose class
 //! name, sealed member names and dynamic flag match an earlier object's
 //! reuse its traits by reference. Like the decoder, one encoder serves one
 //! message body, and its later values refer to strings and traits of the
