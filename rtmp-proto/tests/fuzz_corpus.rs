@@ -14,12 +14,13 @@ fn seed_corpus_passes_every_target() {
     let start = Instant::now();
     let server = move |d: &[u8]| fuzzing::connection_server(start, d);
     let client = move |d: &[u8]| fuzzing::connection_client(start, d);
-    let targets: [Target<'_>; 7] = [
+    let targets: [Target<'_>; 8] = [
         ("amf0", &fuzzing::amf0),
         ("amf3", &fuzzing::amf3),
         ("chunk_decoder", &fuzzing::chunk_decoder),
         ("handshake", &fuzzing::handshake),
         ("so_message", &fuzzing::so_message),
+        ("message", &fuzzing::message),
         ("connection_server", &server),
         ("connection_client", &client),
     ];
@@ -118,6 +119,8 @@ fn write_seed_corpus() {
         }
     }
 
+    write_message_seeds(&write, &messages);
+
     let mut stream = vec![7u8, 3];
     let mut encoder = Encoder::new();
     let mut out = BytesMut::new();
@@ -188,4 +191,54 @@ fn write_seed_corpus() {
     );
     write("connection_client", "session", &to_client);
     write("connection_client", "garbage", &[1, 2, 0, 0, 0]);
+}
+
+/// One seed per parsed message type, its first byte picking the type.
+fn write_message_seeds(
+    write: &dyn Fn(&str, &str, &[u8]),
+    so_messages: &[rtmp_proto::message::shared_object::SharedObjectMessage],
+) {
+    use bytes::BytesMut;
+    use rtmp_proto::amf::{Encoding, Value};
+    use rtmp_proto::message::{Command, Message, UserControl};
+
+    let mut messages = vec![
+        Message::SetChunkSize(4096),
+        Message::Abort { csid: 3 },
+        Message::Acknowledgement { sequence: 1 << 31 },
+        Message::UserControl(UserControl::SetBufferLength {
+            stream_id: 1,
+            millis: 3000,
+        }),
+        Message::UserControl(UserControl::PingRequest(77)),
+        Message::WindowAckSize(2_500_000),
+        Message::SetPeerBandwidth {
+            size: 2_500_000,
+            limit: rtmp_proto::message::BandwidthLimit::Dynamic,
+        },
+    ];
+    for encoding in [Encoding::Amf0, Encoding::Amf3] {
+        messages.push(Message::Command {
+            encoding,
+            command: Command::connect("app/room", "rtmp://h/app/room", encoding),
+        });
+        messages.push(Message::Data {
+            encoding,
+            values: vec![Value::from("onMetaData"), Value::Number(-0.0)],
+        });
+        messages.push(Message::SharedObject {
+            encoding,
+            message: so_messages[0].clone(),
+        });
+    }
+    for (i, message) in messages.iter().enumerate() {
+        let pick = fuzzing::MESSAGE_TYPES
+            .iter()
+            .position(|t| *t == message.type_id())
+            .expect("a parsed type");
+        let mut body = BytesMut::new();
+        body.extend_from_slice(&[u8::try_from(pick).unwrap()]);
+        message.encode(&mut body).unwrap();
+        write("message", &format!("m{i}_{}", message.type_id()), &body);
+    }
 }

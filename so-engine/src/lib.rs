@@ -338,6 +338,9 @@ mod delivery;
 pub mod demo;
 mod engine;
 mod error;
+#[cfg(feature = "arbitrary")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod glue;
 mod hooks;
 pub mod host;
