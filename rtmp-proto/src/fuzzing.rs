@@ -130,7 +130,8 @@ pub fn so_message(data: &[u8]) {
 
 /// An RTMP message body of the type the first byte picks (see
 /// [`MESSAGE_TYPES`]): whatever decodes re-encodes to bytes that decode to
-/// the same message and re-encode identically.
+/// a message that re-encodes identically (the same message, for control
+/// messages; AMF values may take their canonical form once).
 pub fn message(data: &[u8]) {
     let Some((&pick, body)) = data.split_first() else {
         return;
@@ -147,14 +148,14 @@ pub fn message(data: &[u8]) {
         .expect("a decoded message re-encodes");
     let again =
         Message::decode(type_id, encoded.clone().freeze(), &limits).expect("our output decodes");
-    // Debug output tells -0.0 from 0.0 and shows NaN equal to NaN, unlike `==`.
-    assert_eq!(
-        format!("{again:?}"),
-        format!("{first:?}"),
-        "the message changed on the way round"
-    );
     let mut twice = BytesMut::new();
     again.encode(&mut twice).expect("re-encodes");
+    // AMF values have canonical forms (an AVM+ integer inside AMF0 comes
+    // back as an AMF0 number): they must encode the same. Control messages
+    // have none: they must come back as they were.
+    if type_id <= 6 {
+        assert_eq!(again, first, "the control message changed on the way round");
+    }
     assert_eq!(twice, encoded, "message re-encoding is not stable");
 }
 

@@ -39,6 +39,32 @@ fn seed_corpus_passes_every_target() {
     }
 }
 
+/// Found by the `message` target: an AVM+ integer inside AMF0 data decodes
+/// as `Integer` and comes back as an AMF0 number, its canonical form; the
+/// body must accept that and still check the re-encoding is stable.
+#[test]
+fn message_avmplus_integer_in_amf0_data() {
+    use bytes::{Bytes, BytesMut};
+    use rtmp_proto::amf::{Limits, Value};
+    use rtmp_proto::message::Message;
+
+    let data = [0x14, 0x11, 0x04, 0x00, 0, 0, 0, 0, 0, 0, 0x25, 0x01, 0x42];
+    fuzzing::message(&data);
+    let body = Bytes::copy_from_slice(&data[1..]);
+    let first = Message::decode(18, body, &Limits::default()).unwrap();
+    let Message::Data { values, .. } = &first else {
+        panic!("not data: {first:?}");
+    };
+    assert_eq!(values[0], Value::Integer(0));
+    let mut out = BytesMut::new();
+    first.encode(&mut out).unwrap();
+    let again = Message::decode(18, out.freeze(), &Limits::default()).unwrap();
+    let Message::Data { values, .. } = &again else {
+        panic!("not data: {again:?}");
+    };
+    assert_eq!(values[0], Value::Number(0.0));
+}
+
 /// Writes the seed corpus from golden vectors and a recorded session:
 /// `cargo test -p rtmp-proto --test fuzz_corpus -- --ignored`.
 #[test]
