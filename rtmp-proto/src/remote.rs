@@ -43,8 +43,9 @@
 //! send Red5 refused (Red5 drops refused sends silently) counts as
 //! [`SendRejected`](RemoteEvent::SendRejected) with
 //! `SharedObject.NoWriteAccess`. For that reason `remove_message` only
-//! remembers a removal when the key is present locally: an absent key would
-//! wait for an answer that never comes.
+//! remembers a removal when the key is present locally (or a request of ours
+//! for it is pending): an absent key would wait for an answer that never
+//! comes.
 //!
 //! Each settled request yields exactly one `Accepted`, `Rejected`, echo
 //! `Message` or `SendRejected`, first-in first-out per key (writes) or per
@@ -204,10 +205,15 @@ impl RemoteSharedObject {
     }
 
     /// REQUEST_REMOVE `key`, removed from the local copy at once. The request
-    /// is remembered (and answered) only if the key is present locally.
+    /// is remembered (and answered) if the key is present locally, or if an
+    /// earlier request of ours for it is pending: then the local absence is
+    /// only our own unconfirmed write, the server may well hold the key, and
+    /// a refusal of this removal must not be taken for an answer to a later
+    /// request ([`pending`](Self::pending) grows when it is remembered).
     pub fn remove_message(&mut self, key: impl Into<Str>) -> SharedObjectMessage {
         let key = key.into();
-        if let Some(previous) = self.values.remove(&key) {
+        let previous = self.values.remove(&key);
+        if previous.is_some() || self.pending.iter().any(|p| p.key() == Some(&key)) {
             self.pending.push_back(Pending::Remove {
                 key: key.clone(),
                 previous,
@@ -258,7 +264,9 @@ impl RemoteSharedObject {
                 }
             },
             Some(Pending::Remove { key, previous }) => {
-                self.values.insert(key, previous);
+                if let Some(value) = previous {
+                    self.values.insert(key, value);
+                }
             }
             Some(Pending::Send { .. }) | None => {}
         }
@@ -357,8 +365,8 @@ enum Pending {
         value: Value,
         previous: Option<Value>,
     },
-    /// A removal of a key we had, with its value (for `undo_last`).
-    Remove { key: Str, previous: Value },
+    /// A removal, with the key's local value before it, if any (for `undo_last`).
+    Remove { key: Str, previous: Option<Value> },
     /// A send.
     Send { method: Str },
 }

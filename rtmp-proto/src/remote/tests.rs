@@ -524,3 +524,54 @@ fn requests_carry_the_current_version_and_persistence() {
     assert!(request.persistent);
     assert_eq!(&*request.name, "scores");
 }
+
+/// A removal of a key our own pending write deleted locally is remembered:
+/// the server may hold the key and refuse the removal, and that refusal
+/// must not settle a later request for the key, nor the requests before
+/// that (found by so-engine's engine_ops fuzz target).
+#[test]
+fn removal_after_our_own_pending_delete_is_remembered() {
+    let mut so = chat();
+    so.apply(&change_message(2, "locked", "x"));
+    let mut events = Vec::new();
+    for message in [
+        so.set_message("locked", Value::Null),
+        so.set_message("a", Value::from(1.0)),
+        so.remove_message("locked"),
+        so.set_message("a", Value::Null),
+        so.set_message("locked", Value::from("z")),
+    ] {
+        events.extend(message.events);
+    }
+    assert_eq!(so.pending(), 5);
+    let refusal = [
+        SoEvent::Status {
+            code: NO_WRITE_ACCESS.into(),
+            level: "error".into(),
+        },
+        SoEvent::Change {
+            key: "locked".into(),
+            value: Value::from("x"),
+        },
+    ];
+    let success = SoEvent::Success { key: "a".into() };
+    let mut answer = change_message(3, "locked", "x");
+    answer.events = [
+        &refusal[..],
+        std::slice::from_ref(&success),
+        &refusal[..],
+        std::slice::from_ref(&success),
+        &refusal[..],
+    ]
+    .concat();
+    so.apply(&answer);
+    assert_eq!(so.get("a"), None, "the server deleted a");
+    assert_eq!(so.get("locked"), Some(&Value::from("x")));
+    assert_eq!(so.pending(), 0);
+    // Taking back a remembered removal of an absent key restores nothing.
+    so.set_message("gone", Value::Null);
+    so.remove_message("gone");
+    so.undo_last("gone");
+    assert_eq!(so.get("gone"), None);
+    assert_eq!(so.pending(), 1);
+}
