@@ -27,7 +27,10 @@
 //!   `SharedObject.LimitExceeded`) followed by the authoritative value, a
 //!   CHANGE k (or a REMOVE k if the server has no k): the local copy takes
 //!   that value ([`RemoteEvent::Changed`] or [`RemoteEvent::Removed`]) and
-//!   [`RemoteEvent::Rejected`] names the key and the code.
+//!   [`RemoteEvent::Rejected`] names the key and the code. A rollback by
+//!   REMOVE refuses a write: the removal of a key the server lacks is never
+//!   refused (nor answered), so a removal of k still pending then counts as
+//!   accepted.
 //! * A STATUS error *not* followed by a rollback (a refused send, or a
 //!   message-level refusal such as `SharedObject.NoObjectFound`) answers our
 //!   oldest pending request: [`RemoteEvent::SendRejected`] for a send,
@@ -311,7 +314,7 @@ impl RemoteSharedObject {
                     self.values.remove(key);
                     out.push(RemoteEvent::Removed { key: key.clone() });
                     match refused {
-                        Some(code) => self.reject_write(key, code, &mut out),
+                        Some(code) => self.reject_set(key, code, &mut out),
                         None => self.confirm_remove(key, &mut out),
                     }
                 }
@@ -453,9 +456,31 @@ impl RemoteSharedObject {
         }
     }
 
-    /// STATUS error then CHANGE/REMOVE k: our first request for k was refused.
+    /// STATUS error then CHANGE k: our first request for k was refused.
     fn reject_write(&mut self, key: &Str, code: &Str, out: &mut Vec<RemoteEvent>) {
         let found = self.pending.iter().position(|p| p.key() == Some(key));
+        self.reject_at(found, key, code, out);
+    }
+
+    /// STATUS error then REMOVE k: the server has no k, so this refuses our
+    /// first *write* of k. A removal of k before it asked the server to
+    /// remove nothing, which is never refused nor answered: it is settled
+    /// as accepted.
+    fn reject_set(&mut self, key: &Str, code: &Str, out: &mut Vec<RemoteEvent>) {
+        let found = self
+            .pending
+            .iter()
+            .position(|p| matches!(p, Pending::Set { key: k, .. } if k == key));
+        self.reject_at(found, key, code, out);
+    }
+
+    fn reject_at(
+        &mut self,
+        found: Option<usize>,
+        key: &Str,
+        code: &Str,
+        out: &mut Vec<RemoteEvent>,
+    ) {
         if let Some(index) = found {
             self.settle_unanswered(index, out);
             self.pending.pop_front();

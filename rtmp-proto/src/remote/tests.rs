@@ -575,3 +575,49 @@ fn removal_after_our_own_pending_delete_is_remembered() {
     assert_eq!(so.get("gone"), None);
     assert_eq!(so.pending(), 1);
 }
+
+/// A refusal rolled back by REMOVE k answers a write of k, never a removal
+/// of k (the server does not refuse removing what it lacks): a removal
+/// pending before it was answered by nothing, and counts as accepted
+/// (found by so-engine's engine_ops fuzz target).
+#[test]
+fn remove_rollback_answers_a_write_not_a_removal() {
+    let mut so = chat();
+    let big = Value::from("x".repeat(300));
+    for message in [
+        so.set_message("a", big.clone()),
+        so.remove_message("a"),
+        so.set_message("a", big),
+        so.set_message("a", Value::Null),
+    ] {
+        assert_eq!(message.events.len(), 1);
+    }
+    assert_eq!(so.pending(), 4);
+    let refusal = [
+        SoEvent::Status {
+            code: "SharedObject.LimitExceeded".into(),
+            level: "error".into(),
+        },
+        SoEvent::Remove { key: "a".into() },
+    ];
+    let mut answer = change_message(2, "a", "unused");
+    answer.events = [
+        &refusal[..],
+        &refusal[..],
+        &[SoEvent::Success { key: "a".into() }],
+    ]
+    .concat();
+    let events = so.apply(&answer);
+    assert_eq!(so.get("a"), None, "{events:?}");
+    assert_eq!(so.pending(), 0);
+    let verdicts: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                RemoteEvent::Accepted { .. } | RemoteEvent::Rejected { .. }
+            )
+        })
+        .collect();
+    assert_eq!(verdicts.len(), 4, "one per request: {events:?}");
+}
