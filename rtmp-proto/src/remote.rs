@@ -30,7 +30,8 @@
 //!   [`RemoteEvent::Rejected`] names the key and the code. A rollback by
 //!   REMOVE refuses a write: the removal of a key the server lacks is never
 //!   refused (nor answered), so a removal of k still pending then counts as
-//!   accepted.
+//!   accepted. A STATUS that answers a send of ours still pending before
+//!   any request for k refuses that send, whatever follows it.
 //! * A STATUS error *not* followed by a rollback (a refused send, or a
 //!   message-level refusal such as `SharedObject.NoObjectFound`) answers our
 //!   oldest pending request: [`RemoteEvent::SendRejected`] for a send,
@@ -287,10 +288,16 @@ impl RemoteSharedObject {
         let mut refusal: Option<&Str> = None;
         for event in &message.events {
             let refused = refusal.take();
-            let is_rollback = matches!(event, SoEvent::Change { .. } | SoEvent::Remove { .. });
+            let is_rollback = match event {
+                SoEvent::Change { key, .. } | SoEvent::Remove { key } => {
+                    refused.is_some() && self.is_rollback_of(key)
+                }
+                _ => false,
+            };
             if let (Some(code), false) = (refused, is_rollback) {
                 self.refuse_oldest(code, &mut out);
             }
+            let refused = refused.filter(|_| is_rollback);
             match event {
                 SoEvent::UseSuccess => {
                     self.connected = true;
@@ -454,6 +461,18 @@ impl RemoteSharedObject {
             self.settle_unanswered(index, out);
             self.pending.pop_front();
         }
+    }
+
+    /// Whether a STATUS error followed by a CHANGE or REMOVE of `key` is the
+    /// rollback of our request for `key`. Answers come in request order, so
+    /// it is, unless a send of ours comes first: the STATUS then refuses
+    /// that send, and the CHANGE or REMOVE is news of its own (found by
+    /// so-engine's engine_ops fuzz target).
+    fn is_rollback_of(&self, key: &Str) -> bool {
+        self.pending
+            .iter()
+            .find(|p| matches!(p, Pending::Send { .. }) || p.key() == Some(key))
+            .is_none_or(|p| p.key() == Some(key))
     }
 
     /// STATUS error then CHANGE k: our first request for k was refused.

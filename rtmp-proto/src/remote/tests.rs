@@ -621,3 +621,35 @@ fn remove_rollback_answers_a_write_not_a_removal() {
         .collect();
     assert_eq!(verdicts.len(), 4, "one per request: {events:?}");
 }
+
+/// A refused send's STATUS followed by the answer to our removal is no
+/// rollback: the send is refused, the removal accepted, and the write after
+/// it confirmed (found by so-engine's engine_ops fuzz target).
+#[test]
+fn a_refused_send_before_a_removal_is_no_rollback() {
+    let mut so = chat();
+    so.send_message("say", vec![Value::from("x".repeat(300))]);
+    so.remove_message("msg");
+    so.set_message("msg", Value::from(0.0));
+    let mut answer = change_message(3, "msg", "unused");
+    answer.events = vec![
+        SoEvent::Status {
+            code: "SharedObject.LimitExceeded".into(),
+            level: "error".into(),
+        },
+        SoEvent::Remove { key: "msg".into() },
+        SoEvent::Success { key: "msg".into() },
+    ];
+    let events = so.apply(&answer);
+    assert_eq!(so.get("msg"), Some(&Value::from(0.0)), "{events:?}");
+    assert_eq!(so.pending(), 0);
+    assert!(events.contains(&RemoteEvent::SendRejected {
+        method: "say".into(),
+        code: "SharedObject.LimitExceeded".into()
+    }));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, RemoteEvent::Rejected { .. }))
+    );
+}
