@@ -510,8 +510,20 @@ impl RemoteSharedObject {
         }
     }
 
-    /// A STATUS error with no rollback after it answers our oldest request.
+    /// A STATUS error with no rollback after it answers our oldest request
+    /// that can be refused that way: a send or a write. Removals before it
+    /// asked to remove what the server lacks (it answers any other), which
+    /// is never refused nor answered: they are settled as accepted (found
+    /// by so-engine's engine_ops fuzz target). Only removals pending: the
+    /// oldest was refused (a message-level refusal).
     fn refuse_oldest(&mut self, code: &Str, out: &mut Vec<RemoteEvent>) {
+        let first_other = self
+            .pending
+            .iter()
+            .position(|p| !matches!(p, Pending::Remove { .. }));
+        if let Some(index) = first_other {
+            self.settle_unanswered(index, out);
+        }
         match self.pending.pop_front() {
             Some(Pending::Set { key, .. } | Pending::Remove { key, .. }) => {
                 out.push(RemoteEvent::Rejected {

@@ -653,3 +653,43 @@ fn a_refused_send_before_a_removal_is_no_rollback() {
             .any(|e| matches!(e, RemoteEvent::Rejected { .. }))
     );
 }
+
+/// A send refused after a removal the server had nothing for: the removal
+/// got no answer and counts as accepted, the refusal is the send's, and the
+/// write after it is confirmed (found by so-engine's engine_ops fuzz target).
+#[test]
+fn a_send_refusal_skips_unanswered_removals() {
+    let mut so = chat();
+    so.remove_message("msg");
+    so.send_message("say", vec![]);
+    so.set_message("a", Value::from(1.0));
+    so.set_message("a", Value::Null);
+    let mut answer = change_message(3, "a", "unused");
+    answer.events = vec![
+        SoEvent::Status {
+            code: NO_WRITE_ACCESS.into(),
+            level: "error".into(),
+        },
+        SoEvent::Change {
+            key: "a".into(),
+            value: Value::from(1.0),
+        },
+        SoEvent::Success { key: "a".into() },
+        SoEvent::Success { key: "a".into() },
+    ];
+    let events = so.apply(&answer);
+    assert_eq!(so.get("a"), None, "{events:?}");
+    assert_eq!(so.get("msg"), None);
+    assert_eq!(so.pending(), 0);
+    assert_eq!(
+        events[..3],
+        [
+            status(NO_WRITE_ACCESS),
+            accepted("msg"),
+            RemoteEvent::SendRejected {
+                method: "say".into(),
+                code: NO_WRITE_ACCESS.into()
+            },
+        ]
+    );
+}
