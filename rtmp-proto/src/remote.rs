@@ -27,7 +27,11 @@
 //!   `SharedObject.LimitExceeded`) followed by the authoritative value, a
 //!   CHANGE k (or a REMOVE k if the server has no k): the local copy takes
 //!   that value ([`RemoteEvent::Changed`] or [`RemoteEvent::Removed`]) and
-//!   [`RemoteEvent::Rejected`] names the key and the code.
+//!   [`RemoteEvent::Rejected`] names the key and the code. A rollback by
+//!   REMOVE refuses a write: the removal of a key the server lacks is never
+//!   refused (nor answered), so a removal of k still pending then counts as
+//!   accepted. A STATUS that answers a send of ours still pending before
+//!   any request for k refuses that send, whatever follows it.
 //! * A STATUS error *not* followed by a rollback (a refused send, or a
 //!   message-level refusal such as `SharedObject.NoObjectFound`) answers our
 //!   oldest pending request: [`RemoteEvent::SendRejected`] for a send,
@@ -43,8 +47,9 @@
 //! send Red5 refused (Red5 drops refused sends silently) counts as
 //! [`SendRejected`](RemoteEvent::SendRejected) with
 //! `SharedObject.NoWriteAccess`. For that reason `remove_message` only
-//! remembers a removal when the key is present locally: an absent key would
-//! wait for an answer that never comes.
+//! remembers a removal when the key is present locally (or a request of ours
+//! for it is pending): an absent key would wait for an answer that never
+//! comes.
 //!
 //! Each settled request yields exactly one `Accepted`, `Rejected`, echo
 //! `Message` or `SendRejected`, first-in first-out per key (writes) or per
@@ -204,10 +209,15 @@ impl RemoteSharedObject {
     }
 
     /// REQUEST_REMOVE `key`, removed from the local copy at once. The request
-    /// is remembered (and answered) only if the key is present locally.
+    /// is remembered (and answered) if the key is present locally, or if an
+    /// earlier request of ours for it is pending: then the local absence is
+    /// only our own unconfirmed write, the server may well hold the key, and
+    /// a refusal of this removal must not be taken for an answer to a later
+    /// request ([`pending`](Self::pending) grows when it is remembered).
     pub fn remove_message(&mut self, key: impl Into<Str>) -> SharedObjectMessage {
         let key = key.into();
-        if let Some(previous) = self.values.remove(&key) {
+        let previous = self.values.remove(&key);
+        if previous.is_some() || self.pending.iter().any(|p| p.key() == Some(&key)) {
             self.pending.push_back(Pending::Remove {
                 key: key.clone(),
                 previous,
@@ -258,7 +268,9 @@ impl RemoteSharedObject {
                 }
             },
             Some(Pending::Remove { key, previous }) => {
-                self.values.insert(key, previous);
+                if let Some(value) = previous {
+                    self.values.insert(key, value);
+                }
             }
             Some(Pending::Send { .. }) | None => {}
         }
@@ -276,10 +288,16 @@ impl RemoteSharedObject {
         let mut refusal: Option<&Str> = None;
         for event in &message.events {
             let refused = refusal.take();
-            let is_rollback = matches!(event, SoEvent::Change { .. } | SoEvent::Remove { .. });
+            let is_rollback = match event {
+                SoEvent::Change { key, .. } | SoEvent::Remove { key } => {
+                    refused.is_some() && self.is_rollback_of(key)
+                }
+                _ => false,
+            };
             if let (Some(code), false) = (refused, is_rollback) {
                 self.refuse_oldest(code, &mut out);
             }
+            let refused = refused.filter(|_| is_rollback);
             match event {
                 SoEvent::UseSuccess => {
                     self.connected = true;
@@ -303,7 +321,7 @@ impl RemoteSharedObject {
                     self.values.remove(key);
                     out.push(RemoteEvent::Removed { key: key.clone() });
                     match refused {
-                        Some(code) => self.reject_write(key, code, &mut out),
+                        Some(code) => self.reject_set(key, code, &mut out),
                         None => self.confirm_remove(key, &mut out),
                     }
                 }
@@ -357,8 +375,8 @@ enum Pending {
         value: Value,
         previous: Option<Value>,
     },
-    /// A removal of a key we had, with its value (for `undo_last`).
-    Remove { key: Str, previous: Value },
+    /// A removal, with the key's local value before it, if any (for `undo_last`).
+    Remove { key: Str, previous: Option<Value> },
     /// A send.
     Send { method: Str },
 }
@@ -445,9 +463,43 @@ impl RemoteSharedObject {
         }
     }
 
-    /// STATUS error then CHANGE/REMOVE k: our first request for k was refused.
+    /// Whether a STATUS error followed by a CHANGE or REMOVE of `key` is the
+    /// rollback of our request for `key`. Answers come in request order, so
+    /// it is, unless a send of ours comes first: the STATUS then refuses
+    /// that send, and the CHANGE or REMOVE is news of its own (found by
+    /// so-engine's engine_ops fuzz target).
+    fn is_rollback_of(&self, key: &Str) -> bool {
+        self.pending
+            .iter()
+            .find(|p| matches!(p, Pending::Send { .. }) || p.key() == Some(key))
+            .is_none_or(|p| p.key() == Some(key))
+    }
+
+    /// STATUS error then CHANGE k: our first request for k was refused.
     fn reject_write(&mut self, key: &Str, code: &Str, out: &mut Vec<RemoteEvent>) {
         let found = self.pending.iter().position(|p| p.key() == Some(key));
+        self.reject_at(found, key, code, out);
+    }
+
+    /// STATUS error then REMOVE k: the server has no k, so this refuses our
+    /// first *write* of k. A removal of k before it asked the server to
+    /// remove nothing, which is never refused nor answered: it is settled
+    /// as accepted.
+    fn reject_set(&mut self, key: &Str, code: &Str, out: &mut Vec<RemoteEvent>) {
+        let found = self
+            .pending
+            .iter()
+            .position(|p| matches!(p, Pending::Set { key: k, .. } if k == key));
+        self.reject_at(found, key, code, out);
+    }
+
+    fn reject_at(
+        &mut self,
+        found: Option<usize>,
+        key: &Str,
+        code: &Str,
+        out: &mut Vec<RemoteEvent>,
+    ) {
         if let Some(index) = found {
             self.settle_unanswered(index, out);
             self.pending.pop_front();
@@ -458,8 +510,20 @@ impl RemoteSharedObject {
         }
     }
 
-    /// A STATUS error with no rollback after it answers our oldest request.
+    /// A STATUS error with no rollback after it answers our oldest request
+    /// that can be refused that way: a send or a write. Removals before it
+    /// asked to remove what the server lacks (it answers any other), which
+    /// is never refused nor answered: they are settled as accepted (found
+    /// by so-engine's engine_ops fuzz target). Only removals pending: the
+    /// oldest was refused (a message-level refusal).
     fn refuse_oldest(&mut self, code: &Str, out: &mut Vec<RemoteEvent>) {
+        let first_other = self
+            .pending
+            .iter()
+            .position(|p| !matches!(p, Pending::Remove { .. }));
+        if let Some(index) = first_other {
+            self.settle_unanswered(index, out);
+        }
         match self.pending.pop_front() {
             Some(Pending::Set { key, .. } | Pending::Remove { key, .. }) => {
                 out.push(RemoteEvent::Rejected {

@@ -14,12 +14,13 @@ fn seed_corpus_passes_every_target() {
     let start = Instant::now();
     let server = move |d: &[u8]| fuzzing::connection_server(start, d);
     let client = move |d: &[u8]| fuzzing::connection_client(start, d);
-    let targets: [Target<'_>; 7] = [
+    let targets: [Target<'_>; 8] = [
         ("amf0", &fuzzing::amf0),
         ("amf3", &fuzzing::amf3),
         ("chunk_decoder", &fuzzing::chunk_decoder),
         ("handshake", &fuzzing::handshake),
         ("so_message", &fuzzing::so_message),
+        ("message", &fuzzing::message),
         ("connection_server", &server),
         ("connection_client", &client),
     ];
@@ -36,6 +37,32 @@ fn seed_corpus_passes_every_target() {
         }
         assert!(ran >= 2, "target {name} has only {ran} seeds");
     }
+}
+
+/// Found by the `message` target: an AVM+ integer inside AMF0 data decodes
+/// as `Integer` and comes back as an AMF0 number, its canonical form; the
+/// body must accept that and still check the re-encoding is stable.
+#[test]
+fn message_avmplus_integer_in_amf0_data() {
+    use bytes::{Bytes, BytesMut};
+    use rtmp_proto::amf::{Limits, Value};
+    use rtmp_proto::message::Message;
+
+    let data = [0x14, 0x11, 0x04, 0x00, 0, 0, 0, 0, 0, 0, 0x25, 0x01, 0x42];
+    fuzzing::message(&data);
+    let body = Bytes::copy_from_slice(&data[1..]);
+    let first = Message::decode(18, body, &Limits::default()).unwrap();
+    let Message::Data { values, .. } = &first else {
+        panic!("not data: {first:?}");
+    };
+    assert_eq!(values[0], Value::Integer(0));
+    let mut out = BytesMut::new();
+    first.encode(&mut out).unwrap();
+    let again = Message::decode(18, out.freeze(), &Limits::default()).unwrap();
+    let Message::Data { values, .. } = &again else {
+        panic!("not data: {again:?}");
+    };
+    assert_eq!(values[0], Value::Number(0.0));
 }
 
 /// Writes the seed corpus from golden vectors and a recorded session:
@@ -118,6 +145,8 @@ fn write_seed_corpus() {
         }
     }
 
+    write_message_seeds(&write, &messages);
+
     let mut stream = vec![7u8, 3];
     let mut encoder = Encoder::new();
     let mut out = BytesMut::new();
@@ -188,4 +217,54 @@ fn write_seed_corpus() {
     );
     write("connection_client", "session", &to_client);
     write("connection_client", "garbage", &[1, 2, 0, 0, 0]);
+}
+
+/// One seed per parsed message type, its first byte picking the type.
+fn write_message_seeds(
+    write: &dyn Fn(&str, &str, &[u8]),
+    so_messages: &[rtmp_proto::message::shared_object::SharedObjectMessage],
+) {
+    use bytes::BytesMut;
+    use rtmp_proto::amf::{Encoding, Value};
+    use rtmp_proto::message::{Command, Message, UserControl};
+
+    let mut messages = vec![
+        Message::SetChunkSize(4096),
+        Message::Abort { csid: 3 },
+        Message::Acknowledgement { sequence: 1 << 31 },
+        Message::UserControl(UserControl::SetBufferLength {
+            stream_id: 1,
+            millis: 3000,
+        }),
+        Message::UserControl(UserControl::PingRequest(77)),
+        Message::WindowAckSize(2_500_000),
+        Message::SetPeerBandwidth {
+            size: 2_500_000,
+            limit: rtmp_proto::message::BandwidthLimit::Dynamic,
+        },
+    ];
+    for encoding in [Encoding::Amf0, Encoding::Amf3] {
+        messages.push(Message::Command {
+            encoding,
+            command: Command::connect("app/room", "rtmp://h/app/room", encoding),
+        });
+        messages.push(Message::Data {
+            encoding,
+            values: vec![Value::from("onMetaData"), Value::Number(-0.0)],
+        });
+        messages.push(Message::SharedObject {
+            encoding,
+            message: so_messages[0].clone(),
+        });
+    }
+    for (i, message) in messages.iter().enumerate() {
+        let pick = fuzzing::MESSAGE_TYPES
+            .iter()
+            .position(|t| *t == message.type_id())
+            .expect("a parsed type");
+        let mut body = BytesMut::new();
+        body.extend_from_slice(&[u8::try_from(pick).unwrap()]);
+        message.encode(&mut body).unwrap();
+        write("message", &format!("m{i}_{}", message.type_id()), &body);
+    }
 }

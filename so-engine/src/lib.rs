@@ -84,7 +84,8 @@
 //!   null, undefined or missing value deletes the key: SUCCESS to the
 //!   writer, REMOVE to the others.
 //! * **REQUEST_REMOVE k**: REMOVE k to every subscriber, writer included,
-//!   if k existed; otherwise nothing at all.
+//!   if k existed; otherwise nothing at all (not even a security check: a
+//!   removal of nothing is never refused).
 //! * **SEND_MESSAGE m(args)**: the server's handler for `m` runs first, then
 //!   the message goes to every subscriber, the sender included. It changes
 //!   no attribute and no version.
@@ -338,6 +339,9 @@ mod delivery;
 pub mod demo;
 mod engine;
 mod error;
+#[cfg(feature = "arbitrary")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod glue;
 mod hooks;
 pub mod host;

@@ -286,18 +286,18 @@ impl<R: Runtime> Session<R> {
         key: Str,
     ) -> Result<Ticket, ClientError> {
         let entry = in_use(&mut self.sos, name)?;
-        let (present, message) = {
+        // Answered later exactly when the mirror remembers the request.
+        let (remembered, message) = {
             let mut mirror = mirror(&entry.mirror);
-            (
-                mirror.get(&key).is_some(),
-                mirror.remove_message(key.clone()),
-            )
+            let before = mirror.pending();
+            let message = mirror.remove_message(key.clone());
+            (mirror.pending() > before, message)
         };
         if let Err(e) = conn.send_shared_object(now, &message) {
             mirror(&entry.mirror).undo_last(&key);
             return Err(e.into());
         }
-        if !present {
+        if !remembered {
             return Ok(self.slots.answered(Ok(Answer::Removed(false))));
         }
         let ticket = self.slots.open();

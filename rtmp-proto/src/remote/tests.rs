@@ -524,3 +524,172 @@ fn requests_carry_the_current_version_and_persistence() {
     assert!(request.persistent);
     assert_eq!(&*request.name, "scores");
 }
+
+/// A removal of a key our own pending write deleted locally is remembered:
+/// the server may hold the key and refuse the removal, and that refusal
+/// must not settle a later request for the key, nor the requests before
+/// that (found by so-engine's engine_ops fuzz target).
+#[test]
+fn removal_after_our_own_pending_delete_is_remembered() {
+    let mut so = chat();
+    so.apply(&change_message(2, "locked", "x"));
+    let mut events = Vec::new();
+    for message in [
+        so.set_message("locked", Value::Null),
+        so.set_message("a", Value::from(1.0)),
+        so.remove_message("locked"),
+        so.set_message("a", Value::Null),
+        so.set_message("locked", Value::from("z")),
+    ] {
+        events.extend(message.events);
+    }
+    assert_eq!(so.pending(), 5);
+    let refusal = [
+        SoEvent::Status {
+            code: NO_WRITE_ACCESS.into(),
+            level: "error".into(),
+        },
+        SoEvent::Change {
+            key: "locked".into(),
+            value: Value::from("x"),
+        },
+    ];
+    let success = SoEvent::Success { key: "a".into() };
+    let mut answer = change_message(3, "locked", "x");
+    answer.events = [
+        &refusal[..],
+        std::slice::from_ref(&success),
+        &refusal[..],
+        std::slice::from_ref(&success),
+        &refusal[..],
+    ]
+    .concat();
+    so.apply(&answer);
+    assert_eq!(so.get("a"), None, "the server deleted a");
+    assert_eq!(so.get("locked"), Some(&Value::from("x")));
+    assert_eq!(so.pending(), 0);
+    // Taking back a remembered removal of an absent key restores nothing.
+    so.set_message("gone", Value::Null);
+    so.remove_message("gone");
+    so.undo_last("gone");
+    assert_eq!(so.get("gone"), None);
+    assert_eq!(so.pending(), 1);
+}
+
+/// A refusal rolled back by REMOVE k answers a write of k, never a removal
+/// of k (the server does not refuse removing what it lacks): a removal
+/// pending before it was answered by nothing, and counts as accepted
+/// (found by so-engine's engine_ops fuzz target).
+#[test]
+fn remove_rollback_answers_a_write_not_a_removal() {
+    let mut so = chat();
+    let big = Value::from("x".repeat(300));
+    for message in [
+        so.set_message("a", big.clone()),
+        so.remove_message("a"),
+        so.set_message("a", big),
+        so.set_message("a", Value::Null),
+    ] {
+        assert_eq!(message.events.len(), 1);
+    }
+    assert_eq!(so.pending(), 4);
+    let refusal = [
+        SoEvent::Status {
+            code: "SharedObject.LimitExceeded".into(),
+            level: "error".into(),
+        },
+        SoEvent::Remove { key: "a".into() },
+    ];
+    let mut answer = change_message(2, "a", "unused");
+    answer.events = [
+        &refusal[..],
+        &refusal[..],
+        &[SoEvent::Success { key: "a".into() }],
+    ]
+    .concat();
+    let events = so.apply(&answer);
+    assert_eq!(so.get("a"), None, "{events:?}");
+    assert_eq!(so.pending(), 0);
+    let verdicts: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                RemoteEvent::Accepted { .. } | RemoteEvent::Rejected { .. }
+            )
+        })
+        .collect();
+    assert_eq!(verdicts.len(), 4, "one per request: {events:?}");
+}
+
+/// A refused send's STATUS followed by the answer to our removal is no
+/// rollback: the send is refused, the removal accepted, and the write after
+/// it confirmed (found by so-engine's engine_ops fuzz target).
+#[test]
+fn a_refused_send_before_a_removal_is_no_rollback() {
+    let mut so = chat();
+    so.send_message("say", vec![Value::from("x".repeat(300))]);
+    so.remove_message("msg");
+    so.set_message("msg", Value::from(0.0));
+    let mut answer = change_message(3, "msg", "unused");
+    answer.events = vec![
+        SoEvent::Status {
+            code: "SharedObject.LimitExceeded".into(),
+            level: "error".into(),
+        },
+        SoEvent::Remove { key: "msg".into() },
+        SoEvent::Success { key: "msg".into() },
+    ];
+    let events = so.apply(&answer);
+    assert_eq!(so.get("msg"), Some(&Value::from(0.0)), "{events:?}");
+    assert_eq!(so.pending(), 0);
+    assert!(events.contains(&RemoteEvent::SendRejected {
+        method: "say".into(),
+        code: "SharedObject.LimitExceeded".into()
+    }));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, RemoteEvent::Rejected { .. }))
+    );
+}
+
+/// A send refused after a removal the server had nothing for: the removal
+/// got no answer and counts as accepted, the refusal is the send's, and the
+/// write after it is confirmed (found by so-engine's engine_ops fuzz target).
+#[test]
+fn a_send_refusal_skips_unanswered_removals() {
+    let mut so = chat();
+    so.remove_message("msg");
+    so.send_message("say", vec![]);
+    so.set_message("a", Value::from(1.0));
+    so.set_message("a", Value::Null);
+    let mut answer = change_message(3, "a", "unused");
+    answer.events = vec![
+        SoEvent::Status {
+            code: NO_WRITE_ACCESS.into(),
+            level: "error".into(),
+        },
+        SoEvent::Change {
+            key: "a".into(),
+            value: Value::from(1.0),
+        },
+        SoEvent::Success { key: "a".into() },
+        SoEvent::Success { key: "a".into() },
+    ];
+    let events = so.apply(&answer);
+    assert_eq!(so.get("a"), None, "{events:?}");
+    assert_eq!(so.get("msg"), None);
+    assert_eq!(so.pending(), 0);
+    assert_eq!(
+        events[..3],
+        [
+            status(NO_WRITE_ACCESS),
+            accepted("msg"),
+            RemoteEvent::SendRejected {
+                method: "say".into(),
+                code: NO_WRITE_ACCESS.into()
+            },
+        ]
+    );
+}

@@ -264,6 +264,19 @@ impl Engine {
     }
 
     fn client_remove(&mut self, id: SoId, client: ClientId, key: Str, out: &mut Vec<Output>) {
+        // Removing a key that is not there asks for no change: nothing to
+        // deny, and no answer (the contract's "otherwise nothing at all").
+        // A refusal here would be an answer clients do not wait for, which
+        // a client mirror pairs with a later request for the key (found by
+        // the engine_ops fuzz target).
+        if !self
+            .state
+            .sos
+            .get(&id)
+            .is_some_and(|so| so.attrs.contains_key(&key))
+        {
+            return;
+        }
         if !self.allowed(id, |s, view, so| {
             s.is_delete_allowed(view, so, client, &key)
         }) {

@@ -152,6 +152,14 @@ fn write_denied_rolls_back_the_writer() {
         )]
     );
 
+    // Removing a key that is not there asks for nothing: no check, no
+    // answer, even where deletes are denied (found by the engine_ops fuzz
+    // target: the refusal was an answer the client's mirror did not wait
+    // for, and it paired it with a later request).
+    w.so(1, "readonly.board", false, vec![request_remove("absent")]);
+    assert_eq!(w.take(1), vec![]);
+    assert!(w.take(2).is_empty());
+
     // A denied send is answered and not broadcast.
     w.so(2, "readonly.board", false, vec![send("shout", vec![])]);
     assert_eq!(

@@ -15,31 +15,7 @@ use so_engine::{
     SharedObjectListener, SharedObjectSecurity, Snapshot, SoKey, SoSetup, Tick, View, status,
 };
 
-use crate::support::decode;
-
-/// xorshift64*: tiny, seeded, good enough to pick actions.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n as u64).unwrap()
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
+use crate::support::{Rng, decode};
 
 const SCOPES: [&str; 4] = ["app", "app/r0", "app/r1", "app/r1/deep"];
 const NAMES: [&str; 5] = ["chat", "game", "server.presence", "p", "lobby"];
