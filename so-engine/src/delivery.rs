@@ -59,19 +59,6 @@ impl Recipients {
     pub fn contains(&self, client: ClientId) -> bool {
         self.as_slice().contains(&client)
     }
-
-    /// Adds `client`; `more` is how many more may follow, so that the list
-    /// is allocated once.
-    fn push(&mut self, client: ClientId, more: usize) {
-        match &mut self.0 {
-            Repr::One(first) => {
-                let mut all = Vec::with_capacity(more.saturating_add(2));
-                all.extend([*first, client]);
-                self.0 = Repr::Many(all);
-            }
-            Repr::Many(all) => all.push(client),
-        }
-    }
 }
 
 impl From<ClientId> for Recipients {
@@ -163,55 +150,52 @@ impl ExactSizeIterator for IntoIter {}
 
 impl FusedIterator for IntoIter {}
 
-/// One encoding's body and who gets it.
-struct Group {
-    /// `None`: unencodable (see `encode`), nobody gets it.
-    body: Option<Body>,
-    to: Recipients,
-}
-
 /// Sends `message` to every recipient: encoded at most once per encoding,
 /// one output per encoding, holding the body and its recipients.
 ///
 /// This is the fan-out hot path: per recipient, one client id pushed into
-/// a list allocated once; nothing else is allocated or copied.
+/// a list allocated once (not at all for a single recipient); nothing else
+/// is allocated or copied.
 pub(crate) fn fan_out(
     out: &mut Vec<Output>,
     message: &SharedObjectMessage,
     mut recipients: impl Iterator<Item = (ClientId, Encoding)>,
 ) {
-    let mut amf0: Option<Group> = None;
-    let mut amf3: Option<Group> = None;
+    if recipients.size_hint().1.is_some_and(|most| most <= 1) {
+        // A reply to one client: no list to allocate.
+        if let Some((to, encoding)) = recipients.next() {
+            push(out, message, encoding, Recipients::from(to));
+        }
+        return;
+    }
+    let mut amf0 = Vec::new();
+    let mut amf3 = Vec::new();
     while let Some((to, encoding)) = recipients.next() {
-        let slot = match encoding {
+        let list = match encoding {
             Encoding::Amf0 => &mut amf0,
             Encoding::Amf3 => &mut amf3,
         };
-        match slot {
-            Some(group) => {
-                if group.body.is_some() {
-                    let (least, most) = recipients.size_hint();
-                    group.to.push(to, most.unwrap_or(least));
-                }
-            }
-            None => {
-                *slot = Some(Group {
-                    body: encode(message, encoding),
-                    to: Recipients::from(to),
-                });
-            }
+        if list.is_empty() {
+            // Room for everybody left, so that the list is allocated once.
+            let (least, most) = recipients.size_hint();
+            list.reserve_exact(most.unwrap_or(least).saturating_add(1));
+        }
+        list.push(to);
+    }
+    // Each recipient is in one list only, so the order of the outputs
+    // changes no client's order of messages.
+    for (encoding, list) in [(Encoding::Amf0, amf0), (Encoding::Amf3, amf3)] {
+        if !list.is_empty() {
+            push(out, message, encoding, Recipients::from(list));
         }
     }
-    // Each recipient is in one group only, so the order of the groups
-    // changes no client's order of messages.
-    for (encoding, group) in [(Encoding::Amf0, amf0), (Encoding::Amf3, amf3)] {
-        if let Some(Group {
-            body: Some(body),
-            to,
-        }) = group
-        {
-            out.push(Output::SharedObject { to, encoding, body });
-        }
+}
+
+/// Encodes `message` for `to` and pushes the output (unless unencodable,
+/// see [`encode`]).
+fn push(out: &mut Vec<Output>, message: &SharedObjectMessage, encoding: Encoding, to: Recipients) {
+    if let Some(body) = encode(message, encoding) {
+        out.push(Output::SharedObject { to, encoding, body });
     }
 }
 
@@ -283,9 +267,7 @@ mod tests {
         assert_eq!(one.len(), 1);
         assert!(one.contains(ClientId(7)) && !one.contains(ClientId(8)));
         assert_eq!(format!("{one:?}"), format!("{:?}", [ClientId(7)]));
-        let mut pushed = Recipients::from(ClientId(1));
-        pushed.push(ClientId(2), 0);
-        pushed.push(ClientId(3), 0);
+        let pushed = Recipients::from(vec![ClientId(1), ClientId(2), ClientId(3)]);
         let collected: Recipients = (1..=3).map(ClientId).collect();
         assert_eq!(pushed, collected);
         let by_value = pushed.clone().into_iter();
