@@ -19,9 +19,10 @@
 //! bodies addressed to clients, call replies, persist/delete effects,
 //! lifecycle events). An update is encoded once per encoding: each body
 //! comes out once, with the list of its [`Recipients`], so that the engine's
-//! work per recipient is adding a [`ClientId`] to a list. It never reads a clock (time is the [`Tick`] passed
-//! in), never does I/O, draws no randomness and iterates ordered collections
-//! only: the same inputs give the same outputs, bit for bit.
+//! work per recipient is adding a [`ClientId`] to a list. It never reads a
+//! clock (time is the [`Tick`] passed in), never does I/O, draws no
+//! randomness and iterates ordered collections only: the same inputs give
+//! the same outputs, bit for bit.
 //!
 //! # Driving it
 //!
