@@ -42,6 +42,11 @@ pub struct Args {
     /// Most bytes waiting for one client before it is disconnected.
     #[arg(long, default_value_t = QueueLimits::DEFAULT_MAX_QUEUED_BYTES)]
     pub max_queued_bytes: usize,
+    /// Least time between two hand-overs of deliveries to the
+    /// connections, in microseconds: while updates keep coming, each
+    /// client gets a tick's worth in one write (0: after every engine turn).
+    #[arg(long, default_value_t = u64::try_from(Config::DEFAULT_DELIVERY_TICK.as_micros()).unwrap_or(u64::MAX))]
+    pub delivery_tick_us: u64,
     /// Time allowed for the handshake, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     pub handshake_timeout_ms: u64,
@@ -74,6 +79,7 @@ impl Args {
             ..Config::default()
         };
         config.queue.max_queued_bytes = self.max_queued_bytes;
+        config.delivery_tick = Duration::from_micros(self.delivery_tick_us);
         let connection = &mut config.connection;
         connection.chunk_limits.max_message_size = self.max_message_size;
         connection.handshake_timeout = Duration::from_millis(self.handshake_timeout_ms);
@@ -158,6 +164,8 @@ mod tests {
             "30",
             "--max-attributes-per-so",
             "9",
+            "--delivery-tick-us",
+            "500",
         ])
         .expect("valid flags");
         assert_eq!(args.listen, "0.0.0.0:1936");
@@ -170,6 +178,7 @@ mod tests {
         assert_eq!(config.engine.persist_interval_ms, 100);
         assert_eq!(config.engine.default_linger_ms, 30);
         assert_eq!(config.engine.limits.max_attributes_per_so, 9);
+        assert_eq!(config.delivery_tick, Duration::from_micros(500));
         let defaults = Config::default().engine.limits;
         assert_eq!(
             config.engine.limits.max_value_bytes,

@@ -6,7 +6,7 @@ use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
@@ -69,6 +69,7 @@ pub(super) async fn serve<R: Runtime>(
         shutdown: false,
         timer: R::timer(now + IDLE_TIMER),
         armed: None,
+        timer_waker: None,
         why: None,
         close_by: None,
     };
@@ -98,6 +99,10 @@ struct Task<R: Runtime> {
     /// One timer for the connection's life, moved with its deadline.
     timer: R::Timer,
     armed: Option<Instant>,
+    /// The waker the timer holds for `armed`: until then, polling it
+    /// again would only register the same waker (a cost on every turn of
+    /// a busy connection).
+    timer_waker: Option<Waker>,
     /// Why the connection closed (the first reason wins).
     why: Option<String>,
     /// Once closed: write what is left until then.
@@ -149,6 +154,7 @@ impl<R: Runtime> Task<R> {
             {
                 R::reset_timer(&mut self.timer, at);
                 self.armed = Some(at);
+                self.timer_waker = None;
             }
             if self.mailbox.poll_notified(cx).is_ready() {
                 if self.notified() {
@@ -159,7 +165,7 @@ impl<R: Runtime> Task<R> {
             if open && room && self.engine.poll_room(cx).is_ready() && self.read(cx) {
                 continue;
             }
-            if deadline.is_some() && R::poll_timer(&mut self.timer, cx).is_ready() {
+            if deadline.is_some() && self.timer_fired(cx, now) {
                 self.armed = None;
                 self.conn.handle_timeout(Instant::now());
                 continue;
@@ -171,9 +177,32 @@ impl<R: Runtime> Task<R> {
         Poll::Pending
     }
 
-    /// Applies what the engine queued for this client.
+    /// Whether the timer fired; polls it only when that can have changed
+    /// (a new deadline, a new waker, or the deadline reached).
+    fn timer_fired(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        let registered = self
+            .timer_waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()));
+        if registered && self.armed.is_some_and(|at| now < at) {
+            return false;
+        }
+        if R::poll_timer(&mut self.timer, cx).is_ready() {
+            self.timer_waker = None;
+            return true;
+        }
+        if !registered {
+            self.timer_waker = Some(cx.waker().clone());
+        }
+        false
+    }
+
+    /// Applies what the engine queued for this client (taken already when
+    /// the wake-up was, under the same lock, if the socket had room).
     fn take_commands(&mut self, now: Instant) {
-        self.mailbox.drain_into(&mut self.commands);
+        if self.commands.is_empty() {
+            self.mailbox.drain_into(&mut self.commands);
+        }
         for command in self.commands.drain(..) {
             if let ClientCommand::Disconnect(reason) = &command {
                 self.why
@@ -188,8 +217,12 @@ impl<R: Runtime> Task<R> {
     /// shutdown, what is queued (the engine's disconnect) still goes out
     /// before the close. True if the server gave up on the connection.
     fn notified(&mut self) -> bool {
+        let room = self.write_buf.len() < self.config.max_unsent_bytes;
         let (overflowed, shutting_down, killed) = {
-            let state = self.mailbox.lock();
+            let mut state = self.mailbox.lock();
+            if room && !state.killed && self.commands.is_empty() {
+                state.queue.drain_into(&mut self.commands);
+            }
             (state.queue.is_overflowed(), state.shutdown, state.killed)
         };
         if killed {

@@ -19,6 +19,7 @@ use so_engine::{ClientId, Engine, EngineConfig, Input, Output};
 use tracing::{debug, error, info, warn};
 
 use super::Config;
+use super::handover::Handover;
 use super::mailbox::Mailbox;
 use crate::Error;
 use crate::runtime::Runtime;
@@ -212,6 +213,8 @@ impl EngineHandle {
                     let mut effects = Effects::default();
                     host.restore(Instant::now(), report, &mut effects);
                     let mut thread = EngineThread::<R> {
+                        tick: config.delivery_tick,
+                        handover: Handover::default(),
                         host,
                         store,
                         clients: BTreeMap::new(),
@@ -275,12 +278,19 @@ impl EngineHandle {
 enum Wake {
     Messages,
     Timer,
+    /// The delivery tick is due.
+    Flush,
     Batch(Failed),
     /// Every sender is gone.
     Closed,
 }
 
 struct EngineThread<R> {
+    /// Least time between two hand-overs of deliveries (see
+    /// [`Config::delivery_tick`]).
+    tick: Duration,
+    /// How deliveries reach the mailboxes.
+    handover: Handover,
     host: Host,
     store: SharedStore,
     clients: BTreeMap<ClientId, Arc<Mailbox>>,
@@ -297,6 +307,11 @@ impl<R: Runtime> EngineThread<R> {
         let mut messages = Vec::with_capacity(BATCH);
         let mut timer = R::timer(Instant::now() + IDLE_TIMER);
         let mut armed = None;
+        let mut flush_timer = R::timer(Instant::now() + IDLE_TIMER);
+        let mut flush_armed = None;
+        // When deliveries last went out: the next ones wait until a tick
+        // later, gathering what arrives meanwhile (none at first).
+        let mut delivered: Option<Instant> = None;
         loop {
             let deadline = self.host.next_deadline();
             if let Some(at) = deadline
@@ -304,6 +319,15 @@ impl<R: Runtime> EngineThread<R> {
             {
                 R::reset_timer(&mut timer, at);
                 armed = Some(at);
+            }
+            let flush_at = delivered
+                .map(|at| at + self.tick)
+                .filter(|_| !self.effects.deliveries.is_empty());
+            if let Some(at) = flush_at
+                && flush_armed != Some(at)
+            {
+                R::reset_timer(&mut flush_timer, at);
+                flush_armed = Some(at);
             }
             let wake = poll_fn(|cx| {
                 match receiver.poll_take(cx, &mut messages) {
@@ -313,6 +337,9 @@ impl<R: Runtime> EngineThread<R> {
                 }
                 if deadline.is_some() && R::poll_timer(&mut timer, cx).is_ready() {
                     return Poll::Ready(Wake::Timer);
+                }
+                if flush_at.is_some() && R::poll_timer(&mut flush_timer, cx).is_ready() {
+                    return Poll::Ready(Wake::Flush);
                 }
                 if let Some(batch) = &mut self.batch
                     && let Poll::Ready(failed) = batch.as_mut().poll(cx)
@@ -336,9 +363,17 @@ impl<R: Runtime> EngineThread<R> {
                     self.batch = None;
                     self.guarded(|host, fx| host.store_done(Instant::now(), failed, fx));
                 }
+                Wake::Flush => flush_armed = None,
                 Wake::Closed => break,
             }
-            self.dispatch();
+            self.run_store_and_log();
+            let now = Instant::now();
+            if !self.effects.deliveries.is_empty()
+                && delivered.is_none_or(|at| now >= at + self.tick)
+            {
+                self.deliver();
+                delivered = Some(now);
+            }
             if self.broken {
                 break;
             }
@@ -427,11 +462,24 @@ impl<R: Runtime> EngineThread<R> {
     /// Carries out the effects: deliveries into mailboxes, the store batch
     /// onto the blocking pool, events into the log.
     fn dispatch(&mut self) {
-        for delivery in self.effects.deliveries.drain(..) {
-            if let Some(mailbox) = self.clients.get(&delivery.to) {
-                mailbox.deliver(delivery);
-            }
-        }
+        self.deliver();
+        self.run_store_and_log();
+    }
+
+    /// Hands every delivery gathered so far to its client's mailbox.
+    fn deliver(&mut self) {
+        let clients = &self.clients;
+        self.handover
+            .split(&mut self.effects.deliveries, |to, run| {
+                if let Some(mailbox) = clients.get(&to) {
+                    mailbox.deliver_all(to, run.drain(..));
+                }
+            });
+    }
+
+    /// Sends the store batch, if any, to the blocking pool and logs the
+    /// events.
+    fn run_store_and_log(&mut self) {
         if !self.effects.store_batch.is_empty() {
             let ops = std::mem::take(&mut self.effects.store_batch);
             let store = self.store.clone();

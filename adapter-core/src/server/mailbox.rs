@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use so_engine::ClientId;
-use so_engine::host::{ClientCommand, Delivery, OutboundQueue, Pushed, QueueLimits};
+use so_engine::host::{ChangeKey, ClientCommand, OutboundQueue, Pushed, QueueLimits};
 use tracing::warn;
 
 use crate::sync::{Signal, lock};
@@ -46,23 +46,32 @@ impl Mailbox {
         lock(&self.state)
     }
 
-    /// Queues a delivery (engine side), waking the connection when its
-    /// queue was empty or just overflowed.
-    pub(crate) fn deliver(&self, delivery: Delivery) {
+    /// Queues everything the engine has for this client from one turn
+    /// (engine side), in order, under one lock, waking the connection
+    /// once: when its queue was empty, or just overflowed.
+    pub(crate) fn deliver_all(
+        &self,
+        client: ClientId,
+        commands: impl IntoIterator<Item = (ClientCommand, Option<ChangeKey>)>,
+    ) {
         let mut state = self.lock();
         let was_empty = state.queue.is_empty();
-        match state.queue.push(delivery.encoding, delivery.command) {
-            Ok(Pushed::Dropped) => {}
-            Ok(_) if !was_empty => {}
-            Ok(_) => {
-                drop(state);
-                self.signal.notify();
+        let mut queued = false;
+        for (command, key) in commands {
+            match state.queue.push_keyed(command, key) {
+                Ok(Pushed::Dropped) => return,
+                Ok(_) => queued = true,
+                Err(overflow) => {
+                    drop(state);
+                    warn!(client = client.0, %overflow, "disconnecting a slow reader");
+                    self.signal.notify();
+                    return;
+                }
             }
-            Err(overflow) => {
-                drop(state);
-                warn!(client = delivery.to.0, %overflow, "disconnecting a slow reader");
-                self.signal.notify();
-            }
+        }
+        drop(state);
+        if was_empty && queued {
+            self.signal.notify();
         }
     }
 

@@ -195,10 +195,51 @@ async fn a_panic_in_server_code_stops_the_server<R: Adapter>() {
     assert!(matches!(stopped, Err(Error::EngineGone)), "{stopped:?}");
 }
 
+/// While updates keep coming, each client gets what one delivery tick
+/// gathered in one hand-over, coalesced; after a quiet spell an update
+/// goes out at once.
+async fn updates_within_a_delivery_tick_reach_readers_coalesced<R: Adapter>() {
+    let dir = TempDir::new();
+    let tick = Duration::from_secs(2);
+    let config = Config {
+        delivery_tick: tick,
+        ..Config::default()
+    };
+    let server = TestServer::<R>::with_config(dir.path(), config).await;
+    let mut a = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    let mut b = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    a.use_so("tick", false);
+    b.use_so("tick", false);
+    sleep::<R>(tick + Duration::from_millis(100)).await;
+    let sent = Instant::now();
+    a.send_so("tick", false, vec![set("x", 1.0)]);
+    let first = b.next_so();
+    assert!(sent.elapsed() < tick, "waited {:?}", sent.elapsed());
+    assert_eq!(first.events, [change("x", 1.0)]);
+    // Within a tick of that hand-over: held, then coalesced to the last
+    // (each in its own engine turn: without the tick, each would go out).
+    for x in [2.0, 3.0, 4.0] {
+        a.send_so("tick", false, vec![set("x", x)]);
+        sleep::<R>(Duration::from_millis(100)).await;
+    }
+    let next = b.next_so();
+    assert_eq!(
+        (next.version, next.events),
+        (first.version + 3, vec![change("x", 4.0)])
+    );
+    assert_eq!(b.sync(), []);
+    // The writer's answers are never coalesced.
+    let answers: Vec<_> = a.sync().into_iter().map(|m| m.events).collect();
+    let success = vec![SoEvent::Success { key: "x".into() }];
+    assert_eq!(answers, vec![success; 4]);
+    server.stop().await;
+}
+
 suite!(
     connections_past_the_cap_are_refused,
     a_silent_client_is_dropped_after_the_handshake_timeout,
     the_connect_timeout_follows_the_handshake_timeout,
     a_reader_that_never_reads_is_disconnected,
     a_panic_in_server_code_stops_the_server,
+    updates_within_a_delivery_tick_reach_readers_coalesced,
 );

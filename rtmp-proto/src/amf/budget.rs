@@ -54,6 +54,13 @@ impl Budget {
         Ok(())
     }
 
+    /// Counts a string value of `len` bytes: one value and its bytes.
+    #[inline]
+    pub(crate) fn charge_string(&mut self, len: usize) -> Result<(), DecodeError> {
+        self.charge(1)?;
+        self.charge_bytes(len)
+    }
+
     /// Counts a string, XML or byte array of `len` bytes.
     #[inline]
     pub(crate) fn charge_bytes(&mut self, len: usize) -> Result<(), DecodeError> {

@@ -16,6 +16,7 @@ pub mod amf0;
 pub mod amf3;
 mod budget;
 mod inline_vec;
+mod utf8;
 mod value;
 
 pub use value::{

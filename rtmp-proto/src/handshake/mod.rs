@@ -112,16 +112,17 @@ pub enum HandshakeKind {
 pub struct Handshake {
     role: Role,
     stage: Stage,
-    /// Bytes of `peer` received so far in the current stage.
-    filled: usize,
     kind: Option<HandshakeKind>,
     rng: ChaCha8Rng,
+    // The three blocks are built by appending, never zeroed first, and live
+    // on the heap: zeroing three inline blocks, then moving the 4.6 KiB
+    // struct, was over half of a plain handshake's instructions.
     /// Our C1 or S1, kept to check the peer's echo or signature.
-    ours: Block,
-    /// The peer's C1/S1, then its C2/S2.
-    peer: Block,
+    ours: Vec<u8>,
+    /// The peer's C1/S1, then its C2/S2: as much of it as has arrived.
+    peer: Vec<u8>,
     /// Our C2 or S2.
-    reply: Block,
+    reply: Vec<u8>,
     /// The digest in `ours`, for digest handshakes.
     our_digest: digest::Digest32,
     pending: Pending,
@@ -137,12 +138,15 @@ impl Handshake {
     pub fn client(seed: [u8; 32], style: ClientStyle) -> Self {
         let mut hs = Self::new(Role::Client(style), seed);
         // Time 0: the epoch of this side's chunk timestamps (spec §5.2.3).
-        if style == ClientStyle::Digest {
-            hs.ours[4..8].copy_from_slice(&CLIENT_DIGEST_VERSION);
-        }
-        hs.rng.fill_bytes(&mut hs.ours[8..]);
-        if style == ClientStyle::Digest {
-            hs.our_digest = digest::sign(&mut hs.ours, DigestScheme::Scheme0, digest::FP_KEY_HEAD);
+        let version = match style {
+            ClientStyle::Digest => CLIENT_DIGEST_VERSION,
+            ClientStyle::Plain => [0; 4],
+        };
+        hs.fill_ours(0, version);
+        if style == ClientStyle::Digest
+            && let Some(ours) = as_block(&mut hs.ours)
+        {
+            hs.our_digest = digest::sign(ours, DigestScheme::Scheme0, digest::FP_KEY_HEAD);
         }
         hs.pending = Pending {
             version: true,
@@ -175,20 +179,19 @@ impl Handshake {
                     self.stage = Stage::First;
                 }
                 Stage::First | Stage::Second => {
-                    // `filled < HANDSHAKE_SIZE` between calls: a full block
-                    // moves to the next stage and resets it. `n` is at most
-                    // both lengths, so both `..n` slices are in bounds.
-                    let space = self.peer.get_mut(self.filled..).unwrap_or_default();
-                    let n = space.len().min(rest.len());
-                    space[..n].copy_from_slice(&rest[..n]);
-                    self.filled += n;
+                    // `peer` is shorter than a block between calls: a full
+                    // block moves to the next stage, which empties it.
+                    let n = HANDSHAKE_SIZE
+                        .saturating_sub(self.peer.len())
+                        .min(rest.len());
+                    self.peer.extend_from_slice(&rest[..n]);
                     consumed += n;
-                    if self.filled < HANDSHAKE_SIZE {
+                    if self.peer.len() < HANDSHAKE_SIZE {
                         return Ok(consumed);
                     }
-                    self.filled = 0;
                     if self.stage == Stage::First {
                         self.on_first_block(time);
+                        self.peer.clear();
                         self.stage = Stage::Second;
                     } else {
                         self.on_second_block();
@@ -241,13 +244,15 @@ impl Handshake {
             return None;
         }
         Some(match self.kind? {
-            HandshakeKind::Plain => self.peer[8..] == self.ours[8..],
+            HandshakeKind::Plain => self.peer.get(8..) == self.ours.get(8..),
             HandshakeKind::Digest { .. } => {
                 let full_key: &[u8] = match self.role {
                     Role::Server => &digest::FP_KEY,
                     Role::Client(_) => &digest::FMS_KEY,
                 };
-                digest::reply_verifies(&self.peer, &digest::reply_key(full_key, &self.our_digest))
+                let key = digest::reply_key(full_key, &self.our_digest);
+                <&Block>::try_from(self.peer.as_slice())
+                    .is_ok_and(|peer| digest::reply_verifies(peer, &key))
             }
         })
     }
@@ -258,7 +263,7 @@ impl fmt::Debug for Handshake {
         f.debug_struct("Handshake")
             .field("role", &self.role)
             .field("stage", &self.stage)
-            .field("filled", &self.filled)
+            .field("received", &self.peer.len())
             .field("kind", &self.kind)
             .finish_non_exhaustive()
     }
@@ -299,12 +304,11 @@ impl Handshake {
         Self {
             role,
             stage: Stage::Version,
-            filled: 0,
             kind: None,
             rng: ChaCha8Rng::from_seed(seed),
-            ours: [0; HANDSHAKE_SIZE],
-            peer: [0; HANDSHAKE_SIZE],
-            reply: [0; HANDSHAKE_SIZE],
+            ours: Vec::with_capacity(HANDSHAKE_SIZE),
+            peer: Vec::with_capacity(HANDSHAKE_SIZE),
+            reply: Vec::with_capacity(HANDSHAKE_SIZE),
             our_digest: [0; digest::DIGEST_SIZE],
             pending: Pending::default(),
         }
@@ -318,11 +322,15 @@ impl Handshake {
 
     /// The peer's C1 (server) or S1 (client) is in `peer`, read at `time`.
     fn on_first_block(&mut self, time: u32) {
-        let digest_style = self.peer[4..8] != [0; 4];
+        let digest_style = self.peer.get(4..8) != Some(&[0; 4]);
         match self.role {
             Role::Server => {
-                self.ours[..4].copy_from_slice(&time.to_be_bytes());
-                self.rng.fill_bytes(&mut self.ours[8..]);
+                let version = if digest_style {
+                    SERVER_DIGEST_VERSION
+                } else {
+                    [0; 4]
+                };
+                self.fill_ours(time, version);
                 if digest_style {
                     self.answer_digest_c1();
                 } else {
@@ -353,36 +361,85 @@ impl Handshake {
         }
     }
 
+    /// `ours` = `time`, `version` and random bytes: a C1 or S1 before any digest.
+    fn fill_ours(&mut self, time: u32, version: [u8; 4]) {
+        self.ours.clear();
+        self.ours.extend_from_slice(&time.to_be_bytes());
+        self.ours.extend_from_slice(&version);
+        push_random(&mut self.rng, &mut self.ours, HANDSHAKE_SIZE - 8);
+    }
+
     /// S1 with our digest at the client's scheme, S2 signed for C1's digest.
     fn answer_digest_c1(&mut self) {
-        let (scheme, client_digest, verified) = verify_or_scheme0(&self.peer, digest::FP_KEY_HEAD);
+        let Some(peer) = as_block(&mut self.peer) else {
+            return;
+        };
+        let (scheme, client_digest, verified) = verify_or_scheme0(peer, digest::FP_KEY_HEAD);
         self.kind = Some(HandshakeKind::Digest { scheme, verified });
-        self.ours[4..8].copy_from_slice(&SERVER_DIGEST_VERSION);
-        self.our_digest = digest::sign(&mut self.ours, scheme, digest::FMS_KEY_HEAD);
+        if let Some(ours) = as_block(&mut self.ours) {
+            self.our_digest = digest::sign(ours, scheme, digest::FMS_KEY_HEAD);
+        }
         self.sign_random_reply(&digest::reply_key(&digest::FMS_KEY, &client_digest));
     }
 
     /// C2 signed for S1's digest.
     fn answer_digest_s1(&mut self) {
-        let (scheme, server_digest, verified) = verify_or_scheme0(&self.peer, digest::FMS_KEY_HEAD);
+        let Some(peer) = as_block(&mut self.peer) else {
+            return;
+        };
+        let (scheme, server_digest, verified) = verify_or_scheme0(peer, digest::FMS_KEY_HEAD);
         self.kind = Some(HandshakeKind::Digest { scheme, verified });
         self.sign_random_reply(&digest::reply_key(&digest::FP_KEY, &server_digest));
     }
 
     /// `reply` = 1504 random bytes and their HMAC under `key`.
     fn sign_random_reply(&mut self, key: &digest::Digest32) {
-        self.rng
-            .fill_bytes(&mut self.reply[..HANDSHAKE_SIZE - digest::DIGEST_SIZE]);
-        digest::sign_reply(&mut self.reply, key);
+        self.reply.clear();
+        push_random(
+            &mut self.rng,
+            &mut self.reply,
+            HANDSHAKE_SIZE - digest::DIGEST_SIZE,
+        );
+        self.reply.extend_from_slice(&[0; digest::DIGEST_SIZE]);
+        if let Some(reply) = as_block(&mut self.reply) {
+            digest::sign_reply(reply, key);
+        }
     }
 
     /// `reply` = the spec's echo of the peer's C1/S1 (§5.2.4): its time, the
     /// time we read it, its random bytes.
     fn echo_peer(&mut self, time: u32) {
-        self.reply[..4].copy_from_slice(&self.peer[..4]);
-        self.reply[4..8].copy_from_slice(&time.to_be_bytes());
-        self.reply[8..].copy_from_slice(&self.peer[8..]);
+        let (head, random) = self.peer.split_at(8.min(self.peer.len()));
+        self.reply.clear();
+        self.reply
+            .extend_from_slice(head.get(..4).unwrap_or_default());
+        self.reply.extend_from_slice(&time.to_be_bytes());
+        self.reply.extend_from_slice(random);
     }
+}
+
+/// Bytes of random data made at a time on the stack, then appended to a
+/// block: a multiple of 4, so that the stream of bytes is the same as one
+/// `fill_bytes` over the whole block (the generator hands out 32-bit words).
+const RANDOM_CHUNK: usize = 512;
+
+/// Appends `len` bytes from `rng` to `out`.
+fn push_random(rng: &mut ChaCha8Rng, out: &mut Vec<u8>, len: usize) {
+    let mut chunk = [0; RANDOM_CHUNK];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(RANDOM_CHUNK);
+        let part = &mut chunk[..n];
+        rng.fill_bytes(part);
+        out.extend_from_slice(part);
+        left -= n;
+    }
+}
+
+/// A whole block as the digest code takes it; `None` (never, in practice)
+/// if `bytes` is not exactly one block long.
+fn as_block(bytes: &mut [u8]) -> Option<&mut Block> {
+    bytes.try_into().ok()
 }
 
 /// The peer's verified digest, or leniently (rtmplite) the bytes at the

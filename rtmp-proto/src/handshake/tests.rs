@@ -483,3 +483,40 @@ fn random_bytes_at_random_splits_never_panic() {
         }
     }
 }
+
+/// Blocks are filled a chunk at a time, yet carry the same bytes as one
+/// ChaCha8 stream over the whole block: C1's random part, then (server
+/// side, after S1's) S2's for a digest handshake.
+#[test]
+fn random_fields_are_one_chacha8_stream() {
+    let mut client = Handshake::client([7; 32], ClientStyle::Plain);
+    let mut c0c1 = BytesMut::new();
+    client.poll_transmit(&mut c0c1);
+    let mut expected = [0; HANDSHAKE_SIZE - 8];
+    ChaCha8Rng::from_seed([7; 32]).fill_bytes(&mut expected);
+    assert_eq!(c0c1[1..9], [0; 8]);
+    assert_eq!(c0c1[9..], expected[..]);
+
+    let mut server = Handshake::server([9; 32]);
+    let mut c0c1 = BytesMut::new();
+    Handshake::client([7; 32], ClientStyle::Digest).poll_transmit(&mut c0c1);
+    server.handle_input(5, &c0c1).unwrap();
+    let mut s0s1s2 = BytesMut::new();
+    server.poll_transmit(&mut s0s1s2);
+    let mut rng = ChaCha8Rng::from_seed([9; 32]);
+    let mut s1_random = [0; HANDSHAKE_SIZE - 8];
+    rng.fill_bytes(&mut s1_random);
+    let mut s2_random = [0; HANDSHAKE_SIZE - 32];
+    rng.fill_bytes(&mut s2_random);
+    let s2 = &s0s1s2[1 + HANDSHAKE_SIZE..];
+    assert_eq!(s2[..HANDSHAKE_SIZE - 32], s2_random[..]);
+    // S1's random bytes, except where its digest now sits.
+    let s1 = &s0s1s2[1..=HANDSHAKE_SIZE];
+    assert_eq!(s1[..4], 5u32.to_be_bytes());
+    let differing = s1[8..]
+        .iter()
+        .zip(&s1_random)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(differing <= 32, "{differing}");
+}

@@ -42,9 +42,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use nom::Parser;
 
-use super::wire::{
-    Parsed, TRUNCATED, bytes, put_amf0_str, put_short_str, short_str, skip_format_byte, u32_be,
-};
+use super::wire::{put_amf0_str, put_short_str, short_str, skip_format_byte, u32_be};
 use crate::amf::{Encoding, Limits, Str, Value, amf0};
 use crate::error::{ApiMisuse, DecodeError, Limit, LimitExceeded};
 
@@ -144,8 +142,7 @@ impl SharedObjectMessage {
             (|input| short_str(input, limits), u32_be, u32_be, u32_be).parse_complete(body)?;
         let mut events = Vec::with_capacity(count_events(rest, limits)?);
         let mut values = amf0::Decoder::new(&[], limits);
-        while !rest.is_empty() {
-            let (after, (kind, payload)) = event(rest)?;
+        while let Some((kind, payload, after)) = next_event(rest)? {
             decode_event(kind, payload, &mut values, limits, &mut events)?;
             rest = after;
         }
@@ -192,6 +189,14 @@ impl SharedObjectMessage {
                     out.put_slice(&[kind, 0, 0, 0, 0]);
                 }
                 SoEvent::RequestChange { key, value } | SoEvent::Change { key, value } => {
+                    if let (Encoding::Amf0, Value::Number(n)) = (encoding, value) {
+                        // The most common value has a known length: no patch.
+                        put_keyed_head(out, kind, key, Some(AMF0_NUMBER_LEN))?;
+                        let mut number = [AMF0_NUMBER; AMF0_NUMBER_LEN as usize];
+                        number[1..].copy_from_slice(&n.to_be_bytes());
+                        out.put_slice(&number);
+                        continue;
+                    }
                     let length_at = put_keyed_head(out, kind, key, None)?;
                     values.write(value, out);
                     patch_length(out, length_at)?;
@@ -274,6 +279,10 @@ impl SoEvent {
     }
 }
 
+/// The AMF0 number marker, and the bytes a number takes with it.
+const AMF0_NUMBER: u8 = 0x00;
+const AMF0_NUMBER_LEN: u32 = 9;
+
 /// The flags bit that marks a persistent SO (Red5 and crtmpserver write 2).
 const PERSISTENT_FLAG: u8 = 2;
 
@@ -281,24 +290,52 @@ const PERSISTENT_FLAG: u8 = 2;
 /// allocated once and a truncated body fails before any value is decoded.
 fn count_events(mut events: &[u8], limits: &Limits) -> Result<usize, DecodeError> {
     let mut count = 0_usize;
-    while !events.is_empty() {
+    while let Some((_, _, rest)) = next_event(events)? {
         if count >= limits.max_container_len {
             return Err(too_many_events(limits));
         }
-        let (rest, _) = event(events)?;
         events = rest;
         count = count.saturating_add(1);
     }
     Ok(count)
 }
 
-/// One event: type (u8), length (u32), then that many payload bytes.
+/// An event's type, its payload, and the bytes after it.
+type RawEvent<'a> = (u8, &'a [u8], &'a [u8]);
+
+/// The next event, `type (u8) · length (u32) · payload`, and the bytes
+/// after it; `None` at the end of the body. Plain `Result`s rather than nom
+/// ones: this and [`key`] run for every event.
 #[inline]
-fn event(input: &[u8]) -> Parsed<'_, (u8, &[u8])> {
-    let (&[kind, l0, l1, l2, l3], input) = input.split_first_chunk::<5>().ok_or(TRUNCATED)?;
-    let length = usize::try_from(u32::from_be_bytes([l0, l1, l2, l3])).map_err(|_| TRUNCATED)?;
-    let (rest, payload) = bytes(input, length)?;
-    Ok((rest, (kind, payload)))
+fn next_event(input: &[u8]) -> Result<Option<RawEvent<'_>>, DecodeError> {
+    if input.is_empty() {
+        return Ok(None);
+    }
+    let (&[kind, l0, l1, l2, l3], rest) = input
+        .split_first_chunk::<5>()
+        .ok_or(DecodeError::Truncated)?;
+    let length = usize::try_from(u32::from_be_bytes([l0, l1, l2, l3]))
+        .map_err(|_| DecodeError::Truncated)?;
+    let (payload, after) = rest
+        .split_at_checked(length)
+        .ok_or(DecodeError::Truncated)?;
+    Ok(Some((kind, payload, after)))
+}
+
+/// A key (u16 length + UTF-8, no marker) and the bytes after it: what
+/// [`short_str`] reads, for the per-event hot path.
+#[inline]
+fn key<'a>(input: &'a [u8], limits: &Limits) -> Result<(Str, &'a [u8]), DecodeError> {
+    let (&len, rest) = input
+        .split_first_chunk::<2>()
+        .ok_or(DecodeError::Truncated)?;
+    let len = usize::from(u16::from_be_bytes(len));
+    if len > limits.max_string_bytes {
+        return Err(LimitExceeded::new(Limit::AmfStringBytes, limits.max_string_bytes).into());
+    }
+    let (utf8, rest) = rest.split_at_checked(len).ok_or(DecodeError::Truncated)?;
+    let key = Str::from_utf8(utf8).map_err(|_| DecodeError::InvalidUtf8)?;
+    Ok((key, rest))
 }
 
 /// Decodes one event's payload, pushing one event or, for the multi-entry
@@ -318,12 +355,11 @@ fn decode_event<'a>(
         SoEvent::REQUEST_CHANGE | SoEvent::CHANGE => {
             let mut rest = payload;
             loop {
-                let (after_key, key) = short_str(rest, limits)?;
+                let (key, after_key) = key(rest, limits)?;
                 let (value, after) = if after_key.is_empty() {
                     (Value::Null, after_key)
                 } else {
-                    values.set_input(after_key);
-                    (values.decode()?, values.remaining())
+                    values.decode_at(after_key)?
                 };
                 rest = after;
                 let event = if kind == SoEvent::CHANGE {
@@ -340,7 +376,7 @@ fn decode_event<'a>(
         SoEvent::SUCCESS | SoEvent::REMOVE | SoEvent::REQUEST_REMOVE => {
             let mut rest = payload;
             loop {
-                let (after, key) = short_str(rest, limits)?;
+                let (key, after) = key(rest, limits)?;
                 let event = match kind {
                     SoEvent::SUCCESS => SoEvent::Success { key },
                     SoEvent::REMOVE => SoEvent::Remove { key },

@@ -45,7 +45,10 @@ use std::time::{Duration, Instant};
 
 use rtmp_proto::amf::Encoding;
 
-pub use self::queue::{OutboundQueue, Overflow, Pushed, QueueLimits, single_change_key};
+pub use self::queue::{
+    COALESCE_RUN_MAX, ChangeKey, OutboundQueue, Overflow, Pushed, QueueLimits, coalesce_run,
+    single_change_key,
+};
 use crate::engine::Engine;
 use crate::error::EngineMisuse;
 pub use crate::glue::{ClientCommand, ClientLink};

@@ -157,11 +157,24 @@ impl OutboundQueue {
     /// Appends `command` for a client that uses `encoding` (which says how
     /// to read a SharedObject body's header).
     pub fn push(&mut self, encoding: Encoding, command: ClientCommand) -> Result<Pushed, Overflow> {
+        let key = ChangeKey::of(encoding, &command);
+        self.push_keyed(command, key)
+    }
+
+    /// [`OutboundQueue::push`] with the body's header already read:
+    /// `key` must be [`ChangeKey::of`] this command, or of one with the
+    /// same body bytes (one update's body goes to many clients, and its
+    /// header need be read only once).
+    pub fn push_keyed(
+        &mut self,
+        command: ClientCommand,
+        key: Option<ChangeKey>,
+    ) -> Result<Pushed, Overflow> {
         if self.overflowed {
             return Ok(Pushed::Dropped);
         }
         let span = match &command {
-            ClientCommand::SharedObject(body) => KeySpan::find(encoding, body),
+            ClientCommand::SharedObject(body) => key.map(|k| k.0).filter(|k| k.fits(body)),
             _ => None,
         };
         let mut pushed = Pushed::Queued;
@@ -324,6 +337,80 @@ pub fn single_change_key(encoding: Encoding, body: &[u8]) -> Option<(&[u8], &[u8
     Some(KeySpan::find(encoding, body)?.slices(body))
 }
 
+/// Where a single-CHANGE body's SO name and key sit, and their hash: what
+/// the queue coalesces by, read from the body's header once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeKey(KeySpan);
+
+impl ChangeKey {
+    /// Whether `a` (the key of body `a_body`) and `b` (of `b_body`) name
+    /// the same SO and key.
+    pub fn same(a: ChangeKey, a_body: &[u8], b: ChangeKey, b_body: &[u8]) -> bool {
+        a.0.hash == b.0.hash
+            && a.0.fits(a_body)
+            && b.0.fits(b_body)
+            && a.0.slices(a_body) == b.0.slices(b_body)
+    }
+
+    /// The key of `command` for a client that uses `encoding`: `None`
+    /// unless it is a SharedObject body of exactly one CHANGE.
+    pub fn of(encoding: Encoding, command: &ClientCommand) -> Option<Self> {
+        match command {
+            ClientCommand::SharedObject(body) => KeySpan::find(encoding, body).map(Self),
+            _ => None,
+        }
+    }
+}
+
+/// Longest run [`coalesce_run`] looks at; a longer one is left to the
+/// queue (which coalesces it the same, one push at a time).
+pub const COALESCE_RUN_MAX: usize = 64;
+/// Most distinct keys [`coalesce_run`] tracks; older CHANGEs of further
+/// keys are left to the queue.
+const COALESCE_RUN_KEYS: usize = 16;
+
+/// Drops from `run` (one client's commands in order, each with its
+/// [`ChangeKey`]) every single CHANGE that a later one of the same SO and
+/// key in `run` replaces: what pushing them one by one into an
+/// [`OutboundQueue`] would leave, found without the queue, so that a
+/// batch of updates pushes only what its client will get.
+pub fn coalesce_run(run: &mut Vec<(ClientCommand, Option<ChangeKey>)>) {
+    if run.len() < 2 || run.len() > COALESCE_RUN_MAX {
+        return;
+    }
+    // Indices of the newest CHANGE of each key seen, walking backwards.
+    let mut newest = [0usize; COALESCE_RUN_KEYS];
+    let mut keys = 0;
+    let mut dropped: u64 = 0;
+    for i in (0..run.len()).rev() {
+        let (ClientCommand::SharedObject(body), Some(key)) = &run[i] else {
+            continue;
+        };
+        if !key.0.fits(body) {
+            continue;
+        }
+        let replaced = newest[..keys].iter().any(|&j| match &run[j] {
+            (ClientCommand::SharedObject(later), Some(later_key)) => {
+                later_key.0.hash == key.0.hash && later_key.0.slices(later) == key.0.slices(body)
+            }
+            _ => false,
+        });
+        if replaced {
+            dropped |= 1 << i;
+        } else if keys < COALESCE_RUN_KEYS {
+            newest[keys] = i;
+            keys += 1;
+        }
+    }
+    if dropped != 0 {
+        let mut i = 0;
+        run.retain(|_| {
+            i += 1;
+            dropped & (1 << (i - 1)) == 0
+        });
+    }
+}
+
 /// Where the SO name and the key of a single-CHANGE body sit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct KeySpan {
@@ -374,6 +461,12 @@ impl KeySpan {
         let (name, key) = span.slices(body);
         span.hash = fnv1a(fnv1a(FNV_OFFSET, name) ^ 0xFF, key);
         Some(span)
+    }
+
+    /// Whether both spans lie inside `body` (a key read from another
+    /// body of another length does not).
+    fn fits(&self, body: &[u8]) -> bool {
+        self.name.0 <= self.name.1 && self.key.0 <= self.key.1 && self.key.1 <= body.len()
     }
 
     fn slices<'b>(&self, body: &'b [u8]) -> (&'b [u8], &'b [u8]) {

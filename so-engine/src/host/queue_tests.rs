@@ -151,6 +151,112 @@ fn a_newer_change_of_a_key_replaces_the_pending_one_at_the_back() {
 }
 
 #[test]
+fn a_key_read_once_serves_every_copy_of_the_body() {
+    for e in [Encoding::Amf0, Encoding::Amf3] {
+        let first = change(e, "so", 5, "k", 1.0);
+        let newer = change(e, "so", 6, "k", 2.0);
+        let key = ChangeKey::of(e, &newer);
+        assert!(key.is_some());
+        assert_eq!(ChangeKey::of(e, &ClientCommand::Accept), None);
+        let mut queue = OutboundQueue::new(QueueLimits::default());
+        // Several clients' queues get clones of one body and one key.
+        for _ in 0..2 {
+            assert_eq!(queue.push(e, first.clone()), Ok(Pushed::Queued));
+            assert_eq!(queue.push_keyed(newer.clone(), key), Ok(Pushed::Coalesced));
+            assert_eq!(drain(&mut queue), std::slice::from_ref(&newer));
+        }
+        // Without a key nothing coalesces; a key that does not fit the
+        // body (read from a longer one) is ignored.
+        assert_eq!(queue.push(e, first.clone()), Ok(Pushed::Queued));
+        assert_eq!(queue.push_keyed(newer.clone(), None), Ok(Pushed::Queued));
+        let long = change(e, "a_much_longer_name", 1, "a_longer_key", 1.0);
+        let ClientCommand::SharedObject(short) = &first else {
+            unreachable!()
+        };
+        let cut = ClientCommand::SharedObject(short.slice(..8));
+        assert_eq!(
+            queue.push_keyed(cut, ChangeKey::of(e, &long)),
+            Ok(Pushed::Queued)
+        );
+        assert_eq!(queue.len(), 3);
+    }
+}
+
+#[test]
+fn coalescing_a_run_first_leaves_what_the_queue_would() {
+    // A small deterministic generator: CHANGEs of three keys in two SOs,
+    // a two-event update, STATUS-like calls, in runs of every length up
+    // to past the limit, pushed into a queue that already holds some.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    for e in [Encoding::Amf0, Encoding::Amf3] {
+        for len in (0..=COALESCE_RUN_MAX + 2).step_by(3) {
+            let mut make = |version: u32| match next(8) {
+                0 => ClientCommand::Accept,
+                1 => ClientCommand::SharedObject(body(
+                    e,
+                    "so",
+                    version,
+                    vec![
+                        SoEvent::Change {
+                            key: "a".into(),
+                            value: Value::Number(1.0),
+                        },
+                        SoEvent::Change {
+                            key: "b".into(),
+                            value: Value::Number(1.0),
+                        },
+                    ],
+                )),
+                n => {
+                    let name = if n % 2 == 0 { "so" } else { "other" };
+                    let key = ["a", "b", "c"][usize::try_from(n % 3).unwrap()];
+                    change(e, name, version, key, f64::from(version))
+                }
+            };
+            let before: Vec<_> = (0..3).map(&mut make).collect();
+            let run: Vec<_> = (3..).take(len).map(&mut make).collect();
+            let mut one_by_one = OutboundQueue::new(QueueLimits::default());
+            let mut batched = OutboundQueue::new(QueueLimits::default());
+            for command in &before {
+                one_by_one.push(e, command.clone()).unwrap();
+                batched.push(e, command.clone()).unwrap();
+            }
+            for command in &run {
+                one_by_one.push(e, command.clone()).unwrap();
+            }
+            let mut keyed: Vec<_> = run
+                .iter()
+                .map(|c| (c.clone(), ChangeKey::of(e, c)))
+                .collect();
+            coalesce_run(&mut keyed);
+            if len <= COALESCE_RUN_MAX {
+                // Nothing was left for the queue to coalesce.
+                let keys: Vec<_> = keyed
+                    .iter()
+                    .filter_map(|(c, _)| match c {
+                        ClientCommand::SharedObject(b) => single_change_key(e, b),
+                        _ => None,
+                    })
+                    .collect();
+                for (i, key) in keys.iter().enumerate() {
+                    assert!(!keys[i + 1..].contains(key), "{len}: {key:?} twice");
+                }
+            }
+            for (command, key) in keyed {
+                batched.push_keyed(command, key).unwrap();
+            }
+            assert_eq!(drain(&mut batched), drain(&mut one_by_one), "{e:?} {len}");
+        }
+    }
+}
+
+#[test]
 fn other_messages_keep_their_place() {
     let e = Encoding::Amf3;
     let mut queue = OutboundQueue::new(QueueLimits::default());

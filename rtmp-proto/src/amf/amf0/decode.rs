@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use super::marker;
 use crate::amf::budget::{Budget, ObjectSlot, limit};
 use crate::amf::inline_vec::InlineVec;
+use crate::amf::utf8::{INLINE_STR, owned_str, run_text, utf8};
 use crate::amf::{Date, Limits, Object, Properties, Str, Value, amf3};
 use crate::error::{DecodeError, Limit};
 
@@ -71,6 +72,25 @@ impl<'a> Decoder<'a> {
                 self.input = input;
                 Ok(value)
             }
+            Err(e) => {
+                self.scratch.clear();
+                Err(e)
+            }
+        }
+    }
+
+    /// Decodes the value at the start of `input`, a later part of the same
+    /// body, with the same reference tables, and returns it with the bytes
+    /// after it: the SharedObject codec reads each CHANGE's value this way,
+    /// through the same inline number and string paths as a property value.
+    /// [`Decoder::remaining`] and [`Decoder::position`] are left alone.
+    #[inline]
+    pub(crate) fn decode_at(
+        &mut self,
+        mut input: &'a [u8],
+    ) -> Result<(Value, &'a [u8]), DecodeError> {
+        match self.value_after_key(&mut input, 0) {
+            Ok(value) => Ok((value, input)),
             Err(e) => {
                 self.scratch.clear();
                 Err(e)
@@ -204,7 +224,32 @@ impl<'a> Decoder<'a> {
             self.scratch.reserve(16);
         }
         let mark = self.scratch.len();
+        // A stretch of `*input`, checked as UTF-8, that holds the keys and
+        // short string values coming next (see `text_run`).
+        let mut text: &'a str = "";
         loop {
+            if text.is_empty() {
+                text = run_text(input, text_run(input, self.limits.max_string_bytes))?;
+            }
+            if let Some((key, after_key)) = text_item(text, 0) {
+                self.check_container_len(mark)?;
+                self.budget.charge_bytes(key.len())?;
+                let value = match text_item(after_key, 1) {
+                    Some((value, rest)) => {
+                        advance(input, text.len().saturating_sub(rest.len()));
+                        text = rest;
+                        self.budget.charge_string(value.len())?;
+                        Value::String(Str::from(value))
+                    }
+                    None => {
+                        advance(input, text.len().saturating_sub(after_key.len()));
+                        text = "";
+                        self.value_after_key(input, child)?
+                    }
+                };
+                self.scratch.push((Str::from(key), value));
+                continue;
+            }
             let key_len = usize::from(read_u16(input)?);
             if key_len == 0
                 && let [marker::OBJECT_END, rest @ ..] = *input
@@ -214,75 +259,49 @@ impl<'a> Decoder<'a> {
             }
             // An empty key followed by a value is a property named "" (Red5
             // and PyAMF read it so); only `00 00 09` ends the list.
-            if self.scratch.len().saturating_sub(mark) >= self.limits.max_container_len {
-                return Err(limit(
-                    Limit::AmfContainerLength,
-                    self.limits.max_container_len,
-                ));
-            }
-            if let Some((key, value)) = self.key_and_short_string(key_len, input)? {
-                self.scratch.push((Str::from(key), Value::String(value)));
-                continue;
-            }
+            self.check_container_len(mark)?;
             let key = self.string(key_len, input)?;
-            // Numbers and strings inline: most properties are one of them.
-            let value = match input.split_first() {
-                Some((&marker::NUMBER, rest)) => {
-                    *input = rest;
-                    self.budget.charge(1)?;
-                    Value::Number(read_f64(input)?)
-                }
-                Some((&marker::STRING, rest)) => {
-                    *input = rest;
-                    self.budget.charge(1)?;
-                    let len = read_u16(input)?;
-                    Value::String(self.string_value(usize::from(len), input)?)
-                }
-                _ => self.value(input, child)?,
-            };
             self.budget.charge_bytes(key.len())?;
+            let value = self.value_after_key(input, child)?;
             self.scratch.push((Str::from(key), value));
         }
         Ok(take_from(&mut self.scratch, mark))
     }
 
-    /// A key of `key_len` bytes and the short string value after it, checked
-    /// as UTF-8 in one pass, or `None` (nothing read) when the value is not a
-    /// string under 128 bytes or the bytes are not all there.
-    ///
-    /// Between the two sit the marker `0x02` and the length `00 xx`, all
-    /// ASCII: the span is UTF-8 exactly when both strings are, and cutting it
-    /// next to those bytes falls on character boundaries. One validation
-    /// instead of two is a measurable share of decoding a typical object.
+    /// Fails once the properties pushed since `mark` fill a container.
     #[inline]
-    fn key_and_short_string(
-        &mut self,
-        key_len: usize,
-        input: &mut &'a [u8],
-    ) -> Result<Option<(&'a str, Str)>, DecodeError> {
-        let Some((_, after_key)) = input.split_at_checked(key_len) else {
-            return Ok(None);
-        };
-        let [marker::STRING, 0, len, ..] = *after_key else {
-            return Ok(None);
-        };
-        let len = usize::from(len);
-        if len >= 0x80 || key_len.max(len) > self.limits.max_string_bytes {
-            return Ok(None);
+    fn check_container_len(&self, mark: usize) -> Result<(), DecodeError> {
+        if self.scratch.len().saturating_sub(mark) >= self.limits.max_container_len {
+            return Err(limit(
+                Limit::AmfContainerLength,
+                self.limits.max_container_len,
+            ));
         }
-        let value_at = key_len.saturating_add(3);
-        let Some((span, rest)) = input.split_at_checked(value_at.saturating_add(len)) else {
-            return Ok(None);
-        };
-        let span = std::str::from_utf8(span).map_err(|_| DecodeError::InvalidUtf8)?;
-        let (Some(key), Some(value)) = (span.get(..key_len), span.get(value_at..)) else {
-            return Ok(None);
-        };
-        self.budget.charge(1)?;
-        self.budget.charge_bytes(len)?;
-        self.budget.charge_bytes(key_len)?;
-        *input = rest;
-        Ok(Some((key, Str::from(value))))
+        Ok(())
+    }
+
+    /// A property's value, with numbers and strings inline: most
+    /// properties are one of them.
+    #[inline]
+    fn value_after_key(
+        &mut self,
+        input: &mut &'a [u8],
+        child: usize,
+    ) -> Result<Value, DecodeError> {
+        match input.split_first() {
+            Some((&marker::NUMBER, rest)) => {
+                *input = rest;
+                self.budget.charge(1)?;
+                Ok(Value::Number(read_f64(input)?))
+            }
+            Some((&marker::STRING, rest)) => {
+                *input = rest;
+                self.budget.charge(1)?;
+                let len = read_u16(input)?;
+                Ok(Value::String(self.string_value(usize::from(len), input)?))
+            }
+            _ => self.value(input, child),
+        }
     }
 
     /// `count value*`, AMF0 §2.12. The count is authoritative here.
@@ -374,6 +393,14 @@ impl<'a> Decoder<'a> {
     /// A string of `len` bytes, checked against the limit and charged.
     #[inline]
     fn string_value(&mut self, len: usize, input: &mut &'a [u8]) -> Result<Str, DecodeError> {
+        if len > INLINE_STR {
+            if len > self.limits.max_string_bytes {
+                return Err(limit(Limit::AmfStringBytes, self.limits.max_string_bytes));
+            }
+            let s = owned_str(take(input, len)?)?;
+            self.budget.charge_bytes(s.len())?;
+            return Ok(s);
+        }
         let s = self.string(len, input)?;
         self.budget.charge_bytes(s.len())?;
         Ok(Str::from(s))
@@ -385,8 +412,7 @@ impl<'a> Decoder<'a> {
         if len > self.limits.max_string_bytes {
             return Err(limit(Limit::AmfStringBytes, self.limits.max_string_bytes));
         }
-        let bytes = take(input, len)?;
-        std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)
+        utf8(take(input, len)?)
     }
 
     /// Adds a reference-table entry for the container starting at `start`,
@@ -482,8 +508,66 @@ fn read_f64(input: &mut &[u8]) -> Result<f64, DecodeError> {
     read_array(input).map(f64::from_be_bytes)
 }
 
+/// Drops the first `len` bytes of `input` (all of it if shorter).
+fn advance(input: &mut &[u8], len: usize) {
+    *input = input.get(len..).unwrap_or_default();
+}
+
 fn take<'a>(input: &mut &'a [u8], len: usize) -> Result<&'a [u8], DecodeError> {
     let (head, rest) = input.split_at_checked(len).ok_or(DecodeError::Truncated)?;
     *input = rest;
     Ok(head)
+}
+
+/// How many bytes from the start of `input` (at a key's length field) form
+/// a run of whole keys, each followed by a short string value, the last
+/// possibly by anything else (then the run ends after that key).
+///
+/// In such a run every byte that is not string data is ASCII: a string
+/// marker `0x02`, and lengths `00 xx` under 128. The run is therefore UTF-8
+/// exactly when all its strings are, and one check covers them all: UTF-8
+/// checking is most of what decoding a string costs, and `from_utf8` has a
+/// fixed cost per call that short keys and values pay again and again.
+/// Only the framing is read here, not the string bytes. A key or value
+/// longer than `max_string` ends the run (the plain path reports it).
+fn text_run(input: &[u8], max_string: usize) -> usize {
+    let mut end = 0;
+    while let Some(key_end) = run_item(input, end, 0, max_string) {
+        end = key_end;
+        match run_item(input, key_end, 1, max_string) {
+            Some(value_end) => end = value_end,
+            None => break,
+        }
+    }
+    end
+}
+
+/// The end of a string of under 128 bytes at `at`, after `marker_len` bytes
+/// of string marker and its `00 xx` length, if it is all in `input`.
+#[inline]
+fn run_item(input: &[u8], at: usize, marker_len: usize, max_string: usize) -> Option<usize> {
+    let head = input.get(at..)?;
+    let (marker, len) = match (marker_len, head) {
+        (0, &[0, len, ..]) if len != 0 => (0, len),
+        (_, &[marker::STRING, 0, len, ..]) => (1, len),
+        _ => return None,
+    };
+    let len = usize::from(len);
+    if len >= 0x80 || len > max_string {
+        return None;
+    }
+    let end = at.checked_add(len)?.checked_add(marker)?.checked_add(2)?;
+    (end <= input.len()).then_some(end)
+}
+
+/// The string at the start of checked run text (see `text_run`), after
+/// `marker_len` bytes of marker and two of length, and the text after it;
+/// `None` at the run's end.
+#[inline]
+fn text_item(text: &str, marker_len: usize) -> Option<(&str, &str)> {
+    let framed = text.get(marker_len..)?;
+    let &[_, len, ..] = framed.as_bytes() else {
+        return None;
+    };
+    framed.get(2..)?.split_at_checked(usize::from(len))
 }

@@ -13,6 +13,7 @@
 use super::{ARRAY_COLLECTION, OBJECT_PROXY, marker};
 use crate::amf::budget::{Budget, ObjectSlot, limit};
 use crate::amf::inline_vec::InlineVec;
+use crate::amf::utf8::{run_text, utf8};
 use crate::amf::{
     Date, Dictionary, Limits, MixedArray, Object, ObjectVector, Properties, Str, Value, Vector,
 };
@@ -351,26 +352,93 @@ impl<'a> Decoder<'a> {
         if self.scratch.capacity() == 0 {
             self.scratch.reserve(16);
         }
+        // A stretch of `*input`, checked as UTF-8, that holds the keys and
+        // short string values coming next (see `text_run`).
+        let mut text: &'a str = "";
         loop {
-            let key = self.string(input)?;
-            if key.is_empty() {
-                return Ok(());
+            if text.is_empty() {
+                text = run_text(input, text_run(input, self.limits.max_string_bytes))?;
             }
-            let len = self
-                .scratch
-                .len()
-                .saturating_sub(mark)
-                .saturating_add(counted);
-            if len >= self.limits.max_container_len {
-                return Err(limit(
-                    Limit::AmfContainerLength,
-                    self.limits.max_container_len,
-                ));
-            }
-            let value = self.value(input, child)?;
+            let (key, value) = if let Some((key, after_key)) = self.text_string(text, 0)? {
+                self.check_members_len(mark, counted)?;
+                let value = match self.text_string(after_key, 1)? {
+                    Some((value, rest)) => {
+                        advance(input, text.len().saturating_sub(rest.len()));
+                        text = rest;
+                        self.budget.charge_string(value.len())?;
+                        Value::String(Str::from(value))
+                    }
+                    None => {
+                        advance(input, text.len().saturating_sub(after_key.len()));
+                        text = "";
+                        self.value(input, child)?
+                    }
+                };
+                (key, value)
+            } else {
+                let key = self.string(input)?;
+                if key.is_empty() {
+                    return Ok(());
+                }
+                self.check_members_len(mark, counted)?;
+                (key, self.value(input, child)?)
+            };
             self.budget.charge_bytes(key.len())?;
             self.scratch.push((Str::from(key), value));
         }
+    }
+
+    /// Fails once a container holds as many members as the limit allows:
+    /// those pushed since `mark`, and `counted` more.
+    #[inline]
+    fn check_members_len(&self, mark: usize, counted: usize) -> Result<(), DecodeError> {
+        let len = self
+            .scratch
+            .len()
+            .saturating_sub(mark)
+            .saturating_add(counted);
+        if len >= self.limits.max_container_len {
+            return Err(limit(
+                Limit::AmfContainerLength,
+                self.limits.max_container_len,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The string at the start of checked run text (see `text_run`), after
+    /// `marker_len` bytes of marker, by value (entering the string table
+    /// unless empty) or by reference, and the text after it; `None` at the
+    /// run's end.
+    #[inline]
+    fn text_string(
+        &mut self,
+        text: &'a str,
+        marker_len: usize,
+    ) -> Result<Option<(&'a str, &'a str)>, DecodeError> {
+        let (Some(&header), Some(after)) = (
+            text.as_bytes().get(marker_len),
+            text.get(marker_len.saturating_add(1)..),
+        ) else {
+            return Ok(None);
+        };
+        let index_or_len = usize::from(header >> 1);
+        if header & 1 == 0 {
+            let Some(&found) = self.strings.get(index_or_len) else {
+                return Err(DecodeError::BadReference {
+                    table: "string",
+                    index: u32::from(header >> 1),
+                });
+            };
+            return Ok(Some((found, after)));
+        }
+        let Some((s, rest)) = after.split_at_checked(index_or_len) else {
+            return Ok(None);
+        };
+        if self.replaying == 0 && !s.is_empty() {
+            self.strings.push(s);
+        }
+        Ok(Some((s, rest)))
     }
 
     /// The body of an externalizable object: only the Flex classes whose
@@ -561,10 +629,6 @@ fn take_from(scratch: &mut Properties, mark: usize) -> Properties {
     scratch.split_off(mark.min(scratch.len()))
 }
 
-fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
-    std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)
-}
-
 fn read_u8(input: &mut &[u8]) -> Result<u8, DecodeError> {
     let (&byte, rest) = input.split_first().ok_or(DecodeError::Truncated)?;
     *input = rest;
@@ -577,6 +641,62 @@ fn read_f64(input: &mut &[u8]) -> Result<f64, DecodeError> {
         .ok_or(DecodeError::Truncated)?;
     *input = rest;
     Ok(f64::from_be_bytes(*bytes))
+}
+
+/// Drops the first `len` bytes of `input` (all of it if shorter).
+fn advance(input: &mut &[u8], len: usize) {
+    *input = input.get(len..).unwrap_or_default();
+}
+
+/// How many bytes from the start of `input` (at a member's key) form a run
+/// of whole keys, each followed by a string value, the last possibly by
+/// anything else (then the run ends after that key). Strings here are under
+/// 64 bytes or references under 64, so each header is one byte below
+/// `0x80`.
+///
+/// In such a run every byte that is not string data is ASCII (headers and
+/// the string marker `0x06`): the run is UTF-8 exactly when all its strings
+/// are, and one check covers them all, instead of a `from_utf8` call, with
+/// its fixed cost, per key and per value. Only the framing is read here. The
+/// empty key (the end of the members) ends the run, and so does a string
+/// longer than `max_string` (the plain path reports it).
+fn text_run(input: &[u8], max_string: usize) -> usize {
+    let mut end = 0;
+    while let Some(key_end) = run_item(input, end, false, max_string) {
+        end = key_end;
+        match run_item(input, key_end, true, max_string) {
+            Some(value_end) => end = value_end,
+            None => break,
+        }
+    }
+    end
+}
+
+/// The end of a one-byte-header string at `at` (after the string marker if
+/// `marked`), if it is all in `input`; never the empty key.
+#[inline]
+fn run_item(input: &[u8], at: usize, marked: bool, max_string: usize) -> Option<usize> {
+    let (header_at, header) = match (marked, input.get(at..)?) {
+        (true, &[marker::STRING, header, ..]) => (1, header),
+        (false, &[header, ..]) if header != 0x01 => (0, header),
+        _ => return None,
+    };
+    if header >= 0x80 {
+        return None;
+    }
+    let len = if header & 1 == 1 {
+        usize::from(header >> 1)
+    } else {
+        0
+    };
+    if len > max_string {
+        return None;
+    }
+    let end = at
+        .checked_add(len)?
+        .checked_add(header_at)?
+        .checked_add(1)?;
+    (end <= input.len()).then_some(end)
 }
 
 fn take<'a>(input: &mut &'a [u8], len: usize) -> Result<&'a [u8], DecodeError> {

@@ -340,3 +340,41 @@ fn value_limit_counts_plain_values() {
         Err(DecodeError::Limit(LimitExceeded::new(Limit::AmfValues, 3)))
     );
 }
+
+/// Keys and short string values are checked as UTF-8 a run at a time: a
+/// bad byte anywhere in a run, a string over the limit inside one, and the
+/// forms that end a run (an empty key, an empty value) all still read right.
+#[test]
+fn runs_of_short_strings() {
+    assert_eq!(
+        dec(&hex!(
+            "03 0001 61 02 0000 0000 02 0001 62 0001 63 00 3FF0000000000000 000009"
+        )),
+        Ok(object([
+            ("a", Value::from("")),
+            ("", Value::from("b")),
+            ("c", Value::Number(1.0)),
+        ]))
+    );
+    for bytes in [
+        &hex!("03 0001 61 02 0001 FF 000009")[..],
+        &hex!("03 0001 61 02 0001 62 0001 FF 05 000009")[..],
+        &hex!("03 0001 61 02 0002 62 C3 000009")[..],
+    ] {
+        assert_eq!(dec(bytes), Err(DecodeError::InvalidUtf8), "{bytes:02x?}");
+    }
+    let limits = Limits {
+        max_string_bytes: 3,
+        ..Limits::default()
+    };
+    for bytes in [
+        &hex!("03 0001 61 02 0004 61626364 000009")[..],
+        &hex!("03 0001 61 02 0001 62 0004 61626364 05 000009")[..],
+    ] {
+        assert_eq!(
+            decode(bytes, &limits),
+            limit(Limit::AmfStringBytes, 3),
+            "{bytes:02x?}"
+        );
+    }
+}

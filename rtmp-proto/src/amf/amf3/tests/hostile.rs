@@ -318,3 +318,37 @@ fn any_non_zero_fixed_byte_is_fixed() {
     let fixed = decoded(&hex!("0d 01 07")).unwrap();
     assert!(matches!(fixed, Value::VectorInt(v) if v.fixed && v.items.is_empty()));
 }
+
+/// Dynamic members are checked as UTF-8 a run at a time: references (to
+/// keys and values) inside a run, the empty value, a bad byte and a bad
+/// reference in a run all read as one string at a time would.
+#[test]
+fn runs_of_short_strings() {
+    assert_eq!(
+        decoded(&hex!("0a 0b 01 03 61 06 03 62 03 63 06 02 00 06 01 01")),
+        Ok(Value::object([
+            ("a", Value::from("b")),
+            ("c", Value::from("b")),
+            ("a", Value::from("")),
+        ]))
+    );
+    assert_eq!(
+        decoded(&hex!("0a 0b 01 03 61 06 03 ff 01")),
+        Err(DecodeError::InvalidUtf8)
+    );
+    assert_eq!(
+        decoded(&hex!("0a 0b 01 03 61 06 08 01")),
+        Err(DecodeError::BadReference {
+            table: "string",
+            index: 4
+        })
+    );
+    let limits = Limits {
+        max_string_bytes: 1,
+        ..Limits::default()
+    };
+    assert_eq!(
+        decode(&hex!("0a 0b 01 03 61 06 05 62 62 01"), &limits),
+        limit(Limit::AmfStringBytes, 1)
+    );
+}
