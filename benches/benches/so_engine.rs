@@ -48,6 +48,8 @@ fn print_allocations() {
     for n in FANOUT_SUBSCRIBERS {
         let per_update = engine::allocations_per_run(&mut Fanout::new(n), COUNTED);
         println!("so_engine/update_fanout/N={n}: {per_update} allocations per update");
+        let per_update = engine::allocations_per_run(&mut EngineOnly::new(n), COUNTED);
+        println!("so_engine/update_fanout_engine_only/N={n}: {per_update} allocations per update");
     }
     for k in SYNC_SLOTS {
         let mut sync = InitialSync::new(k);

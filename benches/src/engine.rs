@@ -246,7 +246,8 @@ impl EngineOnly {
         }
     }
 
-    /// Applies one update; returns how many outputs it made.
+    /// Applies one update; returns how many deliveries its outputs make
+    /// (a SharedObject output is one per recipient).
     #[inline(never)]
     pub fn update(&mut self, input: Input) -> usize {
         if self
@@ -256,11 +257,18 @@ impl EngineOnly {
         {
             return 0;
         }
-        self.outputs.len()
+        self.outputs
+            .iter()
+            .map(|o| match o {
+                Output::SharedObject { to, .. } => to.len(),
+                _ => 1,
+            })
+            .sum()
     }
 
-    /// How many of the outputs are SharedObject messages.
-    pub fn messages(&self) -> usize {
+    /// How many of the outputs are SharedObject messages (bodies, each
+    /// with its recipients).
+    pub fn bodies(&self) -> usize {
         self.outputs
             .iter()
             .filter(|o| matches!(o, Output::SharedObject { .. }))
@@ -419,7 +427,8 @@ mod tests {
         for _ in 0..3 {
             let input = engine.input();
             assert_eq!(engine.update(input), 10);
-            assert_eq!(engine.messages(), 10);
+            // SUCCESS to the writer, CHANGE to the 9 others.
+            assert_eq!(engine.bodies(), 2);
             engine.settle();
         }
     }

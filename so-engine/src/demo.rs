@@ -219,7 +219,9 @@ mod tests {
         for output in outputs {
             if let Output::SharedObject { to, encoding, body } = output {
                 let m = SharedObjectMessage::decode(body, *encoding, &Limits::default()).unwrap();
-                events.extend(m.events.into_iter().map(|e| (to.0, e)));
+                for client in to {
+                    events.extend(m.events.iter().map(|e| (client.0, e.clone())));
+                }
             }
         }
         events

@@ -4,7 +4,7 @@
 use rtmp_proto::amf::{Encoding, Str, Value};
 use rtmp_proto::message::shared_object::SharedObjectMessage;
 
-use crate::delivery::Body;
+use crate::delivery::{Body, Recipients};
 use crate::error::EngineMisuse;
 use crate::types::{CallId, ClientId, ScopePath, SoKey};
 
@@ -221,14 +221,15 @@ pub struct Snapshot {
 #[non_exhaustive]
 pub enum Output {
     /// Send this SharedObject message body (type 19 for AMF0, 16 for AMF3) to
-    /// a client. Every recipient of one update in one encoding shares one
-    /// encoded `body`.
+    /// every client in `to`. An update is encoded once per encoding and
+    /// comes out as one such output per encoding, whatever the number of
+    /// recipients; each of them is in one output only.
     SharedObject {
-        /// The recipient.
-        to: ClientId,
-        /// Its encoding, which picks the message type.
+        /// The recipients (at least one), all using `encoding`.
+        to: Recipients,
+        /// Their encoding, which picks the message type.
         encoding: Encoding,
-        /// The encoded body.
+        /// The encoded body, the same bytes for all of them.
         body: Body,
     },
     /// Answer the client's `connect` with `_result`

@@ -17,9 +17,12 @@
 //! a time (a client connected, left, sent an SO message or a call; time
 //! passed; server code's [`ServerOp`]) and appends [`Output`]s (SO message
 //! bodies addressed to clients, call replies, persist/delete effects,
-//! lifecycle events). It never reads a clock (time is the [`Tick`] passed
-//! in), never does I/O, draws no randomness and iterates ordered collections
-//! only: the same inputs give the same outputs, bit for bit.
+//! lifecycle events). An update is encoded once per encoding: each body
+//! comes out once, with the list of its [`Recipients`], so that the engine's
+//! work per recipient is adding a [`ClientId`] to a list. It never reads a
+//! clock (time is the [`Tick`] passed in), never does I/O, draws no
+//! randomness and iterates ordered collections only: the same inputs give
+//! the same outputs, bit for bit.
 //!
 //! # Driving it
 //!
@@ -49,8 +52,11 @@
 //! }, &mut out)?;
 //! for output in out.drain(..) {
 //!     match output {
-//!         // Write the body as a type 19 (AMF0) or 16 (AMF3) message.
-//!         Output::SharedObject { to, encoding, body } => { let _ = (to, encoding, body); }
+//!         // Write the body as a type 19 (AMF0) or 16 (AMF3) message to each
+//!         // recipient: one output per update and encoding, however many.
+//!         Output::SharedObject { to, encoding, body } => {
+//!             for client in to { let _ = (client, encoding, &body); }
+//!         }
 //!         Output::ConnectAccepted { client } => { /* _result Connect.Success */ let _ = client; }
 //!         other => { let _ = other; /* calls, persistence, lifecycle: see Output */ }
 //!     }
@@ -225,10 +231,10 @@
 //!     SoEvent::SendMessage { method: "newMessage".into(), args: vec!["hello".into()] },
 //! ]), &mut out)?;
 //! // One message to each: client 1 gets SUCCESS + the echo, client 2 CHANGE + the message.
-//! let recipients: Vec<_> = out.iter().filter_map(|o| match o {
-//!     Output::SharedObject { to, .. } => Some(to.0),
-//!     _ => None,
-//! }).collect();
+//! let recipients: Vec<_> = out.iter().flat_map(|o| match o {
+//!     Output::SharedObject { to, .. } => to.as_slice(),
+//!     _ => &[],
+//! }).map(|c| c.0).collect();
 //! assert_eq!(recipients, [1, 2]);
 //! let chat = SoKey::new(ScopePath::new("chat/room1")?, "chat");
 //! assert_eq!(engine.view().get(&chat, "topic"), Some(&Value::from("rust")));
@@ -335,7 +341,7 @@
 
 mod config;
 mod context;
-mod delivery;
+pub mod delivery;
 pub mod demo;
 mod engine;
 mod error;
@@ -354,7 +360,7 @@ mod values;
 
 pub use config::{EngineConfig, EngineLimits};
 pub use context::{Context, Server, ServerApi, SoRef, View};
-pub use delivery::Body;
+pub use delivery::{Body, Recipients};
 pub use engine::Engine;
 pub use error::EngineMisuse;
 pub use hooks::{

@@ -69,14 +69,17 @@ impl World {
             let _ = writeln!(self.transcript, "{output:?}");
             match output {
                 Output::SharedObject { to, encoding, body } => {
-                    let peer = self
-                        .peers
-                        .get_mut(&peer_index(to))
-                        .unwrap_or_else(|| panic!("a message for {to}, who is not connected"));
-                    assert_eq!(encoding, peer.encoding, "a message in the wrong encoding");
                     let message = SharedObjectMessage::decode(&body, encoding, &Limits::default())
                         .expect("the engine's output decodes");
-                    deliver(peer, to, &message);
+                    assert!(!to.is_empty(), "an output without recipients");
+                    for to in to {
+                        let peer = self
+                            .peers
+                            .get_mut(&peer_index(to))
+                            .unwrap_or_else(|| panic!("a message for {to}, who is not connected"));
+                        assert_eq!(encoding, peer.encoding, "a message in the wrong encoding");
+                        deliver(peer, to, &message);
+                    }
                 }
                 Output::Persist { so, snapshot } => {
                     assert!(

@@ -303,16 +303,19 @@ impl Host {
         effects.deliveries.reserve(outputs.len());
         for output in outputs.drain(..) {
             let delivery = match output {
-                Output::SharedObject { to, encoding, body } => Delivery {
-                    to,
-                    encoding,
-                    command: ClientCommand::SharedObject(body),
-                },
+                Output::SharedObject { to, encoding, body } => {
+                    effects.deliveries.extend(to.into_iter().map(|to| Delivery {
+                        to,
+                        encoding,
+                        command: ClientCommand::SharedObject(body.clone()),
+                    }));
+                    continue;
+                }
                 other => {
                     let Some(other) = self.write_behind.offer(other, tick) else {
                         continue;
                     };
-                    match crate::glue::route(other) {
+                    match crate::glue::route_one(other) {
                         Ok((to, command)) => Delivery {
                             to,
                             // A client the engine already let go (rejected,

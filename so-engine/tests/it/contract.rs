@@ -265,16 +265,25 @@ fn versions_agree_across_encodings() {
         .log
         .iter()
         .filter_map(|o| match o {
-            Output::SharedObject { to, encoding, body } => Some((to.0, *encoding, body.clone())),
+            Output::SharedObject { to, encoding, body } => {
+                let to: Vec<_> = to.iter().map(|c| c.0).collect();
+                Some((to, *encoding, body.clone()))
+            }
             _ => None,
         })
         .collect();
-    assert_eq!(bodies.len(), 4);
-    // Clients 2 and 3 (AMF3) share one body; client 4 (AMF0) its own.
-    let find = |c| bodies.iter().find(|(to, ..)| *to == c).unwrap().2.clone();
-    assert_eq!(find(2).as_ptr(), find(3).as_ptr());
-    assert_ne!(find(2).as_ptr(), find(4).as_ptr());
-    assert_eq!(find(2)[0], 0, "type 16 starts with its format byte");
+    // The writer's SUCCESS, then the others' CHANGE once per encoding:
+    // clients 2 and 3 (AMF3) get one body, client 4 (AMF0) its own.
+    let sent: Vec<_> = bodies.iter().map(|(to, e, _)| (to.clone(), *e)).collect();
+    assert_eq!(
+        sent,
+        [
+            (vec![1], Encoding::Amf0),
+            (vec![4], Encoding::Amf0),
+            (vec![2, 3], Encoding::Amf3),
+        ]
+    );
+    assert_eq!(bodies[2].2[0], 0, "type 16 starts with its format byte");
     for c in 2..=4 {
         assert_eq!(
             w.take(c),

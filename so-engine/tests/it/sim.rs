@@ -438,10 +438,10 @@ impl Sim {
         for o in out {
             match &o {
                 Output::SharedObject { to, encoding, body } => {
-                    self.clients
-                        .get_mut(&to.0)
-                        .unwrap()
-                        .receive(&decode(body, *encoding));
+                    let message = decode(body, *encoding);
+                    for client in to {
+                        self.clients.get_mut(&client.0).unwrap().receive(&message);
+                    }
                 }
                 Output::Persist { so, snapshot } => {
                     self.store.insert(so.clone(), (**snapshot).clone());

@@ -108,10 +108,10 @@ impl World {
     fn absorb(&mut self, out: Vec<Output>) {
         for o in out {
             if let Output::SharedObject { to, encoding, body } = &o {
-                self.inbox
-                    .entry(*to)
-                    .or_default()
-                    .push(decode(body, *encoding));
+                let message = decode(body, *encoding);
+                for client in to {
+                    self.inbox.entry(*client).or_default().push(message.clone());
+                }
             } else {
                 self.other.push(o.clone());
             }

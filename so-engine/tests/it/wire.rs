@@ -127,11 +127,13 @@ impl Net {
             }
             for output in out {
                 match route(output) {
-                    Ok((client, command)) => {
-                        let (pair, link) = self.pairs.get_mut(&client).unwrap();
-                        let now = pair.now;
-                        let _ = link.handle_command(&mut pair.server, now, command);
-                        pair.collect();
+                    Ok(commands) => {
+                        for (client, command) in commands {
+                            let (pair, link) = self.pairs.get_mut(&client).unwrap();
+                            let now = pair.now;
+                            let _ = link.handle_command(&mut pair.server, now, command);
+                            pair.collect();
+                        }
                     }
                     Err(effect) => self.effects.push(effect),
                 }
@@ -275,7 +277,7 @@ fn shared_objects_over_real_connections() {
         .disconnect(ClientId(1), "bye")
         .unwrap();
     for o in out {
-        if let Ok((client, command)) = route(o) {
+        for (client, command) in route(o).into_iter().flatten() {
             let (pair, link) = net.pairs.get_mut(&client).unwrap();
             let now = pair.now;
             link.handle_command(&mut pair.server, now, command).unwrap();
