@@ -53,6 +53,9 @@ impl Encoder {
     /// 16,777,215 bytes: neither fits the chunk header, and both are the
     /// caller's bug (the message layer never builds such messages).
     pub fn encode(&mut self, header: &Header, payload: &[u8], out: &mut BytesMut) {
+        // Unreachable from peer bytes: the encoder only writes what this side
+        // sends, and `Connection` refuses an oversized body with
+        // `ApiMisuse::TooLarge` and picks csids itself before calling here.
         let length = u32::try_from(payload.len())
             .ok()
             .filter(|&length| length <= MAX_MESSAGE_SIZE);
