@@ -5,6 +5,10 @@
 //! [`Instant`] and time only moves when the harness moves it. Every event
 //! either side reports is recorded in a transcript of `(ms, side, event)`
 //! lines, so that two runs can be compared line for line.
+//!
+//! Its `expect`s and panics are test failures, not reactions to peer bytes:
+//! both ends are our own `Connection`s driven by the test, and the module is
+//! only built with the `sim` feature, which the server and client never use.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
