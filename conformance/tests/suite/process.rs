@@ -337,6 +337,54 @@ async fn hostile_clients_do_not_hurt_the_server<R: Adapter>() {
     assert!(log.contains("disconnecting a slow reader"), "{log}");
 }
 
+/// Clients per round in [`connections_cost_little_memory`] (each also
+/// holds a socket in this test process: well under the usual 1,024 files).
+const MEMORY_CLIENTS: u64 = 300;
+/// What one connection may cost the server, in KiB of resident memory.
+/// Measured at 20–22 KiB on both adapters; a read buffer per connection
+/// (64 KiB, as the server had before) fails it.
+const MAX_KIB_PER_CLIENT: u64 = 40;
+
+/// What a served connection costs: clients that connect, USE an SO, set
+/// a key and make a call (so their reads, writes and queues have run),
+/// twice over, since the second round reuses what the first freed.
+async fn connections_cost_little_memory<R: Adapter>() {
+    let dir = TempDir::new();
+    let server = ServerProcess::start::<R>(dir.path(), &[]);
+    let url = server.url("app");
+    // The first client sets up the app's scope and the SO.
+    let mut first = TestClient::connect(&url, Encoding::Amf0);
+    first.use_so("room", false);
+    let rss_start = server.rss_kib();
+    for round in 0..2 {
+        let clients: Vec<_> = (0..MEMORY_CLIENTS)
+            .map(|i| {
+                let mut client = TestClient::connect(&url, Encoding::Amf0);
+                client.use_so("room", false);
+                client.send_so(
+                    "room",
+                    false,
+                    vec![set(&format!("k{}", i % 10), f64::from(round))],
+                );
+                client.sync();
+                client
+            })
+            .collect();
+        let rss = server.rss_kib();
+        let per_client = rss.saturating_sub(rss_start) / MEMORY_CLIENTS;
+        eprintln!(
+            "round {round}: {MEMORY_CLIENTS} clients, server RSS {rss_start} -> {rss} KiB, {per_client} KiB per client"
+        );
+        assert!(
+            per_client <= MAX_KIB_PER_CLIENT,
+            "round {round}: {per_client} KiB per connection (RSS {rss_start} -> {rss} KiB)"
+        );
+        drop(clients);
+    }
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+}
+
 /// The bystander is answered.
 async fn check<R: Adapter>(bystander: &Client<R>, what: &str) {
     let answer = bystander.call("echo", vec![Value::from(what)]).await;
@@ -346,4 +394,5 @@ async fn check<R: Adapter>(bystander: &Client<R>, what: &str) {
 suite!(
     a_killed_server_loses_at_most_the_flush_interval,
     hostile_clients_do_not_hurt_the_server,
+    connections_cost_little_memory,
 );
