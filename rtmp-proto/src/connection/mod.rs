@@ -81,7 +81,9 @@ pub struct Connection {
     side: Side,
     epoch: Instant,
     state: State,
-    handshake: Handshake,
+    /// Until it is done: its blocks (three 1.5 KiB buffers) and random
+    /// state are freed then, not kept for the connection's life.
+    handshake: Option<Box<Handshake>>,
     decoder: chunk::Decoder,
     encoder: chunk::Encoder,
     transmit: BytesMut,
@@ -131,10 +133,10 @@ impl State {
 impl Connection {
     /// A new connection at time `now`; `seed` feeds the handshake's random bytes.
     pub fn new(config: Arc<Config>, side: Side, now: Instant, seed: [u8; 32]) -> Self {
-        let handshake = match side {
+        let handshake = Box::new(match side {
             Side::Server => Handshake::server(seed),
             Side::Client => Handshake::client(seed, config.client_style),
-        };
+        });
         let mut conn = Self {
             decoder: chunk::Decoder::new(config.chunk_limits),
             encoder: chunk::Encoder::new(),
@@ -143,7 +145,7 @@ impl Connection {
             side,
             epoch: now,
             state: State::Handshaking,
-            handshake,
+            handshake: Some(handshake),
             transmit: BytesMut::new(),
             scratch: BytesMut::new(),
             events: VecDeque::new(),
@@ -162,7 +164,9 @@ impl Connection {
             },
             pending_calls: BTreeMap::new(),
         };
-        conn.handshake.poll_transmit(&mut conn.transmit);
+        if let Some(handshake) = conn.handshake.as_deref_mut() {
+            handshake.poll_transmit(&mut conn.transmit);
+        }
         conn
     }
 
@@ -197,14 +201,19 @@ impl Connection {
         }
         self.last_input = now;
         self.bytes_received = self.bytes_received.saturating_add(input.len() as u64);
-        if self.state == State::Handshaking {
-            let consumed = match self.handshake.handle_input(self.time(now), input) {
+        let time = self.time(now);
+        if self.state == State::Handshaking
+            && let Some(handshake) = self.handshake.as_deref_mut()
+        {
+            let consumed = match handshake.handle_input(time, input) {
                 Ok(n) => n,
                 Err(e) => return Err(self.fail(e)),
             };
-            self.handshake.poll_transmit(&mut self.transmit);
+            handshake.poll_transmit(&mut self.transmit);
             input = input.get(consumed..).unwrap_or_default();
-            if self.handshake.is_done() {
+            if handshake.is_done() {
+                // Everything it had to send is in `transmit`.
+                self.handshake = None;
                 self.on_handshake_done(now);
             }
         }
