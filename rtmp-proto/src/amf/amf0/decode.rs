@@ -234,6 +234,9 @@ impl<'a> Decoder<'a> {
             if let Some((key, after_key)) = text_item(text, 0) {
                 self.check_container_len(mark)?;
                 self.budget.charge_bytes(key.len())?;
+                // Built before the value: moving a key built just before
+                // the push stalls on store forwarding.
+                let key = Str::from(key);
                 let value = match text_item(after_key, 1) {
                     Some((value, rest)) => {
                         advance(input, text.len().saturating_sub(rest.len()));
@@ -247,7 +250,7 @@ impl<'a> Decoder<'a> {
                         self.value_after_key(input, child)?
                     }
                 };
-                self.scratch.push((Str::from(key), value));
+                self.scratch.push((key, value));
                 continue;
             }
             let key_len = usize::from(read_u16(input)?);
@@ -262,8 +265,9 @@ impl<'a> Decoder<'a> {
             self.check_container_len(mark)?;
             let key = self.string(key_len, input)?;
             self.budget.charge_bytes(key.len())?;
+            let key = Str::from(key);
             let value = self.value_after_key(input, child)?;
-            self.scratch.push((Str::from(key), value));
+            self.scratch.push((key, value));
         }
         Ok(take_from(&mut self.scratch, mark))
     }
