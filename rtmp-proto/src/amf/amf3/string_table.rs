@@ -31,7 +31,6 @@ pub(super) struct StringTable {
     /// Bit [`filter_bit`] of the tag of every listed string.
     filter: [u64; FILTER_WORDS],
     /// Entry `i` is string `i`, for `i` below `count` and [`LISTED`].
-    tags: [u32; LISTED],
     spans: [Span; LISTED],
     /// The hash index, once more than [`LISTED`] strings were written: a
     /// power of two long.
@@ -54,6 +53,9 @@ const FILTER_WORDS: usize = 16;
 struct Span {
     at: usize,
     len: u32,
+    /// The string's [`tag`] while it is listed (it fills what would be
+    /// padding).
+    tag: u32,
 }
 
 /// A string's bytes and its index in the peer's table.
@@ -75,7 +77,6 @@ impl Default for StringTable {
         Self {
             count: 0,
             filter: [0; FILTER_WORDS],
-            tags: [0; LISTED],
             spans: [Span::default(); LISTED],
             slots: Vec::new(),
             used: 0,
@@ -123,14 +124,12 @@ impl StringTable {
     pub(super) fn list(&mut self, new: Unseen, at: usize) {
         // `index` is below LISTED: the count cannot overflow.
         self.count += 1;
-        if let (Some(tag), Some(span)) =
-            (self.tags.get_mut(new.index), self.spans.get_mut(new.index))
-        {
-            *tag = new.tag;
+        if let Some(span) = self.spans.get_mut(new.index) {
             // Offsets of bytes in memory: the sum cannot overflow.
             *span = Span {
                 at: self.arena.len() + at,
                 len: u32::from(new.len),
+                tag: new.tag,
             };
             let (word, bit) = filter_bit(new.tag);
             self.filter[word] |= bit;
@@ -156,9 +155,8 @@ impl StringTable {
     #[inline(never)]
     fn find_listed(&self, tag: u32, s: &[u8], out: &[u8], base: usize) -> Result<u32, u32> {
         let listed = (self.count as usize).min(LISTED);
-        for (index, &listed_tag) in self.tags.iter().enumerate().take(listed) {
-            if listed_tag == tag
-                && let Some(&span) = self.spans.get(index)
+        for (index, &span) in self.spans.iter().enumerate().take(listed) {
+            if span.tag == tag
                 && span.len as usize == s.len()
                 && self.bytes(span, out, base) == Some(s)
             {
@@ -200,14 +198,11 @@ impl StringTable {
             Ok(len) => Span {
                 at: self.arena.len().saturating_add(at),
                 len,
+                tag: key,
             },
             Err(_) => Span::default(),
         };
-        if let (Some(tag), Some(free)) = (
-            self.tags.get_mut(index as usize),
-            self.spans.get_mut(index as usize),
-        ) {
-            *tag = key;
+        if let Some(free) = self.spans.get_mut(index as usize) {
             *free = span;
             let (word, bit) = filter_bit(key);
             self.filter[word] |= bit;
