@@ -41,8 +41,8 @@ pub(super) struct StringTable {
     arena: Vec<u8>,
 }
 
-/// Strings kept in the list before the hash index takes over: a scan of
-/// this many tags costs about as much as hashing a string.
+/// Strings kept in the list before the hash index takes over: the most
+/// tags a string the filter lets through is compared with.
 const LISTED: usize = 32;
 /// Words of the filter over listed tags: 1,024 bits.
 const FILTER_WORDS: usize = 16;
