@@ -3,6 +3,7 @@
 
 use bytes::{BufMut, BytesMut};
 
+use super::string_table::{StringTable, Unseen};
 use super::{ARRAY_COLLECTION, MAX_U28, OBJECT_PROXY, marker};
 use crate::amf::{Object, Str, Value, Vector};
 
@@ -46,10 +47,7 @@ impl Encoder {
                     put_double(out, f64::from(*i));
                 }
             }
-            Value::String(s) if fits(s.len()) => {
-                out.put_u8(marker::STRING);
-                self.string(s.as_str(), out);
-            }
+            Value::String(s) if fits(s.len()) => self.string_value(s, out),
             Value::Date(date) => {
                 // U29D-value: 1, the low bit saying "not a reference".
                 let mut bytes = [marker::DATE, 0x01, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -163,13 +161,28 @@ impl Encoder {
                 continue;
             }
             self.string(key, out);
-            self.value(value, out);
+            // The common leaves inline, saving a call per member.
+            match value {
+                Value::Number(n) => put_double(out, *n),
+                Value::String(s) => {
+                    let s = s.as_str();
+                    if fits(s.len()) {
+                        self.string_value(s, out);
+                    } else {
+                        out.put_u8(marker::NULL);
+                    }
+                }
+                _ => self.value(value, out),
+            }
         }
         out.put_u8(EMPTY_STRING);
     }
 
     /// Traits by reference, or inline (AMF 3 §3.12) and remembered.
     fn traits(&mut self, shape: Shape<'_>, sealed: &[(Str, Value)], out: &mut BytesMut) {
+        if shape.class_name.is_empty() && shape.dynamic && sealed.is_empty() {
+            return self.anonymous_traits(out);
+        }
         if let Some(index) = self.traits.find(shape, sealed) {
             put_u29(out, (index << 2) | 0b01);
             return;
@@ -182,6 +195,17 @@ impl Encoder {
         for (name, _) in sealed {
             self.string(name, out);
         }
+    }
+
+    /// The traits of Flash's plain object (anonymous, dynamic, no sealed
+    /// members), the most common by far.
+    fn anonymous_traits(&mut self, out: &mut BytesMut) {
+        if let Some(index) = self.traits.anonymous {
+            return put_u29(out, (index << 2) | 0b01);
+        }
+        self.traits.anonymous = self.traits.next_index();
+        // Inline dynamic traits with no sealed members, and the empty class name.
+        out.put_slice(&[0b1011, EMPTY_STRING]);
     }
 
     /// The traits of an externalizable Flex class.
@@ -207,8 +231,36 @@ impl Encoder {
 
     /// A string by reference when the table has it, else inline (the empty
     /// string never enters the table, AMF 3 §3.8). The caller checks `fits`.
+    #[inline(always)]
     fn string(&mut self, s: &str, out: &mut BytesMut) {
         let bytes = s.as_bytes();
+        // Most strings of a body are short and new: no search, one header byte.
+        if let Some(new) = self.strings.unseen(bytes) {
+            out.put_u8(new.header());
+            return self.put_new(new, bytes, out);
+        }
+        self.string_any(bytes, out);
+    }
+
+    /// A string value: its marker, then [`string`](Self::string).
+    #[inline(always)]
+    fn string_value(&mut self, s: &str, out: &mut BytesMut) {
+        out.put_u8(marker::STRING);
+        self.string(s, out);
+    }
+
+    /// The bytes of a string [`StringTable::unseen`] vouched for, after its
+    /// header.
+    #[inline(always)]
+    fn put_new(&mut self, new: Unseen, bytes: &[u8], out: &mut BytesMut) {
+        let at = out.len() - self.base;
+        out.put_slice(bytes);
+        self.strings.list(new, at);
+    }
+
+    /// [`string`](Self::string) for any string.
+    #[inline(never)]
+    fn string_any(&mut self, bytes: &[u8], out: &mut BytesMut) {
         if bytes.is_empty() {
             out.put_u8(EMPTY_STRING);
             return;
@@ -247,9 +299,6 @@ const MAX_TRAITS_INDEX: u32 = (1 << 27) - 1;
 /// Typed traits kept for lookup; past that, new traits are written inline
 /// (and still counted), so a long list is never scanned.
 const MAX_CACHED_TRAITS: usize = 64;
-/// Slots probed for a string before giving up on a reference, so that
-/// colliding strings cannot make encoding quadratic.
-const MAX_PROBES: usize = 8;
 /// The body of an ObjectProxy: an anonymous dynamic object.
 const OBJECT_PROXY_BODY: Shape<'static> = Shape {
     class_name: "",
@@ -284,10 +333,9 @@ struct CachedTraits {
 }
 
 impl TraitsTable {
+    /// Typed or sealed traits written before (anonymous ones are in
+    /// `anonymous`).
     fn find(&self, shape: Shape<'_>, sealed: &[(Str, Value)]) -> Option<u32> {
-        if shape.class_name.is_empty() && shape.dynamic && sealed.is_empty() {
-            return self.anonymous;
-        }
         self.others
             .iter()
             .find(|t| {
@@ -303,9 +351,7 @@ impl TraitsTable {
         let Some(index) = self.next_index() else {
             return;
         };
-        if shape.class_name.is_empty() && shape.dynamic && sealed.is_empty() {
-            self.anonymous = Some(index);
-        } else if self.others.len() < MAX_CACHED_TRAITS {
+        if self.others.len() < MAX_CACHED_TRAITS {
             self.others.push(CachedTraits {
                 index,
                 class_name: shape.class_name.into(),
@@ -322,293 +368,6 @@ impl TraitsTable {
         self.count = self.count.saturating_add(1);
         (index <= MAX_TRAITS_INDEX).then_some(index)
     }
-}
-
-/// The encoder's side of the string table: how many strings the peer's
-/// table holds, and an index to find them again.
-///
-/// Up to [`SMALL`] strings are found through fingerprints chained in a few
-/// buckets, which costs less than hashing for the short strings of a
-/// typical body; past that, through an open-addressing hash index. Neither
-/// copies strings while a call runs: an entry points at the bytes just
-/// written to the output. When [`Encoder::encode`] returns, the strings it
-/// added are copied to `arena` for the calls after it.
-#[derive(Debug)]
-struct StringTable {
-    count: u32,
-    small_len: usize,
-    /// Per bucket of fingerprints, 1 + the latest entry in it (0: none).
-    heads: [u8; BUCKETS],
-    /// Per entry, 1 + the entry before it in its bucket (0: none).
-    next: [u8; SMALL],
-    prints: [u64; SMALL],
-    places: [Place; SMALL],
-    /// The hash index, once more than [`SMALL`] strings are indexed: a power
-    /// of two long.
-    slots: Vec<Slot>,
-    used: usize,
-    /// Positions below `arena.len()` are in here; positions from there on
-    /// are offsets into the current call's output, shifted by `arena.len()`.
-    arena: Vec<u8>,
-}
-
-const SMALL: usize = 32;
-const BUCKETS: usize = 32;
-
-/// Where a string's bytes are, and its index in the peer's table.
-#[derive(Debug, Clone, Copy, Default)]
-struct Place {
-    index: u32,
-    at: u32,
-    len: u32,
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Slot {
-    hash: u32,
-    /// The string's place; a free slot has `len` 0 (the empty string is
-    /// never indexed).
-    place: Place,
-}
-
-impl Default for StringTable {
-    fn default() -> Self {
-        Self {
-            count: 0,
-            small_len: 0,
-            heads: [0; BUCKETS],
-            next: [0; SMALL],
-            prints: [0; SMALL],
-            places: [Place::default(); SMALL],
-            slots: Vec::new(),
-            used: 0,
-            arena: Vec::new(),
-        }
-    }
-}
-
-impl StringTable {
-    /// The index of `s` if the table holds it, else the key to
-    /// [`add`](Self::add) it with (its fingerprint or its hash).
-    #[inline]
-    fn find(&self, s: &[u8], out: &[u8], base: usize) -> Result<u32, u64> {
-        if !self.slots.is_empty() {
-            return self.find_hashed(s, out, base);
-        }
-        let print = fingerprint(s);
-        let mut entry = self.heads.get(bucket(print)).copied().unwrap_or(0);
-        while let Some(i) = usize::from(entry).checked_sub(1) {
-            if self.prints.get(i) == Some(&print)
-                && let Some(place) = self.places.get(i)
-                && self.bytes(place, out, base) == Some(s)
-            {
-                return Ok(place.index);
-            }
-            entry = self.next.get(i).copied().unwrap_or(0);
-        }
-        Err(print)
-    }
-
-    #[inline(never)]
-    fn find_hashed(&self, s: &[u8], out: &[u8], base: usize) -> Result<u32, u64> {
-        let hash = hash(s);
-        let mask = self.slots.len() - 1;
-        for probe in 0..MAX_PROBES {
-            let slot = self.slots[(hash as usize + probe) & mask];
-            if slot.place.len == 0 {
-                break;
-            }
-            if slot.hash == hash
-                && slot.place.len as usize == s.len()
-                && self.bytes(&slot.place, out, base) == Some(s)
-            {
-                return Ok(slot.place.index);
-            }
-        }
-        Err(u64::from(hash))
-    }
-
-    /// Counts a string written inline at offset `at` of the current call's
-    /// output `out` (which starts at `base`), and indexes it under `key`
-    /// (from [`find`](Self::find)) if a reference can express it and the
-    /// index has room.
-    fn add(&mut self, key: u64, at: usize, len: usize, out: &[u8], base: usize) {
-        let index = self.count;
-        self.count = self.count.saturating_add(1);
-        let (Ok(at), Ok(len)) = (
-            u32::try_from(self.arena.len().saturating_add(at)),
-            u32::try_from(len),
-        ) else {
-            return;
-        };
-        if index > MAX_U28 {
-            return;
-        }
-        let place = Place { index, at, len };
-        let entry = self.small_len;
-        if self.slots.is_empty()
-            && let (Some(print), Some(free), Some(next), Some(head)) = (
-                self.prints.get_mut(entry),
-                self.places.get_mut(entry),
-                self.next.get_mut(entry),
-                self.heads.get_mut(bucket(key)),
-            )
-        {
-            *print = key;
-            *free = place;
-            *next = *head;
-            // `entry` is below SMALL (32): it fits a u8.
-            *head = entry as u8 + 1;
-            self.small_len += 1;
-            return;
-        }
-        self.add_hashed(key as u32, place, out, base);
-    }
-
-    /// [`add`](Self::add) once the linear list is full.
-    #[inline(never)]
-    fn add_hashed(&mut self, mut hash: u32, place: Place, out: &[u8], base: usize) {
-        if self.slots.is_empty() {
-            self.spill(out, base);
-            hash = self.bytes(&place, out, base).map_or(0, self::hash);
-        }
-        if insert(&mut self.slots, Slot { hash, place }) {
-            self.used += 1;
-            if self.used * 2 > self.slots.len() {
-                self.grow();
-            }
-        }
-    }
-
-    /// Moves the linear list into a new hash index.
-    fn spill(&mut self, out: &[u8], base: usize) {
-        let mut slots = vec![Slot::default(); SMALL * 4];
-        for place in self.places.iter().take(self.small_len) {
-            let hash = self.bytes(place, out, base).map_or(0, hash);
-            insert(
-                &mut slots,
-                Slot {
-                    hash,
-                    place: *place,
-                },
-            );
-        }
-        self.used = self.small_len;
-        self.small_len = 0;
-        self.slots = slots;
-    }
-
-    /// Copies the strings the current call added (written to `written`, its
-    /// output) into the arena, so that later calls can compare against them.
-    fn keep(&mut self, written: &[u8]) {
-        let start = self.arena.len();
-        let small = self.places.iter_mut().take(self.small_len);
-        let hashed = self.slots.iter_mut().map(|slot| &mut slot.place);
-        for place in small.chain(hashed) {
-            let Some(offset) = (place.at as usize).checked_sub(start) else {
-                continue;
-            };
-            if place.len == 0 {
-                continue;
-            }
-            let bytes = written
-                .get(offset..)
-                .and_then(|rest| rest.get(..place.len as usize));
-            match (bytes, u32::try_from(self.arena.len())) {
-                (Some(bytes), Ok(at)) => {
-                    place.at = at;
-                    self.arena.extend_from_slice(bytes);
-                }
-                // Unreachable (the call wrote these bytes); never match it.
-                _ => place.len = 0,
-            }
-        }
-    }
-
-    fn bytes<'s>(&'s self, place: &Place, out: &'s [u8], base: usize) -> Option<&'s [u8]> {
-        let at = place.at as usize;
-        let len = place.len as usize;
-        match at.checked_sub(self.arena.len()) {
-            None => self.arena.get(at..)?.get(..len),
-            Some(offset) => out.get(base.checked_add(offset)?..)?.get(..len),
-        }
-    }
-
-    fn grow(&mut self) {
-        let mut grown = vec![Slot::default(); self.slots.len() * 2];
-        let mut used = 0;
-        for &slot in self.slots.iter().filter(|s| s.place.len != 0) {
-            if insert(&mut grown, slot) {
-                used += 1;
-            }
-        }
-        self.used = used;
-        self.slots = grown;
-    }
-}
-
-/// The bucket of a fingerprint in the linear list's chains.
-fn bucket(print: u64) -> usize {
-    (print.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 59) as usize
-}
-
-/// The length and the first and last four bytes: enough to tell apart
-/// nearly all the strings of one body, in a few instructions. Never 0 for
-/// a non-empty string.
-fn fingerprint(bytes: &[u8]) -> u64 {
-    let len = bytes.len() as u64;
-    let word = |w: Option<&[u8; 4]>| w.map_or(0, |w| u64::from(u32::from_le_bytes(*w)));
-    let ends = if bytes.len() >= 4 {
-        word(bytes.first_chunk()) ^ word(bytes.last_chunk()).rotate_left(29)
-    } else {
-        let byte = |b: Option<&u8>| b.map_or(0, |&b| u64::from(b));
-        byte(bytes.first()) | byte(bytes.get(1)) << 8 | byte(bytes.get(2)) << 16
-    };
-    ends ^ len << 56
-}
-
-/// Puts `slot` in the first free place of its probe sequence, if any.
-fn insert(slots: &mut [Slot], slot: Slot) -> bool {
-    let mask = slots.len() - 1;
-    for probe in 0..MAX_PROBES {
-        let free = &mut slots[(slot.hash as usize + probe) & mask];
-        if free.place.len == 0 {
-            *free = slot;
-            return true;
-        }
-    }
-    false
-}
-
-/// A hash of the length and of up to three 8-byte words (head, middle,
-/// tail): constant time whatever the length. Strings that collide only
-/// cost a comparison, and the probe limit bounds that.
-fn hash(bytes: &[u8]) -> u32 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let len = bytes.len();
-    let (head, middle, tail) = if len >= 8 {
-        let word = |w: Option<&[u8; 8]>| w.map_or(0, |w| u64::from_le_bytes(*w));
-        (
-            word(bytes.first_chunk()),
-            word(bytes.get(len / 2 - 4..).and_then(<[u8]>::first_chunk)),
-            word(bytes.last_chunk()),
-        )
-    } else if len >= 4 {
-        let word = |w: Option<&[u8; 4]>| w.map_or(0, |w| u64::from(u32::from_le_bytes(*w)));
-        (word(bytes.first_chunk()), 0, word(bytes.last_chunk()))
-    } else {
-        let byte = |b: Option<&u8>| b.map_or(0, |&b| u64::from(b));
-        let head = byte(bytes.first()) | byte(bytes.get(len / 2)) << 8 | byte(bytes.last()) << 16;
-        (head, 0, 0)
-    };
-    let mut h = (head ^ (len as u64) << 40).wrapping_mul(K);
-    h = (h.rotate_left(26) ^ middle).wrapping_mul(K);
-    h = (h.rotate_left(26) ^ tail).wrapping_mul(K);
-    // A product only carries differences upwards: fold the high half down
-    // and multiply again, so that the last bytes reach the bits that pick
-    // the slot.
-    h = (h ^ h >> 32).wrapping_mul(K);
-    (h >> 32) as u32
 }
 
 /// Bytes to reserve before writing `value` at the top level: a scalar's

@@ -83,6 +83,7 @@ use crate::amf::{Limits, Value};
 
 mod decode;
 mod encode;
+mod string_table;
 
 pub use decode::{Decoder, decode};
 pub use encode::{Encoder, encode};

@@ -10,6 +10,7 @@ use crate::error::DecodeError;
 mod golden;
 mod hostile;
 mod round_trip;
+mod string_table;
 
 fn encoded(value: &Value) -> Vec<u8> {
     let mut out = BytesMut::new();
