@@ -57,8 +57,13 @@ impl FloorCase {
 
 /// Measures every case of [`BATCHES`] at `clients` sockets with
 /// `messages` messages per socket per case (rounded down to whole
-/// batches).
-pub(crate) fn measure(clients: usize, messages: usize) -> Result<Vec<FloorCase>, String> {
+/// batches), pausing `gap` after each round of writes to every socket
+/// (the pause is not the writer's CPU time).
+pub(crate) fn measure(
+    clients: usize,
+    messages: usize,
+    gap: Duration,
+) -> Result<Vec<FloorCase>, String> {
     let listener =
         TcpListener::bind("127.0.0.1:0").map_err(|e| format!("floor: cannot listen: {e}"))?;
     let addr = listener
@@ -71,7 +76,7 @@ pub(crate) fn measure(clients: usize, messages: usize) -> Result<Vec<FloorCase>,
         .map_err(|e| format!("floor: no reader thread: {e}"))?;
     // The listener and the writer's sockets are closed when this returns:
     // the reader sees EOF (or a refused connect) everywhere and ends.
-    let result = write_cases(listener, clients, messages, &connected_rx);
+    let result = write_cases(listener, clients, messages, gap, &connected_rx);
     let read = reader
         .join()
         .map_err(|_| "floor: the reader thread panicked".to_owned())??;
@@ -91,6 +96,7 @@ fn write_cases(
     listener: TcpListener,
     clients: usize,
     messages: usize,
+    gap: Duration,
     connected: &mpsc::Receiver<Result<(), String>>,
 ) -> Result<Vec<FloorCase>, String> {
     let mut sockets = Vec::with_capacity(clients);
@@ -111,7 +117,7 @@ fn write_cases(
     for batch in BATCHES {
         let rounds = messages / batch;
         let payload = vec![0x5Au8; MESSAGE_BYTES * batch];
-        cases.push(time_case(&mut sockets, &payload, batch, rounds)?);
+        cases.push(time_case(&mut sockets, &payload, batch, rounds, gap)?);
         // Let the reader drain before the next case starts.
         thread::sleep(Duration::from_millis(100));
     }
@@ -123,6 +129,7 @@ fn time_case(
     payload: &[u8],
     batch: usize,
     rounds: usize,
+    gap: Duration,
 ) -> Result<FloorCase, String> {
     let wall_start = Instant::now();
     let cpu_start = sys::thread_cpu();
@@ -131,6 +138,9 @@ fn time_case(
             socket
                 .write_all(payload)
                 .map_err(|e| format!("floor: write failed: {e}"))?;
+        }
+        if !gap.is_zero() {
+            thread::sleep(gap);
         }
     }
     let wall = wall_start.elapsed();
@@ -197,9 +207,19 @@ mod tests {
 
     #[test]
     fn every_byte_arrives() {
-        let cases = measure(3, 16).expect("floor");
+        let cases = measure(3, 16, Duration::ZERO).expect("floor");
         assert_eq!(cases.len(), 2);
         assert_eq!((cases[0].batch, cases[0].deliveries), (1, 48));
         assert_eq!((cases[1].batch, cases[1].deliveries), (8, 48));
+    }
+
+    #[test]
+    fn the_gap_pauses_between_rounds() {
+        let gap = Duration::from_millis(2);
+        let cases = measure(3, 16, gap).expect("floor");
+        // 16 rounds of one message, 2 rounds of 8.
+        assert!(cases[0].wall >= gap * 16, "{:?}", cases[0].wall);
+        assert!(cases[1].wall >= gap * 2, "{:?}", cases[1].wall);
+        assert!(cases.iter().all(|c| c.deliveries == 48));
     }
 }

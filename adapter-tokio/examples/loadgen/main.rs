@@ -102,6 +102,12 @@ struct Args {
     /// Messages per socket in each floor case; 0 skips the floor.
     #[arg(long, default_value_t = 512)]
     floor_messages: usize,
+    /// Microseconds the floor's writer pauses after each round of writes
+    /// to every socket (0: none). A pause like the server's delivery tick
+    /// lets the readers fall asleep between rounds, as they do against
+    /// the server.
+    #[arg(long, default_value_t = 0)]
+    floor_gap_us: u64,
     /// Seconds allowed for connecting and subscribing every client.
     #[arg(long, default_value_t = 60.0)]
     setup_timeout: f64,
@@ -124,6 +130,7 @@ struct Options {
     encoding: Encoding,
     threads: usize,
     floor_messages: usize,
+    floor_gap: Duration,
     setup_timeout: Duration,
 }
 
@@ -181,6 +188,7 @@ impl TryFrom<Args> for Options {
             },
             threads: args.threads,
             floor_messages: args.floor_messages,
+            floor_gap: Duration::from_micros(args.floor_gap_us),
             setup_timeout: seconds("setup-timeout", args.setup_timeout, 1.0)?,
         })
     }
@@ -215,7 +223,7 @@ fn run(options: &Options) -> Result<Report, String> {
         run_clients(options, url, &mut report)?;
     }
     if options.floor_messages > 0 {
-        report.floor = floor::measure(options.clients, options.floor_messages)?;
+        report.floor = floor::measure(options.clients, options.floor_messages, options.floor_gap)?;
         report.floor_messages = options.floor_messages;
     }
     Ok(report)
