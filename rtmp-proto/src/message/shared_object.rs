@@ -276,6 +276,8 @@ impl SoEvent {
     }
 }
 
+/// The AMF0 string marker (a SEND_MESSAGE's handler name).
+const AMF0_STRING: u8 = 0x02;
 /// The AMF0 number marker, and the bytes a number takes with it.
 const AMF0_NUMBER: u8 = 0x00;
 const AMF0_NUMBER_LEN: u32 = 9;
@@ -387,17 +389,24 @@ fn decode_event<'a>(
             }
         }
         SoEvent::SEND_MESSAGE => {
-            values.set_input(payload);
             // Red5 reads the handler name with its AMF deserializer, so any
             // string form (0x02, 0x0C, 0x11 + AMF3 string) is accepted.
             // A name over 65,535 bytes could not be written back (we write
             // the 0x02 form every peer reads), so it is refused here too.
-            let method = match values.decode()? {
-                Value::String(method) if u16::try_from(method.len()).is_ok() => method,
-                _ => {
-                    return Err(DecodeError::Invalid {
-                        what: "SharedObject handler name",
-                    });
+            // The 0x02 form everyone writes is read like a key.
+            let method = if let [AMF0_STRING, name @ ..] = payload {
+                let (method, args) = key(name, limits)?;
+                values.set_input(args);
+                method
+            } else {
+                values.set_input(payload);
+                match values.decode()? {
+                    Value::String(method) if u16::try_from(method.len()).is_ok() => method,
+                    _ => {
+                        return Err(DecodeError::Invalid {
+                            what: "SharedObject handler name",
+                        });
+                    }
                 }
             };
             let mut args = Vec::new();
