@@ -191,10 +191,7 @@ impl SharedObjectMessage {
                 SoEvent::RequestChange { key, value } | SoEvent::Change { key, value } => {
                     if let (Encoding::Amf0, Value::Number(n)) = (encoding, value) {
                         // The most common value has a known length: no patch.
-                        put_keyed_head(out, kind, key, Some(AMF0_NUMBER_LEN))?;
-                        let mut number = [AMF0_NUMBER; AMF0_NUMBER_LEN as usize];
-                        number[1..].copy_from_slice(&n.to_be_bytes());
-                        out.put_slice(&number);
+                        put_keyed_number(out, kind, key, *n)?;
                         continue;
                     }
                     let length_at = put_keyed_head(out, kind, key, None)?;
@@ -279,6 +276,8 @@ impl SoEvent {
     }
 }
 
+/// The AMF0 string marker (a SEND_MESSAGE's handler name).
+const AMF0_STRING: u8 = 0x02;
 /// The AMF0 number marker, and the bytes a number takes with it.
 const AMF0_NUMBER: u8 = 0x00;
 const AMF0_NUMBER_LEN: u32 = 9;
@@ -390,17 +389,24 @@ fn decode_event<'a>(
             }
         }
         SoEvent::SEND_MESSAGE => {
-            values.set_input(payload);
             // Red5 reads the handler name with its AMF deserializer, so any
             // string form (0x02, 0x0C, 0x11 + AMF3 string) is accepted.
             // A name over 65,535 bytes could not be written back (we write
             // the 0x02 form every peer reads), so it is refused here too.
-            let method = match values.decode()? {
-                Value::String(method) if u16::try_from(method.len()).is_ok() => method,
-                _ => {
-                    return Err(DecodeError::Invalid {
-                        what: "SharedObject handler name",
-                    });
+            // The 0x02 form everyone writes is read like a key.
+            let method = if let [AMF0_STRING, name @ ..] = payload {
+                let (method, args) = key(name, limits)?;
+                values.set_input(args);
+                method
+            } else {
+                values.set_input(payload);
+                match values.decode()? {
+                    Value::String(method) if u16::try_from(method.len()).is_ok() => method,
+                    _ => {
+                        return Err(DecodeError::Invalid {
+                            what: "SharedObject handler name",
+                        });
+                    }
                 }
             };
             let mut args = Vec::new();
@@ -482,16 +488,109 @@ fn put_keyed_head(
     key: &str,
     rest: Option<u32>,
 ) -> Result<usize, ApiMisuse> {
+    let length_at = out.len().saturating_add(1);
+    put_keyed(out, kind, key, rest, None)?;
+    Ok(length_at)
+}
+
+/// Writes a REQUEST_CHANGE or CHANGE of an AMF0 number: header, key and the
+/// number, whose length is known up front.
+#[inline]
+fn put_keyed_number(out: &mut BytesMut, kind: u8, key: &str, n: f64) -> Result<(), ApiMisuse> {
+    let mut number = [AMF0_NUMBER; AMF0_NUMBER_LEN as usize];
+    if let Some((_, bits)) = number.split_first_mut() {
+        bits.copy_from_slice(&n.to_be_bytes());
+    }
+    put_keyed(out, kind, key, Some(AMF0_NUMBER_LEN), Some(number))
+}
+
+/// The longest key [`put_keyed`] writes through its staging array.
+const SHORT_KEY: usize = 16;
+/// Header (7), a short key, an AMF0 number (9).
+const STAGED: usize = 32;
+
+/// Writes `type · length · key length · key`, then `number` if any. The
+/// length is `2 + key + rest`, or 0 (patched later) for `None`.
+///
+/// A key of at most [`SHORT_KEY`] bytes is staged with the rest in one
+/// fixed-size array, appended whole and cut to length: appending the key by
+/// itself is a `memcpy` call (its length is not known at compile time) that
+/// costs more than the few bytes most keys have.
+#[inline(always)]
+fn put_keyed(
+    out: &mut BytesMut,
+    kind: u8,
+    key: &str,
+    rest: Option<u32>,
+    number: Option<[u8; AMF0_NUMBER_LEN as usize]>,
+) -> Result<(), ApiMisuse> {
+    let key = key.as_bytes();
     let key_len = u16::try_from(key.len()).map_err(|_| ApiMisuse::TooLarge("SharedObject key"))?;
     let length = rest.map_or(0, |rest| {
         rest.saturating_add(u32::from(key_len)).saturating_add(2)
     });
-    let [l0, l1, l2, l3] = length.to_be_bytes();
-    let [k0, k1] = key_len.to_be_bytes();
-    let length_at = out.len().saturating_add(1);
-    out.put_slice(&[kind, l0, l1, l2, l3, k0, k1]);
-    out.put_slice(key.as_bytes());
-    Ok(length_at)
+    if key.len() > SHORT_KEY {
+        out.put_u8(kind);
+        out.put_u32(length);
+        out.put_u16(key_len);
+        out.put_slice(key);
+        if let Some(number) = number {
+            out.put_slice(&number);
+        }
+        return Ok(());
+    }
+    let mut staged = [0; STAGED];
+    let (head, tail) = staged.split_at_mut(7);
+    if let Some((first, head)) = head.split_first_mut() {
+        *first = kind;
+        let (length_bytes, key_len_bytes) = head.split_at_mut(4);
+        length_bytes.copy_from_slice(&length.to_be_bytes());
+        key_len_bytes.copy_from_slice(&key_len.to_be_bytes());
+    }
+    copy_short(tail, key);
+    let mut end = 7 + key.len();
+    if let Some(number) = number
+        && let Some(slot) = staged.get_mut(end..).and_then(<[u8]>::first_chunk_mut)
+    {
+        *slot = number;
+        end += number.len();
+    }
+    let end = out.len().saturating_add(end);
+    out.extend_from_slice(&staged);
+    out.truncate(end);
+    Ok(())
+}
+
+/// Copies `src` (at most 16 bytes) to the start of `dst` (at least as long)
+/// with two possibly overlapping fixed-size moves, as `memcpy` does small
+/// sizes, but inline.
+#[inline]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    match src.len() {
+        8.. => copy_ends::<8>(dst, src),
+        4..8 => copy_ends::<4>(dst, src),
+        2..4 => copy_ends::<2>(dst, src),
+        _ => copy_ends::<1>(dst, src),
+    }
+}
+
+/// Copies the first and the last `N` bytes of `src` (`N <= src.len() <= 2N`)
+/// to the same places in `dst`: all of `src`.
+#[inline]
+fn copy_ends<const N: usize>(dst: &mut [u8], src: &[u8]) {
+    let (Some(first), Some(last)) = (src.first_chunk::<N>(), src.last_chunk::<N>()) else {
+        return;
+    };
+    let last_at = src.len().saturating_sub(N);
+    if let Some(slot) = dst.first_chunk_mut::<N>() {
+        *slot = *first;
+    }
+    if let Some(slot) = dst
+        .get_mut(last_at..)
+        .and_then(<[u8]>::first_chunk_mut::<N>)
+    {
+        *slot = *last;
+    }
 }
 
 /// Fills the u32 reserved at `at` with the byte count written after it.

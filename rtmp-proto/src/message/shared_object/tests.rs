@@ -269,6 +269,42 @@ fn non_ascii_key_lengths_are_byte_counts() {
 }
 
 #[test]
+fn keys_of_every_short_length_are_written_whole() {
+    // Keys up to 16 bytes are staged in a fixed-size array (copied by their
+    // two ends); longer ones are appended directly. Every length on both
+    // sides of each copy size, behind existing bytes in `out`.
+    let letters = "abcdefghijklmnopqrstuvwxyz";
+    for len in 0..=20 {
+        let key = &letters[..len];
+        let events = vec![
+            change(key, 2.5),
+            SoEvent::Remove { key: key.into() },
+            change(key, "v"),
+        ];
+        let mut expected = Vec::from(&b"\x01\x02\x03"[..]);
+        expected.extend_from_slice(&hex!("0004 63686174 00000001 00000000 00000000"));
+        let key_len = u8::try_from(len).expect("short");
+        for (kind, value) in [
+            (4, &hex!("00 4004000000000000")[..]),
+            (9, &[]),
+            (4, &hex!("02 0001 76")),
+        ] {
+            let length = key_len + 2 + u8::try_from(value.len()).expect("short");
+            expected.extend_from_slice(&[kind, 0, 0, 0, length, 0, key_len]);
+            expected.extend_from_slice(key.as_bytes());
+            expected.extend_from_slice(value);
+        }
+        let mut out = BytesMut::from(&b"\x01\x02\x03"[..]);
+        message(1, false, events.clone())
+            .encode(Encoding::Amf0, &mut out)
+            .expect("encodes");
+        assert_eq!(&out[..], &expected[..], "key length {len}");
+        let decoded = decode(expected.get(3..).expect("body"), Encoding::Amf0);
+        assert_eq!(decoded.map(|m| m.events), Ok(events), "key length {len}");
+    }
+}
+
+#[test]
 fn request_change_without_value_is_null() {
     let body = hex!(
         "0004 63686174 00000005 00000000 00000000"
