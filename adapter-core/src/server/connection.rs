@@ -18,7 +18,7 @@ use tracing::{debug, error, info};
 
 use super::Config;
 use super::engine::{EngineSender, ToEngine};
-use super::mailbox::Mailbox;
+use super::mailbox::{Mailbox, Notice};
 use crate::runtime::Runtime;
 
 /// Bytes read from the socket per read call.
@@ -74,6 +74,7 @@ pub(super) async fn serve<R: Runtime>(
         commands: Vec::new(),
         inputs: Vec::new(),
         wake: false,
+        registered: None,
         shutdown: false,
         timer: R::timer(now + IDLE_TIMER),
         armed: None,
@@ -101,6 +102,8 @@ struct Task<R: Runtime> {
     /// The queue has (or may have) something: take it once the socket
     /// has room.
     wake: bool,
+    /// The waker this task left in its mailbox.
+    registered: Option<Waker>,
     /// The server is shutting down.
     shutdown: bool,
     /// One timer for the connection's life, moved with its deadline.
@@ -122,8 +125,11 @@ impl<R: Runtime> Task<R> {
     /// Sources in priority order: the socket's room, the mailbox, the
     /// socket's bytes, the timer.
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // The clock is read once per poll and again only after an input or
+        // a timeout: a turn that takes commands or writes takes
+        // microseconds.
+        let mut now = Instant::now();
         for _ in 0..TURNS_PER_POLL {
-            let now = Instant::now();
             if self.wake && self.write_buf.len() < self.config.max_unsent_bytes {
                 self.wake = false;
                 self.take_commands(now);
@@ -155,6 +161,26 @@ impl<R: Runtime> Task<R> {
             }
             let open = !self.conn.is_closed();
             let room = self.write_buf.len() < self.config.max_unsent_bytes;
+            // Commands are taken with the notification, under its lock,
+            // when the socket has room for them.
+            let take = (room && self.commands.is_empty()).then_some(&mut self.commands);
+            if let Poll::Ready(notice) = self.mailbox.poll_notified(cx, &mut self.registered, take)
+            {
+                if self.notified(notice) {
+                    return Poll::Ready(());
+                }
+                continue;
+            }
+            if open
+                && room
+                && self.engine.poll_room(cx).is_ready()
+                && let Some(read_at) = self.read(cx)
+            {
+                now = read_at;
+                continue;
+            }
+            // Only when about to wait: the deadline of the connection's
+            // state after everything this poll did.
             let deadline = self.close_by.or_else(|| self.conn.poll_timeout());
             if let Some(at) = deadline
                 && self.armed != Some(at)
@@ -163,18 +189,10 @@ impl<R: Runtime> Task<R> {
                 self.armed = Some(at);
                 self.timer_waker = None;
             }
-            if self.mailbox.poll_notified(cx).is_ready() {
-                if self.notified() {
-                    return Poll::Ready(());
-                }
-                continue;
-            }
-            if open && room && self.engine.poll_room(cx).is_ready() && self.read(cx) {
-                continue;
-            }
             if deadline.is_some() && self.timer_fired(cx, now) {
                 self.armed = None;
-                self.conn.handle_timeout(Instant::now());
+                now = Instant::now();
+                self.conn.handle_timeout(now);
                 continue;
             }
             return Poll::Pending;
@@ -220,30 +238,23 @@ impl<R: Runtime> Task<R> {
         }
     }
 
-    /// The mailbox was notified: a slow reader past its cap is cut off; on
-    /// shutdown, what is queued (the engine's disconnect) still goes out
-    /// before the close. True if the server gave up on the connection.
-    fn notified(&mut self) -> bool {
-        let room = self.write_buf.len() < self.config.max_unsent_bytes;
-        let (overflowed, shutting_down, killed) = {
-            let mut state = self.mailbox.lock();
-            if room && !state.killed && self.commands.is_empty() {
-                state.queue.drain_into(&mut self.commands);
-            }
-            (state.queue.is_overflowed(), state.shutdown, state.killed)
-        };
-        if killed {
+    /// The mailbox was notified (and what it queued taken, if the socket
+    /// had room): a slow reader past its cap is cut off; on shutdown, what
+    /// is queued (the engine's disconnect) still goes out before the
+    /// close. True if the server gave up on the connection.
+    fn notified(&mut self, notice: Notice) -> bool {
+        if notice.killed {
             self.why.get_or_insert_with(|| "dropped at shutdown".into());
             return true;
         }
         if self.conn.is_closed() {
             return false;
         }
-        if overflowed {
+        if notice.overflowed {
             let limit = self.config.queue.max_queued_bytes;
             self.abort(&format!("slow reader: over {limit} bytes queued"));
         }
-        self.shutdown |= shutting_down;
+        self.shutdown |= notice.shutdown;
         self.wake = true;
         false
     }
@@ -261,16 +272,19 @@ impl<R: Runtime> Task<R> {
         }
     }
 
-    /// Reads what the socket has and hands it to the connection; whether
-    /// anything happened.
-    fn read(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Reads what the socket has and hands it to the connection; if
+    /// anything happened, the time it did (the clock is read only then).
+    fn read(&mut self, cx: &mut Context<'_>) -> Option<Instant> {
+        let mut input_at = None;
         let read = READ_BUF.with_borrow_mut(|buf| {
             let read = R::poll_read(&mut self.stream, cx, buf);
             if let Poll::Ready(Ok(n)) = read
                 && n > 0
             {
+                let now = Instant::now();
+                input_at = Some(now);
                 // Errors also arrive as Event::Closed.
-                let _ = self.conn.handle_input(Instant::now(), &buf[..n]);
+                let _ = self.conn.handle_input(now, &buf[..n]);
             }
             read
         });
@@ -279,9 +293,9 @@ impl<R: Runtime> Task<R> {
             Poll::Ready(Ok(_)) => {}
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Poll::Ready(Err(e)) => self.abort(&format!("read failed: {e}")),
-            Poll::Pending => return false,
+            Poll::Pending => return None,
         }
-        true
+        Some(input_at.unwrap_or_else(Instant::now))
     }
 
     /// Closes from our side for `why`; what is pending is still written.

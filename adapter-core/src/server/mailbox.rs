@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::future::{Future, poll_fn};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use so_engine::ClientId;
 use so_engine::host::{ChangeKey, ClientCommand, OutboundQueue, Pushed, QueueLimits};
@@ -14,9 +15,17 @@ use tracing::warn;
 use crate::sync::{Signal, lock};
 
 /// One client's queue as the engine thread and its connection share it.
+///
+/// The wake-up lives with the queue: the engine takes one lock per client
+/// per hand-over (queue, flag and waker), and the connection one to see
+/// the notification and take the queue. `repr(C)` keeps the flag next to
+/// the lock word, on the cache line both sides touch anyway.
+#[repr(C)]
 pub(crate) struct Mailbox {
+    /// Something was put in since the connection last looked; set under
+    /// the lock, taken without it.
+    notified: AtomicBool,
     state: Mutex<MailboxState>,
-    signal: Signal,
 }
 
 /// What sits behind the [`Mailbox`] lock.
@@ -28,6 +37,20 @@ pub(crate) struct MailboxState {
     pub(crate) shutdown: bool,
     /// The server gave up on the connection: end it at once.
     pub(crate) killed: bool,
+    /// The connection's waker: registered by the connection when it first
+    /// waits (again only if its task's waker changes), kept across
+    /// notifications.
+    waker: Option<Waker>,
+}
+
+/// What the connection learns from a notification.
+pub(crate) struct Notice {
+    /// The queue overflowed: the client reads too slowly.
+    pub(crate) overflowed: bool,
+    /// The server is shutting down.
+    pub(crate) shutdown: bool,
+    /// The server gave up on the connection.
+    pub(crate) killed: bool,
 }
 
 impl Mailbox {
@@ -37,12 +60,13 @@ impl Mailbox {
                 queue: OutboundQueue::new(limits),
                 shutdown: false,
                 killed: false,
+                waker: None,
             }),
-            signal: Signal::default(),
+            notified: AtomicBool::new(false),
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, MailboxState> {
+    fn lock(&self) -> MutexGuard<'_, MailboxState> {
         lock(&self.state)
     }
 
@@ -62,34 +86,79 @@ impl Mailbox {
                 Ok(Pushed::Dropped) => return,
                 Ok(_) => queued = true,
                 Err(overflow) => {
-                    drop(state);
+                    self.notify(state);
                     warn!(client = client.0, %overflow, "disconnecting a slow reader");
-                    self.signal.notify();
                     return;
                 }
             }
         }
-        drop(state);
         if was_empty && queued {
-            self.signal.notify();
+            self.notify(state);
         }
     }
 
     /// Tells the connection to close once what is queued went out.
     pub(crate) fn shut_down(&self) {
-        self.lock().shutdown = true;
-        self.signal.notify();
+        let mut state = self.lock();
+        state.shutdown = true;
+        self.notify(state);
     }
 
     /// Tells the connection to end at once.
     pub(crate) fn kill(&self) {
-        self.lock().killed = true;
-        self.signal.notify();
+        let mut state = self.lock();
+        state.killed = true;
+        self.notify(state);
     }
 
-    /// `Ready` once the engine (or the server) put something in.
-    pub(crate) fn poll_notified(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.signal.poll_notified(cx)
+    /// Flags the notification and wakes the connection (after the lock
+    /// is released, so that it never waits for the wake-up).
+    fn notify(&self, state: MutexGuard<'_, MailboxState>) {
+        self.notified.store(true, Ordering::Release);
+        let waker = state.waker.clone();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// `Ready` once the engine (or the server) put something in since the
+    /// last `Ready` (connection side); then, under the same lock, moves
+    /// what is queued to `take` unless the connection was killed.
+    /// `registered` is the connection's record of the waker it left in
+    /// the mailbox: the lock is taken to register only when the context's
+    /// waker is another.
+    pub(crate) fn poll_notified(
+        &self,
+        cx: &mut Context<'_>,
+        registered: &mut Option<Waker>,
+        take: Option<&mut Vec<ClientCommand>>,
+    ) -> Poll<Notice> {
+        if !registered
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            // Before looking at the flag: a notification after the look
+            // then finds this waker.
+            let waker = cx.waker().clone();
+            self.lock().waker = Some(waker.clone());
+            *registered = Some(waker);
+        }
+        // A plain load first: the usual answer, no, leaves the line shared.
+        if !self.notified.load(Ordering::Relaxed) || !self.notified.swap(false, Ordering::Acquire) {
+            return Poll::Pending;
+        }
+        let mut state = self.lock();
+        if let Some(out) = take
+            && !state.killed
+        {
+            state.queue.drain_into(out);
+        }
+        Poll::Ready(Notice {
+            overflowed: state.queue.is_overflowed(),
+            shutdown: state.shutdown,
+            killed: state.killed,
+        })
     }
 
     /// Moves every queued command to `out`.
@@ -157,5 +226,109 @@ impl Drop for LiveSlot {
         if empty {
             self.live.emptied.notify();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    use super::*;
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+
+    fn deliver(mailbox: &Mailbox, n: usize) {
+        let commands = (0..n).map(|_| (ClientCommand::Accept, None));
+        mailbox.deliver_all(ClientId(1), commands);
+    }
+
+    #[test]
+    fn a_mailbox_wakes_its_connection_once_per_emptied_queue() {
+        let mailbox = Mailbox::new(QueueLimits::default());
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let mut registered = None;
+        let mut out = Vec::new();
+        assert!(
+            mailbox
+                .poll_notified(&mut cx, &mut registered, Some(&mut out))
+                .is_pending()
+        );
+        deliver(&mailbox, 2);
+        deliver(&mailbox, 1);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        let Poll::Ready(notice) = mailbox.poll_notified(&mut cx, &mut registered, Some(&mut out))
+        else {
+            panic!("the delivery was not seen");
+        };
+        assert!(!notice.overflowed && !notice.shutdown && !notice.killed);
+        assert_eq!(out.len(), 3);
+        assert!(
+            mailbox
+                .poll_notified(&mut cx, &mut registered, Some(&mut out))
+                .is_pending()
+        );
+        // The waker stays registered across notifications.
+        deliver(&mailbox, 1);
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        // Not taken when the connection has no room: left queued, and the
+        // next delivery wakes no one (the connection takes it later).
+        assert!(
+            mailbox
+                .poll_notified(&mut cx, &mut registered, None)
+                .is_ready()
+        );
+        deliver(&mailbox, 1);
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        out.clear();
+        mailbox.drain_into(&mut out);
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn a_notification_before_the_first_wait_or_for_a_new_waker_is_kept() {
+        let mailbox = Mailbox::new(QueueLimits::default());
+        deliver(&mailbox, 1);
+        let (first, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let mut registered = None;
+        let mut out = Vec::new();
+        assert!(
+            mailbox
+                .poll_notified(&mut cx, &mut registered, Some(&mut out))
+                .is_ready()
+        );
+        assert_eq!(out.len(), 1);
+        // The task's waker changed: the new one is woken, not the old.
+        let (second, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        assert!(
+            mailbox
+                .poll_notified(&mut cx, &mut registered, Some(&mut out))
+                .is_pending()
+        );
+        mailbox.kill();
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+        deliver(&mailbox, 1);
+        out.clear();
+        let Poll::Ready(notice) = mailbox.poll_notified(&mut cx, &mut registered, Some(&mut out))
+        else {
+            panic!("the kill was not seen");
+        };
+        assert!(notice.killed);
+        assert!(out.is_empty(), "nothing is taken once killed");
     }
 }
