@@ -34,7 +34,7 @@ mod runtime;
 
 pub use adapter_core::{Config, Error, ShutdownHandle};
 pub use client::{Client, ClientError, ClientOptions};
-pub use runtime::{EventSender, Smol};
+pub use runtime::{EventSender, Smol, Stream};
 
 /// The SharedObject server on smol: [`Server::builder`], then
 /// [`ServerBuilder::bind`], then [`Server::run`].
