@@ -138,14 +138,21 @@ impl<T> std::fmt::Debug for OneshotSender<T> {
     }
 }
 
+/// A waker that counts its wake-ups, for the tests of the wake-up paths.
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
+pub(crate) mod counting {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
 
-    use super::*;
+    /// How often the waker was woken.
+    pub(crate) struct Count(AtomicUsize);
 
-    struct Count(AtomicUsize);
+    impl Count {
+        pub(crate) fn get(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
 
     impl Wake for Count {
         fn wake(self: Arc<Self>) {
@@ -153,30 +160,39 @@ mod tests {
         }
     }
 
+    /// A fresh waker and its count.
+    pub(crate) fn waker() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        (count.clone(), Waker::from(count))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
     #[test]
     fn a_signal_remembers_one_notification() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counting::waker();
         let mut cx = Context::from_waker(&waker);
         let signal = Signal::default();
         assert!(signal.poll_notified(&mut cx).is_pending());
         signal.notify();
         signal.notify();
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.get(), 1);
         assert!(signal.poll_notified(&mut cx).is_ready());
         assert!(signal.poll_notified(&mut cx).is_pending());
     }
 
     #[test]
     fn a_waker_set_wakes_each_task_once() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counting::waker();
         let cx = Context::from_waker(&waker);
         let mut set = WakerSet::default();
         set.register(&cx);
         set.register(&cx);
         set.wake_all();
         set.wake_all();
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.get(), 1);
     }
 }

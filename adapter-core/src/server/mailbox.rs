@@ -231,23 +231,8 @@ impl Drop for LiveSlot {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
-
     use super::*;
-
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counter() -> (Arc<Count>, Waker) {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        (count.clone(), Waker::from(count))
-    }
+    use crate::sync::counting::waker as counter;
 
     fn deliver(mailbox: &Mailbox, n: usize) {
         let commands = (0..n).map(|_| (ClientCommand::Accept, None));
@@ -268,7 +253,7 @@ mod tests {
         );
         deliver(&mailbox, 2);
         deliver(&mailbox, 1);
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.get(), 1);
         let Poll::Ready(notice) = mailbox.poll_notified(&mut cx, &mut registered, Some(&mut out))
         else {
             panic!("the delivery was not seen");
@@ -282,7 +267,7 @@ mod tests {
         );
         // The waker stays registered across notifications.
         deliver(&mailbox, 1);
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(count.get(), 2);
         // Not taken when the connection has no room: left queued, and the
         // next delivery wakes no one (the connection takes it later).
         assert!(
@@ -291,7 +276,7 @@ mod tests {
                 .is_ready()
         );
         deliver(&mailbox, 1);
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(count.get(), 2);
         out.clear();
         mailbox.drain_into(&mut out);
         assert_eq!(out.len(), 2);
@@ -320,8 +305,8 @@ mod tests {
                 .is_pending()
         );
         mailbox.kill();
-        assert_eq!(first.0.load(Ordering::SeqCst), 0);
-        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+        assert_eq!(first.get(), 0);
+        assert_eq!(second.get(), 1);
         deliver(&mailbox, 1);
         out.clear();
         let Poll::Ready(notice) = mailbox.poll_notified(&mut cx, &mut registered, Some(&mut out))
