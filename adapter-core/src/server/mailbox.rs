@@ -232,88 +232,98 @@ impl Drop for LiveSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::counting::waker as counter;
+    use crate::sync::counting::{self, Count};
 
     fn deliver(mailbox: &Mailbox, n: usize) {
         let commands = (0..n).map(|_| (ClientCommand::Accept, None));
         mailbox.deliver_all(ClientId(1), commands);
     }
 
+    /// The connection's side of a mailbox: its task's waker (and how often
+    /// it was woken), the waker it left in the mailbox, what it took.
+    struct Connection {
+        count: Arc<Count>,
+        waker: Waker,
+        registered: Option<Waker>,
+        out: Vec<ClientCommand>,
+    }
+
+    impl Connection {
+        fn new() -> Self {
+            let (count, waker) = counting::waker();
+            Self {
+                count,
+                waker,
+                registered: None,
+                out: Vec::new(),
+            }
+        }
+
+        /// The task now runs with a new waker.
+        fn rewake(&mut self) -> Arc<Count> {
+            let (count, waker) = counting::waker();
+            self.waker = waker;
+            std::mem::replace(&mut self.count, count)
+        }
+
+        /// Polls as the connection does, taking the queue if `take`.
+        fn poll(&mut self, mailbox: &Mailbox, take: bool) -> Poll<Notice> {
+            let mut cx = Context::from_waker(&self.waker);
+            let out = take.then_some(&mut self.out);
+            mailbox.poll_notified(&mut cx, &mut self.registered, out)
+        }
+
+        fn woken(&self) -> usize {
+            self.count.get()
+        }
+    }
+
     #[test]
     fn a_mailbox_wakes_its_connection_once_per_emptied_queue() {
         let mailbox = Mailbox::new(QueueLimits::default());
-        let (count, waker) = counter();
-        let mut cx = Context::from_waker(&waker);
-        let mut registered = None;
-        let mut out = Vec::new();
-        assert!(
-            mailbox
-                .poll_notified(&mut cx, &mut registered, Some(&mut out))
-                .is_pending()
-        );
+        let mut conn = Connection::new();
+        assert!(conn.poll(&mailbox, true).is_pending());
         deliver(&mailbox, 2);
         deliver(&mailbox, 1);
-        assert_eq!(count.get(), 1);
-        let Poll::Ready(notice) = mailbox.poll_notified(&mut cx, &mut registered, Some(&mut out))
-        else {
+        assert_eq!(conn.woken(), 1);
+        let Poll::Ready(notice) = conn.poll(&mailbox, true) else {
             panic!("the delivery was not seen");
         };
         assert!(!notice.overflowed && !notice.shutdown && !notice.killed);
-        assert_eq!(out.len(), 3);
-        assert!(
-            mailbox
-                .poll_notified(&mut cx, &mut registered, Some(&mut out))
-                .is_pending()
-        );
+        assert_eq!(conn.out.len(), 3);
+        assert!(conn.poll(&mailbox, true).is_pending());
         // The waker stays registered across notifications.
         deliver(&mailbox, 1);
-        assert_eq!(count.get(), 2);
+        assert_eq!(conn.woken(), 2);
         // Not taken when the connection has no room: left queued, and the
         // next delivery wakes no one (the connection takes it later).
-        assert!(
-            mailbox
-                .poll_notified(&mut cx, &mut registered, None)
-                .is_ready()
-        );
+        assert!(conn.poll(&mailbox, false).is_ready());
         deliver(&mailbox, 1);
-        assert_eq!(count.get(), 2);
-        out.clear();
-        mailbox.drain_into(&mut out);
-        assert_eq!(out.len(), 2);
+        assert_eq!(conn.woken(), 2);
+        conn.out.clear();
+        mailbox.drain_into(&mut conn.out);
+        assert_eq!(conn.out.len(), 2);
     }
 
     #[test]
     fn a_notification_before_the_first_wait_or_for_a_new_waker_is_kept() {
         let mailbox = Mailbox::new(QueueLimits::default());
         deliver(&mailbox, 1);
-        let (first, waker) = counter();
-        let mut cx = Context::from_waker(&waker);
-        let mut registered = None;
-        let mut out = Vec::new();
-        assert!(
-            mailbox
-                .poll_notified(&mut cx, &mut registered, Some(&mut out))
-                .is_ready()
-        );
-        assert_eq!(out.len(), 1);
+        let mut conn = Connection::new();
+        assert!(conn.poll(&mailbox, true).is_ready());
+        assert_eq!(conn.out.len(), 1);
         // The task's waker changed: the new one is woken, not the old.
-        let (second, waker) = counter();
-        let mut cx = Context::from_waker(&waker);
-        assert!(
-            mailbox
-                .poll_notified(&mut cx, &mut registered, Some(&mut out))
-                .is_pending()
-        );
+        let first = conn.rewake();
+        assert!(conn.poll(&mailbox, true).is_pending());
         mailbox.kill();
         assert_eq!(first.get(), 0);
-        assert_eq!(second.get(), 1);
+        assert_eq!(conn.woken(), 1);
         deliver(&mailbox, 1);
-        out.clear();
-        let Poll::Ready(notice) = mailbox.poll_notified(&mut cx, &mut registered, Some(&mut out))
-        else {
+        conn.out.clear();
+        let Poll::Ready(notice) = conn.poll(&mailbox, true) else {
             panic!("the kill was not seen");
         };
         assert!(notice.killed);
-        assert!(out.is_empty(), "nothing is taken once killed");
+        assert!(conn.out.is_empty(), "nothing is taken once killed");
     }
 }
