@@ -219,7 +219,10 @@ mod tests {
     fn received(outputs: &[Output]) -> Vec<(u64, SoEvent)> {
         let mut events = Vec::new();
         for output in outputs {
-            if let Output::SharedObject { to, encoding, body } = output {
+            if let Output::SharedObject {
+                to, encoding, body, ..
+            } = output
+            {
                 let m = SharedObjectMessage::decode(body, *encoding, &Limits::default()).unwrap();
                 for client in to {
                     events.extend(m.events.iter().map(|e| (client.0, e.clone())));

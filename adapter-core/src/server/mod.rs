@@ -4,7 +4,6 @@
 
 mod connection;
 mod engine;
-mod handover;
 mod mailbox;
 
 use std::future::{Future, poll_fn};
