@@ -4,7 +4,7 @@
 //!
 //! `librtmp_client.py` drives librtmp and answers in JSON; librtmp has no
 //! SharedObject support, so the script writes and reads SO bodies itself
-//! (from the byte layout of the protocol reference, not from our code) and
+//! (from the byte layout in docs/PROTOCOL.md §5, not from our code) and
 //! leaves the AMF0 values in them to librtmp's codec.
 
 use std::path::Path;

@@ -39,7 +39,7 @@ const MAX_PACKET_SIZE: usize = 65_536;
 /// S0+S1+S2 from the server.
 const HANDSHAKE_LEN: usize = 1 + 2 * 1536;
 
-/// Message type ids (protocol reference §3, §4, §5).
+/// Message type ids (docs/PROTOCOL.md §3, §4, §5).
 const SET_CHUNK_SIZE: u8 = 0x01;
 const USER_CONTROL: u8 = 0x04;
 const WINDOW_ACK_SIZE: u8 = 0x05;
@@ -135,7 +135,7 @@ async fn tshark_frames_every_message_and_decodes_connect() {
 
     // The SO messages and calls after `connect`, each a whole message of
     // the connection's encoding (type 19 for AMF0, 16 for AMF3; lengths
-    // from the protocol reference's §5 layout for the SO "chat").
+    // from docs/PROTOCOL.md §5 layout for the SO "chat").
     let (_, amf0_requests) = amf0.client_commands();
     assert_eq!(
         amf0_requests,
