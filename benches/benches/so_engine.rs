@@ -1,4 +1,4 @@
-//! B1 and B2 (performance.md §4): the SharedObject engine, no I/O (what is
+//! B1 and B2 (BENCHMARKS.md): the SharedObject engine, no I/O (what is
 //! included: `benches/src/engine.rs`).
 //!
 //! - `so_engine/update_fanout/N=…`: one `object10` setProperty delivered

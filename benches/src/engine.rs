@@ -1,4 +1,4 @@
-//! B1 and B2 (performance.md §4): the SharedObject engine alone, no I/O.
+//! B1 and B2 (BENCHMARKS.md): the SharedObject engine alone, no I/O.
 //!
 //! The server's engine thread is reproduced without its threads: a
 //! [`Hub`] around an [`Engine`] (default configuration, default hooks),
@@ -17,7 +17,7 @@
 //! its transient SO `chat`.
 //!
 //! - **B1** ([`Fanout`]): N subscribers; client 1 sets `alice` to
-//!   `object10` (performance.md §1.1), then to `object10` with `x` one
+//!   `object10` (BENCHMARKS.md, Fixtures), then to `object10` with `x` one
 //!   higher, alternately, so that every update is a change. The writer
 //!   gets SUCCESS, the N − 1 others CHANGE: two bodies encoded per update,
 //!   N deliveries. [`EngineOnly`] is the same update through

@@ -157,8 +157,8 @@
 //!   built (persistence, listeners, handlers, security, initial data,
 //!   retention). It runs on **every** creation, by a client's USE or by
 //!   server code, the first time or after a destruction: there is no
-//!   generic SO silently replacing a configured one (the seed article's
-//!   Red5 problem).
+//!   generic SO silently replacing a configured one (the Red5 pitfall of
+//!   docs/PROTOCOL.md §7 item 1).
 //! * [`MethodHandler`]: methods clients may call.
 //!
 //! Hooks run synchronously inside [`Engine::handle_input`]. Those that may change
@@ -202,9 +202,8 @@
 //!
 //! # Examples
 //!
-//! A chat room (the seed article's first scenario): clients use a transient
-//! SO `chat` in their room; messages are SEND_MESSAGE, the history is an
-//! attribute.
+//! A chat room: clients use a transient SO `chat` in their room; messages
+//! are SEND_MESSAGE, the history is an attribute.
 //!
 //! ```
 //! use so_engine::*;
@@ -246,10 +245,10 @@
 //! # Ok::<(), EngineMisuse>(())
 //! ```
 //!
-//! A server-created SO with a listener (the seed article's second
-//! scenario, and its bug): `presence` keeps `count` equal to its number of
-//! subscribers. Because a factory builds it, the listener is there after
-//! every re-creation.
+//! A server-created SO with a listener (the case where Red5 loses its
+//! listeners, docs/PROTOCOL.md §7 item 1): `presence` keeps `count` equal
+//! to its number of subscribers. Because a factory builds it, the listener
+//! is there after every re-creation.
 //!
 //! ```
 //! use so_engine::*;

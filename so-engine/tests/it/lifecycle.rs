@@ -1,6 +1,6 @@
-//! Contract point 9 and the Red5 pitfalls of reference/protocol.md §7 it
-//! fixes: retention (linger re-armed, acquire), factories on every
-//! creation, destroy with subscribers, late messages.
+//! Behaviour contract point 9 (docs/PROTOCOL.md §6) and the Red5 pitfalls
+//! of docs/PROTOCOL.md §7 it fixes: retention (linger re-armed, acquire),
+//! factories on every creation, destroy with subscribers, late messages.
 
 use std::sync::{Arc, Mutex};
 
