@@ -341,7 +341,6 @@
 mod config;
 mod context;
 pub mod delivery;
-pub mod demo;
 mod engine;
 mod error;
 #[cfg(feature = "fuzzing")]

@@ -122,12 +122,6 @@ impl<R: Runtime> ServerBuilder<R> {
         self
     }
 
-    /// Serves the [demo application](so_engine::demo).
-    pub fn demo(self) -> Self {
-        self.application(so_engine::demo::DemoApp)
-            .setup(so_engine::demo::install)
-    }
-
     /// Keeps persistent SOs in files under `dir` (created if missing).
     pub fn data_dir(self, dir: impl Into<PathBuf>) -> Self {
         self.store(FileStore::new(dir))

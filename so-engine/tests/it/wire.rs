@@ -311,7 +311,7 @@ fn rejected_connects_close() {
         events.contains(&Event::Closed(CloseReason::Rejected("not today".into()))),
         "{events:#?}"
     );
-    // A path that names no scope is refused by the glue itself.
+    // A path that names no scope is refused by the client link itself.
     net.connect(2, "..", Encoding::Amf0);
     let events = net.client_events(2);
     assert!(
