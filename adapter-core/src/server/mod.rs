@@ -123,7 +123,7 @@ impl<R: Runtime> ServerBuilder<R> {
         self
     }
 
-    /// Serves the [demo application](so_engine::demo).
+    /// Serves the demo application ([`so_engine::demo`]).
     pub fn demo(self) -> Self {
         self.application(so_engine::demo::DemoApp)
             .setup(so_engine::demo::install)

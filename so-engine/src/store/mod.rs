@@ -6,8 +6,9 @@
 //! ([`Input::Restored`]); this module says *how*:
 //!
 //! - [`format`](mod@format): one SO per blob, a magic, a format version,
-//!   the SO's key and version, the values in AMF3 (every [`Value`] type,
-//!   AMF3-only ones included), and a CRC-32. Sans-IO.
+//!   the SO's key and version, the values in AMF3 (every
+//!   [`rtmp_proto::amf::Value`] type, AMF3-only ones included), and a
+//!   CRC-32. Sans-IO.
 //! - [`Store`]: load everything, save one SO, delete one SO. Backends:
 //!   [`MemoryStore`] (tests), `FileStore` (feature `file-store`: files under
 //!   a data directory, written atomically: temp file, fsync, rename, fsync
@@ -51,7 +52,6 @@
 //! [`Output::Persist`]: crate::Output::Persist
 //! [`Output::DeletePersisted`]: crate::Output::DeletePersisted
 //! [`Input::Restored`]: crate::Input::Restored
-//! [`Value`]: rtmp_proto::amf::Value
 //! [`Tick`]: crate::Tick
 
 use std::collections::BTreeMap;
