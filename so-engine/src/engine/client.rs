@@ -15,7 +15,7 @@ use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 use super::Engine;
 use super::objects::status_event;
 use crate::error::EngineMisuse;
-use crate::io::Output;
+use crate::interface::Output;
 use crate::state::{Phase, SoId};
 use crate::status;
 use crate::types::{ClientId, Origin, SoKey};
