@@ -41,7 +41,7 @@
 //! The engine coalesces too (`EngineConfig::persist_interval_ms`, default
 //! 500 ms): it snapshots a changed SO once per interval, not once per
 //! change, which saves cloning a large hot SO on every write. The delays
-//! add up, so keep the sum within the design's one-second budget. The
+//! add up, so keep the sum within the contract's one second. The
 //! cheapest setup keeps the engine's interval and runs
 //! `WriteBehind::new(Duration::ZERO)`: the write-behind then only merges
 //! ops that arrive while the previous batch is still being written. With
