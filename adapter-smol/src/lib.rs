@@ -53,10 +53,9 @@
 //! ```
 //!
 //! The example server people run is `cargo run --release -p adapter-smol
-//! --example smol-server` (the demo application, `--help` for its flags); a
-//! standalone server is `Server::builder().demo()` or your own
-//! `.application(..)`, then `server.run().await`, which stops gracefully on
-//! SIGINT/SIGTERM.
+//! --example smol-server` (the demo application of `app-cli`, `--help` for its
+//! flags). Your own server is `.application(..)` and `.setup(..)` as above,
+//! then `server.run().await`, which stops gracefully on SIGINT/SIGTERM.
 //!
 //! Connection tasks run on this crate's executor, one thread per core
 //! (see [`Smol`]); the engine has its own thread, and store writes go to

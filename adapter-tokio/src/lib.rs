@@ -51,10 +51,9 @@
 //! ```
 //!
 //! The example server people run is `cargo run --release -p adapter-tokio
-//! --example server` (the demo application, `--help` for its flags); a
-//! standalone server is `Server::builder().demo()` or your own
-//! `.application(..)`, then `server.run().await`, which stops gracefully on
-//! SIGINT/SIGTERM.
+//! --example server` (the demo application of `app-cli`, `--help` for its
+//! flags). Your own server is `.application(..)` and `.setup(..)` as above,
+//! then `server.run().await`, which stops gracefully on SIGINT/SIGTERM.
 //!
 //! Connection tasks run on the runtime that calls [`Server::run`] (a
 //! multi-thread runtime spreads them over every core); the engine has its
