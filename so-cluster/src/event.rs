@@ -65,9 +65,10 @@ pub enum Event {
         /// The answer, as the owner's caller encoded it.
         answer: Bytes,
     },
-    /// A write made here was applied, but its update reached this process
-    /// folded into a full state: answer the writer with SUCCESS for what it
-    /// wrote.
+    /// A write made here was processed by the owner, but its outcome
+    /// reached this process folded into a full state (the replica was
+    /// reset past it, rare): answer the writer with SUCCESS for what it
+    /// wrote; the reset just before gave its copy the authoritative values.
     Settled {
         /// The SO.
         so: SoId,

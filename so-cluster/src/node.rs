@@ -382,6 +382,11 @@ impl Node {
 
     /// The Redis link's answer to a command.
     pub fn handle_reply(&mut self, now_ms: u64, reply: Reply) {
+        self.on_reply(now_ms, reply);
+        self.sweep();
+    }
+
+    fn on_reply(&mut self, now_ms: u64, reply: Reply) {
         let Some(kind) = self.inflight.remove(&reply.id) else {
             return;
         };
@@ -468,6 +473,11 @@ impl Node {
 
     /// An entry of a watched SO's update stream.
     pub fn handle_entry(&mut self, now_ms: u64, entry: StreamEntry) {
+        self.on_entry(now_ms, entry);
+        self.sweep();
+    }
+
+    fn on_entry(&mut self, now_ms: u64, entry: StreamEntry) {
         match entry {
             StreamEntry::Released { so } => {
                 let at = now_ms + self.jitter();
@@ -489,6 +499,11 @@ impl Node {
 
     /// An entry of this process's inbox stream.
     pub fn handle_inbox(&mut self, now_ms: u64, msg: InboxMsg) {
+        self.on_inbox(now_ms, msg);
+        self.sweep();
+    }
+
+    fn on_inbox(&mut self, now_ms: u64, msg: InboxMsg) {
         match msg {
             InboxMsg::Forward { so, write, payload } => {
                 if self.owned_mut(&so).is_some_and(|o| !o.lost) {
@@ -553,6 +568,8 @@ impl Node {
                 st.acquiring = false;
                 st.replica.loading = false;
                 if let Some(owned) = st.owner.as_mut() {
+                    // The lease is in doubt until an acquisition settles it.
+                    owned.lost = true;
                     owned.renewing = false;
                     owned.unconfirmed.iter_mut().for_each(|u| u.sent = false);
                     let backlog: Vec<Update> =
@@ -592,9 +609,8 @@ impl Node {
             let Some(st) = self.sos.get_mut(so) else {
                 continue;
             };
-            match st.owner.as_mut() {
-                Some(owned) if owned.lost => self.acquire(so),
-                Some(owned) => owned.next_renew = now_ms,
+            match st.owner {
+                Some(_) => self.acquire(so),
                 None => st.next_attempt = Some(now_ms + wait + jitter),
             }
         }
@@ -633,6 +649,7 @@ impl Node {
                 });
             }
         }
+        self.sweep();
         if !self.link_up {
             return;
         }
@@ -656,8 +673,11 @@ impl Node {
                     }
                 }
                 None => {
-                    if st.interest && !st.acquiring && st.next_attempt.is_some_and(|t| now_ms >= t)
-                    {
+                    let needed = st.interest || self.has_pending(so);
+                    let Some(st) = self.sos.get_mut(so) else {
+                        continue;
+                    };
+                    if needed && !st.acquiring && st.next_attempt.is_some_and(|t| now_ms >= t) {
                         self.acquire(so);
                     } else if !st.replica.loaded && !st.replica.loading && !st.acquiring {
                         self.load(so);
@@ -734,7 +754,7 @@ impl Node {
                 match &st.owner {
                     Some(o) if !o.lost && !o.renewing => at(o.next_renew),
                     Some(_) => {}
-                    None if st.interest && !st.acquiring => {
+                    None if !st.acquiring => {
                         if let Some(t) = st.next_attempt {
                             at(t);
                         }

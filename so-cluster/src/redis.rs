@@ -61,7 +61,8 @@ pub enum Command {
     /// the stored sequence + 1, store `state` and `XADD` the update to the
     /// SO's stream. Answered by [`Outcome::Published`],
     /// [`Outcome::AlreadyPublished`] (a retry: the stored sequence is
-    /// already at or past it) or [`Outcome::Fenced`].
+    /// already at or past it), [`Outcome::Fenced`] or
+    /// [`Outcome::OutOfOrder`].
     Publish {
         /// Its id.
         id: CommandId,
@@ -154,6 +155,9 @@ pub enum Outcome {
     AlreadyPublished,
     /// The lease does not hold our token: nothing was stored.
     Fenced,
+    /// The update's sequence is past the stored one + 1 (an earlier publish
+    /// did not happen): nothing was stored; publish again in order.
+    OutOfOrder,
     /// The inbox message was appended.
     Appended,
     /// The stored state and the stream's end.

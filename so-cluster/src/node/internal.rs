@@ -61,8 +61,9 @@ impl Node {
         let Some(st) = self.sos.get(so) else {
             return;
         };
+        // An owner whose lease is in doubt still applies its own clients'
+        // writes (served here, published once the lease is settled).
         let target = match (&st.owner, st.known_owner) {
-            (Some(o), _) if o.lost => return,
             (Some(_), _) => me,
             (None, Some(t)) if self.link_up && t.node != me => t.node,
             _ => return,
@@ -213,6 +214,26 @@ impl Node {
         });
         self.event(Event::Dismiss { so: so.clone() });
         self.forget(so);
+    }
+
+    /// Forget the SOs nobody here uses any more once the writes made here
+    /// for them are settled (writes an owner applied during an outage must
+    /// reach the new owner even after their clients left).
+    pub(super) fn sweep(&mut self) {
+        let idle: Vec<SoId> = self
+            .sos
+            .iter()
+            .filter(|(so, st)| !st.interest && st.owner.is_none() && !self.has_pending(so))
+            .map(|(so, _)| so.clone())
+            .collect();
+        for so in idle {
+            self.forget(&so);
+        }
+    }
+
+    /// Whether writes made here for `so` wait for an answer.
+    pub(super) fn has_pending(&self, so: &SoId) -> bool {
+        self.pending.values().any(|p| p.so == *so)
     }
 
     /// Drop everything about `so` (nobody here uses it).
@@ -394,20 +415,23 @@ impl Node {
             return;
         };
         let replica = &mut st.replica;
-        if owned
-            .unconfirmed
-            .front()
-            .is_some_and(|u| u.update.seq <= replica.seq)
-        {
-            replica.floor = Some(replica.floor.unwrap_or(0).max(replica.version));
-        }
         let mut again = Vec::new();
-        for u in owned.unconfirmed {
-            if let (Some(write), Some(payload)) = (u.update.write, u.payload)
+        for u in &owned.unconfirmed {
+            if let (Some(write), Some(payload)) = (u.update.write, &u.payload)
                 && write.node == me
             {
-                again.push((write.seq, payload, u.update.seq <= replica.seq));
+                again.push((write.seq, payload.clone(), u.update.seq <= replica.seq));
             }
+        }
+        if let Some(first) = owned.unconfirmed.front().map(|u| u.update.seq)
+            && first <= replica.seq
+        {
+            // What the clients here saw past the stored state is void: the
+            // replica follows the stored sequence again, and shows nothing
+            // until a state above their versions.
+            replica.floor = Some(replica.floor.unwrap_or(0).max(replica.version));
+            replica.seq = first - 1;
+            replica.early.clear();
         }
         self.event(Event::Dismiss { so: so.clone() });
         // Writes whose clients got their answer here already are applied
@@ -445,16 +469,24 @@ impl Node {
         };
         st.acquiring = false;
         st.next_attempt = Some(now_ms + remaining_ms + jitter);
+        if let Some(owned) = st.owner.as_mut()
+            && owned.token == holder
+        {
+            // The lease stayed ours all along: nobody else published.
+            owned.lost = false;
+            owned.next_renew = now_ms;
+            owned.unconfirmed.iter_mut().for_each(|u| u.sent = false);
+            self.send_publishes(so);
+            self.route(so);
+            self.try_release(so);
+            return;
+        }
         if st.owner.is_some() {
             self.end_ownership(now_ms, so);
             if let Some(st) = self.sos.get_mut(so) {
                 // Reload: what this process served may not be what was
                 // stored.
                 st.replica.loaded = false;
-            }
-            if !self.sos.get(so).is_some_and(|st| st.interest) {
-                self.forget(so);
-                return;
             }
         }
         let Some(st) = self.sos.get_mut(so) else {
