@@ -68,7 +68,8 @@ pub enum Event {
     /// A write made here was processed by the owner, but its outcome
     /// reached this process folded into a full state (the replica was
     /// reset past it, rare): answer the writer with SUCCESS for what it
-    /// wrote; the reset just before gave its copy the authoritative values.
+    /// wrote; the full state it comes with gives its copy the
+    /// authoritative values.
     Settled {
         /// The SO.
         so: SoId,

@@ -660,11 +660,17 @@ impl Node {
             }
         };
         if !shown {
+            // The cluster went past what the clients here saw: a state
+            // above it resets them.
+            let reload = rep.floor.is_some_and(|f| update.version > f) && !rep.loading;
             if let Some((write, false)) = writer {
                 self.event(Event::Settled {
                     so: so.clone(),
                     write,
                 });
+            }
+            if reload {
+                self.load(so);
             }
             return;
         }
