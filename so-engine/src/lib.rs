@@ -54,7 +54,7 @@
 //!     match output {
 //!         // Write the body as a type 19 (AMF0) or 16 (AMF3) message to each
 //!         // recipient: one output per update and encoding, however many.
-//!         Output::SharedObject { to, encoding, body } => {
+//!         Output::SharedObject { to, encoding, body, .. } => {
 //!             for client in to { let _ = (client, encoding, &body); }
 //!         }
 //!         Output::ConnectAccepted { client } => { /* _result Connect.Success */ let _ = client; }
@@ -341,7 +341,6 @@
 mod config;
 mod context;
 pub mod delivery;
-pub mod demo;
 mod engine;
 mod error;
 #[cfg(feature = "fuzzing")]
@@ -358,7 +357,7 @@ mod values;
 
 pub use config::{EngineConfig, EngineLimits};
 pub use context::{Context, ServerApi, ServerSession, SoRef, View};
-pub use delivery::{Body, Recipients};
+pub use delivery::{Body, ChangeKey, Recipients};
 pub use engine::Engine;
 pub use error::EngineMisuse;
 pub use hooks::{

@@ -4,7 +4,6 @@
 
 mod connection;
 mod engine;
-mod handover;
 mod mailbox;
 
 use std::future::{Future, poll_fn};
@@ -121,12 +120,6 @@ impl<R: Runtime> ServerBuilder<R> {
     pub fn setup(mut self, setup: impl FnOnce(&mut Engine) + Send + 'static) -> Self {
         self.setups.push(Box::new(setup));
         self
-    }
-
-    /// Serves the [demo application](so_engine::demo).
-    pub fn demo(self) -> Self {
-        self.application(so_engine::demo::DemoApp)
-            .setup(so_engine::demo::install)
     }
 
     /// Keeps persistent SOs in files under `dir` (created if missing).
