@@ -27,6 +27,10 @@ pub struct ClusterConfig {
     /// Writer processes remembered per SO for dedupe (the least recently
     /// seen is forgotten first).
     pub max_dedupe_origins: usize,
+    /// Applied writes remembered per writer process and SO above the oldest
+    /// one it waits for (more than its unanswered writes only when its
+    /// forwards arrive far out of order).
+    pub max_dedupe_window: usize,
 }
 
 impl Default for ClusterConfig {
@@ -40,6 +44,7 @@ impl Default for ClusterConfig {
             max_early_updates: 256,
             max_backlog_updates: 1_024,
             max_dedupe_origins: 64,
+            max_dedupe_window: 256,
         }
     }
 }

@@ -51,6 +51,7 @@
 //! # let _: Option<Command> = None;
 //! ```
 
+pub mod codec;
 mod config;
 mod event;
 mod node;
@@ -62,6 +63,6 @@ pub use event::{Applied, ApplyOp, Event, Refusal, Role};
 pub use node::Node;
 pub use redis::{Command, CommandId, LinkError, Outcome, Reply, StreamPos};
 pub use types::{
-    InboxMsg, NodeId, SoId, StoredState, StreamEntry, Token, Update, UpdateBody, WriteAnswer,
-    WriteRef,
+    Dedupe, InboxMsg, NodeId, SoId, StoredState, StreamEntry, Token, Update, UpdateBody,
+    WriteAnswer, WriteRef,
 };

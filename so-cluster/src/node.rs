@@ -1,6 +1,6 @@
 //! [`Node`]: one process's side of the ownership protocol.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 
@@ -8,8 +8,8 @@ use crate::config::ClusterConfig;
 use crate::event::{Applied, ApplyOp, Event, Refusal, Role};
 use crate::redis::{Command, CommandId, LinkError, Outcome, Reply};
 use crate::types::{
-    InboxMsg, NodeId, SoId, StoredState, StreamEntry, Token, Update, UpdateBody, WriteAnswer,
-    WriteRef,
+    Dedupe, InboxMsg, NodeId, SoId, StoredState, StreamEntry, Token, Update, UpdateBody,
+    WriteAnswer, WriteRef,
 };
 
 mod internal;
@@ -104,9 +104,8 @@ struct Owned {
     terms: Vec<u64>,
     last_seq: u64,
     version: u32,
-    /// Writer process → (highest write sequence applied, publish sequence
-    /// when last seen), for dedupe.
-    applied: BTreeMap<NodeId, (u64, u64)>,
+    /// Writer process → what of its writes was applied, for dedupe.
+    applied: BTreeMap<NodeId, Seen>,
     /// Updates not confirmed stored by Redis, in publish order.
     unconfirmed: VecDeque<Unconfirmed>,
     next_renew: u64,
@@ -117,6 +116,16 @@ struct Owned {
     releasing: bool,
     /// Applies queued or awaiting an answer.
     applies: usize,
+}
+
+/// One writer process's writes an owner applied (see [`Dedupe`]).
+#[derive(Debug, Default)]
+struct Seen {
+    floor: u64,
+    seqs: BTreeSet<u64>,
+    /// The publish sequence when last used, to forget the stalest writer
+    /// first.
+    last_used: u64,
 }
 
 #[derive(Debug)]
@@ -340,7 +349,7 @@ impl Node {
                 let (write, payload, body) = match op {
                     ApplyOp::Write { write, payload } => {
                         if let Some(e) = owned.applied.get_mut(&write.node) {
-                            e.1 = seq;
+                            e.last_used = seq;
                         }
                         let own = (write.node == me).then_some(payload);
                         (Some(write), own, UpdateBody::Delta(delta))
@@ -359,7 +368,15 @@ impl Node {
                     seq,
                     version,
                     term: owned.term,
-                    applied: owned.applied.iter().map(|(n, (s, _))| (*n, *s)).collect(),
+                    applied: owned
+                        .applied
+                        .iter()
+                        .map(|(node, s)| Dedupe {
+                            node: *node,
+                            floor: s.floor,
+                            seen: s.seqs.iter().copied().collect(),
+                        })
+                        .collect(),
                     data,
                 };
                 owned.unconfirmed.push_back(Unconfirmed {
@@ -505,9 +522,14 @@ impl Node {
 
     fn on_inbox(&mut self, now_ms: u64, msg: InboxMsg) {
         match msg {
-            InboxMsg::Forward { so, write, payload } => {
+            InboxMsg::Forward {
+                so,
+                write,
+                oldest,
+                payload,
+            } => {
                 if self.owned_mut(&so).is_some_and(|o| !o.lost) {
-                    self.queue_apply(&so, ApplyOp::Write { write, payload });
+                    self.queue_apply(&so, ApplyOp::Write { write, payload }, oldest);
                 } else if self.link_up {
                     let msg = InboxMsg::Answer {
                         so,

@@ -9,7 +9,7 @@ use bytes::Bytes;
 /// random number at every start, so that a restarted process is a new one
 /// (its write sequence starts over, and the dedupe tables must not confuse
 /// it with its former self).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct NodeId(pub u64);
 
 impl fmt::Display for NodeId {
@@ -27,6 +27,13 @@ impl SoId {
     /// The SO named `name` in `scope`.
     pub fn new(scope: &str, name: &str) -> Self {
         Self(format!("{}:{scope}/{name}", scope.len()).into())
+    }
+
+    /// Read back a key made by [`SoId::new`] (`None` if it is not one).
+    pub fn parse(key: &str) -> Option<Self> {
+        let (len, rest) = key.split_once(':')?;
+        let len: usize = len.parse().ok()?;
+        (rest.as_bytes().get(len) == Some(&b'/')).then(|| Self(key.into()))
     }
 
     /// The key text, for Redis key names and logs.
@@ -73,20 +80,41 @@ pub struct StoredState {
     pub version: u32,
     /// The lease term of the owner that published it.
     pub term: u64,
-    /// Per writer process, the highest write sequence applied (dedupe),
+    /// Per writer process, which of its writes were applied (dedupe),
     /// sorted by process.
-    pub applied: Vec<(NodeId, u64)>,
+    pub applied: Vec<Dedupe>,
     /// The SO's attributes, encoded by the caller (opaque here).
     pub data: Bytes,
 }
 
 impl StoredState {
-    /// The highest write sequence of `node` applied to this state, if any.
-    pub fn applied_of(&self, node: NodeId) -> Option<u64> {
+    /// Whether the write `write` was applied to this state (or is too old
+    /// for its process to be waiting for it).
+    pub fn has_applied(&self, write: WriteRef) -> bool {
         self.applied
-            .binary_search_by_key(&node, |(n, _)| *n)
-            .ok()
-            .map(|i| self.applied[i].1)
+            .binary_search_by_key(&write.node, |d| d.node)
+            .is_ok_and(|i| self.applied[i].contains(write.seq))
+    }
+}
+
+/// What an SO's owner remembers of one writer process's writes, to apply
+/// each once: every sequence below `floor` is done with (applied, or
+/// answered otherwise: the writer no longer waits for it), and `seen` holds
+/// the sequences at or above it that were applied.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Dedupe {
+    /// The writer process.
+    pub node: NodeId,
+    /// Sequences below this are done with.
+    pub floor: u64,
+    /// Applied sequences at or above `floor`, ascending.
+    pub seen: Vec<u64>,
+}
+
+impl Dedupe {
+    /// Whether the write with sequence `seq` is done with.
+    pub fn contains(&self, seq: u64) -> bool {
+        seq < self.floor || self.seen.binary_search(&seq).is_ok()
     }
 }
 
@@ -163,6 +191,9 @@ pub enum InboxMsg {
         so: SoId,
         /// Its id.
         write: WriteRef,
+        /// The writer's oldest write still waiting for an answer (every
+        /// older one is done with: the owner may forget them).
+        oldest: u64,
         /// The write as the caller encoded it (one client message).
         payload: Bytes,
     },

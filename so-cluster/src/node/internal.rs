@@ -1,7 +1,7 @@
 //! The [`Node`]'s inner steps: routing writes, ownership changes,
 //! publishing, and the replica.
 
-use super::{InFlight, Node, Owned, PendingWrite, Queued};
+use super::{InFlight, Node, Owned, PendingWrite, Queued, Seen};
 use crate::event::{ApplyOp, Event};
 use crate::redis::{Command, CommandId, StreamPos};
 use crate::types::{
@@ -74,6 +74,11 @@ impl Node {
             .filter(|(_, p)| p.sent_to.is_none() && p.so == *so)
             .map(|(s, _)| *s)
             .collect();
+        let oldest = self
+            .pending
+            .iter()
+            .find(|(_, p)| p.so == *so)
+            .map_or(0, |(s, _)| *s);
         for seq in unsent {
             let Some(p) = self.pending.get_mut(&seq) else {
                 continue;
@@ -82,11 +87,12 @@ impl Node {
             let write = WriteRef { node: me, seq };
             let payload = p.payload.clone();
             if target == me {
-                self.queue_apply(so, ApplyOp::Write { write, payload });
+                self.queue_apply(so, ApplyOp::Write { write, payload }, oldest);
             } else {
                 let msg = InboxMsg::Forward {
                     so: so.clone(),
                     write,
+                    oldest,
                     payload,
                 };
                 self.append(target, msg, Some(seq));
@@ -95,16 +101,21 @@ impl Node {
     }
 
     /// Queue an apply on the owned SO's authoritative copy; a write already
-    /// applied (a re-sent forward) is answered as a duplicate instead.
-    pub(super) fn queue_apply(&mut self, so: &SoId, op: ApplyOp) {
+    /// applied (a re-sent or duplicated forward) is answered as a duplicate
+    /// instead. `oldest`: the writer's oldest write still waiting.
+    pub(super) fn queue_apply(&mut self, so: &SoId, op: ApplyOp, oldest: u64) {
         let max_origins = self.config.max_dedupe_origins;
+        let window = self.config.max_dedupe_window;
         let Some(owned) = self.owned_mut(so) else {
             return;
         };
         if let ApplyOp::Write { write, .. } = &op {
             let write = *write;
-            let seen = owned.applied.get(&write.node).map(|e| e.0);
-            if seen.is_some_and(|s| s >= write.seq) {
+            let done = owned
+                .applied
+                .get(&write.node)
+                .is_some_and(|e| write.seq < e.floor || e.seqs.contains(&write.seq));
+            if done {
                 if write.node != self.id && self.link_up {
                     let msg = InboxMsg::Answer {
                         so: so.clone(),
@@ -116,16 +127,30 @@ impl Node {
                 return;
             }
             let last = owned.last_seq;
-            owned.applied.insert(write.node, (write.seq, last));
+            let e = owned
+                .applied
+                .entry(write.node)
+                .or_insert_with(Seen::default);
+            e.seqs.insert(write.seq);
+            e.last_used = last;
+            if oldest > e.floor {
+                e.floor = oldest;
+                e.seqs = e.seqs.split_off(&oldest);
+            }
+            while e.seqs.len() > window {
+                if let Some(first) = e.seqs.pop_first() {
+                    e.floor = e.floor.max(first + 1);
+                }
+            }
             if owned.applied.len() > max_origins
-                && let Some(oldest) = owned
+                && let Some(stalest) = owned
                     .applied
                     .iter()
                     .filter(|(n, _)| **n != write.node)
-                    .min_by_key(|(_, e)| e.1)
+                    .min_by_key(|(_, e)| e.last_used)
                     .map(|(n, _)| *n)
             {
-                owned.applied.remove(&oldest);
+                owned.applied.remove(&stalest);
             }
         }
         owned.applies += 1;
@@ -369,7 +394,14 @@ impl Node {
             applied: base
                 .applied
                 .iter()
-                .map(|(n, s)| (*n, (*s, base.seq)))
+                .map(|d| {
+                    let seen = Seen {
+                        floor: d.floor,
+                        seqs: d.seen.iter().copied().collect(),
+                        last_used: base.seq,
+                    };
+                    (d.node, seen)
+                })
                 .collect(),
             unconfirmed: Default::default(),
             next_renew: now_ms + renew_every,
@@ -537,7 +569,7 @@ impl Node {
             let op = ApplyOp::Raise {
                 version: version.saturating_add(1),
             };
-            self.queue_apply(so, op);
+            self.queue_apply(so, op, 0);
         }
     }
 
@@ -574,16 +606,20 @@ impl Node {
                 data,
             });
         }
-        if let Some(applied) = state.applied_of(me) {
-            let folded: Vec<u64> = self
-                .pending
-                .range(..=applied)
-                .filter(|(_, p)| p.so == *so)
-                .map(|(s, _)| *s)
-                .collect();
-            for seq in folded {
-                self.settle(so, seq);
-            }
+        let folded: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(seq, p)| {
+                p.so == *so
+                    && state.has_applied(WriteRef {
+                        node: me,
+                        seq: **seq,
+                    })
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in folded {
+            self.settle(so, seq);
         }
         self.drain_early(so);
     }
