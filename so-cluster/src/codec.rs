@@ -464,17 +464,10 @@ mod tests {
         fn inbox_ok(b: &[u8]) -> bool {
             decode_inbox(b).is_ok()
         }
-        let mut records: Vec<(Vec<u8>, fn(&[u8]) -> bool)> = vec![(encode_state(&state), state_ok)];
-        records.extend(
-            entries
-                .iter()
-                .map(|e| (encode_entry(e), entry_ok as fn(&[u8]) -> bool)),
-        );
-        records.extend(
-            inbox
-                .iter()
-                .map(|m| (encode_inbox(m), inbox_ok as fn(&[u8]) -> bool)),
-        );
+        type Check = fn(&[u8]) -> bool;
+        let mut records: Vec<(Vec<u8>, Check)> = vec![(encode_state(&state), state_ok)];
+        records.extend(entries.iter().map(|e| (encode_entry(e), entry_ok as Check)));
+        records.extend(inbox.iter().map(|m| (encode_inbox(m), inbox_ok as Check)));
         for (bytes, ok) in records {
             assert!(ok(&bytes));
             for cut in 0..bytes.len() {
