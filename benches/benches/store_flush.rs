@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use rtmp_proto::amf::Value;
 use rustix::time::{ClockId, clock_gettime};
-use so_engine::store::{FileStore, Store, StoreOp};
+use so_engine::store::{Store, StoreOp};
 use so_engine::{ScopePath, Snapshot, SoKey};
+use so_store::{SqliteStore, Synchronous};
 
 /// Dirty SOs per flush.
 const SOS: usize = 10_000;
@@ -65,20 +66,17 @@ fn report(name: &str, runs: Runs) {
     );
 }
 
-fn file_store(dir: &std::path::Path) -> (Runs, Runs) {
+fn sqlite_store(dir: &std::path::Path, synchronous: Synchronous) -> (Runs, Runs) {
     let (mut fresh, mut replace) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
-        let path = dir.join(format!("files-{round}"));
-        let mut store = FileStore::new(&path);
+        let path = dir.join(format!("sqlite-{round}"));
+        let mut store = SqliteStore::new(&path).with_synchronous(synchronous);
         store.load_all().expect("load");
         for (version, out) in [(1, &mut fresh), (2, &mut replace)] {
             let batch = ops(version);
-            out.push(timed(|| {
-                for op in &batch {
-                    op.apply(&mut store).expect("save");
-                }
-            }));
+            out.push(timed(|| store.apply_batch(&batch).expect("flush")));
         }
+        drop(store);
         std::fs::remove_dir_all(&path).expect("clean up");
     }
     (fresh, replace)
@@ -87,8 +85,10 @@ fn file_store(dir: &std::path::Path) -> (Runs, Runs) {
 fn main() {
     let dir = std::env::temp_dir().join(format!("store-flush-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let (fresh, replace) = file_store(&dir);
-    report("file/new", fresh);
-    report("file/replace", replace);
+    for (name, synchronous) in [("full", Synchronous::Full), ("normal", Synchronous::Normal)] {
+        let (fresh, replace) = sqlite_store(&dir, synchronous);
+        report(&format!("sqlite-{name}/new"), fresh);
+        report(&format!("sqlite-{name}/replace"), replace);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use so_engine::host::{Effects, Host, HostEvent};
-use so_engine::store::{Store, StoreError, StoreOp};
+use so_engine::store::{FailedBatch, Store};
 use so_engine::{ClientId, Engine, EngineConfig, Input, Output};
 use tracing::{debug, error, info, warn};
 
@@ -167,7 +167,7 @@ impl Drop for EngineReceiver {
 }
 
 type SharedStore = Arc<Mutex<Box<dyn Store + Send>>>;
-type Failed = Vec<(StoreOp, StoreError)>;
+type Failed = Result<(), FailedBatch>;
 type Batch = Pin<Box<dyn Future<Output = Option<Failed>> + Send>>;
 
 /// The server's handle on the engine thread.
@@ -438,7 +438,7 @@ impl<R: Runtime> EngineThread<R> {
             let Some(failed) = self.wait_batch().await else {
                 break;
             };
-            let done = failed.is_empty();
+            let done = failed.is_ok();
             self.guarded(|host, fx| host.store_done(Instant::now(), failed, fx));
             if done {
                 break;
@@ -483,15 +483,13 @@ impl<R: Runtime> EngineThread<R> {
         if !self.effects.store_batch.is_empty() {
             let ops = std::mem::take(&mut self.effects.store_batch);
             let store = self.store.clone();
+            // One batch, one call: a store that can makes it one transaction.
             self.batch = Some(Box::pin(R::spawn_blocking(move || {
                 let mut store = lock(&store);
-                let mut failed = Vec::new();
-                for op in ops {
-                    if let Err(e) = op.apply(&mut **store) {
-                        failed.push((op, e));
-                    }
+                match store.apply_batch(&ops) {
+                    Ok(()) => Ok(()),
+                    Err(error) => Err(FailedBatch { ops, error }),
                 }
-                failed
             })));
         }
         for event in self.effects.events.drain(..) {
@@ -500,13 +498,13 @@ impl<R: Runtime> EngineThread<R> {
     }
 }
 
-/// The failed ops of a finished batch (none if it panicked: a panicking
-/// store call leaves the store as a crash would, and every write is
-/// atomic, so what is on disk is whole).
+/// How a finished batch went (done if it panicked: a panicking store call
+/// leaves the store as a crash would, and a batch is one transaction, so
+/// what is on disk is whole).
 fn batch_failures(failed: Option<Failed>) -> Failed {
     failed.unwrap_or_else(|| {
         error!("a store batch panicked: its writes are lost");
-        Vec::new()
+        Ok(())
     })
 }
 
@@ -521,11 +519,26 @@ fn log(event: HostEvent) {
         HostEvent::Engine(Output::SoDestroyed { so }) => debug!(%so, "shared object destroyed"),
         HostEvent::Engine(other) => debug!(?other, "engine output"),
         HostEvent::Misuse(misuse) => error!(%misuse, "the adapter misused the engine"),
-        HostEvent::StoreFailed { so, error } => {
-            error!(%so, %error, "store write failed; retrying later");
+        HostEvent::StoreFailed {
+            ops,
+            error,
+            failures,
+            retry_in,
+        } => {
+            error!(
+                ops,
+                failures,
+                retry_in_ms = retry_in.as_millis(),
+                %error,
+                "store flush failed; retrying after a backoff"
+            );
         }
-        HostEvent::SetAside(entry) => warn!(%entry, "unreadable stored shared object set aside"),
-        HostEvent::StaleTemp(path) => info!(%path, "removed a write interrupted by a crash"),
+        HostEvent::StoreRecovered { failures } => {
+            info!(failures, "store flush succeeded again");
+        }
+        HostEvent::SetAside(entry) => {
+            error!(%entry, "unreadable stored shared object skipped");
+        }
         HostEvent::Restored(count) => info!(count, "persistent shared objects restored"),
         other => debug!(?other, "host event"),
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rtmp_proto::amf::Encoding;
 use so_engine::host::*;
-use so_engine::store::{MemoryStore, Store, StoreError, StoreOp};
+use so_engine::store::{FailedBatch, MemoryStore, RetryBackoff, Store, StoreError, StoreOp};
 use so_engine::{
     CallId, ClientId, Engine, EngineConfig, EngineMisuse, Input, Output, ScopePath, Snapshot,
     SoKey, Tick,
@@ -180,7 +180,7 @@ fn persists_go_out_one_batch_at_a_time() {
     assert!(fx.store_batch.is_empty());
     assert_eq!(host.pending_store_ops(), 1);
     assert_eq!(host.next_deadline(), None);
-    host.store_done(later, vec![], &mut fx);
+    host.store_done(later, Ok(()), &mut fx);
     assert_eq!(saved(&fx.store_batch), [("p".to_string(), 4)]);
 }
 
@@ -191,6 +191,7 @@ fn failed_ops_are_logged_and_retried() {
         Engine::new(EngineConfig::default(), ()),
         HostConfig {
             flush_interval: ms(100),
+            ..HostConfig::default()
         },
         t0,
     );
@@ -207,24 +208,34 @@ fn failed_ops_are_logged_and_retried() {
     host.handle_timeout(t0 + ms(600), &mut fx);
     let batch = std::mem::take(&mut fx.store_batch);
     assert_eq!(saved(&batch), [("p".to_string(), 2)]);
-    let failure = StoreError::Backend("disk on fire".into());
-    let failed = batch
-        .into_iter()
-        .map(|op| (op, failure_clone(&failure)))
-        .collect();
-    host.store_done(t0 + ms(650), failed, &mut fx);
+    let failed = |ops| FailedBatch {
+        ops,
+        error: StoreError::Backend("disk on fire".into()),
+    };
+    host.store_done(t0 + ms(650), Err(failed(batch)), &mut fx);
     assert!(matches!(
         fx.events.last(),
-        Some(HostEvent::StoreFailed { so, .. }) if so == &key("p")
+        Some(HostEvent::StoreFailed { ops: 1, failures: 1, retry_in, .. })
+            if *retry_in == RetryBackoff::DEFAULT_FIRST
     ));
     assert!(fx.store_batch.is_empty());
-    assert_eq!(host.next_deadline(), Some(t0 + ms(750)));
-    host.handle_timeout(t0 + ms(750), &mut fx);
-    assert_eq!(saved(&fx.store_batch), [("p".to_string(), 2)]);
-}
-
-fn failure_clone(error: &StoreError) -> StoreError {
-    StoreError::Backend(error.to_string().into())
+    // The first backoff step (250 ms), not the flush interval (100 ms).
+    assert_eq!(host.next_deadline(), Some(t0 + ms(900)));
+    host.handle_timeout(t0 + ms(899), &mut fx);
+    assert!(fx.store_batch.is_empty());
+    host.handle_timeout(t0 + ms(900), &mut fx);
+    let batch = std::mem::take(&mut fx.store_batch);
+    assert_eq!(saved(&batch), [("p".to_string(), 2)]);
+    // The second failure waits twice as long; a success ends it.
+    host.store_done(t0 + ms(900), Err(failed(batch)), &mut fx);
+    assert_eq!(host.next_deadline(), Some(t0 + ms(1400)));
+    host.handle_timeout(t0 + ms(1400), &mut fx);
+    assert_eq!(host.store_failures(), 2);
+    host.store_done(t0 + ms(1400), Ok(()), &mut fx);
+    assert!(matches!(
+        fx.events.last(),
+        Some(HostEvent::StoreRecovered { failures: 2 })
+    ));
 }
 
 #[test]
@@ -260,6 +271,7 @@ fn shutdown_disconnects_everyone_and_drains_every_store_op() {
         Engine::new(EngineConfig::default(), ()),
         HostConfig {
             flush_interval: Duration::from_secs(60),
+            ..HostConfig::default()
         },
         t0,
     );
