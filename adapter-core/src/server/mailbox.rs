@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use so_engine::ClientId;
-use so_engine::host::{ChangeKey, ClientCommand, OutboundQueue, Pushed, QueueLimits};
+use so_engine::server::{ChangeKey, ClientCommand, OutboundQueue, Pushed, QueueLimits};
 use tracing::warn;
 
 use crate::sync::{Signal, lock};
@@ -82,7 +82,7 @@ impl Mailbox {
         let was_empty = state.queue.is_empty();
         let mut queued = false;
         for (command, key) in commands {
-            match state.queue.push_keyed(command, key) {
+            match state.queue.push(command, key) {
                 Ok(Pushed::Dropped) => return,
                 Ok(_) => queued = true,
                 Err(overflow) => {

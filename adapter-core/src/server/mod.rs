@@ -4,7 +4,6 @@
 
 mod connection;
 mod engine;
-mod handover;
 mod mailbox;
 
 use std::future::{Future, poll_fn};
@@ -16,7 +15,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use so_engine::host::{HostConfig, QueueLimits};
+use so_engine::server::{HubConfig, QueueLimits};
 use so_engine::store::{MemoryStore, Store};
 use so_engine::{Application, ClientId, Engine, EngineConfig};
 use so_store::SqliteStore;
@@ -41,7 +40,7 @@ pub struct Config {
     /// disconnected.
     pub queue: QueueLimits,
     /// Store batching (the write-behind's flush interval).
-    pub host: HostConfig,
+    pub hub: HubConfig,
     /// Most connections at once; more are refused (closed at once, logged).
     pub max_connections: usize,
     /// Per connection: while this many encoded bytes wait for the socket,
@@ -79,7 +78,7 @@ impl Default for Config {
             connection: rtmp_proto::connection::Config::default(),
             engine: EngineConfig::default(),
             queue: QueueLimits::default(),
-            host: HostConfig::default(),
+            hub: HubConfig::default(),
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             max_unsent_bytes: Self::DEFAULT_MAX_UNSENT_BYTES,
             close_grace: Self::DEFAULT_CLOSE_GRACE,
@@ -122,12 +121,6 @@ impl<R: Runtime> ServerBuilder<R> {
     pub fn setup(mut self, setup: impl FnOnce(&mut Engine) + Send + 'static) -> Self {
         self.setups.push(Box::new(setup));
         self
-    }
-
-    /// Serves the [demo application](so_engine::demo).
-    pub fn demo(self) -> Self {
-        self.application(so_engine::demo::DemoApp)
-            .setup(so_engine::demo::install)
     }
 
     /// Keeps persistent SOs in the SQLite database in `dir` (both created

@@ -257,7 +257,7 @@ impl Sim {
 
     fn apply(&mut self, input: Input) -> Result<(), so_engine::EngineMisuse> {
         let mut out = Vec::new();
-        let result = self.engine.apply(self.now, input, &mut out);
+        let result = self.engine.handle_input(self.now, input, &mut out);
         self.absorb(out);
         result
     }
@@ -437,7 +437,9 @@ impl Sim {
         let mut kicked = Vec::new();
         for o in out {
             match &o {
-                Output::SharedObject { to, encoding, body } => {
+                Output::SharedObject {
+                    to, encoding, body, ..
+                } => {
                     let message = decode(body, *encoding);
                     for client in to {
                         self.clients.get_mut(&client.0).unwrap().receive(&message);

@@ -100,15 +100,30 @@ impl World {
 
     pub(crate) fn try_apply(&mut self, input: Input) -> Result<(), so_engine::EngineMisuse> {
         let mut out = Vec::new();
-        let result = self.engine.apply(self.now, input, &mut out);
+        let result = self.engine.handle_input(self.now, input, &mut out);
         self.absorb(out);
         result
     }
 
     fn absorb(&mut self, out: Vec<Output>) {
         for o in out {
-            if let Output::SharedObject { to, encoding, body } = &o {
+            if let Output::SharedObject {
+                to,
+                encoding,
+                body,
+                key,
+            } = &o
+            {
                 let message = decode(body, *encoding);
+                // The key the engine gives names what the body holds.
+                match (key, message.events.as_slice()) {
+                    (Some(k), [SoEvent::Change { key, .. }]) => {
+                        assert_eq!(k.slices(body), (message.name.as_bytes(), key.as_bytes()))
+                    }
+                    (None, [SoEvent::Change { .. }]) => panic!("a single CHANGE without its key"),
+                    (Some(_), events) => panic!("a key for {events:?}"),
+                    (None, _) => {}
+                }
                 for client in to {
                     self.inbox.entry(*client).or_default().push(message.clone());
                 }
@@ -160,7 +175,10 @@ impl World {
     }
 
     /// Runs `f` with the server API at the current time.
-    pub(crate) fn with_server<R>(&mut self, f: impl FnOnce(&mut so_engine::Server<'_>) -> R) -> R {
+    pub(crate) fn with_server<R>(
+        &mut self,
+        f: impl FnOnce(&mut so_engine::ServerSession<'_>) -> R,
+    ) -> R {
         let mut out = Vec::new();
         let r = f(&mut self.engine.server(self.now, &mut out));
         self.absorb(out);

@@ -1,34 +1,88 @@
-//! What every adapter runs around the engine, written once and sans-IO:
-//! [`Host`] beside the engine, [`ClientLink`] beside each connection, and
-//! an [`OutboundQueue`] between them per client.
+//! The sans-IO server around the engine, written once for every adapter:
+//! the one path from a client's bytes to the engine and from the engine's
+//! outputs to every client's queue. [`Hub`] sits beside the engine,
+//! [`ClientLink`] beside each connection, [`Handover`] and an
+//! [`OutboundQueue`] per client between them.
 //!
 //! ```text
-//!  connection task (one per socket)           engine thread (one)
-//!  socket ─► Connection ─► ClientLink ─Input─────► Host ─► Engine
-//!  socket ◄─ Connection ◄─ ClientLink ◄─ OutboundQueue ◄─ Delivery
-//!                                              Host ─► StoreOp ─► blocking pool ─► Store
+//!  connection task (one per socket)            engine thread (one)
+//!  socket ─► Connection ─► ClientLink ─ Input ───────► Hub ─► Engine
+//!                                                       │ Output::SharedObject
+//!                                                       ▼ { to: Recipients, body, key }
+//!  socket ◄─ Connection ◄─ ClientLink ◄─ OutboundQueue ◄─ Handover ◄─ Delivery
+//!     (one write per turn)  (frames)     (per client,     (per client,  (one per
+//!                                         coalescing)      in order)     update)
+//!                                                       Hub ─► StoreOp ─► blocking pool ─► Store
 //! ```
 //!
 //! No threads, channels, sockets or clocks here: the adapter passes the
-//! time (`Instant`, which [`Host`] converts to the engine's [`Tick`]),
-//! carries [`Input`]s from links to the host, pushes each [`Delivery`]
-//! into its client's queue, runs the store batches on its blocking pool,
-//! logs the [`HostEvent`]s, and wakes the host at
-//! [`Host::next_deadline`].
+//! time (`Instant`, which [`Hub`] converts to the engine's [`Tick`]),
+//! carries [`Input`]s from links to the hub, hands the gathered
+//! [`Delivery`]s to [`Handover::split`] and each client's [`Run`] to its
+//! queue, runs the store batches on its blocking pool, logs the
+//! [`HubEvent`]s, and wakes the hub at [`Hub::poll_timeout`].
+//!
+//! # The path of one update
+//!
+//! 1. The engine encodes an update once per encoding and emits one
+//!    `Output::SharedObject` per encoding: the body, its recipients in
+//!    ascending order, and, when the body is exactly one CHANGE, its
+//!    [`ChangeKey`] (where the SO name and key sit in the body), taken
+//!    from the message it encoded.
+//! 2. The [`Hub`] turns it into one [`Delivery`], recipients still
+//!    together; other outputs for one client become a delivery with one
+//!    recipient; persistence goes to the store, lifecycle to the log.
+//! 3. The adapter gathers deliveries for a while (its delivery tick),
+//!    then [`Handover::split`] gives each client its share, in order, in
+//!    one [`Run`]: one lock and one wake-up per client, however many
+//!    updates.
+//! 4. The client's [`OutboundQueue`] takes the run; its connection takes
+//!    everything queued at once when its socket has room, frames it and
+//!    writes it in one write.
+//!
+//! No body is parsed after it was encoded, and each body is shared by
+//! reference count by every client that receives it.
+//!
+//! # Coalescing
+//!
+//! One rule, applied here only: **a message that is exactly one CHANGE
+//! of key `k` of SO `s`, not yet taken by its client's connection, is
+//! dropped when a newer message that is exactly one CHANGE of the same
+//! `s` and `k` is queued for the same client; the newer one goes to the
+//! back of the queue.** [`Handover::split`] applies it to whole
+//! recipient lists within one hand-over (a CHANGE whose every recipient
+//! gets a newer one is never split at all); [`OutboundQueue::push`]
+//! applies it to what each client still has queued.
+//!
+//! Why every subscriber still converges to the same state and version:
+//! a CHANGE sets `k` to a value regardless of what `k` held, so after the
+//! newer CHANGE the client's `k` is the same whether it saw the older one
+//! or not; the dropped message held nothing else (exactly one event);
+//! what was queued between the two (another key's CHANGE, a REMOVE of
+//! `k`, a SUCCESS, a CLEAR) still comes, in its order, before the newer
+//! CHANGE; and every message carries its update's version, so the client
+//! sees the versions of what it gets in increasing order, ending at the
+//! same last version as every other subscriber. Messages of more than one
+//! event, SUCCESS, REMOVE, STATUS, SEND and USE answers are never
+//! dropped: either they carry more than one key's state, or no later
+//! message restates what they say. A client is in one scope, so the SO's
+//! name identifies it among the client's messages.
 //!
 //! # The engine side
 //!
 //! 1. Before accepting connections, load the store (`Store::load_all`)
-//!    and give the report to [`Host::restore`].
-//! 2. For every input from a connection: [`Host::handle`]; at the
-//!    deadline: [`Host::handle_timeout`]. Both fill an [`Effects`].
-//! 3. Push each delivery into its client's [`OutboundQueue`]; on
-//!    [`Overflow`], disconnect that client (and log why).
+//!    and give the report to [`Hub::handle_restore`].
+//! 2. For every input from a connection: [`Hub::handle_input`]; at the
+//!    deadline: [`Hub::handle_timeout`]. Both fill an [`Effects`].
+//! 3. Hand the deliveries over ([`Handover::split`]) and push each
+//!    client's run into its [`OutboundQueue`]; on [`Overflow`],
+//!    disconnect that client (and log why).
 //! 4. Run [`Effects::store_batch`] off the event loop (it is blocking
-//!    I/O), then report it with [`Host::store_done`]. Only one batch is
-//!    ever out at a time, so an SO's older write never lands after a
-//!    newer one; what changes meanwhile waits (coalesced) in the host.
-//! 5. On shutdown: wait for the batch out, then [`Host::shutdown`] and run
+//!    I/O), then report it with [`Hub::handle_store_done`]. Only one
+//!    batch is ever out at a time, so an SO's older write never lands
+//!    after a newer one; what changes meanwhile waits (coalesced) in the
+//!    hub.
+//! 5. On shutdown: wait for the batch out, then [`Hub::shutdown`] and run
 //!    its batch: every pending write, the engine's final ones included.
 //!
 //! # The connection side
@@ -39,28 +93,28 @@
 //! the connection's. SharedObject bodies come encoded once per update and
 //! encoding, shared by every recipient: a connection only frames them.
 
+mod handover;
+mod link;
 mod queue;
 
 use std::time::{Duration, Instant};
 
-use rtmp_proto::amf::Encoding;
-
-pub use self::queue::{
-    COALESCE_RUN_MAX, ChangeKey, OutboundQueue, Overflow, Pushed, QueueLimits, coalesce_run,
-    single_change_key,
-};
+pub use self::handover::{Handover, Run};
+pub use self::link::{ClientCommand, ClientLink};
+pub use self::queue::{OutboundQueue, Overflow, Pushed, QueueLimits};
+pub use crate::delivery::ChangeKey;
+use crate::delivery::Recipients;
 use crate::engine::Engine;
 use crate::error::EngineMisuse;
-pub use crate::glue::{ClientCommand, ClientLink};
-use crate::io::{Input, Output};
+use crate::interface::{Input, Output};
 use crate::store::{
     FailedBatch, LoadReport, RetryBackoff, SetAside, StoreError, StoreOp, WriteBehind,
 };
-use crate::types::{ClientId, Tick};
+use crate::types::Tick;
 
-/// How the [`Host`] batches store writes.
+/// How the [`Hub`] batches store writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HostConfig {
+pub struct HubConfig {
     /// How long a persist or delete waits in the write-behind after its
     /// SO's first unsaved change, coalescing later ones (see
     /// [`WriteBehind`]). Added to the engine's `persist_interval_ms`, it
@@ -70,7 +124,7 @@ pub struct HostConfig {
     pub store_retry: RetryBackoff,
 }
 
-impl HostConfig {
+impl HubConfig {
     /// Default flush interval: 0. The engine already snapshots each SO at
     /// most once per `persist_interval_ms` (500 ms); the write-behind then
     /// only merges what arrives while a batch is being written, and a
@@ -78,7 +132,7 @@ impl HostConfig {
     pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::ZERO;
 }
 
-impl Default for HostConfig {
+impl Default for HubConfig {
     fn default() -> Self {
         Self {
             flush_interval: Self::DEFAULT_FLUSH_INTERVAL,
@@ -87,21 +141,24 @@ impl Default for HostConfig {
     }
 }
 
-/// One command for one client, to push into its [`OutboundQueue`].
+/// One command for its recipients (one, or the subscribers of an update
+/// who share its body), to push into each one's [`OutboundQueue`]
+/// ([`Handover::split`] does the splitting).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
-    /// The client.
-    pub to: ClientId,
-    /// Its encoding (how the queue reads a SharedObject body's header).
-    pub encoding: Encoding,
+    /// The clients, each once, in ascending order.
+    pub to: Recipients,
     /// What to do.
     pub command: ClientCommand,
+    /// The engine's key of a SharedObject body that is exactly one
+    /// CHANGE (see [coalescing](self#coalescing)).
+    pub key: Option<ChangeKey>,
 }
 
 /// Something for the log.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum HostEvent {
+pub enum HubEvent {
     /// A lifecycle output of the engine: scope started or stopped, SO
     /// created or destroyed, a hook's queued change failed.
     Engine(Output),
@@ -130,17 +187,17 @@ pub enum HostEvent {
     Restored(usize),
 }
 
-/// What the adapter has to do after a [`Host`] call. Reuse one (the
-/// host appends; the adapter drains the three lists).
+/// What the adapter has to do after a [`Hub`] call. Reuse one (the
+/// hub appends; the adapter drains the three lists).
 #[derive(Debug, Default)]
 pub struct Effects {
     /// Commands for clients, in order (per client, the wire order).
     pub deliveries: Vec<Delivery>,
     /// Store operations to run, in order, off the event loop; then call
-    /// [`Host::store_done`]. Non-empty at most once until then.
+    /// [`Hub::handle_store_done`]. Non-empty at most once until then.
     pub store_batch: Vec<StoreOp>,
     /// Things to log.
-    pub events: Vec<HostEvent>,
+    pub events: Vec<HubEvent>,
 }
 
 impl Effects {
@@ -152,7 +209,7 @@ impl Effects {
 
 /// The engine, its store batching and its clock, as one sans-IO unit the
 /// adapter drives. See the [module docs](self).
-pub struct Host {
+pub struct Hub {
     engine: Engine,
     write_behind: WriteBehind,
     epoch: Instant,
@@ -161,9 +218,9 @@ pub struct Host {
     outputs: Vec<Output>,
 }
 
-impl Host {
-    /// A host for `engine`, whose time 0 is `epoch`.
-    pub fn new(engine: Engine, config: HostConfig, epoch: Instant) -> Self {
+impl Hub {
+    /// A hub for `engine`, whose time 0 is `epoch`.
+    pub fn new(engine: Engine, config: HubConfig, epoch: Instant) -> Self {
         Self {
             engine,
             write_behind: WriteBehind::new(config.flush_interval).with_backoff(config.store_retry),
@@ -180,7 +237,7 @@ impl Host {
     }
 
     /// The engine, for server code outside hooks (prefer
-    /// [`Input::Server`] through [`Host::handle`], which routes the
+    /// [`Input::Server`] through [`Hub::handle_input`], which routes the
     /// effects).
     pub fn engine_mut(&mut self) -> &mut Engine {
         &mut self.engine
@@ -202,24 +259,24 @@ impl Host {
     /// Applies what a store load found: its snapshots as
     /// [`Input::Restored`], its problems as events. Call before any client
     /// input.
-    pub fn restore(&mut self, now: Instant, mut report: LoadReport, effects: &mut Effects) {
+    pub fn handle_restore(&mut self, now: Instant, mut report: LoadReport, effects: &mut Effects) {
         let inputs = report.take_restore_inputs();
         effects
             .events
-            .extend(report.set_aside.into_iter().map(HostEvent::SetAside));
-        effects.events.push(HostEvent::Restored(inputs.len()));
+            .extend(report.set_aside.into_iter().map(HubEvent::SetAside));
+        effects.events.push(HubEvent::Restored(inputs.len()));
         for input in inputs {
-            self.handle(now, input, effects);
+            self.handle_input(now, input, effects);
         }
     }
 
     /// Applies one input (from a [`ClientLink`], or server code's
     /// [`Input::Server`]).
-    pub fn handle(&mut self, now: Instant, input: Input, effects: &mut Effects) {
+    pub fn handle_input(&mut self, now: Instant, input: Input, effects: &mut Effects) {
         let tick = self.tick(now);
         let mut outputs = std::mem::take(&mut self.outputs);
-        if let Err(misuse) = self.engine.apply(tick, input, &mut outputs) {
-            effects.events.push(HostEvent::Misuse(misuse));
+        if let Err(misuse) = self.engine.handle_input(tick, input, &mut outputs) {
+            effects.events.push(HubEvent::Misuse(misuse));
         }
         self.route(tick, &mut outputs, effects);
         self.outputs = outputs;
@@ -230,22 +287,22 @@ impl Host {
     /// and the write-behind's store batch.
     pub fn handle_timeout(&mut self, now: Instant, effects: &mut Effects) {
         let tick = self.tick(now);
-        if self.engine.next_deadline().is_some_and(|at| at <= tick) {
-            self.handle(now, Input::Tick, effects);
+        if self.engine.poll_timeout().is_some_and(|at| at <= tick) {
+            self.handle_input(now, Input::Tick, effects);
         } else {
             self.release_due(tick, effects);
         }
     }
 
-    /// When [`Host::handle_timeout`] wants to be called: the earlier of
+    /// When [`Hub::handle_timeout`] wants to be called: the earlier of
     /// the engine's deadline and the write-behind's (unless a batch is
-    /// out: the next one waits for [`Host::store_done`]).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// out: the next one waits for [`Hub::handle_store_done`]).
+    pub fn poll_timeout(&self) -> Option<Instant> {
         let store = self
             .write_behind
             .next_deadline()
             .filter(|_| !self.batch_out);
-        let tick = match (self.engine.next_deadline(), store) {
+        let tick = match (self.engine.poll_timeout(), store) {
             (Some(a), Some(b)) => a.min(b),
             (a, b) => a.or(b)?,
         };
@@ -256,7 +313,7 @@ impl Host {
     /// back to the write-behind (each op unless a newer one replaced it),
     /// to be retried after a backoff step (see [`RetryBackoff`]). Releases
     /// the next batch if one is due.
-    pub fn store_done(
+    pub fn handle_store_done(
         &mut self,
         now: Instant,
         result: Result<(), FailedBatch>,
@@ -268,13 +325,13 @@ impl Host {
             Ok(()) => {
                 let failures = self.write_behind.batch_succeeded();
                 if failures > 0 {
-                    effects.events.push(HostEvent::StoreRecovered { failures });
+                    effects.events.push(HubEvent::StoreRecovered { failures });
                 }
             }
             Err(FailedBatch { ops, error }) => {
                 let count = ops.len();
                 let retry_in = self.write_behind.batch_failed(ops, tick);
-                effects.events.push(HostEvent::StoreFailed {
+                effects.events.push(HubEvent::StoreFailed {
                     ops: count,
                     error,
                     failures: self.write_behind.failures(),
@@ -307,8 +364,11 @@ impl Host {
     pub fn shutdown(&mut self, now: Instant, effects: &mut Effects) {
         let tick = self.tick(now);
         let mut outputs = std::mem::take(&mut self.outputs);
-        if let Err(misuse) = self.engine.apply(tick, Input::Shutdown, &mut outputs) {
-            effects.events.push(HostEvent::Misuse(misuse));
+        if let Err(misuse) = self
+            .engine
+            .handle_input(tick, Input::Shutdown, &mut outputs)
+        {
+            effects.events.push(HubEvent::Misuse(misuse));
         }
         self.route(tick, &mut outputs, effects);
         self.outputs = outputs;
@@ -324,37 +384,29 @@ impl Host {
         self.take_batch(all, effects);
     }
 
-    /// Sorts the engine's outputs: deliveries, store ops, log events.
+    /// Sorts the engine's outputs: deliveries (recipients kept together),
+    /// store ops, log events.
     fn route(&mut self, tick: Tick, outputs: &mut Vec<Output>, effects: &mut Effects) {
         effects.deliveries.reserve(outputs.len());
         for output in outputs.drain(..) {
             let delivery = match output {
-                Output::SharedObject { to, encoding, body } => {
-                    effects.deliveries.extend(to.into_iter().map(|to| Delivery {
-                        to,
-                        encoding,
-                        command: ClientCommand::SharedObject(body.clone()),
-                    }));
-                    continue;
-                }
+                Output::SharedObject { to, body, key, .. } => Delivery {
+                    to,
+                    command: ClientCommand::SharedObject(body),
+                    key,
+                },
                 other => {
                     let Some(other) = self.write_behind.offer(other, tick) else {
                         continue;
                     };
-                    match crate::glue::route_one(other) {
+                    match link::client_command(other) {
                         Ok((to, command)) => Delivery {
-                            to,
-                            // A client the engine already let go (rejected,
-                            // disconnected) only gets commands without a body.
-                            encoding: self
-                                .engine
-                                .view()
-                                .client_encoding(to)
-                                .unwrap_or(Encoding::Amf0),
+                            to: Recipients::from(to),
                             command,
+                            key: None,
                         },
                         Err(other) => {
-                            effects.events.push(HostEvent::Engine(other));
+                            effects.events.push(HubEvent::Engine(other));
                             continue;
                         }
                     }
@@ -379,9 +431,9 @@ impl Host {
     }
 }
 
-impl std::fmt::Debug for Host {
+impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Host")
+        f.debug_struct("Hub")
             .field("now", &self.now)
             .field("batch_out", &self.batch_out)
             .field("pending_store_ops", &self.write_behind.len())

@@ -13,10 +13,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use adapter_core::{Config, Runtime, Server};
+
+use crate::demo::ServeDemo;
 use clap::Parser;
 use rtmp_proto::chunk::DecoderLimits;
 use so_engine::EngineConfig;
-use so_engine::host::QueueLimits;
+use so_engine::server::QueueLimits;
 use so_store::{SqliteStore, Synchronous};
 use tracing_subscriber::EnvFilter;
 

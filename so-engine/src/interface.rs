@@ -4,11 +4,11 @@
 use rtmp_proto::amf::{Encoding, Str, Value};
 use rtmp_proto::message::shared_object::SharedObjectMessage;
 
-use crate::delivery::{Body, Recipients};
+use crate::delivery::{Body, ChangeKey, Recipients};
 use crate::error::EngineMisuse;
 use crate::types::{CallId, ClientId, ScopePath, SoKey};
 
-/// One thing that happened, fed to [`Engine::apply`](crate::Engine::apply).
+/// One thing that happened, fed to [`Engine::handle_input`](crate::Engine::handle_input).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Input {
@@ -66,7 +66,7 @@ pub enum Input {
         snapshot: Snapshot,
     },
     /// Time passed: fires due lingers and persists (see
-    /// [`Engine::next_deadline`](crate::Engine::next_deadline)).
+    /// [`Engine::poll_timeout`](crate::Engine::poll_timeout)).
     Tick,
     /// Emit [`Output::Persist`] for every persistent SO with unsaved changes
     /// now, whatever the interval (before a graceful shutdown).
@@ -231,6 +231,9 @@ pub enum Output {
         encoding: Encoding,
         /// The encoded body, the same bytes for all of them.
         body: Body,
+        /// Where the SO name and key sit in `body` when it is exactly one
+        /// CHANGE (what a newer CHANGE of the same key may replace).
+        key: Option<ChangeKey>,
     },
     /// Answer the client's `connect` with `_result`
     /// `NetConnection.Connect.Success`.
