@@ -20,6 +20,7 @@ use rtmp_proto::chunk::DecoderLimits;
 use rtmp_proto::connection::Config as Connection;
 use so_engine::EngineConfig;
 use so_engine::server::QueueLimits;
+use so_store::{SqliteStore, Synchronous};
 use tracing_subscriber::EnvFilter;
 
 /// RTMP Remote SharedObject server running the demo application.
@@ -29,9 +30,14 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:1935")]
     pub listen: String,
-    /// Directory for persistent shared objects (created if missing).
+    /// Directory for persistent shared objects: one SQLite database in it
+    /// (both created if missing).
     #[arg(long, default_value = "./so-data")]
     pub data_dir: PathBuf,
+    /// How hard each flush syncs: `full` survives a power loss, `normal` a
+    /// crash of the server only (and costs less).
+    #[arg(long, value_enum, default_value_t = Sync::Full)]
+    pub sync: Sync,
     /// Most time a change to a persistent SO waits before it is written;
     /// a crash loses at most this plus the write in progress.
     #[arg(long, default_value_t = EngineConfig::DEFAULT_PERSIST_INTERVAL_MS)]
@@ -89,7 +95,25 @@ pub struct Args {
     pub max_so_bytes: Option<usize>,
 }
 
+/// The database's `synchronous` setting (see the `so_store` docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sync {
+    /// Every flush is synced to disk.
+    Full,
+    /// Synced at checkpoints only.
+    Normal,
+}
+
 impl Args {
+    /// The store these flags describe.
+    pub fn store(&self) -> SqliteStore {
+        let synchronous = match self.sync {
+            Sync::Full => Synchronous::Full,
+            Sync::Normal => Synchronous::Normal,
+        };
+        SqliteStore::new(&self.data_dir).with_synchronous(synchronous)
+    }
+
     /// The server configuration these flags describe (the defaults for
     /// everything they do not name).
     pub fn config(&self) -> Config {
@@ -141,10 +165,11 @@ pub async fn main<R: Runtime>() -> ExitCode {
     let args = Args::parse();
     tracing::info!(data_dir = %args.data_dir.display(), "starting the demo server");
     let config = args.config();
+    let store = args.store();
     let served = async {
         Server::<R>::builder()
             .bind_addr(args.listen)
-            .data_dir(args.data_dir)
+            .store(store)
             .config(config)
             .demo()
             .bind()

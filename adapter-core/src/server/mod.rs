@@ -16,8 +16,9 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use so_engine::server::{HubConfig, QueueLimits};
-use so_engine::store::{FileStore, MemoryStore, Store};
+use so_engine::store::{MemoryStore, Store};
 use so_engine::{Application, ClientId, Engine, EngineConfig};
+use so_store::SqliteStore;
 use tracing::{error, info, warn};
 
 use self::engine::EngineHandle;
@@ -134,9 +135,11 @@ impl<R: Runtime> ServerBuilder<R> {
         self
     }
 
-    /// Keeps persistent SOs in files under `dir` (created if missing).
+    /// Keeps persistent SOs in the SQLite database in `dir` (both created
+    /// if missing; see [`so_store`] for the file, its durability and its
+    /// lock). The database is opened and checked when the server binds.
     pub fn data_dir(self, dir: impl Into<PathBuf>) -> Self {
-        self.store(FileStore::new(dir))
+        self.store(SqliteStore::new(dir))
     }
 
     /// Keeps persistent SOs in memory only (the default): they survive
