@@ -329,6 +329,16 @@ impl<'a> Context<'a> {
     pub fn now(&self) -> Tick {
         self.now
     }
+
+    /// How many operations are queued (to drop a panicking hook's own).
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Drops the operations queued after the first `len`.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.queue.truncate(len);
+    }
 }
 
 impl ServerApi for Context<'_> {

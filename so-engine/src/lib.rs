@@ -90,8 +90,9 @@
 //!   null, undefined or missing value deletes the key: SUCCESS to the
 //!   writer, REMOVE to the others.
 //! * **REQUEST_REMOVE k**: REMOVE k to every subscriber, writer included,
-//!   if k existed; otherwise nothing at all (not even a security check: a
-//!   removal of nothing is never refused).
+//!   if k existed; otherwise nothing at all. Security is asked first for
+//!   every removal, that of a missing key included: a denied one gets
+//!   `SharedObject.NoWriteAccess` then REMOVE k (the authoritative state).
 //! * **SEND_MESSAGE m(args)**: the server's handler for `m` runs first, then
 //!   the message goes to every subscriber, the sender included. It changes
 //!   no attribute and no version.

@@ -14,14 +14,14 @@ use rtmp_proto::amf::Str;
 
 use crate::config::EngineConfig;
 use crate::context::{Context, Server, View};
-use crate::error::EngineMisuse;
+use crate::error::{EngineMisuse, HookPanic};
 use crate::hooks::{
     Application, MethodHandler, SendHandler, SharedObjectListener, SharedObjectSecurity, SoFactory,
 };
 use crate::io::{Input, Output, ServerOp, Snapshot};
 use crate::pattern;
 use crate::state::{Phase, SoId, State};
-use crate::types::{CallId, ClientId, SoKey, Tick};
+use crate::types::{CallId, ClientId, ScopePath, SoKey, Tick};
 
 /// The deterministic SharedObject engine. See the crate docs for the model,
 /// the drive loop and the guarantees.
@@ -42,6 +42,10 @@ pub struct Engine {
     departed: BTreeSet<ClientId>,
     hook_depth: usize,
     hook_ops: usize,
+    /// Hook panics caught so far, in all.
+    panics: u64,
+    /// Hook panics caught during this input, reported at its end.
+    panic_log: Vec<HookPanic>,
 }
 
 /// Hooks live apart from the state, so that a hook can be called mutably
@@ -87,6 +91,8 @@ impl Engine {
             departed: BTreeSet::new(),
             hook_depth: 0,
             hook_ops: 0,
+            panics: 0,
+            panic_log: Vec::new(),
         }
     }
 
@@ -155,7 +161,15 @@ impl Engine {
         self.settle(out);
         let result = self.dispatch(input, out);
         self.settle(out);
+        out.extend(self.panic_log.drain(..).map(|panic| Output::HookFailed {
+            error: EngineMisuse::HookPanicked(Box::new(panic)),
+        }));
         result
+    }
+
+    /// How many hook panics the engine caught since it was built.
+    pub fn hook_panics(&self) -> u64 {
+        self.panics
     }
 
     /// The server-side API outside hooks, at time `now` (see [`Server`]).
@@ -330,19 +344,47 @@ impl Engine {
     }
 
     /// Calls `f` on the application with a fresh [`Context`], then applies
-    /// what it queued.
+    /// what it queued. `None`: it panicked (reported; what it queued is
+    /// dropped).
     fn app_hook<R>(
         &mut self,
+        site: Site<'_>,
         out: &mut Vec<Output>,
         f: impl FnOnce(&mut dyn Application, &mut Context<'_>) -> R,
-    ) -> R {
+    ) -> Option<R> {
         let mut queue = Vec::new();
         let result = {
             let mut cx = Context::new(&self.state, &mut queue, self.now);
-            f(self.hooks.app.as_mut(), &mut cx)
+            let app = self.hooks.app.as_mut();
+            catch(|| f(app, &mut cx))
         };
-        self.run_queue(queue, out);
-        result
+        match result {
+            Ok(result) => {
+                self.run_queue(queue, out);
+                Some(result)
+            }
+            Err(message) => {
+                self.panicked(site, message);
+                None
+            }
+        }
+    }
+
+    /// Records a caught hook panic: counted, and reported as
+    /// [`Output::HookFailed`] at the end of the input (adapters log those).
+    fn panicked(&mut self, site: Site<'_>, message: String) {
+        self.panics = self.panics.saturating_add(1);
+        let panic = HookPanic {
+            hook: site.hook,
+            scope: site
+                .scope
+                .cloned()
+                .or_else(|| site.so.map(|so| so.scope.clone())),
+            so: site.so.cloned(),
+            client: site.client,
+            message,
+        };
+        self.panic_log.push(panic);
     }
 
     /// Applies operations hooks queued, in order. Each may run hooks that
@@ -372,4 +414,60 @@ impl Engine {
         }
         self.hook_depth -= 1;
     }
+}
+
+/// Where a hook runs, for the report if it panics.
+#[derive(Clone, Copy)]
+pub(crate) struct Site<'a> {
+    hook: &'static str,
+    scope: Option<&'a ScopePath>,
+    so: Option<&'a SoKey>,
+    client: Option<ClientId>,
+}
+
+impl<'a> Site<'a> {
+    pub(crate) fn scope(
+        hook: &'static str,
+        scope: &'a ScopePath,
+        client: Option<ClientId>,
+    ) -> Self {
+        Self {
+            hook,
+            scope: Some(scope),
+            so: None,
+            client,
+        }
+    }
+
+    pub(crate) fn so(hook: &'static str, so: &'a SoKey, client: Option<ClientId>) -> Self {
+        Self {
+            hook,
+            scope: None,
+            so: Some(so),
+            client,
+        }
+    }
+
+    pub(crate) fn client(hook: &'static str, client: ClientId) -> Self {
+        Self {
+            hook,
+            scope: None,
+            so: None,
+            client: Some(client),
+        }
+    }
+}
+
+/// Runs one hook call, catching a panic: `Err` holds its message. Hooks
+/// are user code; a panic in one must fail its request, not the server.
+/// The engine's own state is never borrowed mutably by a hook (hooks get
+/// a read-only view and a queue), so it stays consistent across the unwind.
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic payload".to_owned())
+    })
 }

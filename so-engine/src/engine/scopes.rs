@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use rtmp_proto::amf::{Encoding, Str, Value};
 
-use super::Engine;
 use super::objects::{Teardown, limit};
+use super::{Engine, Site, catch};
 use crate::context::Context;
 use crate::error::EngineMisuse;
 use crate::hooks::{CallRequest, status_object};
@@ -61,13 +61,21 @@ impl Engine {
             if !self.state.scopes.contains_key(level) {
                 self.start_scope(level, out);
             }
-            let verdict = self.app_hook(out, |app, cx| {
-                if level.is_app() {
-                    app.app_connect(cx, client, level, &args)
-                } else {
-                    app.room_connect(cx, client, level, &args)
-                }
-            });
+            let hook = if level.is_app() {
+                "app_connect"
+            } else {
+                "room_connect"
+            };
+            let verdict = self
+                .app_hook(Site::scope(hook, level, Some(client)), out, |app, cx| {
+                    if level.is_app() {
+                        app.app_connect(cx, client, level, &args)
+                    } else {
+                        app.room_connect(cx, client, level, &args)
+                    }
+                })
+                // A connect hook that panicked cannot have accepted.
+                .unwrap_or_else(|| Err("internal server error".into()));
             if let Err(reason) = verdict.and_then(|()| self.take_kick(client)) {
                 rejection = Some(reason);
                 break;
@@ -78,7 +86,12 @@ impl Engine {
             if let Some(c) = self.state.clients.get_mut(&client) {
                 c.joined += 1;
             }
-            self.app_hook(out, |app, cx| {
+            let hook = if level.is_app() {
+                "app_join"
+            } else {
+                "room_join"
+            };
+            self.app_hook(Site::scope(hook, level, Some(client)), out, |app, cx| {
                 if level.is_app() {
                     app.app_join(cx, client, level);
                 } else {
@@ -136,11 +149,18 @@ impl Engine {
             }
         }
         for id in subscriptions {
-            self.notify(id, out, |l, cx, so| l.on_disconnect(cx, &so.key, client));
+            self.notify(id, "on_disconnect", Some(client), out, |l, cx, so| {
+                l.on_disconnect(cx, &so.key, client);
+            });
         }
         self.pending_calls.retain(|_, (c, _)| *c != client);
         for level in lineage.iter().take(joined).rev() {
-            self.app_hook(out, |app, cx| {
+            let hook = if level.is_app() {
+                "app_leave"
+            } else {
+                "room_leave"
+            };
+            self.app_hook(Site::scope(hook, level, Some(client)), out, |app, cx| {
                 if level.is_app() {
                     app.app_disconnect(cx, client, level);
                     app.app_leave(cx, client, level);
@@ -186,7 +206,12 @@ impl Engine {
         out.push(Output::ScopeStarted {
             scope: scope.clone(),
         });
-        self.app_hook(out, |app, cx| {
+        let hook = if scope.is_app() {
+            "app_start"
+        } else {
+            "room_start"
+        };
+        self.app_hook(Site::scope(hook, scope, None), out, |app, cx| {
             if scope.is_app() {
                 app.app_start(cx, scope);
             } else {
@@ -213,7 +238,12 @@ impl Engine {
             return;
         };
         s.stopping = true;
-        self.app_hook(out, |app, cx| {
+        let hook = if scope.is_app() {
+            "app_stop"
+        } else {
+            "room_stop"
+        };
+        self.app_hook(Site::scope(hook, scope, None), out, |app, cx| {
             if scope.is_app() {
                 app.app_stop(cx, scope);
             } else {
@@ -269,10 +299,22 @@ impl Engine {
                         method: &method,
                         args: &args,
                     };
-                    handler.call(&mut cx, &request)
+                    catch(|| handler.call(&mut cx, &request))
                 };
-                self.run_queue(queue, out);
-                reply
+                match reply {
+                    Ok(reply) => {
+                        self.run_queue(queue, out);
+                        reply
+                    }
+                    Err(message) => {
+                        let scope = c.scope.clone();
+                        self.panicked(Site::scope("method", &scope, Some(client)), message);
+                        Err(status_object(
+                            "NetConnection.Call.Failed",
+                            &format!("Method failed ({method})"),
+                        ))
+                    }
+                }
             }
         };
         let still_here = self
@@ -310,7 +352,7 @@ impl Engine {
         if let Some(c) = self.state.clients.get_mut(&client) {
             c.pending_calls = c.pending_calls.saturating_sub(1);
         }
-        self.app_hook(out, |app, cx| {
+        self.app_hook(Site::client("call_result", client), out, |app, cx| {
             app.call_result(cx, client, call, &method, &outcome);
         });
     }

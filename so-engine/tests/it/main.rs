@@ -7,6 +7,7 @@ mod hooks;
 mod host;
 mod lifecycle;
 mod limits;
+mod panics;
 mod persistence;
 mod scopes;
 mod security;
