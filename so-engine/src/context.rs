@@ -168,11 +168,14 @@ impl<'a> SoRef<'a> {
 /// SOs; acquire them; call and disconnect clients.
 ///
 /// Inside a hook, [`Context`] queues these operations (they apply after the
-/// hook returns; the `Result` then only reports misuse the queue could
-/// detect, which is none: failures surface as
-/// [`Output::HookFailed`](crate::Output::HookFailed)). Outside hooks,
-/// [`Server`] applies each at once and returns its error. Each operation is
-/// one [`ServerOp`]; reads see the state as it is.
+/// hook returns). Its `Result` reports at once what the queue can already
+/// tell: an SO that is neither live nor queued for creation
+/// ([`EngineMisuse::NoSuchSharedObject`]), a scope that is neither running
+/// nor queued to start ([`EngineMisuse::NoSuchScope`]), an unknown client
+/// ([`EngineMisuse::UnknownClient`]); an operation that fails when it is
+/// applied is reported as [`Output::HookFailed`](crate::Output::HookFailed).
+/// Outside hooks, [`Server`] applies each at once and returns its error.
+/// Each operation is one [`ServerOp`]; reads see the state as it is.
 pub trait ServerApi {
     /// Submit one operation.
     fn submit(&mut self, op: ServerOp) -> Result<(), EngineMisuse>;
@@ -299,6 +302,30 @@ pub trait ServerApi {
         })
     }
 
+    /// See [`ServerOp::StartScope`].
+    fn start_scope(&mut self, scope: &ScopePath) -> Result<(), EngineMisuse> {
+        self.submit(ServerOp::StartScope {
+            scope: scope.clone(),
+        })
+    }
+
+    /// See [`ServerOp::StopScope`].
+    fn stop_scope(&mut self, scope: &ScopePath) -> Result<(), EngineMisuse> {
+        self.submit(ServerOp::StopScope {
+            scope: scope.clone(),
+        })
+    }
+
+    /// See [`ServerOp::Lock`].
+    fn lock(&mut self, so: &SoKey) -> Result<(), EngineMisuse> {
+        self.submit(ServerOp::Lock { so: so.clone() })
+    }
+
+    /// See [`ServerOp::Unlock`].
+    fn unlock(&mut self, so: &SoKey) -> Result<(), EngineMisuse> {
+        self.submit(ServerOp::Unlock { so: so.clone() })
+    }
+
     /// See [`ServerOp::Disconnect`].
     fn disconnect(
         &mut self,
@@ -341,8 +368,67 @@ impl<'a> Context<'a> {
     }
 }
 
+impl Context<'_> {
+    /// What can be told of `op` before it is applied: its SO, scope or
+    /// client must exist, or be queued to (by an earlier operation).
+    fn check(&self, op: &ServerOp) -> Result<(), EngineMisuse> {
+        let scope_ok = |scope: &ScopePath| {
+            self.state.scopes.get(scope).is_some_and(|s| !s.stopping)
+                || self.queue.iter().any(
+                    |q| matches!(q, ServerOp::StartScope { scope: s } if s.lineage().contains(scope)),
+                )
+        };
+        match op {
+            ServerOp::Create { so, .. } if !scope_ok(&so.scope) => {
+                Err(EngineMisuse::NoSuchScope(so.scope.clone()))
+            }
+            ServerOp::Create { .. } | ServerOp::StartScope { .. } => Ok(()),
+            ServerOp::ClearMatching { scope, .. }
+            | ServerOp::DestroyMatching { scope, .. }
+            | ServerOp::StopScope { scope }
+                if !scope_ok(scope) =>
+            {
+                Err(EngineMisuse::NoSuchScope(scope.clone()))
+            }
+            ServerOp::ClearMatching { .. }
+            | ServerOp::DestroyMatching { .. }
+            | ServerOp::StopScope { .. } => Ok(()),
+            ServerOp::CallClient { client, .. } | ServerOp::Disconnect { client, .. } => {
+                if self.state.clients.contains_key(client) {
+                    Ok(())
+                } else {
+                    Err(EngineMisuse::UnknownClient(*client))
+                }
+            }
+            ServerOp::Set { so, .. }
+            | ServerOp::SetMany { so, .. }
+            | ServerOp::Remove { so, .. }
+            | ServerOp::Clear { so }
+            | ServerOp::Send { so, .. }
+            | ServerOp::BeginUpdate { so }
+            | ServerOp::EndUpdate { so }
+            | ServerOp::Destroy { so }
+            | ServerOp::Acquire { so }
+            | ServerOp::Release { so }
+            | ServerOp::Lock { so }
+            | ServerOp::Unlock { so } => {
+                let queued = self
+                    .queue
+                    .iter()
+                    .any(|q| matches!(q, ServerOp::Create { so: s, .. } if s == so));
+                if self.state.so_id(so).is_some() || queued {
+                    Ok(())
+                } else {
+                    Err(EngineMisuse::NoSuchSharedObject(so.clone()))
+                }
+            }
+        }
+    }
+}
+
 impl ServerApi for Context<'_> {
     fn submit(&mut self, op: ServerOp) -> Result<(), EngineMisuse> {
+        self.check(&op)?;
         self.queue.push(op);
         Ok(())
     }

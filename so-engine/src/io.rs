@@ -203,6 +203,35 @@ pub enum ServerOp {
         /// Why, for logs.
         reason: String,
     },
+    /// Start `scope` (and the scopes above it that are not running) and keep
+    /// it running with no client in it, until [`ServerOp::StopScope`]: an
+    /// application scope (or room) the application declares. Its start hook
+    /// runs once, when it starts; a scope already running is only kept.
+    StartScope {
+        /// The scope.
+        scope: ScopePath,
+    },
+    /// Stop keeping `scope` running: it stops now if no client is in it or
+    /// below it (and no kept room below it), else when the last one leaves.
+    StopScope {
+        /// The scope.
+        scope: ScopePath,
+    },
+    /// Lock the SO for server code (AMS's `SharedObject.lock`): until
+    /// [`ServerOp::Unlock`], clients' messages for it are held, in arrival
+    /// order, and server changes to it gather into one update. A lock held
+    /// past [`EngineConfig::max_lock_ms`](crate::EngineConfig::max_lock_ms)
+    /// is released with [`Output::LockExpired`].
+    Lock {
+        /// The SO.
+        so: SoKey,
+    },
+    /// Release the lock: the server's changes go out as one update, then the
+    /// held client messages apply in the order they arrived.
+    Unlock {
+        /// The SO.
+        so: SoKey,
+    },
 }
 
 /// The data of a persistent SO: what the store saves and restores.
@@ -309,9 +338,16 @@ pub enum Output {
         so: SoKey,
     },
     /// A change server code queued in a hook could not be applied (the
-    /// error it would have returned). For logs: nothing else happened.
+    /// error it would have returned), or a hook panicked
+    /// ([`EngineMisuse::HookPanicked`]). For logs: nothing else happened.
     HookFailed {
         /// What went wrong.
         error: EngineMisuse,
+    },
+    /// A lock was held past its time limit and released (a warning for
+    /// logs: server code forgot to unlock, or took too long).
+    LockExpired {
+        /// The SO.
+        so: SoKey,
     },
 }

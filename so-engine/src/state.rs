@@ -41,6 +41,9 @@ pub(crate) struct Scope {
     pub(crate) sos: BTreeMap<Str, SoId>,
     /// Set while `*_stop` hooks and SO teardown run: nothing new is created.
     pub(crate) stopping: bool,
+    /// Declared by the application (or started through a server operation):
+    /// it runs with no client until stopped explicitly.
+    pub(crate) declared: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,13 +4,15 @@
 //! (the SO primitives every path shares) and `server` (server operations).
 
 mod client;
+mod lock;
 mod objects;
 mod scopes;
 mod server;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rtmp_proto::amf::Str;
+use rtmp_proto::message::shared_object::SharedObjectMessage;
 
 use crate::config::EngineConfig;
 use crate::context::{Context, Server, View};
@@ -42,6 +44,11 @@ pub struct Engine {
     departed: BTreeSet<ClientId>,
     hook_depth: usize,
     hook_ops: usize,
+    /// Server locks, by SO.
+    locks: BTreeMap<SoId, lock::Lock>,
+    lock_due: BTreeSet<(Tick, SoId)>,
+    /// Client messages a released lock held, applied before the input ends.
+    replay: VecDeque<(ClientId, SharedObjectMessage)>,
     /// Hook panics caught so far, in all.
     panics: u64,
     /// Hook panics caught during this input, reported at its end.
@@ -91,6 +98,9 @@ impl Engine {
             departed: BTreeSet::new(),
             hook_depth: 0,
             hook_ops: 0,
+            locks: BTreeMap::new(),
+            lock_due: BTreeSet::new(),
+            replay: VecDeque::new(),
             panics: 0,
             panic_log: Vec::new(),
         }
@@ -187,14 +197,12 @@ impl Engine {
     }
 
     /// When the engine next needs an [`Input::Tick`]: the earliest linger
-    /// expiry or persist. `None`: no timer is armed.
+    /// expiry, persist or lock expiry. `None`: no timer is armed.
     pub fn next_deadline(&self) -> Option<Tick> {
-        let linger = self.linger_due.first().map(|(t, _)| *t);
-        let persist = self.persist_due.first().map(|(t, _)| *t);
-        match (linger, persist) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [&self.linger_due, &self.persist_due, &self.lock_due]
+            .into_iter()
+            .filter_map(|due| due.first().map(|(t, _)| *t))
+            .min()
     }
 
     /// The time of the latest input.
@@ -234,7 +242,7 @@ impl Engine {
             }
             Input::SharedObject { client, message } => {
                 if self.known(client)? {
-                    self.handle_so_message(client, message, out);
+                    self.client_message(client, message, out);
                 }
                 Ok(())
             }
@@ -289,12 +297,37 @@ impl Engine {
         }
     }
 
-    /// Runs idle checks and due timers until nothing is left to do.
+    /// A client's SO message: held if its SO is locked, else applied.
+    fn client_message(
+        &mut self,
+        client: ClientId,
+        message: SharedObjectMessage,
+        out: &mut Vec<Output>,
+    ) {
+        match self.locked_target(client, &message.name) {
+            Some(id) => self.hold(id, client, message, out),
+            None => self.handle_so_message(client, message, out),
+        }
+    }
+
+    /// Whether the client is connected (not connecting, not leaving).
+    fn is_served(&self, client: ClientId) -> bool {
+        self.state
+            .clients
+            .get(&client)
+            .is_some_and(|c| c.phase == Phase::Connected)
+    }
+
+    /// Runs held messages of released locks, idle checks and due timers
+    /// until nothing is left to do.
     fn settle(&mut self, out: &mut Vec<Output>) {
         loop {
+            if self.replay_one(out) {
+                continue;
+            }
             if let Some(id) = self.maybe_idle.pop_first() {
                 self.check_idle(id, out);
-            } else if !self.fire_due(out) {
+            } else if !self.fire_due(out) && !self.expire_lock(out) {
                 break;
             }
         }

@@ -156,6 +156,7 @@ impl Engine {
             self.persist_due.remove(&(t, id));
         }
         self.maybe_idle.remove(&id);
+        self.drop_lock(id);
         if !so.subscribers.is_empty() {
             for client in so.subscribers.keys() {
                 if let Some(c) = self.state.clients.get_mut(&client) {

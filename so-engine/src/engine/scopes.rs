@@ -154,6 +154,7 @@ impl Engine {
             });
         }
         self.pending_calls.retain(|_, (c, _)| *c != client);
+        self.forget_held(client);
         for level in lineage.iter().take(joined).rev() {
             let hook = if level.is_app() {
                 "app_leave"
@@ -225,10 +226,62 @@ impl Engine {
             .state
             .scopes
             .get(scope)
-            .is_some_and(|s| s.clients.is_empty() && s.children == 0 && !s.stopping)
+            .is_some_and(|s| s.clients.is_empty() && s.children == 0 && !s.stopping && !s.declared)
         {
             self.stop_scope(scope, out);
         }
+    }
+
+    /// Starts `scope` and those above it that are not running, and keeps
+    /// it running with no client until [`undeclare_scope`](Self::undeclare_scope).
+    pub(super) fn declare_scope(
+        &mut self,
+        scope: &ScopePath,
+        out: &mut Vec<Output>,
+    ) -> Result<(), EngineMisuse> {
+        let limits = &self.config.limits;
+        if scope.depth() > limits.max_scope_depth {
+            return Err(limit("scope depth", limits.max_scope_depth));
+        }
+        if scope.as_str().len() > limits.max_scope_path_bytes {
+            return Err(limit("scope path length", limits.max_scope_path_bytes));
+        }
+        let lineage = scope.lineage();
+        if let Some(stopping) = lineage
+            .iter()
+            .find(|level| self.state.scopes.get(*level).is_some_and(|s| s.stopping))
+        {
+            return Err(EngineMisuse::ScopeStopping(stopping.clone()));
+        }
+        for level in &lineage {
+            if !self.state.scopes.contains_key(level) {
+                self.start_scope(level, out);
+            }
+        }
+        match self.state.scopes.get_mut(scope) {
+            Some(s) => {
+                s.declared = true;
+                Ok(())
+            }
+            // Its start hook stopped it again (or a parent).
+            None => Err(EngineMisuse::NoSuchScope(scope.clone())),
+        }
+    }
+
+    /// Stops keeping `scope` running; it stops once empty (now, if it is).
+    pub(super) fn undeclare_scope(
+        &mut self,
+        scope: &ScopePath,
+        out: &mut Vec<Output>,
+    ) -> Result<(), EngineMisuse> {
+        let Some(s) = self.state.scopes.get_mut(scope) else {
+            return Err(EngineMisuse::NoSuchScope(scope.clone()));
+        };
+        s.declared = false;
+        for level in scope.lineage().iter().rev() {
+            self.stop_if_empty(level, out);
+        }
+        Ok(())
     }
 
     /// `*_stop`, then every SO of the scope goes (transient ones destroyed,

@@ -324,6 +324,7 @@ fn engine() -> Engine {
         default_linger_ms: LINGER_MS,
         persist_interval_ms: PERSIST_INTERVAL_MS,
         limits: limits(),
+        ..EngineConfig::default()
     };
     let mut engine = Engine::new(config, Rooms);
     engine.register_security(ReadOnly);

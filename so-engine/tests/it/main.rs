@@ -1,6 +1,7 @@
 //! Scenario tests for the engine, one binary (see each module).
 
 mod contract;
+mod declared;
 mod fuzz;
 mod golden;
 mod hooks;
