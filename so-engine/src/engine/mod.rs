@@ -1,4 +1,4 @@
-//! [`Engine`]: the state machine, its entry point [`Engine::apply`], timers
+//! [`Engine`]: the state machine, its entry point [`Engine::handle_input`], timers
 //! and the hook runner. The work is split by concern: `scopes` (connect,
 //! leave, scope lifecycle, calls), `client` (client SO messages), `objects`
 //! (the SO primitives every path shares) and `server` (server operations).
@@ -15,12 +15,12 @@ use rtmp_proto::amf::Str;
 use rtmp_proto::message::shared_object::SharedObjectMessage;
 
 use crate::config::EngineConfig;
-use crate::context::{Context, Server, View};
+use crate::context::{Context, ServerSession, View};
 use crate::error::{EngineMisuse, HookPanic};
 use crate::hooks::{
     Application, MethodHandler, SendHandler, SharedObjectListener, SharedObjectSecurity, SoFactory,
 };
-use crate::io::{Input, Output, ServerOp, Snapshot};
+use crate::interface::{Input, Output, ServerOp, Snapshot};
 use crate::pattern;
 use crate::state::{Phase, SoId, State};
 use crate::types::{CallId, ClientId, ScopePath, SoKey, Tick};
@@ -154,7 +154,7 @@ impl Engine {
     /// timers now due fire. `Err` only for the caller's misuse (unknown
     /// client, time going backwards, a bad server operation); the state is
     /// then unchanged, except that due timers still fired.
-    pub fn apply(
+    pub fn handle_input(
         &mut self,
         now: Tick,
         input: Input,
@@ -182,9 +182,22 @@ impl Engine {
         self.panics
     }
 
-    /// The server-side API outside hooks, at time `now` (see [`Server`]).
-    pub fn server<'e>(&'e mut self, now: Tick, out: &'e mut Vec<Output>) -> Server<'e> {
-        Server {
+    /// The old name of [`Engine::handle_input`].
+    // Kept only until the store's tests, which move to their own crate,
+    // use the new name; nothing else calls it.
+    #[doc(hidden)]
+    pub fn apply(
+        &mut self,
+        now: Tick,
+        input: Input,
+        out: &mut Vec<Output>,
+    ) -> Result<(), EngineMisuse> {
+        self.handle_input(now, input, out)
+    }
+
+    /// The server-side API outside hooks, at time `now` (see [`ServerSession`]).
+    pub fn server<'e>(&'e mut self, now: Tick, out: &'e mut Vec<Output>) -> ServerSession<'e> {
+        ServerSession {
             engine: self,
             now,
             out,
@@ -198,7 +211,7 @@ impl Engine {
 
     /// When the engine next needs an [`Input::Tick`]: the earliest linger
     /// expiry, persist or lock expiry. `None`: no timer is armed.
-    pub fn next_deadline(&self) -> Option<Tick> {
+    pub fn poll_timeout(&self) -> Option<Tick> {
         [&self.linger_due, &self.persist_due, &self.lock_due]
             .into_iter()
             .filter_map(|due| due.first().map(|(t, _)| *t))

@@ -194,7 +194,7 @@ fn a_lock_held_too_long_is_released_with_a_warning() {
         false,
         vec![request_change("a", Value::from(5.0))],
     );
-    assert_eq!(w.engine.next_deadline(), Some(w.now.plus_millis(1000)));
+    assert_eq!(w.engine.poll_timeout(), Some(w.now.plus_millis(1000)));
     w.advance(999);
     assert_eq!(w.value(&board, "a"), None);
     w.advance(1);
