@@ -143,9 +143,16 @@ impl Engine {
     /// `SharedObject.ObjectDestroyed`, one message) and detached, its stored
     /// data is deleted or saved, listeners get `on_destroy`.
     pub(super) fn destroy_so(&mut self, id: SoId, how: Teardown, out: &mut Vec<Output>) {
-        let Some(so) = self.state.sos.remove(&id) else {
+        let Some(mut so) = self.state.sos.remove(&id) else {
             return;
         };
+        // Changes of an update still open (a server batch or lock left open
+        // while the scope stops) are state too: they count as one more
+        // version and are saved with the rest (found by the simulation).
+        let unsaved = so.persist_at.is_some() || so.pending.changed;
+        if so.pending.changed {
+            so.version = so.version.wrapping_add(1);
+        }
         if let Some(scope) = self.state.scopes.get_mut(&so.key.scope) {
             scope.sos.remove(&so.key.name);
         }
@@ -186,7 +193,7 @@ impl Engine {
             match how {
                 Teardown::Destroy => out.push(Output::DeletePersisted { so: so.key.clone() }),
                 Teardown::Unload => {
-                    if so.persist_at.is_some() {
+                    if unsaved {
                         out.push(persist_output(&so));
                     }
                     if !so.attrs.is_empty() {
