@@ -30,7 +30,9 @@
 pub mod client;
 mod runtime;
 
-pub use adapter_core::{Config, Error, ShutdownHandle};
+pub use adapter_core::{
+    ClientSummary, Config, Edit, Error, ServerError, ServerHandle, ShutdownHandle,
+};
 pub use client::{Client, ClientError, ClientOptions};
 pub use runtime::Tokio;
 

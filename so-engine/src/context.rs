@@ -4,6 +4,7 @@
 
 use rtmp_proto::amf::{Encoding, Str, Value};
 
+use crate::connect::{Attributes, ConnectInfo};
 use crate::engine::Engine;
 use crate::error::EngineMisuse;
 use crate::hooks::Retention;
@@ -69,6 +70,20 @@ impl<'a> View<'a> {
     /// The scope a client connected to (also while it connects).
     pub fn client_scope(&self, client: ClientId) -> Option<&'a ScopePath> {
         self.state.clients.get(&client).map(|c| &c.scope)
+    }
+
+    /// What a client said when it connected, if the adapter passed it on
+    /// ([`Input::ClientConnectedWith`](crate::Input::ClientConnectedWith));
+    /// readable from its connect hooks to its disconnect hooks.
+    pub fn client_info(&self, client: ClientId) -> Option<&'a ConnectInfo> {
+        let c = self.state.clients.get(&client)?;
+        c.info.as_deref().map(|(info, _)| info)
+    }
+
+    /// What the application's authorization attached to a client.
+    pub fn client_attributes(&self, client: ClientId) -> Option<&'a Attributes> {
+        let c = self.state.clients.get(&client)?;
+        c.info.as_deref().map(|(_, attributes)| attributes)
     }
 
     /// The encoding a client connected with.

@@ -4,6 +4,7 @@
 use rtmp_proto::amf::{Encoding, Str, Value};
 use rtmp_proto::message::shared_object::SharedObjectMessage;
 
+use crate::connect::{Attributes, ConnectInfo};
 use crate::delivery::{Body, Recipients};
 use crate::error::EngineMisuse;
 use crate::types::{CallId, ClientId, ScopePath, SoKey};
@@ -23,6 +24,18 @@ pub enum Input {
         encoding: Encoding,
         /// The extra `connect` arguments, for the application's hooks.
         args: Vec<Value>,
+    },
+    /// A client sent `connect`, and the application's authorization (if
+    /// any) let it in with these attributes: like
+    /// [`Input::ClientConnected`], with everything the client said and the
+    /// attributes, for hooks to read.
+    ClientConnectedWith {
+        /// The id the caller gives this connection.
+        client: ClientId,
+        /// What the client sent (its scope, encoding and arguments included).
+        info: Box<ConnectInfo>,
+        /// What the authorization attached.
+        attributes: Attributes,
     },
     /// The connection is gone (closed by either side, or after an
     /// [`Output::Disconnect`]). Releases every SO it used.
@@ -343,6 +356,24 @@ pub enum Output {
     HookFailed {
         /// What went wrong.
         error: EngineMisuse,
+    },
+    /// A client answered a server call (after
+    /// [`Application::call_result`](crate::Application::call_result) ran):
+    /// for adapters that hand the answer to whoever made the call.
+    CallResult {
+        /// The client.
+        client: ClientId,
+        /// The call's id (from [`Output::CallClient`]).
+        call: CallId,
+        /// `Ok` with the `_result` values, `Err` with the `_error` information.
+        outcome: Result<Vec<Value>, Value>,
+    },
+    /// A server call will never be answered: its client left first.
+    CallAbandoned {
+        /// The client.
+        client: ClientId,
+        /// The call's id.
+        call: CallId,
     },
     /// A lock was held past its time limit and released (a warning for
     /// logs: server code forgot to unlock, or took too long).

@@ -371,6 +371,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod connect;
 mod context;
 pub mod delivery;
 pub mod demo;
@@ -389,6 +390,7 @@ mod types;
 mod values;
 
 pub use config::{EngineConfig, EngineLimits};
+pub use connect::{Attributes, ConnectInfo};
 pub use context::{Context, ServerApi, ServerSession, SoRef, View};
 pub use delivery::{Body, Recipients};
 pub use engine::Engine;

@@ -4,8 +4,11 @@
 
 mod connection;
 mod engine;
+mod handle;
 mod handover;
 mod mailbox;
+
+pub use self::handle::{ClientSummary, Edit, ServerError, ServerHandle};
 
 use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
@@ -284,6 +287,12 @@ impl<R: Runtime> Server<R> {
     /// A handle that shuts the server down.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.shutdown.clone()
+    }
+
+    /// A handle for server code to act on the server while it runs (see
+    /// [`ServerHandle`]); get it before [`Server::run_until`].
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle::new(self.engine.jobs())
     }
 
     /// Serves until SIGINT (Ctrl-C) or SIGTERM, or the [`ShutdownHandle`],

@@ -244,7 +244,23 @@ impl Engine {
                 scope,
                 encoding,
                 args,
-            } => self.connect(client, scope, encoding, args, out),
+            } => self.connect(client, scope, encoding, args, None, out),
+            Input::ClientConnectedWith {
+                client,
+                info,
+                attributes,
+            } => {
+                let (scope, encoding, args) =
+                    (info.scope.clone(), info.encoding, info.args.clone());
+                self.connect(
+                    client,
+                    scope,
+                    encoding,
+                    args,
+                    Some(Box::new((*info, attributes))),
+                    out,
+                )
+            }
             Input::ClientLeft { client } => {
                 if self.departed.remove(&client) {
                     return Ok(());

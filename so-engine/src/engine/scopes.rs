@@ -7,6 +7,7 @@ use rtmp_proto::amf::{Encoding, Str, Value};
 
 use super::objects::{Teardown, limit};
 use super::{Engine, Site, catch};
+use crate::connect::{Attributes, ConnectInfo};
 use crate::context::Context;
 use crate::error::EngineMisuse;
 use crate::hooks::{CallRequest, status_object};
@@ -24,6 +25,7 @@ impl Engine {
         scope: ScopePath,
         encoding: Encoding,
         args: Vec<Value>,
+        info: Option<Box<(ConnectInfo, Attributes)>>,
         out: &mut Vec<Output>,
     ) -> Result<(), EngineMisuse> {
         if self.state.clients.contains_key(&client) {
@@ -54,6 +56,7 @@ impl Engine {
                 pending_calls: 0,
                 deferred: Vec::new(),
                 kicked: None,
+                info,
             },
         );
         let mut rejection = None;
@@ -153,7 +156,16 @@ impl Engine {
                 l.on_disconnect(cx, &so.key, client);
             });
         }
-        self.pending_calls.retain(|_, (c, _)| *c != client);
+        let abandoned: Vec<CallId> = self
+            .pending_calls
+            .iter()
+            .filter(|(_, (c, _))| *c == client)
+            .map(|(call, _)| *call)
+            .collect();
+        for call in abandoned {
+            self.pending_calls.remove(&call);
+            out.push(Output::CallAbandoned { client, call });
+        }
         self.forget_held(client);
         for level in lineage.iter().take(joined).rev() {
             let hook = if level.is_app() {
@@ -407,6 +419,11 @@ impl Engine {
         }
         self.app_hook(Site::client("call_result", client), out, |app, cx| {
             app.call_result(cx, client, call, &method, &outcome);
+        });
+        out.push(Output::CallResult {
+            client,
+            call,
+            outcome,
         });
     }
 
