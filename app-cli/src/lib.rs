@@ -4,5 +4,6 @@
 //! example is one line that runs these on its runtime, so the two
 //! adapters' programs take the same flags and print the same lines.
 
+pub mod embedded;
 pub mod server;
 pub mod so_client;
