@@ -53,5 +53,6 @@ mod sync;
 pub use error::Error;
 pub use runtime::{Received, Refused, Runtime, sleep, until};
 pub use server::{
-    ClientSummary, Config, Edit, Server, ServerBuilder, ServerError, ServerHandle, ShutdownHandle,
+    Authorization, ClientSummary, Config, Edit, Server, ServerBuilder, ServerError, ServerHandle,
+    ShutdownHandle, Verdict,
 };

@@ -33,7 +33,8 @@ pub mod client;
 mod runtime;
 
 pub use adapter_core::{
-    ClientSummary, Config, Edit, Error, ServerError, ServerHandle, ShutdownHandle,
+    Authorization, ClientSummary, Config, Edit, Error, ServerError, ServerHandle, ShutdownHandle,
+    Verdict,
 };
 pub use client::{Client, ClientError, ClientOptions};
 pub use runtime::{EventSender, Smol, Stream};

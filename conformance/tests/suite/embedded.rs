@@ -6,7 +6,7 @@ use std::time::Duration;
 use adapter_core::client::{Client, ClientError, ClientOptions};
 use adapter_core::{Edit, Server, ServerError, ServerHandle, sleep};
 use rtmp_proto::amf::Value;
-use so_engine::{ClientId, ScopePath, SoKey};
+use so_engine::{ClientId, ScopePath, ServerApi, SoKey};
 
 use crate::adapter::{Adapter, PATIENCE};
 use crate::harness::TestServer;
@@ -163,8 +163,148 @@ async fn handle_changes_reach_clients_and_stay<R: Adapter>() {
     server.stop().await;
 }
 
+/// What the application's hooks saw of clients' connect info and
+/// attributes, and of the calls they made.
+type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+struct Greeter(Log);
+
+impl so_engine::Application for Greeter {
+    fn app_join(&mut self, cx: &mut so_engine::Context<'_>, client: ClientId, _: &ScopePath) {
+        let view = cx.view();
+        let user = view
+            .client_attributes(client)
+            .and_then(|a| a.get("user"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+            .to_owned();
+        let flash = view
+            .client_info(client)
+            .and_then(|i| i.flash_ver.clone())
+            .unwrap_or_default();
+        self.0.lock().unwrap().push(format!("join {user} {flash}"));
+        // A call right at join: the client takes it if it registered its
+        // handler before connecting.
+        let _ = cx.call_client(client, "hello", vec![]);
+    }
+    fn app_disconnect(&mut self, cx: &mut so_engine::Context<'_>, client: ClientId, _: &ScopePath) {
+        let user = cx
+            .view()
+            .client_attributes(client)
+            .and_then(|a| a.get("user"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+            .to_owned();
+        self.0.lock().unwrap().push(format!("disconnect {user}"));
+    }
+    fn call_result(
+        &mut self,
+        _: &mut so_engine::Context<'_>,
+        _: ClientId,
+        _: so_engine::CallId,
+        method: &str,
+        outcome: &Result<Vec<Value>, Value>,
+    ) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{method} answered {outcome:?}"));
+    }
+}
+
+async fn connects_are_authorized_off_the_engine_thread<R: Adapter>() {
+    let log = Log::default();
+    let server = Server::<R>::builder()
+        .bind_addr("127.0.0.1:0")
+        .memory_store()
+        .application(Greeter(log.clone()))
+        .authorize_timeout(Duration::from_millis(300))
+        .authorize(|info: so_engine::ConnectInfo| async move {
+            let token = info.args.first().and_then(|v| v.as_str()).unwrap_or("");
+            match token {
+                "token-alice" => {
+                    let mut attributes = so_engine::Attributes::new();
+                    attributes.insert("user".into(), Value::from("alice"));
+                    Ok(attributes)
+                }
+                "slow" => std::future::pending().await,
+                _ => Err(format!("bad token for {}", info.scope)),
+            }
+        })
+        .bind()
+        .await
+        .expect("the server starts");
+    let handle = server.handle();
+    let server = TestServer::<R>::run(server);
+    let url = server.url("app/room");
+    let with = |token: &str| ClientOptions {
+        connect_args: vec![Value::from(token)],
+        ..options()
+    };
+
+    let refused = Client::<R>::connect(&url, with("wrong")).await;
+    assert!(
+        matches!(&refused, Err(ClientError::Rejected(d)) if d == "bad token for app/room"),
+        "{refused:?}"
+    );
+    let slow = Client::<R>::connect(&url, with("slow")).await;
+    assert!(
+        matches!(&slow, Err(ClientError::Rejected(d)) if d == "authorization timed out"),
+        "{slow:?}"
+    );
+
+    let (alice, mut calls) = Client::<R>::connect_taking_calls(&url, with("token-alice"), 4)
+        .await
+        .expect("authorized");
+    let call = adapter_core::until::<R, _>(
+        std::time::Instant::now() + PATIENCE,
+        R::next_call(&mut calls),
+    )
+    .await
+    .flatten()
+    .expect("the join hook's call arrives");
+    assert_eq!(call.method.as_str(), "hello");
+    call.reply(Value::from("hi"));
+    let room = ScopePath::new("app/room").expect("a path");
+    let clients = handle.clients(&room).await.expect("listed");
+    let [me] = &clients[..] else {
+        panic!("one client: {clients:?}")
+    };
+    let info = me.info.as_ref().expect("its connect info");
+    assert_eq!(info.tc_url.as_deref(), Some(url.as_str()));
+    assert!(info.peer.is_some_and(|p| p.ip().is_loopback()));
+    assert_eq!(info.room(), "room");
+    assert_eq!(me.attributes.get("user"), Some(&Value::from("alice")));
+    let logged = |n: usize| {
+        let log = log.clone();
+        async move {
+            let deadline = std::time::Instant::now() + PATIENCE;
+            while log.lock().unwrap().len() < n {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{:?}",
+                    log.lock().unwrap()
+                );
+                sleep::<R>(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    logged(2).await;
+    alice.close().await;
+    logged(3).await;
+    let log = log.lock().unwrap().clone();
+    assert!(log[0].starts_with("join alice "), "{log:?}");
+    assert!(
+        log.contains(&"hello answered Ok([String(\"hi\")])".to_owned()),
+        "{log:?}"
+    );
+    assert_eq!(log.last().map(String::as_str), Some("disconnect alice"));
+    server.stop().await;
+}
+
 suite!(
     embedded_example_tells_its_story,
     handle_errors_are_specific,
     handle_changes_reach_clients_and_stay,
+    connects_are_authorized_off_the_engine_thread,
 );
