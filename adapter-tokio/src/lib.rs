@@ -15,7 +15,7 @@
 //! let server = Server::builder()
 //!     .bind_addr("127.0.0.1:1935")
 //!     .data_dir("./so-data") // persistent SOs, one file each
-//!     .demo() // or .application(MyApp).setup(|engine| { /* factories, security, methods */ })
+//!     // .application(MyApp).setup(|engine| { /* factories, security, methods */ })
 //!     .bind()
 //!     .await?; // the store is loaded and restored before this returns
 //! server.run().await // until SIGINT/SIGTERM, then a graceful shutdown

@@ -13,6 +13,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use adapter_core::{Config, Runtime, Server};
+
+use crate::demo::ServeDemo;
 use clap::Parser;
 use rtmp_proto::chunk::DecoderLimits;
 use so_engine::EngineConfig;

@@ -5,7 +5,7 @@ use rtmp_proto::amf::{Encoding, Str, Value};
 use rtmp_proto::message::shared_object::SharedObjectMessage;
 
 use crate::connect::{Attributes, ConnectInfo};
-use crate::delivery::{Body, Recipients};
+use crate::delivery::{Body, ChangeKey, Recipients};
 use crate::error::EngineMisuse;
 use crate::types::{CallId, ClientId, ScopePath, SoKey};
 
@@ -273,6 +273,9 @@ pub enum Output {
         encoding: Encoding,
         /// The encoded body, the same bytes for all of them.
         body: Body,
+        /// Where the SO name and key sit in `body` when it is exactly one
+        /// CHANGE (what a newer CHANGE of the same key may replace).
+        key: Option<ChangeKey>,
     },
     /// Answer the client's `connect` with `_result`
     /// `NetConnection.Connect.Success`.

@@ -57,7 +57,7 @@
 //!     match output {
 //!         // Write the body as a type 19 (AMF0) or 16 (AMF3) message to each
 //!         // recipient: one output per update and encoding, however many.
-//!         Output::SharedObject { to, encoding, body } => {
+//!         Output::SharedObject { to, encoding, body, .. } => {
 //!             for client in to { let _ = (client, encoding, &body); }
 //!         }
 //!         Output::ConnectAccepted { client } => { /* _result Connect.Success */ let _ = client; }
@@ -374,7 +374,6 @@ mod config;
 mod connect;
 mod context;
 pub mod delivery;
-pub mod demo;
 mod engine;
 mod error;
 #[cfg(feature = "fuzzing")]
@@ -392,7 +391,7 @@ mod values;
 pub use config::{EngineConfig, EngineLimits};
 pub use connect::{Attributes, ConnectInfo};
 pub use context::{Context, ServerApi, ServerSession, SoRef, View};
-pub use delivery::{Body, Recipients};
+pub use delivery::{Body, ChangeKey, Recipients};
 pub use engine::Engine;
 pub use error::EngineMisuse;
 pub use hooks::{

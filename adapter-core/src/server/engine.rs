@@ -14,13 +14,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rtmp_proto::amf::Value;
-use so_engine::server::{Effects, Hub, HubEvent};
+use so_engine::server::{Effects, Handover, Hub, HubEvent};
 use so_engine::store::{Store, StoreError, StoreOp};
 use so_engine::{CallId, ClientId, Engine, EngineConfig, EngineMisuse, Input, Output};
 use tracing::{debug, error, info, warn};
 
 use super::Config;
-use super::handover::Handover;
 use super::mailbox::Mailbox;
 use crate::Error;
 use crate::runtime::Runtime;

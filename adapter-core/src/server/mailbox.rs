@@ -82,7 +82,7 @@ impl Mailbox {
         let was_empty = state.queue.is_empty();
         let mut queued = false;
         for (command, key) in commands {
-            match state.queue.push_keyed(command, key) {
+            match state.queue.push(command, key) {
                 Ok(Pushed::Dropped) => return,
                 Ok(_) => queued = true,
                 Err(overflow) => {

@@ -6,7 +6,6 @@ mod authorize;
 mod connection;
 mod engine;
 mod handle;
-mod handover;
 mod mailbox;
 
 pub use self::authorize::{Authorization, Verdict};
@@ -157,12 +156,6 @@ impl<R: Runtime> ServerBuilder<R> {
     pub fn authorize_timeout(mut self, timeout: Duration) -> Self {
         self.config.authorize_timeout = timeout;
         self
-    }
-
-    /// Serves the [demo application](so_engine::demo).
-    pub fn demo(self) -> Self {
-        self.application(so_engine::demo::DemoApp)
-            .setup(so_engine::demo::install)
     }
 
     /// Keeps persistent SOs in files under `dir` (created if missing).

@@ -1,9 +1,9 @@
 //! Every behaviour of the demo application, over the wire.
 
+use app_cli::demo;
 use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::connection::{CloseReason, Event};
 use rtmp_proto::message::shared_object::SoEvent;
-use so_engine::demo;
 use so_engine::status;
 
 use crate::adapter::Adapter;

@@ -68,7 +68,9 @@ impl World {
         for output in out {
             let _ = writeln!(self.transcript, "{output:?}");
             match output {
-                Output::SharedObject { to, encoding, body } => {
+                Output::SharedObject {
+                    to, encoding, body, ..
+                } => {
                     let message = SharedObjectMessage::decode(&body, encoding, &Limits::default())
                         .expect("the engine's output decodes");
                     assert!(!to.is_empty(), "an output without recipients");

@@ -265,7 +265,9 @@ fn versions_agree_across_encodings() {
         .log
         .iter()
         .filter_map(|o| match o {
-            Output::SharedObject { to, encoding, body } => {
+            Output::SharedObject {
+                to, encoding, body, ..
+            } => {
                 let to: Vec<_> = to.iter().map(|c| c.0).collect();
                 Some((to, *encoding, body.clone()))
             }

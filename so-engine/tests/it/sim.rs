@@ -604,7 +604,9 @@ impl Sim {
         let mut kicked = Vec::new();
         for o in out {
             match &o {
-                Output::SharedObject { to, encoding, body } => {
+                Output::SharedObject {
+                    to, encoding, body, ..
+                } => {
                     let message = decode(body, *encoding);
                     for client in to {
                         self.clients.get_mut(&client.0).unwrap().receive(&message);

@@ -5,10 +5,10 @@
 //!
 //! ```text
 //! cargo run --release -p adapter-tokio --example server -- --data-dir /tmp/so &
-//! cargo run --release -p adapter-tokio --example loadgen -- \
+//! cargo run --release -p loadgen -- \
 //!     rtmp://127.0.0.1:1935/bench --clients 1000 --writers 1 --max \
 //!     --duration 5 --server-pid $(pgrep -n server)
-//! cargo run --release -p adapter-tokio --example loadgen -- --floor --clients 1000
+//! cargo run --release -p loadgen -- --floor --clients 1000
 //! ```
 //!
 //! N clients (cheap ones: a sans-IO `Connection` per socket, see
@@ -52,7 +52,7 @@ use crate::report::{Report, ServerUsage};
 #[derive(Debug, Clone, PartialEq, Parser)]
 #[command(version)]
 struct Args {
-    /// The server and application: rtmp://host[:port]/app[/room]. Not
+    /// The server and application: `rtmp://host[:port]/app[/room]`. Not
     /// needed with --floor.
     #[arg(required_unless_present = "floor")]
     url: Option<String>,
@@ -423,7 +423,7 @@ mod tests {
     fn runs_end_to_end() {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let server = runtime
-            .block_on(Server::builder().bind_addr("127.0.0.1:0").demo().bind())
+            .block_on(Server::builder().bind_addr("127.0.0.1:0").bind())
             .expect("server");
         let url = format!("rtmp://{}/loadgen-test", server.local_addr());
         let shutdown = server.shutdown_handle();
