@@ -19,7 +19,7 @@ use tracing::{debug, error, info};
 use super::Config;
 use super::authorize::{Authorizer, Authorizing, connect_info};
 use super::engine::{EngineSender, ToEngine};
-use super::mailbox::{Mailbox, Notice};
+use super::mailbox::{Live, Mailbox, Notice};
 use crate::runtime::Runtime;
 
 /// Bytes read from the socket per read call.
@@ -39,13 +39,14 @@ const IDLE_TIMER: Duration = Duration::from_secs(3600);
 const TURNS_PER_POLL: usize = 64;
 
 /// Serves one accepted socket until it closes.
-// One call site, the accept loop, which holds each of these apart.
+// Each argument is one thing the accept loop hands over, once.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn serve<R: Runtime>(
     stream: R::Stream,
     peer: SocketAddr,
     client: ClientId,
     mailbox: Arc<Mailbox>,
+    live: Arc<Live>,
     engine: EngineSender,
     config: Arc<Config>,
     connection_config: Arc<connection::Config>,
@@ -72,6 +73,7 @@ pub(super) async fn serve<R: Runtime>(
         peer,
         engine,
         mailbox,
+        live,
         config,
         stream,
         write_buf: BytesMut::new(),
@@ -102,6 +104,8 @@ struct Task<R: Runtime> {
     peer: SocketAddr,
     engine: EngineSender,
     mailbox: Arc<Mailbox>,
+    /// Where the connection asks for its slot when its `connect` comes.
+    live: Arc<Live>,
     config: Arc<Config>,
     stream: R::Stream,
     write_buf: BytesMut,
@@ -158,6 +162,16 @@ impl<R: Runtime> Task<R> {
             while let Some(event) = self.conn.poll_event() {
                 if let Event::Closed(reason) = &event {
                     self.closed(now, reason);
+                }
+                if matches!(event, Event::ConnectRequest(_))
+                    && !self
+                        .live
+                        .try_admit(self.link.client(), self.config.max_connections)
+                {
+                    // Full: refused here, the engine never hears of it.
+                    let _ = self.conn.reject(now, "the server is full");
+                    self.conn.poll_transmit(&mut self.write_buf);
+                    continue;
                 }
                 if let (Some(_), Event::ConnectRequest(request)) = (&self.authorizer, &event) {
                     self.connect_info = connect_info(request, self.peer);
