@@ -54,4 +54,7 @@ mod sync;
 
 pub use error::Error;
 pub use runtime::{Received, Refused, Runtime, sleep, until};
-pub use server::{Config, Server, ServerBuilder, ShutdownHandle};
+pub use server::{
+    Authorization, ClientSummary, Config, Edit, Server, ServerBuilder, ServerError, ServerHandle,
+    ShutdownHandle, Verdict,
+};
