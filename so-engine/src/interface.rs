@@ -286,7 +286,8 @@ pub enum Output {
         /// Its data.
         snapshot: Box<Snapshot>,
     },
-    /// Delete this SO's stored data (it was destroyed or cleared to nothing).
+    /// Delete this SO's stored data (server code destroyed it; a cleared SO
+    /// is persisted empty instead, keeping its version).
     DeletePersisted {
         /// The SO.
         so: SoKey,

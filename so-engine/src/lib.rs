@@ -195,9 +195,13 @@
 //! [`Output::Persist`] (a full [`Snapshot`]) once
 //! [`EngineConfig::persist_interval_ms`] after its first unsaved change
 //! (coalescing the changes in between), at once when its scope stops, and
-//! for all on [`Input::Flush`] / [`Input::Shutdown`]. An SO destroyed, or
-//! left without attributes, emits [`Output::DeletePersisted`] instead, so a
-//! cleared SO stays cleared after a restart. Stored data goes back in with
+//! for all on [`Input::Flush`] / [`Input::Shutdown`]. An SO left without
+//! attributes is persisted too, as an empty snapshot: it stays cleared
+//! after a restart and keeps its version, which never goes back. An SO
+//! destroyed by server code emits [`Output::DeletePersisted`]: its data
+//! and version are gone, and an SO created later under the same name is a
+//! new one, starting again at version 1 (its subscribers were told with
+//! `SharedObject.ObjectDestroyed`). Stored data goes back in with
 //! [`Input::Restored`] before clients are served.
 //!
 //! # Examples

@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use so_engine::server::{Effects, Handover, Hub, HubEvent};
-use so_engine::store::{Store, StoreError, StoreOp};
+use so_engine::store::{FailedBatch, Store};
 use so_engine::{ClientId, Engine, EngineConfig, Input, Output};
 use tracing::{debug, error, info, warn};
 
@@ -166,7 +166,7 @@ impl Drop for EngineReceiver {
 }
 
 type SharedStore = Arc<Mutex<Box<dyn Store + Send>>>;
-type Failed = Vec<(StoreOp, StoreError)>;
+type Failed = Result<(), FailedBatch>;
 type Batch = Pin<Box<dyn Future<Output = Option<Failed>> + Send>>;
 
 /// The server's handle on the engine thread.
@@ -425,7 +425,7 @@ impl<R: Runtime> EngineThread<R> {
             if let Some(failed) = self.wait_batch().await {
                 self.guarded(|hub, fx| hub.handle_store_done(Instant::now(), failed, fx));
             }
-            // Appends every pending op to the batch store_done may have
+            // Appends every pending op to the batch handle_store_done may have
             // released: one batch, in order. A broken engine is not asked
             // for anything more.
             if self.broken {
@@ -437,7 +437,7 @@ impl<R: Runtime> EngineThread<R> {
             let Some(failed) = self.wait_batch().await else {
                 break;
             };
-            let done = failed.is_empty();
+            let done = failed.is_ok();
             self.guarded(|hub, fx| hub.handle_store_done(Instant::now(), failed, fx));
             if done {
                 break;
@@ -482,15 +482,13 @@ impl<R: Runtime> EngineThread<R> {
         if !self.effects.store_batch.is_empty() {
             let ops = std::mem::take(&mut self.effects.store_batch);
             let store = self.store.clone();
+            // One batch, one call: a store that can makes it one transaction.
             self.batch = Some(Box::pin(R::spawn_blocking(move || {
                 let mut store = lock(&store);
-                let mut failed = Vec::new();
-                for op in ops {
-                    if let Err(e) = op.apply(&mut **store) {
-                        failed.push((op, e));
-                    }
+                match store.apply_batch(&ops) {
+                    Ok(()) => Ok(()),
+                    Err(error) => Err(FailedBatch { ops, error }),
                 }
-                failed
             })));
         }
         for event in self.effects.events.drain(..) {
@@ -499,13 +497,13 @@ impl<R: Runtime> EngineThread<R> {
     }
 }
 
-/// The failed ops of a finished batch (none if it panicked: a panicking
-/// store call leaves the store as a crash would, and every write is
-/// atomic, so what is on disk is whole).
+/// How a finished batch went (done if it panicked: a panicking store call
+/// leaves the store as a crash would, and a batch is one transaction, so
+/// what is on disk is whole).
 fn batch_failures(failed: Option<Failed>) -> Failed {
     failed.unwrap_or_else(|| {
         error!("a store batch panicked: its writes are lost");
-        Vec::new()
+        Ok(())
     })
 }
 
@@ -520,11 +518,26 @@ fn log(event: HubEvent) {
         HubEvent::Engine(Output::SoDestroyed { so }) => debug!(%so, "shared object destroyed"),
         HubEvent::Engine(other) => debug!(?other, "engine output"),
         HubEvent::Misuse(misuse) => error!(%misuse, "the adapter misused the engine"),
-        HubEvent::StoreFailed { so, error } => {
-            error!(%so, %error, "store write failed; retrying later");
+        HubEvent::StoreFailed {
+            ops,
+            error,
+            failures,
+            retry_in,
+        } => {
+            error!(
+                ops,
+                failures,
+                retry_in_ms = retry_in.as_millis(),
+                %error,
+                "store flush failed; retrying after a backoff"
+            );
         }
-        HubEvent::SetAside(entry) => warn!(%entry, "unreadable stored shared object set aside"),
-        HubEvent::StaleTemp(path) => info!(%path, "removed a write interrupted by a crash"),
+        HubEvent::StoreRecovered { failures } => {
+            info!(failures, "store flush succeeded again");
+        }
+        HubEvent::SetAside(entry) => {
+            error!(%entry, "unreadable stored shared object skipped");
+        }
         HubEvent::Restored(count) => info!(count, "persistent shared objects restored"),
         other => debug!(?other, "hub event"),
     }

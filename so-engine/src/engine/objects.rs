@@ -171,7 +171,9 @@ impl Engine {
                     if so.persist_at.is_some() {
                         out.push(persist_output(&so));
                     }
-                    if !so.attrs.is_empty() {
+                    // An emptied SO too (its version must not go back on
+                    // the next USE), but not one that never changed.
+                    if !so.attrs.is_empty() || so.version > 1 {
                         self.state.stored.insert(so.key.clone(), so.snapshot());
                     }
                 }
@@ -510,8 +512,8 @@ impl Engine {
         }
     }
 
-    /// Emits the SO's unsaved data now: `Persist`, or `DeletePersisted` if it
-    /// has no attributes left (a cleared SO stays cleared).
+    /// Emits the SO's unsaved data now as `Persist`, also when it has no
+    /// attributes left: a cleared SO stays cleared and keeps its version.
     pub(super) fn persist_now(&mut self, id: SoId, out: &mut Vec<Output>) {
         let Some(so) = self.state.sos.get_mut(&id) else {
             return;
@@ -571,13 +573,11 @@ pub(super) fn limit(what: &'static str, max: usize) -> EngineMisuse {
     }
 }
 
+/// A snapshot even of an empty SO (not a delete): its version is stored, so
+/// it never goes back, over restarts too.
 fn persist_output(so: &SharedObject) -> Output {
-    if so.attrs.is_empty() {
-        Output::DeletePersisted { so: so.key.clone() }
-    } else {
-        Output::Persist {
-            so: so.key.clone(),
-            snapshot: Box::new(so.snapshot()),
-        }
+    Output::Persist {
+        so: so.key.clone(),
+        snapshot: Box::new(so.snapshot()),
     }
 }
