@@ -18,7 +18,7 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     /// Default persist interval: 500 ms, so that with the store's own write
-    /// time a crash loses well under the design's one second.
+    /// time a crash loses well under the contract's one second.
     pub const DEFAULT_PERSIST_INTERVAL_MS: u64 = 500;
 }
 
@@ -82,7 +82,7 @@ impl Default for EngineLimits {
             max_attributes_per_so: 4096,
             max_name_bytes: 1024,
             max_key_bytes: 1024,
-            // The design's "a 1 MB value is accepted", with room for overhead.
+            // The contract's "a 1 MB value is accepted", with room for overhead.
             max_value_bytes: 4 << 20,
             max_so_bytes: 8 << 20,
             // Below the 16 MiB an RTMP message can carry, with room for the

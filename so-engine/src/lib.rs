@@ -135,7 +135,7 @@
 //! answer; the next message holds the full state). The engine's tests rebuild
 //! every subscriber's view that way and compare it with the engine's state.
 //!
-//! Values compare bit for bit ([`Value`](rtmp_proto::amf::Value) numbers by
+//! Values compare bit for bit ([`rtmp_proto::amf::Value`] numbers by
 //! their bits: writing `-0.0` over `0.0` is a change, `NaN` over `NaN` is
 //! not), and `Integer(1)` differs from `Number(1.0)`.
 //!

@@ -7,7 +7,7 @@
 //! connection with it behind one lock (quinn's design: a request is queued
 //! on the connection by the handle itself, and the driver writes it out
 //! and wakes the handle when the answer comes). Each SO's state is a
-//! [`RemoteSharedObject`](rtmp_proto::mirror::RemoteSharedObject) mirror,
+//! [`rtmp_proto::mirror::RemoteSharedObject`] mirror,
 //! kept as Flash keeps it: writes apply locally at once and are confirmed
 //! or rolled back by the server.
 //!

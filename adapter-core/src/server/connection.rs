@@ -18,7 +18,7 @@ use tracing::{debug, error, info};
 
 use super::Config;
 use super::engine::{EngineSender, ToEngine};
-use super::mailbox::{Mailbox, Notice};
+use super::mailbox::{Live, Mailbox, Notice};
 use crate::runtime::Runtime;
 
 /// Bytes read from the socket per read call.
@@ -38,11 +38,14 @@ const IDLE_TIMER: Duration = Duration::from_secs(3600);
 const TURNS_PER_POLL: usize = 64;
 
 /// Serves one accepted socket until it closes.
+// Each argument is one thing the accept loop hands over, once.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn serve<R: Runtime>(
     stream: R::Stream,
     peer: SocketAddr,
     client: ClientId,
     mailbox: Arc<Mailbox>,
+    live: Arc<Live>,
     engine: EngineSender,
     config: Arc<Config>,
     connection_config: Arc<connection::Config>,
@@ -68,6 +71,7 @@ pub(super) async fn serve<R: Runtime>(
         peer,
         engine,
         mailbox,
+        live,
         config,
         stream,
         write_buf: BytesMut::new(),
@@ -94,6 +98,8 @@ struct Task<R: Runtime> {
     peer: SocketAddr,
     engine: EngineSender,
     mailbox: Arc<Mailbox>,
+    /// Where the connection asks for its slot when its `connect` comes.
+    live: Arc<Live>,
     config: Arc<Config>,
     stream: R::Stream,
     write_buf: BytesMut,
@@ -141,6 +147,16 @@ impl<R: Runtime> Task<R> {
             while let Some(event) = self.conn.poll_event() {
                 if let Event::Closed(reason) = &event {
                     self.closed(now, reason);
+                }
+                if matches!(event, Event::ConnectRequest(_))
+                    && !self
+                        .live
+                        .try_admit(self.link.client(), self.config.max_connections)
+                {
+                    // Full: refused here, the engine never hears of it.
+                    let _ = self.conn.reject(now, "the server is full");
+                    self.conn.poll_transmit(&mut self.write_buf);
+                    continue;
                 }
                 self.inputs
                     .extend(self.link.handle_event(&mut self.conn, now, event));

@@ -41,8 +41,15 @@ pub struct Config {
     pub queue: QueueLimits,
     /// Store batching (the write-behind's flush interval).
     pub hub: HubConfig,
-    /// Most connections at once; more are refused (closed at once, logged).
+    /// Most admitted connections at once (those whose `connect` got a
+    /// slot); more are refused (closed at once, logged), and a `connect`
+    /// that finds the server full is rejected.
     pub max_connections: usize,
+    /// Most connections still in their handshake or waiting for their
+    /// `connect`, counted apart from [`Config::max_connections`]: past it,
+    /// the oldest of them is dropped for the newcomer, so that idle or
+    /// stalling sockets never keep a real client out.
+    pub max_handshaking: usize,
     /// Per connection: while this many encoded bytes wait for the socket,
     /// the connection takes no more from its queue and reads no more
     /// requests (a slow reader's backlog waits in its bounded,
@@ -63,6 +70,10 @@ pub struct Config {
 impl Config {
     /// Default connection cap: 4096.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+    /// Default cap of connections being admitted: 256. A real client's
+    /// handshake and `connect` take a few round trips; 256 newer sockets
+    /// would have to arrive meanwhile to push it out.
+    pub const DEFAULT_MAX_HANDSHAKING: usize = 256;
     /// Default unsent-bytes mark: 256 KiB, many socket buffers' worth.
     pub const DEFAULT_MAX_UNSENT_BYTES: usize = 256 << 10;
     /// Default close grace: 2 s.
@@ -80,6 +91,7 @@ impl Default for Config {
             queue: QueueLimits::default(),
             hub: HubConfig::default(),
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            max_handshaking: Self::DEFAULT_MAX_HANDSHAKING,
             max_unsent_bytes: Self::DEFAULT_MAX_UNSENT_BYTES,
             close_grace: Self::DEFAULT_CLOSE_GRACE,
             delivery_tick: Self::DEFAULT_DELIVERY_TICK,
@@ -329,19 +341,27 @@ impl<R: Runtime> Server<R> {
                         continue;
                     }
                 };
-                if live.len() >= config.max_connections {
+                if live.admitted() >= config.max_connections {
                     warn!(%peer, max = config.max_connections, "connection refused: too many connections");
                     continue;
                 }
                 next_client += 1;
                 let client = ClientId(next_client);
                 let mailbox = Arc::new(Mailbox::new(config.queue));
-                let slot = live.insert(client, mailbox.clone());
+                let (slot, evicted) = live.insert(client, mailbox.clone(), config.max_handshaking);
+                if let Some(oldest) = evicted {
+                    warn!(
+                        client = oldest.0,
+                        max = config.max_handshaking,
+                        "dropped the oldest connection still in its handshake or connect: too many"
+                    );
+                }
                 let task = connection::serve::<R>(
                     stream,
                     peer,
                     client,
                     mailbox,
+                    live.clone(),
                     engine.sender(),
                     config.clone(),
                     connection_config.clone(),

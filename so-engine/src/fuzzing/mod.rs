@@ -6,7 +6,7 @@
 //! fuzzer's bytes and drives an [`Engine`] through its public API. After
 //! every step: each subscriber's mirror of each SO, rebuilt only from the
 //! bytes the engine sent it (decoded as a Flash client would, applied with
-//! [`RemoteSharedObject`](rtmp_proto::mirror::RemoteSharedObject)), holds
+//! [`rtmp_proto::mirror::RemoteSharedObject`]), holds
 //! the engine's attributes and version; versions never go back; nothing is
 //! sent to a client about an SO it does not hold; no idle SO outlives its
 //! retention; after a flush the persist outputs describe every persistent

@@ -128,7 +128,7 @@ impl HubConfig {
     /// Default flush interval: 0. The engine already snapshots each SO at
     /// most once per `persist_interval_ms` (500 ms); the write-behind then
     /// only merges what arrives while a batch is being written, and a
-    /// crash loses at most 500 ms plus one write, within the design's 1 s.
+    /// crash loses at most 500 ms plus one write, within the contract's 1 s.
     pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::ZERO;
 }
 

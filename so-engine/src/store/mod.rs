@@ -8,7 +8,7 @@
 //! ([`Input::Restored`]); this module says *how*:
 //!
 //! - [`format`](mod@format): one SO per blob, a magic, a format version,
-//!   the SO's key and version, the values in AMF3 (every [`Value`] type,
+//!   the SO's key and version, the values in AMF3 (every [`rtmp_proto::amf::Value`] type,
 //!   AMF3-only ones included), and a CRC-32. A store keeps these blobs.
 //! - [`Store`]: load everything, apply a batch of saves and deletes (one
 //!   transaction where the backend has them). Backends: [`MemoryStore`]
@@ -42,7 +42,7 @@
 //! The engine coalesces too (`EngineConfig::persist_interval_ms`, default
 //! 500 ms): it snapshots a changed SO once per interval, not once per
 //! change, which saves cloning a large hot SO on every write. The delays
-//! add up, so keep the sum within the design's one-second budget. The
+//! add up, so keep the sum within the contract's one second. The
 //! cheapest setup keeps the engine's interval and runs
 //! `WriteBehind::new(Duration::ZERO)`: the write-behind then only merges
 //! ops that arrive while the previous batch is still being written. With
@@ -53,7 +53,6 @@
 //! [`Output::Persist`]: crate::Output::Persist
 //! [`Output::DeletePersisted`]: crate::Output::DeletePersisted
 //! [`Input::Restored`]: crate::Input::Restored
-//! [`Value`]: rtmp_proto::amf::Value
 //! [`Tick`]: crate::Tick
 
 use std::collections::BTreeMap;

@@ -10,7 +10,7 @@ use super::{Store, StoreError};
 use crate::io::{Output, Snapshot};
 use crate::types::{SoKey, Tick};
 
-/// Default flush interval: 500 ms, half of the design's one-second bound on
+/// Default flush interval: 500 ms, half of the contract's one-second bound on
 /// what a crash may lose, which leaves the other half for the write itself
 /// (a transaction's sync takes milliseconds on an SSD, tens on a
 /// busy disk) and for the op that was waiting behind it.
