@@ -45,6 +45,7 @@
 //! [`rtmp_proto::mirror`] settles them.
 
 pub mod client;
+pub mod cluster;
 mod error;
 mod runtime;
 mod server;
