@@ -244,7 +244,13 @@ impl Node {
                 owned.releasing = true;
                 self.try_release(so);
             }
-            None => self.forget(so),
+            None => {
+                // Nobody waits for the answers any more; writes already
+                // answered here still go to the owner before it is
+                // forgotten.
+                self.pending.retain(|_, p| p.so != *so || p.answered);
+                self.sweep();
+            }
         }
     }
 
@@ -601,11 +607,13 @@ impl Node {
                     }
                 }
             }
-            // Writes not forwarded yet cannot be: refuse them now.
+            // Writes not forwarded yet cannot be: refuse them now (those
+            // already answered here wait for Redis: they must reach the
+            // owner).
             let unsent: Vec<u64> = self
                 .pending
                 .iter()
-                .filter(|(_, p)| p.sent_to.is_none() && !self.is_owner(&p.so))
+                .filter(|(_, p)| p.sent_to.is_none() && !p.answered && !self.is_owner(&p.so))
                 .map(|(s, _)| *s)
                 .collect();
             for seq in unsent {
