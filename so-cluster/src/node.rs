@@ -616,18 +616,7 @@ impl Node {
                 .filter(|(_, p)| p.sent_to.is_none() && !p.answered && !self.is_owner(&p.so))
                 .map(|(s, _)| *s)
                 .collect();
-            for seq in unsent {
-                if let Some(p) = self.pending.remove(&seq)
-                    && !p.answered
-                {
-                    let write = WriteRef { node: self.id, seq };
-                    self.event(Event::Refused {
-                        so: p.so,
-                        write,
-                        reason: Refusal::Unavailable,
-                    });
-                }
-            }
+            self.refuse(unsent, Refusal::Unavailable);
             return;
         }
         // Back: owners renew at once; followers leave the previous owners a
@@ -667,18 +656,7 @@ impl Node {
             .filter(|(_, p)| p.deadline <= now_ms)
             .map(|(s, _)| *s)
             .collect();
-        for seq in expired {
-            if let Some(p) = self.pending.remove(&seq)
-                && !p.answered
-            {
-                let write = WriteRef { node: self.id, seq };
-                self.event(Event::Refused {
-                    so: p.so,
-                    write,
-                    reason: Refusal::Timeout,
-                });
-            }
-        }
+        self.refuse(expired, Refusal::Timeout);
         self.sweep();
         if !self.link_up {
             return;
