@@ -557,8 +557,15 @@ impl Node {
                             self.event(Event::Answered { so, write, answer });
                         }
                     }
-                    // Its update is on the stream or in the stored state.
-                    WriteAnswer::Duplicate => {}
+                    // Its update is on the stream or in the stored state:
+                    // the state tells for sure.
+                    WriteAnswer::Duplicate => {
+                        if self.pending.contains_key(&write.seq)
+                            && self.sos.get(&so).is_some_and(|st| st.replica.loaded)
+                        {
+                            self.load(&so);
+                        }
+                    }
                     WriteAnswer::NotOwner => {
                         let at = now_ms + self.jitter();
                         if let Some(p) = self.pending.get_mut(&write.seq) {
