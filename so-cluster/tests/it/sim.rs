@@ -43,7 +43,7 @@ fn config() -> ClusterConfig {
         max_early_updates: 16,
         max_backlog_updates: 32,
         max_dedupe_origins: 8,
-        max_dedupe_window: 16,
+        max_dedupe_window: 64 + 32,
     }
 }
 
