@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod cluster;
 mod error;
 mod runtime;
 mod server;
@@ -54,4 +55,7 @@ mod sync;
 
 pub use error::Error;
 pub use runtime::{Received, Refused, Runtime, sleep, until};
-pub use server::{Config, Server, ServerBuilder, ShutdownHandle};
+pub use server::{
+    Authorization, ClientSummary, Config, Edit, Server, ServerBuilder, ServerError, ServerHandle,
+    ShutdownHandle, Verdict,
+};

@@ -57,6 +57,36 @@
 //! flags). Your own server is `.application(..)` and `.setup(..)` as above,
 //! then `server.run().await`, which stops gracefully on SIGINT/SIGTERM.
 //!
+//! # Embedding it: the server handle
+//!
+//! [`ServerHandle`] (from [`Server::handle`]) acts on the running server
+//! from any task: SOs, declared scopes, locks, clients, calls, each
+//! operation with its own [`ServerError`]; `ServerBuilder::authorize`
+//! checks connects asynchronously. The same as adapter-tokio's (see its
+//! docs for a longer example).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use adapter_smol::Server;
+//! use so_engine::{ScopePath, SoKey};
+//!
+//! smol::block_on(async {
+//!     let server = Server::builder().bind_addr("127.0.0.1:1935").bind().await?;
+//!     let handle = server.handle();
+//!     let game = ScopePath::new("game")?;
+//!     let state = SoKey::new(game.clone(), "state");
+//!     handle.start_scope(&game).await?;
+//!     handle.create_transient(&state).await?;
+//!     handle.set(&state, "round", 1.0).await?;
+//!     server.run().await?;
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! `cargo run -p adapter-smol --example smol-embedded` tells the whole
+//! story (the same as adapter-tokio's `embedded`).
+//!
 //! Connection tasks run on this crate's executor, one thread per core
 //! (see [`Smol`]); the engine has its own thread, and store writes go to
 //! smol's blocking pool.
@@ -66,7 +96,10 @@
 pub mod client;
 mod runtime;
 
-pub use adapter_core::{Config, Error, ShutdownHandle};
+pub use adapter_core::{
+    Authorization, ClientSummary, Config, Edit, Error, ServerError, ServerHandle, ShutdownHandle,
+    Verdict,
+};
 pub use client::{Client, ClientError, ClientOptions};
 pub use runtime::{EventSender, Smol, Stream};
 

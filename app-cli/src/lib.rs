@@ -8,5 +8,6 @@
 #![warn(missing_docs)]
 
 pub mod demo;
+pub mod embedded;
 pub mod server;
 pub mod so_client;

@@ -13,9 +13,10 @@ use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rtmp_proto::amf::Value;
 use so_engine::server::{Effects, Handover, Hub, HubEvent};
 use so_engine::store::{FailedBatch, Store};
-use so_engine::{ClientId, Engine, EngineConfig, Input, Output};
+use so_engine::{CallId, ClientId, Engine, EngineConfig, EngineMisuse, Input, Output};
 use tracing::{debug, error, info, warn};
 
 use super::Config;
@@ -43,6 +44,38 @@ pub(super) enum ToEngine {
     Gone(ClientId),
     /// Shut down gracefully; answer when every store op is written.
     Shutdown(OneshotSender<()>),
+    /// Server code from a [`ServerHandle`](super::ServerHandle).
+    Job(Job),
+}
+
+/// A [`ServerHandle`](super::ServerHandle) operation, run on the engine
+/// thread.
+pub(super) type Job = Box<dyn FnOnce(&mut Hub, &mut Effects, &mut Calls) + Send>;
+/// Server calls made through a handle, waiting for the client's answer.
+pub(super) type Calls =
+    BTreeMap<CallId, OneshotSender<Result<Vec<Value>, super::handle::ServerError>>>;
+
+/// Queues [`Job`]s for the engine thread without keeping it alive: the
+/// engine ends with the server even while handles exist, and their jobs
+/// then fail.
+#[derive(Clone)]
+pub(super) struct JobSender(Arc<Inbox>);
+
+impl JobSender {
+    /// Queues `job`; `false` if the engine is gone.
+    pub(super) fn send(&self, job: Job) -> bool {
+        let mut state = lock(&self.0.state);
+        if state.closed || state.senders == 0 {
+            return false;
+        }
+        let was_empty = state.messages.is_empty();
+        state.messages.push_back(ToEngine::Job(job));
+        drop(state);
+        if was_empty {
+            self.0.engine.notify();
+        }
+        true
+    }
 }
 
 /// The engine's input queue: many senders, one receiver, bounded by
@@ -220,6 +253,8 @@ impl EngineHandle {
                         effects,
                         batch: None,
                         broken: false,
+                        calls: BTreeMap::new(),
+                        shut_down: false,
                         runtime: std::marker::PhantomData,
                     };
                     thread.dispatch();
@@ -240,6 +275,11 @@ impl EngineHandle {
 
     pub(super) fn sender(&self) -> EngineSender {
         self.sender.clone()
+    }
+
+    /// Where [`ServerHandle`](super::ServerHandle)s send their jobs.
+    pub(super) fn jobs(&self) -> JobSender {
+        JobSender(self.sender.0.clone())
     }
 
     /// `Ready` once the engine thread ended (before it was told to).
@@ -298,6 +338,10 @@ struct EngineThread<R> {
     batch: Option<Batch>,
     /// Server code panicked inside the engine.
     broken: bool,
+    /// Handle calls waiting for their client's answer.
+    calls: Calls,
+    /// Shut down: jobs are dropped (their handles hear the server is gone).
+    shut_down: bool,
     runtime: std::marker::PhantomData<fn() -> R>,
 }
 
@@ -407,7 +451,20 @@ impl<R: Runtime> EngineThread<R> {
             ToEngine::Gone(client) => {
                 self.clients.remove(&client);
             }
+            ToEngine::Job(job) => {
+                if !self.shut_down && !self.broken {
+                    let (hub, effects, calls) = (&mut self.hub, &mut self.effects, &mut self.calls);
+                    let ran =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| job(hub, effects, calls)));
+                    if ran.is_err() {
+                        error!("server code panicked inside the engine: the server stops");
+                        self.broken = true;
+                    }
+                }
+            }
             ToEngine::Shutdown(done) => {
+                self.shut_down = true;
+                self.calls.clear();
                 self.drain_store().await;
                 for mailbox in self.clients.values() {
                     mailbox.shut_down();
@@ -492,7 +549,27 @@ impl<R: Runtime> EngineThread<R> {
             })));
         }
         for event in self.effects.events.drain(..) {
-            log(event);
+            match event {
+                HubEvent::Engine(Output::CallResult { call, outcome, .. }) => {
+                    if let Some(waiter) = self.calls.remove(&call) {
+                        waiter.send(outcome.map_err(super::handle::ServerError::CallFailed));
+                    }
+                }
+                HubEvent::Engine(Output::CallAbandoned { call, .. }) => {
+                    if let Some(waiter) = self.calls.remove(&call) {
+                        waiter.send(Err(super::handle::ServerError::CallAbandoned));
+                    }
+                }
+                HubEvent::Engine(Output::HookFailed {
+                    error: EngineMisuse::HookPanicked(panic),
+                }) => {
+                    error!(%panic, "server code panicked; its request failed, the server carries on")
+                }
+                HubEvent::Engine(Output::LockExpired { so }) => {
+                    warn!(%so, "a lock was held past its time limit and released");
+                }
+                event => log(event),
+            }
         }
     }
 }

@@ -2,9 +2,14 @@
 //! shutdown. The engine runs in [`engine`], each connection in
 //! [`connection`], and between them sit the [`mailbox`]es.
 
+mod authorize;
 mod connection;
 mod engine;
+mod handle;
 mod mailbox;
+
+pub use self::authorize::{Authorization, Verdict};
+pub use self::handle::{ClientSummary, Edit, ServerError, ServerHandle};
 
 use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
@@ -65,6 +70,9 @@ pub struct Config {
     /// per update, trading up to this much latency for far less work per
     /// delivery. Zero hands over after every engine turn.
     pub delivery_tick: Duration,
+    /// How long a connect's authorization ([`ServerBuilder::authorize`])
+    /// may take; past it the client is rejected.
+    pub authorize_timeout: Duration,
 }
 
 impl Config {
@@ -81,6 +89,9 @@ impl Config {
     /// Default delivery tick: 2 ms, well under what a person notices and
     /// under a Flash client's own update interval.
     pub const DEFAULT_DELIVERY_TICK: Duration = Duration::from_millis(2);
+    /// Default authorization timeout: 5 s, within a Flash client's own
+    /// connect timeout.
+    pub const DEFAULT_AUTHORIZE_TIMEOUT: Duration = Duration::from_secs(5);
 }
 
 impl Default for Config {
@@ -95,6 +106,7 @@ impl Default for Config {
             max_unsent_bytes: Self::DEFAULT_MAX_UNSENT_BYTES,
             close_grace: Self::DEFAULT_CLOSE_GRACE,
             delivery_tick: Self::DEFAULT_DELIVERY_TICK,
+            authorize_timeout: Self::DEFAULT_AUTHORIZE_TIMEOUT,
         }
     }
 }
@@ -110,6 +122,7 @@ pub struct ServerBuilder<R> {
     setups: Vec<EngineSetup>,
     store: Box<dyn Store + Send>,
     config: Config,
+    authorizer: Option<authorize::Authorizer>,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -132,6 +145,29 @@ impl<R: Runtime> ServerBuilder<R> {
     /// on the engine thread, before anything else; setups run in order).
     pub fn setup(mut self, setup: impl FnOnce(&mut Engine) + Send + 'static) -> Self {
         self.setups.push(Box::new(setup));
+        self
+    }
+
+    /// Authorizes every `connect` with `check`, which gets what the client
+    /// said ([`ConnectInfo`](so_engine::ConnectInfo): peer address, scope,
+    /// tcUrl, pageUrl, swfUrl, flashVer, encoding, extra arguments) and
+    /// answers, asynchronously, the client's attributes (hooks read them
+    /// with [`View::client_attributes`](so_engine::View::client_attributes))
+    /// or a rejection's description. It runs on the connection's task, off
+    /// the engine thread, before the engine hears of the client, within
+    /// [`Config::authorize_timeout`].
+    pub fn authorize<F, Fut>(mut self, check: F) -> Self
+    where
+        F: Fn(so_engine::ConnectInfo) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Verdict> + Send + 'static,
+    {
+        self.authorizer = Some(Arc::new(move |info| Box::pin(check(info)) as Authorization));
+        self
+    }
+
+    /// Sets [`Config::authorize_timeout`].
+    pub fn authorize_timeout(mut self, timeout: Duration) -> Self {
+        self.config.authorize_timeout = timeout;
         self
     }
 
@@ -236,6 +272,7 @@ impl<R: Runtime> ServerBuilder<R> {
             local_addr,
             engine,
             config,
+            authorizer: self.authorizer,
             shutdown: ShutdownHandle(Arc::new(Signal::default())),
         })
     }
@@ -248,6 +285,7 @@ pub struct Server<R: Runtime> {
     local_addr: SocketAddr,
     engine: EngineHandle,
     config: Arc<Config>,
+    authorizer: Option<authorize::Authorizer>,
     shutdown: ShutdownHandle,
 }
 
@@ -280,6 +318,7 @@ impl<R: Runtime> Server<R> {
             setups: Vec::new(),
             store: Box::new(MemoryStore::new()),
             config: Config::default(),
+            authorizer: None,
             runtime: PhantomData,
         }
     }
@@ -292,6 +331,12 @@ impl<R: Runtime> Server<R> {
     /// A handle that shuts the server down.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.shutdown.clone()
+    }
+
+    /// A handle for server code to act on the server while it runs (see
+    /// [`ServerHandle`]); get it before [`Server::run_until`].
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle::new(self.engine.jobs())
     }
 
     /// Serves until SIGINT (Ctrl-C) or SIGTERM, or the [`ShutdownHandle`],
@@ -309,6 +354,7 @@ impl<R: Runtime> Server<R> {
             listener,
             engine,
             config,
+            authorizer,
             shutdown: handle,
             ..
         } = self;
@@ -365,6 +411,7 @@ impl<R: Runtime> Server<R> {
                     engine.sender(),
                     config.clone(),
                     connection_config.clone(),
+                    authorizer.clone(),
                 );
                 R::spawn(async move {
                     task.await;

@@ -38,6 +38,7 @@ mod client;
 mod client_demo;
 mod contract;
 mod demo;
+mod embedded;
 mod harness;
 mod limits;
 mod mini_server;

@@ -94,8 +94,9 @@ impl World {
                     kicked.push(client);
                 }
                 Output::CallClient { client, call, .. } => calls.push((client, call)),
-                Output::ConnectRejected { client, reason } => {
-                    panic!("{client} rejected: {reason}")
+                // Only a connect hook that panicked rejects here.
+                Output::ConnectRejected { client, .. } => {
+                    self.peers.remove(&peer_index(client));
                 }
                 _ => {}
             }

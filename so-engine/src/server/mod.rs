@@ -283,6 +283,24 @@ impl Hub {
         self.release_due(tick, effects);
     }
 
+    /// Runs server code on the engine at `now` (server operations, reads)
+    /// and routes what it output, like [`Hub::handle_input`] does; returns
+    /// what `f` returned (an operation's own error, say).
+    pub fn with_engine<T>(
+        &mut self,
+        now: Instant,
+        effects: &mut Effects,
+        f: impl FnOnce(&mut Engine, Tick, &mut Vec<Output>) -> T,
+    ) -> T {
+        let tick = self.tick(now);
+        let mut outputs = std::mem::take(&mut self.outputs);
+        let result = f(&mut self.engine, tick, &mut outputs);
+        self.route(tick, &mut outputs, effects);
+        self.outputs = outputs;
+        self.release_due(tick, effects);
+        result
+    }
+
     /// Fires what is due at `now`: the engine's timers (lingers, persists)
     /// and the write-behind's store batch.
     pub fn handle_timeout(&mut self, now: Instant, effects: &mut Effects) {

@@ -239,3 +239,23 @@ fn shutdown_saves_everything() {
     w.leave(1);
     w.leave(2);
 }
+
+/// A scope that stops while a server batch on a persistent SO is open still
+/// saves the batch's changes, as one more version (found by the simulation
+/// once hooks panicked in it: a stored snapshot held changes its version did
+/// not count, and the store never got them).
+#[test]
+fn an_open_batch_is_saved_when_its_scope_stops() {
+    let (mut w, so) = world();
+    w.with_server(|s| s.begin_update(&so)).unwrap();
+    w.set(&so, "a", 1.0);
+    w.leave(1);
+    assert_eq!(persists(&mut w), [persist(&so, 2, &[("a", 1.0.into())])]);
+    assert_eq!(
+        w.engine.snapshot(&so),
+        Some(Snapshot {
+            version: 2,
+            values: vec![("a".into(), 1.0.into())]
+        })
+    );
+}
