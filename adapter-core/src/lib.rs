@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod cluster;
 mod error;
 mod runtime;
 mod server;

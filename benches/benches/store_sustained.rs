@@ -1,5 +1,5 @@
 //! S2: sustained writes to 1,000 persistent SOs at 1,000 updates/s (each
-//! SO once a second, from ten client tasks), against the tokio server in
+//! SO once a second, from fifty client tasks), against the tokio server in
 //! this process, with the SQLite store and with the memory store ("store
 //! off"). Prints, per store: the flushes (transactions) and their SOs,
 //! the flush duration p50/p99/max, and the server's CPU (this process's
@@ -21,7 +21,7 @@ use so_store::SqliteStore;
 /// SOs written.
 const OBJECTS: usize = 1_000;
 /// Client tasks, each writing its share of the SOs in turn.
-const WRITERS: usize = 10;
+const WRITERS: usize = 50;
 /// Updates per second, all writers together.
 const RATE: u64 = 1_000;
 /// Writing before the measurement starts.

@@ -28,8 +28,10 @@ pub struct ClusterConfig {
     /// seen is forgotten first).
     pub max_dedupe_origins: usize,
     /// Applied writes remembered per writer process and SO above the oldest
-    /// one it waits for (more than its unanswered writes only when its
-    /// forwards arrive far out of order).
+    /// one it waits for. Keep it at least `max_pending_writes +
+    /// max_backlog_updates` (all a writer can have in flight): past it, the
+    /// oldest are taken as done, and a write still waited for behind them
+    /// would be taken for a duplicate. Normally a handful are remembered.
     pub max_dedupe_window: usize,
 }
 
@@ -44,7 +46,7 @@ impl Default for ClusterConfig {
             max_early_updates: 256,
             max_backlog_updates: 1_024,
             max_dedupe_origins: 64,
-            max_dedupe_window: 256,
+            max_dedupe_window: 4_096 + 1_024,
         }
     }
 }

@@ -244,7 +244,13 @@ impl Node {
                 owned.releasing = true;
                 self.try_release(so);
             }
-            None => self.forget(so),
+            None => {
+                // Nobody waits for the answers any more; writes already
+                // answered here still go to the owner before it is
+                // forgotten.
+                self.pending.retain(|_, p| p.so != *so || p.answered);
+                self.sweep();
+            }
         }
     }
 
@@ -551,8 +557,15 @@ impl Node {
                             self.event(Event::Answered { so, write, answer });
                         }
                     }
-                    // Its update is on the stream or in the stored state.
-                    WriteAnswer::Duplicate => {}
+                    // Its update is on the stream or in the stored state:
+                    // the state tells for sure.
+                    WriteAnswer::Duplicate => {
+                        if self.pending.contains_key(&write.seq)
+                            && self.sos.get(&so).is_some_and(|st| st.replica.loaded)
+                        {
+                            self.load(&so);
+                        }
+                    }
                     WriteAnswer::NotOwner => {
                         let at = now_ms + self.jitter();
                         if let Some(p) = self.pending.get_mut(&write.seq) {
@@ -601,25 +614,16 @@ impl Node {
                     }
                 }
             }
-            // Writes not forwarded yet cannot be: refuse them now.
+            // Writes not forwarded yet cannot be: refuse them now (those
+            // already answered here wait for Redis: they must reach the
+            // owner).
             let unsent: Vec<u64> = self
                 .pending
                 .iter()
-                .filter(|(_, p)| p.sent_to.is_none() && !self.is_owner(&p.so))
+                .filter(|(_, p)| p.sent_to.is_none() && !p.answered && !self.is_owner(&p.so))
                 .map(|(s, _)| *s)
                 .collect();
-            for seq in unsent {
-                if let Some(p) = self.pending.remove(&seq)
-                    && !p.answered
-                {
-                    let write = WriteRef { node: self.id, seq };
-                    self.event(Event::Refused {
-                        so: p.so,
-                        write,
-                        reason: Refusal::Unavailable,
-                    });
-                }
-            }
+            self.refuse(unsent, Refusal::Unavailable);
             return;
         }
         // Back: owners renew at once; followers leave the previous owners a
@@ -659,18 +663,7 @@ impl Node {
             .filter(|(_, p)| p.deadline <= now_ms)
             .map(|(s, _)| *s)
             .collect();
-        for seq in expired {
-            if let Some(p) = self.pending.remove(&seq)
-                && !p.answered
-            {
-                let write = WriteRef { node: self.id, seq };
-                self.event(Event::Refused {
-                    so: p.so,
-                    write,
-                    reason: Refusal::Timeout,
-                });
-            }
-        }
+        self.refuse(expired, Refusal::Timeout);
         self.sweep();
         if !self.link_up {
             return;

@@ -78,6 +78,8 @@
 //! back over restarts. An SO destroyed by server code is deleted: a later
 //! SO of that name is a new one (see the `so_engine` docs).
 
+#![warn(missing_docs)]
+
 mod import;
 mod open;
 

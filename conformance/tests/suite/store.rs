@@ -3,8 +3,16 @@
 //! crash, lock and damage tests run the example servers as processes, in
 //! `process`.)
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use adapter_core::{Server, sleep};
+use app_cli::demo::ServeDemo;
 use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::message::shared_object::SoEvent;
+use so_engine::store::{LoadReport, Store, StoreError, StoreOp};
+use so_engine::{Snapshot, SoKey};
 
 use crate::adapter::Adapter;
 use crate::harness::{TempDir, TestServer};
@@ -105,7 +113,55 @@ async fn versions_never_go_back_over_restarts_and_clears<R: Adapter>() {
     }
 }
 
+/// A store whose every write fails (a full disk), counting the attempts.
+struct Failing(Arc<AtomicUsize>);
+
+impl Store for Failing {
+    fn load_all(&mut self) -> Result<LoadReport, StoreError> {
+        Ok(LoadReport::default())
+    }
+    fn save(&mut self, _: &SoKey, _: &Snapshot) -> Result<(), StoreError> {
+        Err(StoreError::Backend("disk full".into()))
+    }
+    fn delete(&mut self, _: &SoKey) -> Result<(), StoreError> {
+        Err(StoreError::Backend("disk full".into()))
+    }
+    fn apply_batch(&mut self, _: &[StoreOp]) -> Result<(), StoreError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Err(StoreError::Backend("disk full".into()))
+    }
+}
+
+/// A flush that keeps failing is tried again after 250 ms, 500 ms, 1 s,
+/// ...: a handful of attempts in three seconds, not one per interval
+/// (the old store's retry logged about 1,500 lines a second).
+async fn a_failing_store_is_retried_with_a_backoff<R: Adapter>() {
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let server = Server::<R>::builder()
+        .bind_addr("127.0.0.1:0")
+        .store(Failing(attempts.clone()))
+        .demo()
+        .bind()
+        .await
+        .expect("the server starts");
+    let server = TestServer::run(server);
+    let mut c = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    c.use_so("p", true);
+    c.send_so("p", true, vec![set("k", 1.0)]);
+    c.next_so();
+    // The first flush 500 ms after the change, then retries at +250 ms,
+    // +500 ms, +1 s, +2 s: 4 attempts by 3 s after the change.
+    sleep::<R>(Duration::from_secs(3)).await;
+    let seen = attempts.load(Ordering::SeqCst);
+    assert!((2..=5).contains(&seen), "{seen} attempts in 3 s");
+    // The client is still served meanwhile.
+    c.send_so("p", true, vec![set("k", 2.0)]);
+    assert_eq!(c.next_so().events, [SoEvent::Success { key: "k".into() }]);
+    server.stop().await;
+}
+
 suite!(
     odd_names_stay_distinct_after_a_restart,
     versions_never_go_back_over_restarts_and_clears,
+    a_failing_store_is_retried_with_a_backoff,
 );

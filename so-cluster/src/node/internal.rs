@@ -2,7 +2,7 @@
 //! publishing, and the replica.
 
 use super::{InFlight, Node, Owned, PendingWrite, Queued, Seen};
-use crate::event::{ApplyOp, Event};
+use crate::event::{ApplyOp, Event, Refusal};
 use crate::redis::{Command, CommandId, StreamPos};
 use crate::types::{
     InboxMsg, NodeId, SoId, StoredState, Token, Update, UpdateBody, WriteAnswer, WriteRef,
@@ -622,6 +622,22 @@ impl Node {
             self.settle(so, seq);
         }
         self.drain_early(so);
+    }
+
+    /// Refuse these writes made here (those answered already go silently).
+    pub(super) fn refuse(&mut self, seqs: Vec<u64>, reason: Refusal) {
+        for seq in seqs {
+            if let Some(p) = self.pending.remove(&seq)
+                && !p.answered
+            {
+                let write = WriteRef { node: self.id, seq };
+                self.event(Event::Refused {
+                    so: p.so,
+                    write,
+                    reason,
+                });
+            }
+        }
     }
 
     /// A write made here reached this process folded into a state.

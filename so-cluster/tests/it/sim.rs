@@ -43,7 +43,7 @@ fn config() -> ClusterConfig {
         max_early_updates: 16,
         max_backlog_updates: 32,
         max_dedupe_origins: 8,
-        max_dedupe_window: 16,
+        max_dedupe_window: 64 + 32,
     }
 }
 
@@ -413,9 +413,10 @@ impl World {
             if faults && self.rng.chance(20) {
                 // A re-read: entries seen already come again.
                 cursor = cursor.saturating_sub(1 + self.rng.below(3) as usize);
-            } else if faults && self.rng.chance(5) {
-                // The stream was trimmed past this reader.
-                cursor = (cursor + 1 + self.rng.below(3) as usize).min(len);
+            } else if faults && cursor + 1 < len && self.rng.chance(5) {
+                // The stream was trimmed past this reader (trimming keeps
+                // the newest entries: one is left to show the gap).
+                cursor = (cursor + 1 + self.rng.below(3) as usize).min(len - 1);
             }
             if cursor < len && (!faults || self.rng.chance(600)) {
                 let entry = self.redis.streams[&so][cursor].clone();
