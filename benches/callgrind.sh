@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instructions per op under callgrind (performance.md §1.4), noise-free on a
+# Instructions per op under callgrind (BENCHMARKS.md, How to rerun), noise-free on a
 # shared machine: Ir/op = (Ir(3 passes) - Ir(1 pass)) / 2 / ops_per_pass.
 # glibc's memcpy and the allocator are counted too. A case that names the
 # function to count (`insn CASE 0` prints `collect FN`: the engine cases,

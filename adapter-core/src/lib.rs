@@ -8,16 +8,16 @@
 //! # How the server runs
 //!
 //! * **The engine** ([`so_engine::Engine`], wrapped in
-//!   [`so_engine::host::Host`]) runs on a dedicated thread with its own
+//!   [`so_engine::server::Hub`]) runs on a dedicated thread with its own
 //!   event loop ([`Runtime::block_on`]), so application hooks need not be
 //!   `Sync`. It takes inputs from one queue (while the queue is full,
 //!   connections stop reading requests: a flood slows the flooding readers
 //!   down) and pushes what each client must receive into that client's
-//!   [`OutboundQueue`](so_engine::host::OutboundQueue). Store writes run on
+//!   [`OutboundQueue`](so_engine::server::OutboundQueue). Store writes run on
 //!   the blocking pool, one batch at a time.
 //! * **Each connection** is one task on the runtime's workers: it owns
 //!   the socket, the `rtmp_proto` `Connection` (so decoding and encoding
-//!   spread over every core), the [`ClientLink`](so_engine::host::ClientLink)
+//!   spread over every core), the [`ClientLink`](so_engine::server::ClientLink)
 //!   and two reused buffers, and runs the `Connection`'s drive loop on the
 //!   socket, the `Connection`'s timer and its queue. Everything pending
 //!   goes out in one write per loop turn; `TCP_NODELAY` is set.
@@ -42,7 +42,7 @@
 //!
 //! See [`client`]: one driver task per connection, handles that share the
 //! connection with it behind a lock, answers matched to requests as
-//! [`rtmp_proto::remote`] settles them.
+//! [`rtmp_proto::mirror`] settles them.
 
 pub mod client;
 mod error;

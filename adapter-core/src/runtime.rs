@@ -17,7 +17,7 @@ use std::pin::pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use rtmp_proto::remote::RemoteEvent;
+use rtmp_proto::mirror::RemoteEvent;
 
 use crate::client::IncomingCall;
 

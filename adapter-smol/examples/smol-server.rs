@@ -1,6 +1,6 @@
 //! The example SharedObject server on smol: the demo application on
 //! `127.0.0.1:1935`, persistent SOs under `./so-data` (flags: `--help`,
-//! shared with adapter-tokio's in `adapter_cli::server`).
+//! shared with adapter-tokio's in `app_cli::server`).
 //!
 //! ```text
 //! cargo run --release -p adapter-smol --example smol-server -- --help
@@ -10,5 +10,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    smol::block_on(adapter_cli::server::main::<adapter_smol::Smol>())
+    smol::block_on(app_cli::server::main::<adapter_smol::Smol>())
 }

@@ -1,6 +1,6 @@
 //! The example SharedObject server on tokio: the demo application on
 //! `127.0.0.1:1935`, persistent SOs under `./so-data` (flags: `--help`,
-//! shared with adapter-smol's in `adapter_cli::server`).
+//! shared with adapter-smol's in `app_cli::server`).
 //!
 //! ```text
 //! cargo run --release -p adapter-tokio --example server -- --help
@@ -11,5 +11,5 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    adapter_cli::server::main::<adapter_tokio::Tokio>().await
+    app_cli::server::main::<adapter_tokio::Tokio>().await
 }

@@ -1,5 +1,5 @@
 //! `so-client` on tokio: watch and change RTMP Remote SharedObjects from a
-//! shell (see `adapter_cli::so_client`, shared with adapter-smol).
+//! shell (see `app_cli::so_client`, shared with adapter-smol).
 //!
 //! ```text
 //! cargo run -p adapter-tokio --example so-client -- rtmp://127.0.0.1/chat --so messages watch
@@ -10,5 +10,5 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    adapter_cli::so_client::main::<adapter_tokio::Tokio>().await
+    app_cli::so_client::main::<adapter_tokio::Tokio>().await
 }

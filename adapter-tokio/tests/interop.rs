@@ -11,10 +11,11 @@
 //!   `connect` and its `_result`.
 //!
 //! What they need: Debian's `librtmp-dev` and `tshark`, and the Python
-//! virtual environment `target/interop-venv` with `python-librtmp`. `.ci/run`
-//! installs all three; the test creates the virtual environment itself when
-//! it is missing. A missing tool fails the test with what to install: these
-//! tests never skip.
+//! virtual environment `target/interop-venv` with `python-librtmp` (the
+//! test creates it when it is missing). Without a tool, its test skips
+//! with one line saying what to install; with `RTMP_SO_REQUIRE_INTEROP=1`,
+//! as `.ci/run` sets it after installing them, it fails instead
+//! (`rtmp-proto/tests/common/interop.rs`).
 
 #[allow(dead_code)]
 #[path = "../../conformance/tests/suite/harness.rs"]
@@ -26,9 +27,10 @@ mod harness {
     pub(crate) type TestServer = super::suite_harness::TestServer<adapter_tokio::Tokio>;
 }
 
+#[allow(dead_code)]
+#[path = "../../rtmp-proto/tests/common/interop.rs"]
+mod interop;
 #[path = "interop/librtmp.rs"]
 mod librtmp;
-#[path = "interop/tools.rs"]
-mod tools;
 #[path = "interop/tshark.rs"]
 mod tshark;

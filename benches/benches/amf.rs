@@ -1,4 +1,4 @@
-//! A3 (performance.md §4): AMF0 and AMF3 decode and encode of `object10` and
+//! A3 (BENCHMARKS.md): AMF0 and AMF3 decode and encode of `object10` and
 //! `string1k`, ours next to rml_amf0 0.3 and amf 1.0 in one group per
 //! operation.
 //!

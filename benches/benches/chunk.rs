@@ -1,5 +1,6 @@
-//! A1 and A2 (performance.md §4): chunk stream decode and encode, ours next
-//! to rml_rtmp 0.8 in one criterion group per direction, on the §1.1 streams.
+//! A1 and A2 (BENCHMARKS.md): chunk stream decode and encode, ours next
+//! to rml_rtmp 0.8 in one criterion group per direction, on the fixture
+//! streams (BENCHMARKS.md, Fixtures).
 //!
 //! Throughput is wire bytes (the whole chunk stream, headers included). Each
 //! iteration makes a fresh decoder or encoder, as the anchors were measured.

@@ -1,4 +1,4 @@
-//! A5 (performance.md §4): handshake and `connect` in process, ours next to
+//! A5 (BENCHMARKS.md): handshake and `connect` in process, ours next to
 //! rml_rtmp 0.8 in one criterion group.
 //!
 //! - `handshake_fp9`: the Flash Player 9 digest handshake, both sides

@@ -1,12 +1,12 @@
-//! B1 and B2 (performance.md §4): the SharedObject engine, no I/O (what is
+//! B1 and B2 (BENCHMARKS.md): the SharedObject engine, no I/O (what is
 //! included: `benches/src/engine.rs`).
 //!
 //! - `so_engine/update_fanout/N=…`: one `object10` setProperty delivered
-//!   to N subscribers, through host and outbound queues. Throughput is N
+//!   to N subscribers, through hub and outbound queues. Throughput is N
 //!   elements: criterion's elements/s is deliveries/s, and ns per delivery
 //!   is the median divided by N. Target ≤ 20 ns per delivery.
 //! - `so_engine/update_fanout_engine_only/N=…`: the same update through
-//!   `Engine::apply` alone.
+//!   `Engine::handle_input` alone.
 //! - `so_engine/initial_sync/K=…`: a new subscriber's USE of an SO holding
 //!   K attributes. Record only.
 //!

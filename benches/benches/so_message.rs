@@ -1,4 +1,4 @@
-//! A4 (performance.md §4): type 19 SharedObject message decode and encode.
+//! A4 (BENCHMARKS.md): type 19 SharedObject message decode and encode.
 //!
 //! No other Rust crate decodes SharedObject messages (rml_rtmp returns them
 //! as `Unknown`), so the reference in the same group is the floor: the AMF0

@@ -1,5 +1,5 @@
 //! Counting heap allocations, for B1's "O(1) allocations per update"
-//! (performance.md §4).
+//! (BENCHMARKS.md).
 //!
 //! A binary that wants the counts installs [`Counting`] as its global
 //! allocator (`#[global_allocator] static A: Counting = Counting;`): the

@@ -1,4 +1,4 @@
-//! AMF fixtures (performance.md §1.1): `object10` and `string1k`, as each
+//! AMF fixtures (BENCHMARKS.md, Fixtures): `object10` and `string1k`, as each
 //! crate represents them, and their encoded bytes.
 //!
 //! The bytes are written by the `amf` crate, whose objects keep property

@@ -1,4 +1,4 @@
-//! Chunk stream fixtures (performance.md §1.1) and the A1/A2 loops, ours and rml_rtmp's.
+//! Chunk stream fixtures (BENCHMARKS.md, Fixtures) and the A1/A2 loops, ours and rml_rtmp's.
 //!
 //! A stream is `count` messages of type 19 (SharedObject, AMF0) on chunk
 //! stream 3, message stream 0. Timestamps start at 0 and grow by
@@ -32,7 +32,7 @@ pub struct Shape {
     pub count: usize,
 }
 
-/// The three shapes of performance.md §1.1.
+/// The three shapes of the fixtures (BENCHMARKS.md, Fixtures).
 pub const SHAPES: [Shape; 3] = [
     Shape {
         name: "body64_x4096",
@@ -118,7 +118,7 @@ pub fn rml_payloads(messages: &[RawMessage]) -> Vec<MessagePayload> {
         .collect()
 }
 
-/// The reference wire bytes: rml_rtmp's serializer, as performance.md made them.
+/// The reference wire bytes: rml_rtmp's serializer, which made the published fixtures.
 pub fn wire(shape: Shape, chunk_size: u32) -> Vec<u8> {
     let payloads = rml_payloads(&messages(shape));
     let mut out = Vec::new();
@@ -246,7 +246,7 @@ mod tests {
 
     use super::*;
 
-    /// performance.md §1.1: shape, chunk size, wire bytes, sha256 prefix.
+    /// BENCHMARKS.md, Fixtures: shape, chunk size, wire bytes, sha256 prefix.
     const PUBLISHED: [(&str, u32, usize, &str); 6] = [
         ("body64_x4096", 128, 278_536, "7c6b2a795e357911"),
         ("body64_x4096", 4096, 278_536, "7c6b2a795e357911"),

@@ -1,10 +1,10 @@
-//! B1 and B2 (performance.md §4): the SharedObject engine alone, no I/O.
+//! B1 and B2 (BENCHMARKS.md): the SharedObject engine alone, no I/O.
 //!
 //! The server's engine thread is reproduced without its threads: a
-//! [`Host`] around an [`Engine`] (default configuration, default hooks),
+//! [`Hub`] around an [`Engine`] (default configuration, default hooks),
 //! and one [`OutboundQueue`] per client in a `BTreeMap` by client id, as
 //! adapter-core's engine thread keeps its mailboxes. Every delivery the
-//! host routes is pushed into its client's queue, which is where the real
+//! hub routes is pushed into its client's queue, which is where the real
 //! server hands a body to a connection. What the adapter adds around that
 //! push is left out: the mailbox's mutex and the wake-up of the connection
 //! task (synchronisation, counted end to end in C1). The connection's side,
@@ -16,11 +16,11 @@
 //! its transient SO `chat`.
 //!
 //! - **B1** ([`Fanout`]): N subscribers; client 1 sets `alice` to
-//!   `object10` (performance.md §1.1), then to `object10` with `x` one
+//!   `object10` (BENCHMARKS.md, Fixtures), then to `object10` with `x` one
 //!   higher, alternately, so that every update is a change. The writer
 //!   gets SUCCESS, the N − 1 others CHANGE: two bodies encoded per update,
 //!   N deliveries. [`EngineOnly`] is the same update through
-//!   [`Engine::apply`] alone, without host and queues.
+//!   [`Engine::handle_input`] alone, without hub and queues.
 //! - **B2** ([`InitialSync`]): the SO holds K attributes `k0`..`k{K−1}`,
 //!   `k{i}` = the number `i`; a client subscribed to nothing USEs it and
 //!   gets USE_SUCCESS, CLEAR and K CHANGEs in one body. It RELEASEs it,
@@ -34,7 +34,7 @@ use std::time::Instant;
 
 use rtmp_proto::amf::{Encoding, Str, Value};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
-use so_engine::host::{ClientCommand, Effects, Host, HostConfig, OutboundQueue, QueueLimits};
+use so_engine::server::{ClientCommand, Effects, Hub, HubConfig, OutboundQueue, QueueLimits};
 use so_engine::{ClientId, Engine, EngineConfig, Input, Output, ScopePath, ServerOp, SoKey, Tick};
 
 use crate::amf::object10;
@@ -55,7 +55,7 @@ const FIRST: ClientId = ClientId(1);
 
 /// The engine thread of a server with its clients' queues.
 struct Server {
-    host: Host,
+    hub: Hub,
     effects: Effects,
     queues: BTreeMap<ClientId, OutboundQueue>,
     /// The time every input is given: the engine's timers never matter here.
@@ -69,7 +69,7 @@ impl Server {
         let now = Instant::now();
         let engine = Engine::new(EngineConfig::default(), ());
         Self {
-            host: Host::new(engine, HostConfig::default(), now),
+            hub: Hub::new(engine, HubConfig::default(), now),
             effects: Effects::default(),
             queues: BTreeMap::new(),
             now,
@@ -80,7 +80,7 @@ impl Server {
     /// Applies `input` and pushes each delivery into its client's queue;
     /// returns how many were queued.
     fn handle(&mut self, input: Input) -> usize {
-        self.host.handle(self.now, input, &mut self.effects);
+        self.hub.handle_input(self.now, input, &mut self.effects);
         let mut queued = 0;
         for delivery in self.effects.deliveries.drain(..) {
             if let Some(queue) = self.queues.get_mut(&delivery.to)
@@ -219,7 +219,7 @@ impl Measured for Fanout {
     }
 }
 
-/// B1 without host and queues: [`Engine::apply`] and its outputs.
+/// B1 without hub and queues: [`Engine::handle_input`] and its outputs.
 pub struct EngineOnly {
     engine: Engine,
     outputs: Vec<Output>,
@@ -234,7 +234,7 @@ impl EngineOnly {
         for client in clients(subscribers) {
             for input in [connect(client), so_message(client, vec![SoEvent::Use])] {
                 engine
-                    .apply(Tick::ZERO, input, &mut outputs)
+                    .handle_input(Tick::ZERO, input, &mut outputs)
                     .expect("the setup is valid");
             }
         }
@@ -252,7 +252,7 @@ impl EngineOnly {
     pub fn update(&mut self, input: Input) -> usize {
         if self
             .engine
-            .apply(Tick::ZERO, input, &mut self.outputs)
+            .handle_input(Tick::ZERO, input, &mut self.outputs)
             .is_err()
         {
             return 0;

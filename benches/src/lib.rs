@@ -1,6 +1,6 @@
 //! Fixtures and measured loops shared by the benchmarks and the `insn` binary.
 //!
-//! The inputs are the ones `reference/performance.md` §1.1 defines, generated
+//! The inputs are the ones `BENCHMARKS.md` (Fixtures) defines, generated
 //! in code so that anyone can regenerate them: the unit tests check them
 //! against the published sha256 prefixes and sizes. The loops that the
 //! benchmarks time live here too, so that criterion (`benches/*.rs`) and

@@ -1,4 +1,4 @@
-//! A5 (performance.md §1.5, §4): handshake and `connect` in process, no
+//! A5 (BENCHMARKS.md, A5): handshake and `connect` in process, no
 //! sockets, rml_rtmp's `Handshake`/`ClientSession`/`ServerSession` next to
 //! our `Handshake` and [`Connection`].
 //!
@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn rml_comes_up() {
         assert_eq!(rml_handshake(), HANDSHAKE_BYTES);
-        // performance.md §1.5: the connect exchange is 421 bytes.
+        // BENCHMARKS.md, A5: the connect exchange is 421 bytes.
         assert_eq!(rml_connect(), 421);
     }
 

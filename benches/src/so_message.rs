@@ -1,4 +1,4 @@
-//! A4 fixtures (performance.md §4): type 19 SharedObject message bodies for
+//! A4 fixtures (BENCHMARKS.md): type 19 SharedObject message bodies for
 //! the SO "chat", and the AMF0 payload each carries, whose A3 cost is the
 //! floor the message codec is measured against.
 

@@ -1,4 +1,4 @@
-//! B1's allocation target (performance.md §4): O(1) allocations per SO
+//! B1's allocation target (BENCHMARKS.md): O(1) allocations per SO
 //! update, however many subscribers receive it. A test binary of its own,
 //! so that the counting allocator is installed and no other test
 //! allocates while it counts.

@@ -9,11 +9,12 @@ pub mod amf;
 pub mod chunk;
 pub mod connection;
 pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
 pub mod message;
-pub mod remote;
+pub mod mirror;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 

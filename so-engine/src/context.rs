@@ -1,5 +1,5 @@
 //! How server code reads the state ([`View`], [`SoRef`]) and changes it
-//! ([`ServerApi`], implemented by [`Context`] inside hooks and by [`Server`]
+//! ([`ServerApi`], implemented by [`Context`] inside hooks and by [`ServerSession`]
 //! outside them).
 
 use rtmp_proto::amf::{Encoding, Str, Value};
@@ -7,7 +7,7 @@ use rtmp_proto::amf::{Encoding, Str, Value};
 use crate::engine::Engine;
 use crate::error::EngineMisuse;
 use crate::hooks::Retention;
-use crate::io::{Input, Output, ServerOp};
+use crate::interface::{Input, Output, ServerOp};
 use crate::state::{Phase, SharedObject, State};
 use crate::types::{ClientId, ScopePath, SoKey, Tick};
 
@@ -171,7 +171,7 @@ impl<'a> SoRef<'a> {
 /// hook returns; the `Result` then only reports misuse the queue could
 /// detect, which is none: failures surface as
 /// [`Output::HookFailed`](crate::Output::HookFailed)). Outside hooks,
-/// [`Server`] applies each at once and returns its error. Each operation is
+/// [`ServerSession`] applies each at once and returns its error. Each operation is
 /// one [`ServerOp`]; reads see the state as it is.
 pub trait ServerApi {
     /// Submit one operation.
@@ -345,15 +345,16 @@ impl ServerApi for Context<'_> {
 /// The server-side API outside hooks: every operation applies at once, as
 /// [`Input::Server`], at time `now`, appending to `out`. Get one from
 /// [`Engine::server`].
-pub struct Server<'e> {
+pub struct ServerSession<'e> {
     pub(crate) engine: &'e mut Engine,
     pub(crate) now: Tick,
     pub(crate) out: &'e mut Vec<Output>,
 }
 
-impl ServerApi for Server<'_> {
+impl ServerApi for ServerSession<'_> {
     fn submit(&mut self, op: ServerOp) -> Result<(), EngineMisuse> {
-        self.engine.apply(self.now, Input::Server(op), self.out)
+        self.engine
+            .handle_input(self.now, Input::Server(op), self.out)
     }
 
     fn view(&self) -> View<'_> {

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use rtmp_proto::amf::Encoding;
 use rtmp_proto::message::shared_object::SharedObjectMessage;
 
-use crate::io::Output;
+use crate::interface::Output;
 use crate::types::ClientId;
 
 /// An encoded SharedObject message body (type 19 for AMF0, type 16 for

@@ -163,7 +163,7 @@ mod tests {
     use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 
     use super::*;
-    use crate::io::{Input, Output};
+    use crate::interface::{Input, Output};
     use crate::status;
     use crate::types::Tick;
 
@@ -181,7 +181,9 @@ mod tests {
         }
 
         fn input(&mut self, input: Input) -> Vec<Output> {
-            self.engine.apply(Tick(0), input, &mut self.out).unwrap();
+            self.engine
+                .handle_input(Tick(0), input, &mut self.out)
+                .unwrap();
             std::mem::take(&mut self.out)
         }
 

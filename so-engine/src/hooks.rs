@@ -1,7 +1,7 @@
 //! User code: the application's lifecycle hooks, SO listeners, send
 //! handlers, security checks, factories and call methods.
 //!
-//! Every hook runs synchronously inside [`Engine::apply`](crate::Engine::apply).
+//! Every hook runs synchronously inside [`Engine::handle_input`](crate::Engine::handle_input).
 //! Hooks that may change things get a [`Context`]: they read the state as it
 //! was when they were called and *queue* changes, which the engine applies
 //! right after the hook (or, for one event with several listeners, after the

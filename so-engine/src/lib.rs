@@ -13,7 +13,7 @@
 //! needed); every subscriber sees every change; the SO's **version** goes up
 //! by one for every update that changed it.
 //!
-//! The engine is a state machine: [`Engine::apply`] takes one [`Input`] at
+//! The engine is a state machine: [`Engine::handle_input`] takes one [`Input`] at
 //! a time (a client connected, left, sent an SO message or a call; time
 //! passed; server code's [`ServerOp`]) and appends [`Output`]s (SO message
 //! bodies addressed to clients, call replies, persist/delete effects,
@@ -28,7 +28,7 @@
 //!
 //! The caller (an adapter) numbers connections ([`ClientId`]), feeds every
 //! event in, carries out every output, and wakes the engine at
-//! [`Engine::next_deadline`] with [`Input::Tick`]:
+//! [`Engine::poll_timeout`] with [`Input::Tick`]:
 //!
 //! ```
 //! use so_engine::{ClientId, Engine, EngineConfig, Input, Output, ScopePath, Tick};
@@ -38,13 +38,13 @@
 //! let mut engine = Engine::new(EngineConfig::default(), ());
 //! let mut out = Vec::new();
 //! let now = Tick(0);
-//! engine.apply(now, Input::ClientConnected {
+//! engine.handle_input(now, Input::ClientConnected {
 //!     client: ClientId(1),
 //!     scope: ScopePath::new("chatapp/lobby")?,
 //!     encoding: Encoding::Amf0,
 //!     args: vec![],
 //! }, &mut out)?;
-//! engine.apply(now, Input::SharedObject {
+//! engine.handle_input(now, Input::SharedObject {
 //!     client: ClientId(1),
 //!     message: SharedObjectMessage {
 //!         name: "chat".into(), version: 0, persistent: false, events: vec![SoEvent::Use],
@@ -62,15 +62,15 @@
 //!     }
 //! }
 //! // Sleep until the next deadline (or the next event), then tick.
-//! if let Some(deadline) = engine.next_deadline() {
-//!     engine.apply(deadline, Input::Tick, &mut out)?;
+//! if let Some(deadline) = engine.poll_timeout() {
+//!     engine.handle_input(deadline, Input::Tick, &mut out)?;
 //! }
 //! # Ok::<(), so_engine::EngineMisuse>(())
 //! ```
 //!
-//! Between real connections and the engine, [`glue`] does the translating
-//! both ways ([`glue::ClientLink`] beside each `Connection`, [`glue::route`]
-//! beside the engine), the same for every adapter.
+//! Between real connections and the engine, [`server`] does the
+//! translating both ways ([`server::ClientLink`] beside each `Connection`,
+//! [`server::Hub`] beside the engine), the same for every adapter.
 //!
 //! Peers never cause an `Err`: a client's bad request becomes a STATUS
 //! message. `Err(`[`EngineMisuse`]`)` means the caller (or server code) asked
@@ -157,11 +157,11 @@
 //!   built (persistence, listeners, handlers, security, initial data,
 //!   retention). It runs on **every** creation, by a client's USE or by
 //!   server code, the first time or after a destruction: there is no
-//!   generic SO silently replacing a configured one (the seed article's
-//!   Red5 problem).
+//!   generic SO silently replacing a configured one (the Red5 pitfall of
+//!   docs/PROTOCOL.md §7 item 1).
 //! * [`MethodHandler`]: methods clients may call.
 //!
-//! Hooks run synchronously inside [`Engine::apply`]. Those that may change
+//! Hooks run synchronously inside [`Engine::handle_input`]. Those that may change
 //! things get a [`Context`]: it reads the state as it was when the hook was
 //! called and queues [`ServerApi`] operations. **Order:** the changes the
 //! hooks of one event queued are applied right after the last of those
@@ -202,9 +202,8 @@
 //!
 //! # Examples
 //!
-//! A chat room (the seed article's first scenario): clients use a transient
-//! SO `chat` in their room; messages are SEND_MESSAGE, the history is an
-//! attribute.
+//! A chat room: clients use a transient SO `chat` in their room; messages
+//! are SEND_MESSAGE, the history is an attribute.
 //!
 //! ```
 //! use so_engine::*;
@@ -220,13 +219,13 @@
 //! };
 //! for c in [1, 2] {
 //!     let scope = ScopePath::new("chat/room1")?;
-//!     engine.apply(t, Input::ClientConnected {
+//!     engine.handle_input(t, Input::ClientConnected {
 //!         client: ClientId(c), scope, encoding: Encoding::Amf0, args: vec![],
 //!     }, &mut out)?;
-//!     engine.apply(t, so_msg(c, vec![SoEvent::Use]), &mut out)?;
+//!     engine.handle_input(t, so_msg(c, vec![SoEvent::Use]), &mut out)?;
 //! }
 //! out.clear();
-//! engine.apply(t, so_msg(1, vec![
+//! engine.handle_input(t, so_msg(1, vec![
 //!     SoEvent::RequestChange { key: "topic".into(), value: "rust".into() },
 //!     SoEvent::SendMessage { method: "newMessage".into(), args: vec!["hello".into()] },
 //! ]), &mut out)?;
@@ -240,16 +239,16 @@
 //! assert_eq!(engine.view().get(&chat, "topic"), Some(&Value::from("rust")));
 //! assert_eq!(engine.view().shared_object(&chat).map(|s| s.version()), Some(2));
 //! // The last one out: the SO goes (linger 0), the room stops.
-//! engine.apply(t, Input::ClientLeft { client: ClientId(1) }, &mut out)?;
-//! engine.apply(t, Input::ClientLeft { client: ClientId(2) }, &mut out)?;
+//! engine.handle_input(t, Input::ClientLeft { client: ClientId(1) }, &mut out)?;
+//! engine.handle_input(t, Input::ClientLeft { client: ClientId(2) }, &mut out)?;
 //! assert!(!engine.view().has(&chat));
 //! # Ok::<(), EngineMisuse>(())
 //! ```
 //!
-//! A server-created SO with a listener (the seed article's second
-//! scenario, and its bug): `presence` keeps `count` equal to its number of
-//! subscribers. Because a factory builds it, the listener is there after
-//! every re-creation.
+//! A server-created SO with a listener (the case where Red5 loses its
+//! listeners, docs/PROTOCOL.md §7 item 1): `presence` keeps `count` equal
+//! to its number of subscribers. Because a factory builds it, the listener
+//! is there after every re-creation.
 //!
 //! ```
 //! use so_engine::*;
@@ -279,17 +278,17 @@
 //! let presence = SoKey::new(ScopePath::new("app")?, "presence");
 //! for round in 0..2 {
 //!     for c in [1, 2] {
-//!         engine.apply(t, Input::ClientConnected {
+//!         engine.handle_input(t, Input::ClientConnected {
 //!             client: ClientId(c), scope: ScopePath::new("app")?,
 //!             encoding: Encoding::Amf3, args: vec![],
 //!         }, &mut out)?;
-//!         engine.apply(t, Input::SharedObject { client: ClientId(c), message: SharedObjectMessage {
+//!         engine.handle_input(t, Input::SharedObject { client: ClientId(c), message: SharedObjectMessage {
 //!             name: "presence".into(), version: 0, persistent: false, events: vec![SoEvent::Use],
 //!         }}, &mut out)?;
 //!     }
 //!     assert_eq!(engine.view().get(&presence, "count"), Some(&Value::Number(2.0)), "round {round}");
 //!     for c in [1, 2] {
-//!         engine.apply(t, Input::ClientLeft { client: ClientId(c) }, &mut out)?;
+//!         engine.handle_input(t, Input::ClientLeft { client: ClientId(c) }, &mut out)?;
 //!     }
 //!     assert!(!engine.view().has(&presence)); // destroyed; rebuilt next round, listener and all
 //! }
@@ -318,7 +317,7 @@
 //! let (mut out, t) = (Vec::new(), Tick(0));
 //! let app = ScopePath::new("app")?;
 //! let news = SoKey::new(app.clone(), "readonly.news");
-//! engine.apply(t, Input::ClientConnected {
+//! engine.handle_input(t, Input::ClientConnected {
 //!     client: ClientId(1), scope: app, encoding: Encoding::Amf0, args: vec![],
 //! }, &mut out)?;
 //! {
@@ -329,8 +328,8 @@
 //! let msg = |events| Input::SharedObject { client: ClientId(1), message: SharedObjectMessage {
 //!     name: "readonly.news".into(), version: 0, persistent: false, events,
 //! }};
-//! engine.apply(t, msg(vec![SoEvent::Use]), &mut out)?;
-//! engine.apply(t, msg(vec![SoEvent::RequestChange {
+//! engine.handle_input(t, msg(vec![SoEvent::Use]), &mut out)?;
+//! engine.handle_input(t, msg(vec![SoEvent::RequestChange {
 //!     key: "headline".into(), value: "defaced".into(),
 //! }]), &mut out)?;
 //! assert_eq!(engine.view().get(&news, "headline"), Some(&Value::from("engine ships")));
@@ -345,21 +344,20 @@ pub mod delivery;
 pub mod demo;
 mod engine;
 mod error;
-#[cfg(feature = "arbitrary")]
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod glue;
 mod hooks;
-pub mod host;
-mod io;
+mod interface;
 pub mod pattern;
+pub mod server;
 mod state;
 pub mod store;
 mod types;
 mod values;
 
 pub use config::{EngineConfig, EngineLimits};
-pub use context::{Context, Server, ServerApi, SoRef, View};
+pub use context::{Context, ServerApi, ServerSession, SoRef, View};
 pub use delivery::{Body, Recipients};
 pub use engine::Engine;
 pub use error::EngineMisuse;
@@ -367,7 +365,10 @@ pub use hooks::{
     Application, CallRequest, MethodHandler, Retention, SendHandler, SharedObjectListener,
     SharedObjectSecurity, SoFactory, SoSetup, status_object,
 };
-pub use io::{Input, Output, ServerOp, Snapshot};
+pub use interface::{Input, Output, ServerOp, Snapshot};
+// The store still names the engine's inputs and outputs by their old
+// module path.
+use interface as io;
 pub use types::{CallId, ClientId, Origin, ScopePath, SoKey, Tick};
 
 /// The STATUS codes the engine sends in SharedObject messages.

@@ -7,7 +7,7 @@ use rtmp_proto::amf::{Encoding, Str, Value};
 use rtmp_proto::message::shared_object::SoEvent;
 
 use crate::hooks::Retention;
-use crate::io::{Output, Snapshot};
+use crate::interface::{Output, Snapshot};
 use crate::types::{ClientId, ScopePath, SoKey, Tick};
 
 /// A live SO's engine-internal number: creation order, never reused, so a

@@ -24,7 +24,7 @@ impl fmt::Display for ClientId {
 /// A point in engine time: milliseconds since a start the caller chose.
 ///
 /// All time is input: the engine never reads a clock. Every
-/// [`Engine::apply`](crate::Engine::apply) carries the current `Tick`, which
+/// [`Engine::handle_input`](crate::Engine::handle_input) carries the current `Tick`, which
 /// must never go backwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -54,7 +54,7 @@ impl fmt::Display for Tick {
 /// A call the server made to a client, to match its result.
 ///
 /// The engine numbers them from 1, engine-wide, so an id is unique among a
-/// client's outstanding calls (the glue may use it as the transaction id).
+/// client's outstanding calls (a client link may use it as the transaction id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct CallId(pub u64);

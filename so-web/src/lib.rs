@@ -6,13 +6,14 @@
 //!
 //! * [`message`]: the frames both ways, decoded within [`Limits`];
 //! * [`value`]: how AMF values map to JSON and back;
-//! * [`fuzzing`]: the body of the `ws_message` fuzz target;
 //! * [`session`]: one client's state machine, which the server drives the
 //!   way it drives an RTMP connection, so a browser is a client like any
 //!   other.
 //!
 //! No runtime, no I/O, no clock: the caller passes the time in.
 
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod message;
 pub mod session;

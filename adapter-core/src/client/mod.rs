@@ -7,7 +7,7 @@
 //! connection with it behind one lock (quinn's design: a request is queued
 //! on the connection by the handle itself, and the driver writes it out
 //! and wakes the handle when the answer comes). Each SO's state is a
-//! [`RemoteSharedObject`](rtmp_proto::remote::RemoteSharedObject) mirror,
+//! [`RemoteSharedObject`](rtmp_proto::mirror::RemoteSharedObject) mirror,
 //! kept as Flash keeps it: writes apply locally at once and are confirmed
 //! or rolled back by the server.
 //!
@@ -33,7 +33,7 @@ use rtmp_proto::connection::{Config, ConnectParams, Connection, Side};
 pub use self::calls::IncomingCall;
 pub use self::error::ClientError;
 pub use self::shared_object::SharedObject;
-pub use rtmp_proto::remote::RemoteEvent;
+pub use rtmp_proto::mirror::RemoteEvent;
 
 use self::session::{Answer, Session};
 use self::shared::{Shared, UserRef};

@@ -12,7 +12,7 @@ use std::time::Instant;
 use rtmp_proto::amf::{Encoding, Str, Value};
 use rtmp_proto::connection::{Call, CallId, Connection, Event, call_failed};
 use rtmp_proto::message::shared_object::SharedObjectMessage;
-use rtmp_proto::remote::{RemoteEvent, RemoteSharedObject};
+use rtmp_proto::mirror::{RemoteEvent, RemoteSharedObject};
 
 use super::ClientError;
 use super::calls::IncomingCall;
@@ -95,7 +95,7 @@ struct SoEntry<R: Runtime> {
     /// Waiting for the USE answer, each with a receiver subscribed before
     /// the USE went out.
     using: Vec<(Ticket, R::Events)>,
-    /// Writes and removals by key, in the mirror's order (see `rtmp_proto::remote`).
+    /// Writes and removals by key, in the mirror's order (see `rtmp_proto::mirror`).
     writes: BTreeMap<Str, VecDeque<(Ticket, Write)>>,
     /// Sends by method name, in the mirror's order.
     sends: BTreeMap<Str, VecDeque<Ticket>>,

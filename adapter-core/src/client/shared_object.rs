@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rtmp_proto::amf::{Str, Value};
-use rtmp_proto::remote::RemoteSharedObject;
+use rtmp_proto::mirror::RemoteSharedObject;
 
 use super::ClientError;
 use super::session::{Answer, Ticket, mirror};
@@ -18,7 +18,7 @@ use crate::sync::lock;
 /// The state ([`get`](Self::get), [`snapshot`](Self::snapshot),
 /// [`version`](Self::version)) is the local mirror the driver keeps up to
 /// date; it includes our writes the server has not confirmed yet (see
-/// [`rtmp_proto::remote`]). Cloning gives another handle to the same SO.
+/// [`rtmp_proto::mirror`]). Cloning gives another handle to the same SO.
 pub struct SharedObject<R: Runtime> {
     name: Str,
     mirror: Arc<Mutex<RemoteSharedObject>>,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use rtmp_proto::connection::{self, CloseReason, Connection, Event, Side};
-use so_engine::host::{ClientCommand, ClientLink};
+use so_engine::server::{ClientCommand, ClientLink};
 use so_engine::{ClientId, Input};
 use tracing::{debug, error, info};
 

@@ -1,4 +1,4 @@
-//! The engine thread: one [`Host`] on its own thread and event loop
+//! The engine thread: one [`Hub`] on its own thread and event loop
 //! ([`Runtime::block_on`]), fed through the [`Inbox`], pushing deliveries
 //! into each client's [`Mailbox`] and running store batches on the
 //! blocking pool, one at a time.
@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use so_engine::host::{Effects, Host, HostEvent};
+use so_engine::server::{Effects, Hub, HubEvent};
 use so_engine::store::{Store, StoreError, StoreOp};
 use so_engine::{ClientId, Engine, EngineConfig, Input, Output};
 use tracing::{debug, error, info, warn};
@@ -31,7 +31,7 @@ use crate::sync::{OneshotSender, Signal, WakerSet, lock, oneshot};
 const INBOX_CAPACITY: usize = 4096;
 /// Most messages the engine takes per wake-up.
 const BATCH: usize = 256;
-/// Where an idle timer starts; the host's deadlines move it.
+/// Where an idle timer starts; the hub's deadlines move it.
 const IDLE_TIMER: Duration = Duration::from_secs(3600);
 
 /// What connection tasks (and the server) tell the engine thread.
@@ -204,18 +204,18 @@ impl EngineHandle {
                 let ran = R::block_on(async move {
                     let store: SharedStore = Arc::new(Mutex::new(store));
                     let engine = build(config.engine.clone());
-                    let mut host = Host::new(engine, config.host, Instant::now());
+                    let mut hub = Hub::new(engine, config.hub, Instant::now());
                     let loaded = lock(&store).load_all();
                     let report = match loaded {
                         Ok(report) => report,
                         Err(e) => return ready_tx.send(Err(Error::Store(e))),
                     };
                     let mut effects = Effects::default();
-                    host.restore(Instant::now(), report, &mut effects);
+                    hub.handle_restore(Instant::now(), report, &mut effects);
                     let mut thread = EngineThread::<R> {
                         tick: config.delivery_tick,
                         handover: Handover::default(),
-                        host,
+                        hub,
                         store,
                         clients: BTreeMap::new(),
                         effects,
@@ -291,7 +291,7 @@ struct EngineThread<R> {
     tick: Duration,
     /// How deliveries reach the mailboxes.
     handover: Handover,
-    host: Host,
+    hub: Hub,
     store: SharedStore,
     clients: BTreeMap<ClientId, Arc<Mailbox>>,
     effects: Effects,
@@ -313,7 +313,7 @@ impl<R: Runtime> EngineThread<R> {
         // later, gathering what arrives meanwhile (none at first).
         let mut delivered: Option<Instant> = None;
         loop {
-            let deadline = self.host.next_deadline();
+            let deadline = self.hub.poll_timeout();
             if let Some(at) = deadline
                 && armed != Some(at)
             {
@@ -357,11 +357,11 @@ impl<R: Runtime> EngineThread<R> {
                 }
                 Wake::Timer => {
                     armed = None;
-                    self.guarded(|host, fx| host.handle_timeout(Instant::now(), fx));
+                    self.guarded(|hub, fx| hub.handle_timeout(Instant::now(), fx));
                 }
                 Wake::Batch(failed) => {
                     self.batch = None;
-                    self.guarded(|host, fx| host.store_done(Instant::now(), failed, fx));
+                    self.guarded(|hub, fx| hub.handle_store_done(Instant::now(), failed, fx));
                 }
                 Wake::Flush => flush_armed = None,
                 Wake::Closed => break,
@@ -382,15 +382,15 @@ impl<R: Runtime> EngineThread<R> {
         self.drain_store().await;
     }
 
-    /// Runs `f` on the host, catching a panic of server code (a hook)
+    /// Runs `f` on the hub, catching a panic of server code (a hook)
     /// inside the engine: the engine's state is then suspect, so the
     /// thread stops serving, after saving what was already recorded.
-    fn guarded(&mut self, f: impl FnOnce(&mut Host, &mut Effects)) {
+    fn guarded(&mut self, f: impl FnOnce(&mut Hub, &mut Effects)) {
         if self.broken {
             return;
         }
-        let (host, effects) = (&mut self.host, &mut self.effects);
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(host, effects)));
+        let (hub, effects) = (&mut self.hub, &mut self.effects);
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(hub, effects)));
         if result.is_err() {
             error!("server code panicked inside the engine: the server stops");
             self.broken = true;
@@ -403,7 +403,7 @@ impl<R: Runtime> EngineThread<R> {
                 self.clients.insert(client, mailbox);
             }
             ToEngine::Input(input) => {
-                self.guarded(|host, fx| host.handle(Instant::now(), input, fx));
+                self.guarded(|hub, fx| hub.handle_input(Instant::now(), input, fx));
             }
             ToEngine::Gone(client) => {
                 self.clients.remove(&client);
@@ -424,27 +424,27 @@ impl<R: Runtime> EngineThread<R> {
     async fn drain_store(&mut self) {
         for _ in 0..2 {
             if let Some(failed) = self.wait_batch().await {
-                self.guarded(|host, fx| host.store_done(Instant::now(), failed, fx));
+                self.guarded(|hub, fx| hub.handle_store_done(Instant::now(), failed, fx));
             }
             // Appends every pending op to the batch store_done may have
             // released: one batch, in order. A broken engine is not asked
             // for anything more.
             if self.broken {
-                self.host.drain_store(&mut self.effects);
+                self.hub.drain_store(&mut self.effects);
             } else {
-                self.guarded(|host, fx| host.shutdown(Instant::now(), fx));
+                self.guarded(|hub, fx| hub.shutdown(Instant::now(), fx));
             }
             self.dispatch();
             let Some(failed) = self.wait_batch().await else {
                 break;
             };
             let done = failed.is_empty();
-            self.guarded(|host, fx| host.store_done(Instant::now(), failed, fx));
+            self.guarded(|hub, fx| hub.handle_store_done(Instant::now(), failed, fx));
             if done {
                 break;
             }
         }
-        let lost = self.host.pending_store_ops() + self.effects.store_batch.len();
+        let lost = self.hub.pending_store_ops() + self.effects.store_batch.len();
         if lost > 0 {
             error!(
                 lost,
@@ -510,23 +510,23 @@ fn batch_failures(failed: Option<Failed>) -> Failed {
     })
 }
 
-fn log(event: HostEvent) {
+fn log(event: HubEvent) {
     match event {
-        HostEvent::Engine(Output::HookFailed { error }) => {
+        HubEvent::Engine(Output::HookFailed { error }) => {
             warn!(%error, "a change queued by server code failed");
         }
-        HostEvent::Engine(Output::ScopeStarted { scope }) => debug!(%scope, "scope started"),
-        HostEvent::Engine(Output::ScopeStopped { scope }) => debug!(%scope, "scope stopped"),
-        HostEvent::Engine(Output::SoCreated { so }) => debug!(%so, "shared object created"),
-        HostEvent::Engine(Output::SoDestroyed { so }) => debug!(%so, "shared object destroyed"),
-        HostEvent::Engine(other) => debug!(?other, "engine output"),
-        HostEvent::Misuse(misuse) => error!(%misuse, "the adapter misused the engine"),
-        HostEvent::StoreFailed { so, error } => {
+        HubEvent::Engine(Output::ScopeStarted { scope }) => debug!(%scope, "scope started"),
+        HubEvent::Engine(Output::ScopeStopped { scope }) => debug!(%scope, "scope stopped"),
+        HubEvent::Engine(Output::SoCreated { so }) => debug!(%so, "shared object created"),
+        HubEvent::Engine(Output::SoDestroyed { so }) => debug!(%so, "shared object destroyed"),
+        HubEvent::Engine(other) => debug!(?other, "engine output"),
+        HubEvent::Misuse(misuse) => error!(%misuse, "the adapter misused the engine"),
+        HubEvent::StoreFailed { so, error } => {
             error!(%so, %error, "store write failed; retrying later");
         }
-        HostEvent::SetAside(entry) => warn!(%entry, "unreadable stored shared object set aside"),
-        HostEvent::StaleTemp(path) => info!(%path, "removed a write interrupted by a crash"),
-        HostEvent::Restored(count) => info!(count, "persistent shared objects restored"),
-        other => debug!(?other, "host event"),
+        HubEvent::SetAside(entry) => warn!(%entry, "unreadable stored shared object set aside"),
+        HubEvent::StaleTemp(path) => info!(%path, "removed a write interrupted by a crash"),
+        HubEvent::Restored(count) => info!(count, "persistent shared objects restored"),
+        other => debug!(?other, "hub event"),
     }
 }

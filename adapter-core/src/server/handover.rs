@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use rtmp_proto::amf::Encoding;
 use so_engine::ClientId;
-use so_engine::host::{ChangeKey, ClientCommand, Delivery, coalesce_run};
+use so_engine::server::{ChangeKey, ClientCommand, Delivery, coalesce_run};
 
 /// Splits a tick's deliveries by client, keeping the buffers it needs
 /// between ticks for their capacity.

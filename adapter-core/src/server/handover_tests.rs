@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use bytes::BytesMut;
 use rtmp_proto::amf::Value;
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
-use so_engine::host::{OutboundQueue, QueueLimits};
+use so_engine::server::{OutboundQueue, QueueLimits};
 
 use super::*;
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use so_engine::ClientId;
-use so_engine::host::{ChangeKey, ClientCommand, OutboundQueue, Pushed, QueueLimits};
+use so_engine::server::{ChangeKey, ClientCommand, OutboundQueue, Pushed, QueueLimits};
 use tracing::warn;
 
 use crate::sync::{Signal, lock};

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use so_engine::host::{HostConfig, QueueLimits};
+use so_engine::server::{HubConfig, QueueLimits};
 use so_engine::store::{FileStore, MemoryStore, Store};
 use so_engine::{Application, ClientId, Engine, EngineConfig};
 use tracing::{error, info, warn};
@@ -40,7 +40,7 @@ pub struct Config {
     /// disconnected.
     pub queue: QueueLimits,
     /// Store batching (the write-behind's flush interval).
-    pub host: HostConfig,
+    pub hub: HubConfig,
     /// Most connections at once; more are refused (closed at once, logged).
     pub max_connections: usize,
     /// Per connection: while this many encoded bytes wait for the socket,
@@ -78,7 +78,7 @@ impl Default for Config {
             connection: rtmp_proto::connection::Config::default(),
             engine: EngineConfig::default(),
             queue: QueueLimits::default(),
-            host: HostConfig::default(),
+            hub: HubConfig::default(),
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             max_unsent_bytes: Self::DEFAULT_MAX_UNSENT_BYTES,
             close_grace: Self::DEFAULT_CLOSE_GRACE,

@@ -1,7 +1,7 @@
 //! The RTMP clients: one small task per socket, each a sans-IO
 //! [`Connection`], a read buffer and a few counters (no channels, no SO
 //! mirror), all of one thread's clients on one current-thread runtime,
-//! the shape of performance.md §2.4's reader. Counters live per thread
+//! the shape of the floor's reader (`floor.rs`). Counters live per thread
 //! and are merged once the threads end.
 //!
 //! Every client USEs the SO; writer `i` writes the key `w{i}` with an

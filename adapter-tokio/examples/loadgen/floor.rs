@@ -1,5 +1,5 @@
 //! The raw socket fan-out floor of this machine, measured as
-//! reference/performance.md §2.3–2.4 does: one writer thread (std,
+//! BENCHMARKS.md (C1) describes it: one writer thread (std,
 //! blocking sockets, `TCP_NODELAY`) owns N accepted loopback sockets and
 //! writes every message to every one of them, `batch` messages per
 //! `write`; one reader thread (a tokio current-thread runtime, one task
@@ -18,10 +18,10 @@ use tokio::io::AsyncReadExt;
 
 use crate::sys;
 
-/// The size of one message, as in performance.md §2.4.
+/// The size of one message, as in the C1 floor of BENCHMARKS.md.
 pub(crate) const MESSAGE_BYTES: usize = 100;
 /// Messages per `write` in each case: one per delivery, and 8 coalesced
-/// (performance.md §2.4's b1 and b8 rows).
+/// (the b1 and b8 rows of the C1 floor in BENCHMARKS.md).
 pub(crate) const BATCHES: [usize; 2] = [1, 8];
 /// The longest a single blocking write may take before the floor gives
 /// up (the reader would be stuck).

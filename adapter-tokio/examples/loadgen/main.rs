@@ -1,7 +1,7 @@
 //! End-to-end load generator for any RTMP SharedObject server (ours, Red5,
 //! …; only RTMP and SharedObject wire behaviour are assumed), with the raw
 //! socket fan-out floor of this machine measured in the same run
-//! (reference/performance.md §2.4, §4 C1).
+//! (BENCHMARKS.md, C1).
 //!
 //! ```text
 //! cargo run --release -p adapter-tokio --example server -- --data-dir /tmp/so &

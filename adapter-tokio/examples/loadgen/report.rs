@@ -12,7 +12,7 @@ use crate::clients::Stats;
 use crate::floor::{self, FloorCase};
 
 /// The C1 target: at least this fraction of the floor's deliveries per
-/// second at 1,000 clients (performance.md §4).
+/// second at 1,000 clients (BENCHMARKS.md).
 const TARGET_RATIO: f64 = 0.6;
 
 /// The server process's share of the measured window.

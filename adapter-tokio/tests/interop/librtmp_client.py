@@ -7,7 +7,7 @@ links a crypto library), the chunk stream both ways, the `connect` command,
 calls, and AMF0 encoding and decoding (`librtmp.amf` wraps librtmp's C
 `AMF_Encode*` / `AMF_Decode`). librtmp knows nothing of SharedObjects (its
 `RTMP_ClientPacket` ignores types 0x10 and 0x13), so this script builds SO
-message bodies by hand from the byte layout in the protocol reference (§5)
+message bodies by hand from the byte layout in docs/PROTOCOL.md §5
 and decodes the server's with its own small decoder; the values inside
 them go through librtmp's AMF0 codec.
 
@@ -86,7 +86,7 @@ GENUINE_SERVER = "Genuine Adobe Flash Media Server"
 # librtmp's log lines while a connect runs.
 LOG = []
 
-# SO event types (protocol reference §5.2).
+# SO event types (docs/PROTOCOL.md §5.2).
 USE = 1
 RELEASE = 2
 REQUEST_CHANGE = 3
@@ -238,7 +238,7 @@ OPS = {
 
 
 def encode_so(name, version, persistent, events):
-    """An SO message body (protocol reference §5.1): name, version, flags,
+    """An SO message body (docs/PROTOCOL.md §5.1): name, version, flags,
     reserved word, then each event as type, u32 length, payload."""
     body = utf(name) + struct.pack(
         ">III", version, PERSISTENT_FLAG if persistent else 0, 0

@@ -1,5 +1,5 @@
 //! Runs one benchmark case a given number of passes, for instruction counts
-//! under callgrind (performance.md §1.4): Ir per op is
+//! under callgrind (BENCHMARKS.md, How to rerun): Ir per op is
 //! `(Ir(3 passes) − Ir(1 pass)) / 2 / ops`, which leaves fixture generation
 //! and process start-up out. `benches/callgrind.sh` does the arithmetic.
 //!

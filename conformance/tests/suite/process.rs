@@ -89,8 +89,9 @@ impl ServerProcess {
     /// SIGTERM, and the exit status.
     fn terminate(mut self) -> ExitStatus {
         let pid = self.child.id();
-        let killed = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+        // The shell's built-in `kill`: a fresh Debian may lack procps' binary.
+        let killed = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {pid}")])
             .status()
             .unwrap();
         assert!(killed.success());

@@ -175,7 +175,7 @@ impl Decoder {
             }
             (_, Some(state)) => {
                 // FFmpeg/Red5: fmt 3 repeats the extended timestamp of the
-                // last fmt 0/1/2 (protocol.md §2.3). The value itself is not
+                // last fmt 0/1/2 (docs/PROTOCOL.md §2.3). The value itself is not
                 // needed: a new message re-applies the delta we kept.
                 let rest = if state.extended {
                     let Some((rest, _)) = streaming(header::extended_timestamp(rest))? else {

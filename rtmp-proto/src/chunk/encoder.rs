@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn so_message_over_two_chunks() {
-        // protocol.md §2.4: 12-byte header, 128 bytes, C3, 54 bytes.
+        // docs/PROTOCOL.md §2.4: 12-byte header, 128 bytes, C3, 54 bytes.
         let payload = body(182);
         let mut expected = hex!("03 00 00 00 00 00 B6 13 00 00 00 00").to_vec();
         expected.extend_from_slice(&payload[..128]);
@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn use_example() {
-        // protocol.md §5.6 A.
+        // docs/PROTOCOL.md §5.6 A.
         let payload = hex!("00 04 63 68 61 74 00 00 00 00 00 00 00 00 00 00 00 00 01 00 00 00 00");
         let wire = encode(&mut Encoder::new(), header(3, 0, 19, 0), &payload);
         assert_eq!(wire[..12], hex!("03 00 00 00 00 00 17 13 00 00 00 00"));
@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn ams_extended_timestamp() {
-        // protocol.md §5.5: fmt 0, csid 4, FF FF FF + 3E DF 48 88, 54 bytes, type 0x13.
+        // docs/PROTOCOL.md §5.5: fmt 0, csid 4, FF FF FF + 3E DF 48 88, 54 bytes, type 0x13.
         let payload = body(54);
         let wire = encode(
             &mut Encoder::new(),

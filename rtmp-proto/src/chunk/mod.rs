@@ -5,7 +5,7 @@
 //! [`Encoder`] cuts messages into chunks with the shortest headers the
 //! receiver can expand again.
 //!
-//! Rules worth knowing (reference/protocol.md §2):
+//! Rules worth knowing (docs/PROTOCOL.md §2):
 //!
 //! - **Timestamps.** fmt 0 carries the absolute time, fmt 1 and 2 a delta; a
 //!   fmt-3 chunk that starts a new message applies the last delta again, and

@@ -1,4 +1,4 @@
-//! The Flash Player 9 "digest" handshake (reference/protocol.md §1.2).
+//! The Flash Player 9 "digest" handshake (docs/PROTOCOL.md §1.2).
 //!
 //! It is not in the RTMP spec. The keys and offsets come from Red5
 //! `RTMPHandshake.java` and rtmplite `rtmp.py`, which agree:
@@ -31,7 +31,7 @@ pub(crate) const FP_KEY_HEAD: &[u8; 30] = b"Genuine Adobe Flash Player 001";
 /// The ASCII head of [`FMS_KEY`]: keys the digest of a server's S1.
 pub(crate) const FMS_KEY_HEAD: &[u8; 36] = b"Genuine Adobe Flash Media Server 001";
 
-/// The 32 bytes both full keys end with (protocol.md §1.2).
+/// The 32 bytes both full keys end with (docs/PROTOCOL.md §1.2).
 const KEY_TAIL: [u8; 32] = [
     0xF0, 0xEE, 0xC2, 0x4A, 0x80, 0x68, 0xBE, 0xE8, 0x2E, 0x00, 0xD0, 0xD1, 0x02, 0x9E, 0x7E, 0x57,
     0x6E, 0xEC, 0x5D, 0x2D, 0x29, 0x80, 0x6F, 0xAB, 0x93, 0xB8, 0xE6, 0x36, 0xCF, 0xEB, 0x31, 0xAE,

@@ -1,5 +1,5 @@
 //! The RTMP handshake, server and client, plain (spec §5.2) and Flash Player 9
-//! digest (reference/protocol.md §1.2), sans-IO.
+//! digest (docs/PROTOCOL.md §1.2), sans-IO.
 //!
 //! Feed received bytes to [`Handshake::handle_input`] and send what
 //! [`Handshake::poll_transmit`] appends, until [`Handshake::is_done`]. The
@@ -30,7 +30,7 @@
 //!
 //! Decisions:
 //! - The server answers in the style of C1: plain if C1 bytes 4–7 are zero,
-//!   digest otherwise (protocol.md §1.4). A digest that verifies under neither
+//!   digest otherwise (docs/PROTOCOL.md §1.4). A digest that verifies under neither
 //!   scheme is answered leniently, like rtmplite: scheme 0, still a digest
 //!   S1/S2, keyed on whatever C1 holds at the scheme-0 offset. Red5 closes
 //!   such connections instead; [`HandshakeKind::Digest`] records `verified`.
@@ -46,7 +46,7 @@
 //!   seed and inputs give the same bytes. The seed is expanded with ChaCha8,
 //!   not ChaCha20: the random fields carry no secret (the digest keys are
 //!   public), and ChaCha20 alone took ~2.1 µs for the 3 KiB a plain
-//!   handshake needs, past the 2 µs budget (performance.md §4 A5). The client's C1 time is 0,
+//!   handshake needs, past the 2 µs budget (BENCHMARKS.md A5). The client's C1 time is 0,
 //!   the epoch of its chunk timestamps (spec §5.2.3 allows 0).
 
 use std::fmt;
@@ -454,7 +454,7 @@ fn verify_or_scheme0(block: &Block, key: &[u8]) -> (DigestScheme, digest::Digest
     }
 }
 
-/// Spec §5.2.2 and protocol.md §1.1: which C0/S0 values we accept.
+/// Spec §5.2.2 and docs/PROTOCOL.md §1.1: which C0/S0 values we accept.
 fn check_version(version: u8) -> Result<(), ProtocolError> {
     match version {
         // RTMPE (6) and RTMPE with XTEA/Blowfish signatures (8, 9): we do not encrypt.

@@ -1,5 +1,5 @@
 //! Commands: type 20 (AMF0) and type 17 (AMF3), spec §7.1.1 and
-//! reference/protocol.md §4; plus builders for the commands a SharedObject
+//! docs/PROTOCOL.md §4; plus builders for the commands a SharedObject
 //! server and client exchange (`connect`, `_result`, `_error`, `onStatus`).
 //!
 //! Layout: `name · transaction id · command object · args…`, each an AMF0
@@ -172,7 +172,7 @@ impl Command {
         Self::new(Self::ON_STATUS, 0.0, Value::Null, vec![info])
     }
 
-    /// The FMS-style answer to an accepted `connect` (reference/protocol.md
+    /// The FMS-style answer to an accepted `connect` (docs/PROTOCOL.md
     /// §4.4): server properties, then the status with `objectEncoding`.
     pub fn connect_success(transaction_id: f64, encoding: Encoding) -> Self {
         let properties = Value::object([

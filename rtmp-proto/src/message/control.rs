@@ -1,5 +1,5 @@
 //! Protocol control messages: types 1, 2, 3, 5 and 6 (spec §5.4,
-//! reference/protocol.md §3.1).
+//! docs/PROTOCOL.md §3.1).
 //!
 //! Each payload is one u32 (type 6 adds a limit byte). Bytes after the fields
 //! are ignored, as Red5, librtmp and crtmpserver ignore them: they read what

@@ -4,7 +4,7 @@
 //! [`Message::encode`] writes the payload back (the chunk layer adds headers).
 //! The AMF3 variants (types 15, 16, 17) carry one leading byte, then the same
 //! AMF0 layout as their AMF0 twins (18, 19, 20), where any value may switch to
-//! AMF3 with `0x11` (reference/protocol.md §4.2). Audio, video and aggregate
+//! AMF3 with `0x11` (docs/PROTOCOL.md §4.2). Audio, video and aggregate
 //! payloads stay opaque [`Bytes`], sliced from the input without a copy.
 //!
 //! Every AMF value of one message body is read by one [`amf0::Decoder`] (and
@@ -31,7 +31,7 @@ pub use user_control::UserControl;
 use crate::amf::{Encoding, Limits, Value};
 use crate::error::{ApiMisuse, DecodeError};
 
-/// Message type ids (spec §5.4, §6.2, §7.1; reference/protocol.md §3, §4, §5).
+/// Message type ids (spec §5.4, §6.2, §7.1; docs/PROTOCOL.md §3, §4, §5).
 pub mod types {
     /// Set Chunk Size.
     pub const SET_CHUNK_SIZE: u8 = 1;

@@ -1,5 +1,5 @@
 //! SharedObject messages: type 19 (AMF0) and type 16 (AMF3),
-//! reference/protocol.md §5.
+//! docs/PROTOCOL.md §5.
 //!
 //! Layout: for type 16 one leading byte; then the name (u16 length + UTF-8, no
 //! marker), version (u32), flags (u32), reserved (u32), then events until the

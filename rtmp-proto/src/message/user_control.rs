@@ -1,4 +1,4 @@
-//! User Control messages: type 4 (spec §6.2, reference/protocol.md §3.2).
+//! User Control messages: type 4 (spec §6.2, docs/PROTOCOL.md §3.2).
 //!
 //! Payload: u16 event type, then the event data. Events we do not model (Red5's
 //! SWF verification 26/27, buffer empty/full 31/32, and any other) are kept

@@ -19,7 +19,7 @@ const AMF0_STRING: u8 = 0x02;
 const AMF0_NUMBER: u8 = 0x00;
 
 /// A u16-length UTF-8 string without a type marker (SO names, keys, status
-/// strings; reference/protocol.md §5.3), checked against the string limit.
+/// strings; docs/PROTOCOL.md §5.3), checked against the string limit.
 #[inline]
 pub(crate) fn short_str<'a>(input: &'a [u8], limits: &Limits) -> Parsed<'a, Str> {
     let (input, len) = u16_be(input)?;
@@ -64,7 +64,7 @@ pub(crate) const TRUNCATED: nom::Err<DecodeError> = nom::Err::Error(DecodeError:
 ///
 /// Red5 and crtmpserver write `0x00`; Red5 reads commands and data past any
 /// value ("Unknown byte, probably encoding as with Flex SOs?"), and so do we
-/// for all three types (reference/protocol.md §4.2, §5.1).
+/// for all three types (docs/PROTOCOL.md §4.2, §5.1).
 pub(crate) fn skip_format_byte(body: &[u8]) -> Result<&[u8], DecodeError> {
     body.split_first()
         .map(|(_, rest)| rest)

@@ -1,5 +1,5 @@
 //! A client's SharedObject message: every event applied in order as one
-//! update (contract points 2–8).
+//! update (behaviour contract points 2–8, docs/PROTOCOL.md §6).
 //!
 //! The events of one message share one open update on the SO, with the
 //! client as its source: it gets one message with its answers (USE reply,
@@ -15,7 +15,7 @@ use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 use super::Engine;
 use super::objects::status_event;
 use crate::error::EngineMisuse;
-use crate::io::Output;
+use crate::interface::Output;
 use crate::state::{Phase, SoId};
 use crate::status;
 use crate::types::{ClientId, Origin, SoKey};

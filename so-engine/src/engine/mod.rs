@@ -1,4 +1,4 @@
-//! [`Engine`]: the state machine, its entry point [`Engine::apply`], timers
+//! [`Engine`]: the state machine, its entry point [`Engine::handle_input`], timers
 //! and the hook runner. The work is split by concern: `scopes` (connect,
 //! leave, scope lifecycle, calls), `client` (client SO messages), `objects`
 //! (the SO primitives every path shares) and `server` (server operations).
@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use rtmp_proto::amf::Str;
 
 use crate::config::EngineConfig;
-use crate::context::{Context, Server, View};
+use crate::context::{Context, ServerSession, View};
 use crate::error::EngineMisuse;
 use crate::hooks::{
     Application, MethodHandler, SendHandler, SharedObjectListener, SharedObjectSecurity, SoFactory,
 };
-use crate::io::{Input, Output, ServerOp, Snapshot};
+use crate::interface::{Input, Output, ServerOp, Snapshot};
 use crate::pattern;
 use crate::state::{Phase, SoId, State};
 use crate::types::{CallId, ClientId, SoKey, Tick};
@@ -138,7 +138,7 @@ impl Engine {
     /// timers now due fire. `Err` only for the caller's misuse (unknown
     /// client, time going backwards, a bad server operation); the state is
     /// then unchanged, except that due timers still fired.
-    pub fn apply(
+    pub fn handle_input(
         &mut self,
         now: Tick,
         input: Input,
@@ -158,9 +158,22 @@ impl Engine {
         result
     }
 
-    /// The server-side API outside hooks, at time `now` (see [`Server`]).
-    pub fn server<'e>(&'e mut self, now: Tick, out: &'e mut Vec<Output>) -> Server<'e> {
-        Server {
+    /// The old name of [`Engine::handle_input`].
+    // Kept only until the store's tests, which move to their own crate,
+    // use the new name; nothing else calls it.
+    #[doc(hidden)]
+    pub fn apply(
+        &mut self,
+        now: Tick,
+        input: Input,
+        out: &mut Vec<Output>,
+    ) -> Result<(), EngineMisuse> {
+        self.handle_input(now, input, out)
+    }
+
+    /// The server-side API outside hooks, at time `now` (see [`ServerSession`]).
+    pub fn server<'e>(&'e mut self, now: Tick, out: &'e mut Vec<Output>) -> ServerSession<'e> {
+        ServerSession {
             engine: self,
             now,
             out,
@@ -174,7 +187,7 @@ impl Engine {
 
     /// When the engine next needs an [`Input::Tick`]: the earliest linger
     /// expiry or persist. `None`: no timer is armed.
-    pub fn next_deadline(&self) -> Option<Tick> {
+    pub fn poll_timeout(&self) -> Option<Tick> {
         let linger = self.linger_due.first().map(|(t, _)| *t);
         let persist = self.persist_due.first().map(|(t, _)| *t);
         match (linger, persist) {

@@ -13,7 +13,7 @@ use crate::context::{Context, View};
 use crate::delivery::fan_out;
 use crate::error::EngineMisuse;
 use crate::hooks::{Retention, SharedObjectListener, SharedObjectSecurity, SoSetup};
-use crate::io::Output;
+use crate::interface::Output;
 use crate::pattern;
 use crate::state::{Pending, Phase, SharedObject, SoId, Subscribers};
 use crate::status;

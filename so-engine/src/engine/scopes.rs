@@ -10,7 +10,7 @@ use super::objects::{Teardown, limit};
 use crate::context::Context;
 use crate::error::EngineMisuse;
 use crate::hooks::{CallRequest, status_object};
-use crate::io::Output;
+use crate::interface::Output;
 use crate::state::{Client, Phase, Scope};
 use crate::types::{CallId, ClientId, ScopePath};
 

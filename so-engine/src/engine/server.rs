@@ -10,7 +10,7 @@ use rtmp_proto::amf::{Str, Value};
 use super::Engine;
 use super::objects::{Teardown, limit};
 use crate::error::EngineMisuse;
-use crate::io::{Output, ServerOp};
+use crate::interface::{Output, ServerOp};
 use crate::pattern;
 use crate::state::SoId;
 use crate::types::{Origin, ScopePath, SoKey};

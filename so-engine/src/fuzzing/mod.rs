@@ -6,7 +6,7 @@
 //! fuzzer's bytes and drives an [`Engine`] through its public API. After
 //! every step: each subscriber's mirror of each SO, rebuilt only from the
 //! bytes the engine sent it (decoded as a Flash client would, applied with
-//! [`RemoteSharedObject`](rtmp_proto::remote::RemoteSharedObject)), holds
+//! [`RemoteSharedObject`](rtmp_proto::mirror::RemoteSharedObject)), holds
 //! the engine's attributes and version; versions never go back; nothing is
 //! sent to a client about an SO it does not hold; no idle SO outlives its
 //! retention; after a flush the persist outputs describe every persistent
@@ -22,7 +22,7 @@ mod ops;
 
 use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::message::shared_object::SoEvent;
-use rtmp_proto::remote::RemoteSharedObject;
+use rtmp_proto::mirror::RemoteSharedObject;
 
 use self::model::{Peer, World};
 use self::ops::{
@@ -33,7 +33,7 @@ use crate::config::{EngineConfig, EngineLimits};
 use crate::context::{Context, ServerApi, View};
 use crate::engine::Engine;
 use crate::hooks::{Application, Retention, SharedObjectListener, SharedObjectSecurity, SoSetup};
-use crate::io::{Input, ServerOp};
+use crate::interface::{Input, ServerOp};
 use crate::store::{decode_snapshot, encode_snapshot};
 use crate::types::{ClientId, ScopePath, SoKey};
 
@@ -226,7 +226,7 @@ fn step(world: &mut World, op: &Op) {
             world.apply(Input::Tick).expect("time goes forward");
         }
         Op::ToDeadline => {
-            if let Some(due) = world.engine.next_deadline() {
+            if let Some(due) = world.engine.poll_timeout() {
                 world.now = world.now.max(due);
                 world.apply(Input::Tick).expect("time goes forward");
             }

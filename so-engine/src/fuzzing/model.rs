@@ -9,12 +9,12 @@ use std::fmt::Write as _;
 use bytes::BytesMut;
 use rtmp_proto::amf::{Encoding, Limits, Value, amf0, amf3};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
-use rtmp_proto::remote::RemoteSharedObject;
+use rtmp_proto::mirror::RemoteSharedObject;
 
 use super::ops::{CLIENTS, Client, NAMES, Name, client_id, is_persistent};
 use crate::engine::Engine;
 use crate::hooks::Retention;
-use crate::io::{Input, Output, Snapshot};
+use crate::interface::{Input, Output, Snapshot};
 use crate::store::{decode_snapshot, encode_snapshot};
 use crate::types::{CallId, ClientId, ScopePath, SoKey, Tick};
 use crate::values::identical;
@@ -53,7 +53,7 @@ impl World {
     /// Applies `input` and delivers what came out.
     pub(crate) fn apply(&mut self, input: Input) -> Result<(), EngineMisuse> {
         let mut out = Vec::new();
-        let result = self.engine.apply(self.now, input, &mut out);
+        let result = self.engine.handle_input(self.now, input, &mut out);
         let _ = writeln!(self.transcript, "{result:?}");
         self.absorb(out);
         result

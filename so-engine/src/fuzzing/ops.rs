@@ -5,7 +5,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use rtmp_proto::amf::{Str, Value};
 
-use crate::io::ServerOp;
+use crate::interface::ServerOp;
 use crate::types::{ClientId, ScopePath, SoKey};
 
 /// How many client ids the operations use.

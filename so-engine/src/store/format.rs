@@ -21,7 +21,7 @@
 //!
 //! AMF3 expresses every [`Value`] an SO can hold, the AMF3-only types
 //! included (ByteArray, vectors, Dictionary, E4X XML, Flex collections),
-//! which Red5's AMF0 files cannot (reference/protocol.md §7 item 15). One
+//! which Red5's AMF0 files cannot (docs/PROTOCOL.md §7 item 15). One
 //! [`Encoder`] writes all the values of a snapshot, so a string or class that
 //! repeats across attributes is stored once and referenced after. Keys are
 //! AMF3 string *values*, not member names, so the empty key round-trips.

@@ -1,5 +1,5 @@
 //! The bytes the engine sends, against the hex examples of
-//! reference/protocol.md §5.6 (Red5-compatible bodies).
+//! docs/PROTOCOL.md §5.6 (Red5-compatible bodies).
 
 use hex_literal::hex;
 use rtmp_proto::amf::{Encoding, Value};

@@ -1,6 +1,6 @@
-//! Contract point 9 and the Red5 pitfalls of reference/protocol.md §7 it
-//! fixes: retention (linger re-armed, acquire), factories on every
-//! creation, destroy with subscribers, late messages.
+//! Behaviour contract point 9 (docs/PROTOCOL.md §6) and the Red5 pitfalls
+//! of docs/PROTOCOL.md §7 it fixes: retention (linger re-armed, acquire),
+//! factories on every creation, destroy with subscribers, late messages.
 
 use std::sync::{Arc, Mutex};
 
@@ -149,21 +149,21 @@ fn linger_is_rearmed_every_time() {
             vec![request_change("round", round as f64)],
         );
         w.leave(1);
-        assert_eq!(w.engine.next_deadline(), Some(t0.plus_millis(1000)));
+        assert_eq!(w.engine.poll_timeout(), Some(t0.plus_millis(1000)));
         w.advance(500);
         // Someone comes back within the linger: the data is still there.
         w.connect(2, "app");
         w.use_so(2, "chat");
         assert_eq!(w.value(&so, "round"), Some((round as f64).into()));
-        assert_eq!(w.engine.next_deadline(), None);
+        assert_eq!(w.engine.poll_timeout(), None);
         w.advance(100);
         w.leave(2);
-        assert_eq!(w.engine.next_deadline(), Some(w.now.plus_millis(1000)));
+        assert_eq!(w.engine.poll_timeout(), Some(w.now.plus_millis(1000)));
         w.advance(999);
         assert!(w.engine.view().has(&so));
         w.advance(1);
         assert!(!w.engine.view().has(&so), "round {round}");
-        assert_eq!(w.engine.next_deadline(), None);
+        assert_eq!(w.engine.poll_timeout(), None);
     }
 }
 

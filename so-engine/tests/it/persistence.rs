@@ -40,9 +40,9 @@ fn world() -> (World, SoKey) {
 #[test]
 fn changes_are_persisted_after_the_interval() {
     let (mut w, so) = world();
-    assert_eq!(w.engine.next_deadline(), None, "nothing to save yet");
+    assert_eq!(w.engine.poll_timeout(), None, "nothing to save yet");
     w.so(1, "scores", true, vec![request_change("a", 1.0)]);
-    assert_eq!(w.engine.next_deadline(), Some(w.now.plus_millis(500)));
+    assert_eq!(w.engine.poll_timeout(), Some(w.now.plus_millis(500)));
     w.advance(300);
     w.so(1, "scores", true, vec![request_change("b", 2.0)]);
     w.advance(199);
@@ -52,7 +52,7 @@ fn changes_are_persisted_after_the_interval() {
         persists(&mut w),
         vec![persist(&so, 3, &[("a", 1.0.into()), ("b", 2.0.into())])]
     );
-    assert_eq!(w.engine.next_deadline(), None);
+    assert_eq!(w.engine.poll_timeout(), None);
     // Same-value writes change nothing and save nothing.
     w.so(1, "scores", true, vec![request_change("a", 1.0)]);
     w.advance(1000);

@@ -442,7 +442,8 @@ fn caller_misuse() {
     w.advance(10);
     let mut out = Vec::new();
     assert!(matches!(
-        w.engine.apply(so_engine::Tick(5), Input::Tick, &mut out),
+        w.engine
+            .handle_input(so_engine::Tick(5), Input::Tick, &mut out),
         Err(so_engine::EngineMisuse::TimeWentBackwards { .. })
     ));
 }

@@ -1,5 +1,6 @@
-//! Contract point 7: denials, with the STATUS codes, the rollback to a
-//! denied writer, and the order of the checks.
+//! Behaviour contract point 7 (docs/PROTOCOL.md §6): denials, with the
+//! STATUS codes, the rollback to a denied writer, and the order of the
+//! checks.
 
 use std::sync::{Arc, Mutex};
 

@@ -257,7 +257,7 @@ impl Sim {
 
     fn apply(&mut self, input: Input) -> Result<(), so_engine::EngineMisuse> {
         let mut out = Vec::new();
-        let result = self.engine.apply(self.now, input, &mut out);
+        let result = self.engine.handle_input(self.now, input, &mut out);
         self.absorb(out);
         result
     }

@@ -100,7 +100,7 @@ impl World {
 
     pub(crate) fn try_apply(&mut self, input: Input) -> Result<(), so_engine::EngineMisuse> {
         let mut out = Vec::new();
-        let result = self.engine.apply(self.now, input, &mut out);
+        let result = self.engine.handle_input(self.now, input, &mut out);
         self.absorb(out);
         result
     }
@@ -160,7 +160,10 @@ impl World {
     }
 
     /// Runs `f` with the server API at the current time.
-    pub(crate) fn with_server<R>(&mut self, f: impl FnOnce(&mut so_engine::Server<'_>) -> R) -> R {
+    pub(crate) fn with_server<R>(
+        &mut self,
+        f: impl FnOnce(&mut so_engine::ServerSession<'_>) -> R,
+    ) -> R {
         let mut out = Vec::new();
         let r = f(&mut self.engine.server(self.now, &mut out));
         self.absorb(out);

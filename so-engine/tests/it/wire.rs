@@ -1,6 +1,6 @@
 //! End to end over the virtual network: real client and server
 //! `Connection`s (handshake, chunks, AMF, SO codec) joined to one engine by
-//! the glue, as an adapter joins them.
+//! the server's hub and client links, as an adapter joins them.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -9,10 +9,10 @@ use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::connection::{CloseReason, ConnectParams, Event};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 use rtmp_proto::sim::Pair;
-use so_engine::glue::{ClientLink, route};
+use so_engine::server::{ClientLink, Effects, Hub, HubConfig, HubEvent};
 use so_engine::{
-    Application, CallId, CallRequest, ClientId, Context, Engine, EngineConfig, Output, ScopePath,
-    ServerApi, Tick,
+    Application, CallId, CallRequest, ClientId, Context, Engine, EngineConfig, Input, Output,
+    ScopePath, ServerApi, ServerOp,
 };
 
 struct Demo;
@@ -54,7 +54,7 @@ impl Application for Demo {
 
 /// One engine and a pair (client, server connection) per client.
 struct Net {
-    engine: Engine,
+    hub: Hub,
     start: Instant,
     pairs: BTreeMap<ClientId, (Pair, ClientLink)>,
     effects: Vec<Output>,
@@ -72,9 +72,10 @@ impl Net {
                 Ok(call.args.first().cloned().unwrap_or(Value::Null))
             },
         );
+        let start = Instant::now();
         Self {
-            engine,
-            start: Instant::now(),
+            hub: Hub::new(engine, HubConfig::default(), start),
+            start,
             pairs: BTreeMap::new(),
             effects: Vec::new(),
         }
@@ -120,26 +121,30 @@ impl Net {
                 .map(|(p, _)| p.now)
                 .max()
                 .unwrap_or(self.start);
-            let tick = Tick(u64::try_from((now - self.start).as_millis()).unwrap());
-            let mut out = Vec::new();
+            let mut effects = Effects::default();
             for input in inputs {
-                self.engine.apply(tick, input, &mut out).unwrap();
+                self.hub.handle_input(now, input, &mut effects);
             }
-            for output in out {
-                match route(output) {
-                    Ok(commands) => {
-                        for (client, command) in commands {
-                            let (pair, link) = self.pairs.get_mut(&client).unwrap();
-                            let now = pair.now;
-                            let _ = link.handle_command(&mut pair.server, now, command);
-                            pair.collect();
-                        }
-                    }
-                    Err(effect) => self.effects.push(effect),
-                }
-            }
+            self.carry_out(effects);
         }
         panic!("did not settle");
+    }
+
+    /// Hands every delivery to its connection; keeps the engine's other
+    /// outputs.
+    fn carry_out(&mut self, effects: Effects) {
+        for delivery in effects.deliveries {
+            let (pair, link) = self.pairs.get_mut(&delivery.to).unwrap();
+            let now = pair.now;
+            let _ = link.handle_command(&mut pair.server, now, delivery.command);
+            pair.collect();
+        }
+        for event in effects.events {
+            match event {
+                HubEvent::Engine(output) => self.effects.push(output),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     fn send(&mut self, id: u64, name: &str, events: Vec<SoEvent>) {
@@ -203,7 +208,7 @@ fn shared_objects_over_real_connections() {
     net.settle();
     let answers = so_engine::SoKey::new(ScopePath::new("app/room").unwrap(), "answers");
     assert_eq!(
-        net.engine.view().get(&answers, "hello.2"),
+        net.hub.engine().view().get(&answers, "hello.2"),
         Some(&Value::from("hi back"))
     );
 
@@ -262,7 +267,8 @@ fn shared_objects_over_real_connections() {
     net.settle();
     let chat = so_engine::SoKey::new(ScopePath::new("app/room").unwrap(), "chat");
     assert_eq!(
-        net.engine
+        net.hub
+            .engine()
             .view()
             .shared_object(&chat)
             .unwrap()
@@ -271,23 +277,22 @@ fn shared_objects_over_real_connections() {
     );
 
     // Server code disconnects client 1: its connection closes.
-    let mut out = Vec::new();
-    net.engine
-        .server(net.engine.now(), &mut out)
-        .disconnect(ClientId(1), "bye")
-        .unwrap();
-    for o in out {
-        for (client, command) in route(o).into_iter().flatten() {
-            let (pair, link) = net.pairs.get_mut(&client).unwrap();
-            let now = pair.now;
-            link.handle_command(&mut pair.server, now, command).unwrap();
-            pair.collect();
-        }
-    }
+    let mut effects = Effects::default();
+    let now = net.pairs[&ClientId(1)].0.now;
+    net.hub.handle_input(
+        now,
+        Input::Server(ServerOp::Disconnect {
+            client: ClientId(1),
+            reason: "bye".into(),
+        }),
+        &mut effects,
+    );
+    net.carry_out(effects);
     net.settle();
     assert!(net.pairs[&ClientId(1)].0.server.is_closed());
     assert!(
-        !net.engine
+        !net.hub
+            .engine()
             .view()
             .is_running(&ScopePath::new("app").unwrap())
     );
@@ -311,5 +316,5 @@ fn rejected_connects_close() {
             .any(|e| matches!(e, Event::Closed(CloseReason::Rejected(_)))),
         "{events:#?}"
     );
-    assert_eq!(net.engine.view().scopes().count(), 0);
+    assert_eq!(net.hub.engine().view().scopes().count(), 0);
 }

@@ -5,7 +5,7 @@
 //!
 //! A [`Decoder`] reads one complete message body and keeps the three
 //! reference tables for all the values in it (Red5 shares them across the
-//! whole body, reference/protocol.md §4.1). The tables hold slices of the
+//! whole body, docs/PROTOCOL.md §4.1). The tables hold slices of the
 //! input, so filling them allocates nothing per entry.
 //!
 //! How the wire types map onto [`Value`]:
@@ -49,7 +49,7 @@
 //! message body, and its later values refer to strings and traits of the
 //! earlier ones: this assumes the peer keeps its tables for the whole body
 //! as Red5 does (whether Flash Player resets them at each `0x11` switch is
-//! unverified, reference/protocol.md §4.1).
+//! unverified, docs/PROTOCOL.md §4.1).
 //!
 //! - [`Value::Integer`] in −2²⁸..2²⁸−1 is an integer `0x04`, outside it a double.
 //! - An object writes its first `sealed_count` properties (at most all of

@@ -1,4 +1,4 @@
-//! Decoder tests: golden bytes from reference/protocol.md, timestamp and
+//! Decoder tests: golden bytes from docs/PROTOCOL.md, timestamp and
 //! extended-timestamp rules, control messages, and hostile input.
 
 use bytes::Bytes;
@@ -40,20 +40,20 @@ fn body(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + 1) as u8).collect()
 }
 
-/// protocol.md §5.5: the AMS STATUS body.
+/// docs/PROTOCOL.md §5.5: the AMS STATUS body.
 const AMS_BODY: [u8; 54] = hex!(
     "00 00 00 00 00 00 00 00 00 00 00 00 00 00 07 00 00 00 23 00 1A"
     "53 68 61 72 65 64 4F 62 6A 65 63 74 2E 4E 6F 4F 62 6A 65 63 74 46 6F 75 6E 64"
     "00 05 65 72 72 6F 72"
 );
 
-/// protocol.md §5.6 A: the USE body.
+/// docs/PROTOCOL.md §5.6 A: the USE body.
 const USE_BODY: [u8; 23] =
     hex!("00 04 63 68 61 74 00 00 00 00 00 00 00 00 00 00 00 00 01 00 00 00 00");
 
 #[test]
 fn so_message_over_two_chunks() {
-    // protocol.md §2.4: 182 bytes at chunk size 128 on csid 3 = 195 wire bytes.
+    // docs/PROTOCOL.md §2.4: 182 bytes at chunk size 128 on csid 3 = 195 wire bytes.
     let payload = body(182);
     let mut wire = hex!("03 00 00 00 00 00 B6 13 00 00 00 00").to_vec();
     wire.extend_from_slice(&payload[..128]);

@@ -43,7 +43,7 @@ const G: &[u8] = &hex!(
     "04 0000000A 0003 6D7367 11 06 05 6869"
     "04 00000006 0001 6E 11 04 2A"
 );
-/// AMS's answer to a USE of an SO that does not exist (reference/protocol.md §5.5).
+/// AMS's answer to a USE of an SO that does not exist (docs/PROTOCOL.md §5.5).
 const AMS: &[u8] = &hex!(
     "0000 00000000 00000000 00000000"
     "07 00000023 001A 5368617265644F626A6563742E4E6F4F626A656374466F756E64 0005 6572726F72"

@@ -231,7 +231,7 @@ fn nested_containers() {
     );
 }
 
-/// The `object10` fixture of reference/performance.md §1.1.
+/// The `object10` fixture of BENCHMARKS.md, Fixtures.
 pub(super) fn object10() -> Value {
     object([
         ("userName", Value::from("alice_w")),

@@ -333,7 +333,7 @@ fn sealed_count_past_the_properties_is_clamped() {
     assert_eq!(encoded(&v), hex!("0a 13 03 50 03 78 04 01"));
 }
 
-/// performance.md §1.1: the `object10` fixture, 184 bytes in AMF3.
+/// BENCHMARKS.md, Fixtures: the `object10` fixture, 184 bytes in AMF3.
 #[test]
 fn object10_is_184_bytes() {
     let v = object10();

@@ -1,34 +1,34 @@
-//! What every adapter runs around the engine, written once and sans-IO:
-//! [`Host`] beside the engine, [`ClientLink`] beside each connection, and
+//! The sans-IO server around the engine, written once for every adapter:
+//! [`Hub`] beside the engine, [`ClientLink`] beside each connection, and
 //! an [`OutboundQueue`] between them per client.
 //!
 //! ```text
 //!  connection task (one per socket)           engine thread (one)
-//!  socket ─► Connection ─► ClientLink ─Input─────► Host ─► Engine
+//!  socket ─► Connection ─► ClientLink ─Input─────► Hub ─► Engine
 //!  socket ◄─ Connection ◄─ ClientLink ◄─ OutboundQueue ◄─ Delivery
-//!                                              Host ─► StoreOp ─► blocking pool ─► Store
+//!                                              Hub ─► StoreOp ─► blocking pool ─► Store
 //! ```
 //!
 //! No threads, channels, sockets or clocks here: the adapter passes the
-//! time (`Instant`, which [`Host`] converts to the engine's [`Tick`]),
-//! carries [`Input`]s from links to the host, pushes each [`Delivery`]
+//! time (`Instant`, which [`Hub`] converts to the engine's [`Tick`]),
+//! carries [`Input`]s from links to the hub, pushes each [`Delivery`]
 //! into its client's queue, runs the store batches on its blocking pool,
-//! logs the [`HostEvent`]s, and wakes the host at
-//! [`Host::next_deadline`].
+//! logs the [`HubEvent`]s, and wakes the hub at
+//! [`Hub::poll_timeout`].
 //!
 //! # The engine side
 //!
 //! 1. Before accepting connections, load the store (`Store::load_all`)
-//!    and give the report to [`Host::restore`].
-//! 2. For every input from a connection: [`Host::handle`]; at the
-//!    deadline: [`Host::handle_timeout`]. Both fill an [`Effects`].
+//!    and give the report to [`Hub::handle_restore`].
+//! 2. For every input from a connection: [`Hub::handle_input`]; at the
+//!    deadline: [`Hub::handle_timeout`]. Both fill an [`Effects`].
 //! 3. Push each delivery into its client's [`OutboundQueue`]; on
 //!    [`Overflow`], disconnect that client (and log why).
 //! 4. Run [`Effects::store_batch`] off the event loop (it is blocking
-//!    I/O), then report it with [`Host::store_done`]. Only one batch is
+//!    I/O), then report it with [`Hub::handle_store_done`]. Only one batch is
 //!    ever out at a time, so an SO's older write never lands after a
-//!    newer one; what changes meanwhile waits (coalesced) in the host.
-//! 5. On shutdown: wait for the batch out, then [`Host::shutdown`] and run
+//!    newer one; what changes meanwhile waits (coalesced) in the hub.
+//! 5. On shutdown: wait for the batch out, then [`Hub::shutdown`] and run
 //!    its batch: every pending write, the engine's final ones included.
 //!
 //! # The connection side
@@ -39,26 +39,27 @@
 //! the connection's. SharedObject bodies come encoded once per update and
 //! encoding, shared by every recipient: a connection only frames them.
 
+mod link;
 mod queue;
 
 use std::time::{Duration, Instant};
 
 use rtmp_proto::amf::Encoding;
 
+pub use self::link::{ClientCommand, ClientLink};
 pub use self::queue::{
     COALESCE_RUN_MAX, ChangeKey, OutboundQueue, Overflow, Pushed, QueueLimits, coalesce_run,
     single_change_key,
 };
 use crate::engine::Engine;
 use crate::error::EngineMisuse;
-pub use crate::glue::{ClientCommand, ClientLink};
-use crate::io::{Input, Output};
+use crate::interface::{Input, Output};
 use crate::store::{LoadReport, SetAside, StoreError, StoreOp, WriteBehind};
 use crate::types::{ClientId, SoKey, Tick};
 
-/// How the [`Host`] batches store writes.
+/// How the [`Hub`] batches store writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HostConfig {
+pub struct HubConfig {
     /// How long a persist or delete waits in the write-behind after its
     /// SO's first unsaved change, coalescing later ones (see
     /// [`WriteBehind`]). Added to the engine's `persist_interval_ms`, it
@@ -66,7 +67,7 @@ pub struct HostConfig {
     pub flush_interval: Duration,
 }
 
-impl HostConfig {
+impl HubConfig {
     /// Default flush interval: 0. The engine already snapshots each SO at
     /// most once per `persist_interval_ms` (500 ms); the write-behind then
     /// only merges what arrives while a batch is being written, and a
@@ -74,7 +75,7 @@ impl HostConfig {
     pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::ZERO;
 }
 
-impl Default for HostConfig {
+impl Default for HubConfig {
     fn default() -> Self {
         Self {
             flush_interval: Self::DEFAULT_FLUSH_INTERVAL,
@@ -96,7 +97,7 @@ pub struct Delivery {
 /// Something for the log.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum HostEvent {
+pub enum HubEvent {
     /// A lifecycle output of the engine: scope started or stopped, SO
     /// created or destroyed, a hook's queued change failed.
     Engine(Output),
@@ -118,17 +119,17 @@ pub enum HostEvent {
     Restored(usize),
 }
 
-/// What the adapter has to do after a [`Host`] call. Reuse one (the
-/// host appends; the adapter drains the three lists).
+/// What the adapter has to do after a [`Hub`] call. Reuse one (the
+/// hub appends; the adapter drains the three lists).
 #[derive(Debug, Default)]
 pub struct Effects {
     /// Commands for clients, in order (per client, the wire order).
     pub deliveries: Vec<Delivery>,
     /// Store operations to run, in order, off the event loop; then call
-    /// [`Host::store_done`]. Non-empty at most once until then.
+    /// [`Hub::handle_store_done`]. Non-empty at most once until then.
     pub store_batch: Vec<StoreOp>,
     /// Things to log.
-    pub events: Vec<HostEvent>,
+    pub events: Vec<HubEvent>,
 }
 
 impl Effects {
@@ -140,7 +141,7 @@ impl Effects {
 
 /// The engine, its store batching and its clock, as one sans-IO unit the
 /// adapter drives. See the [module docs](self).
-pub struct Host {
+pub struct Hub {
     engine: Engine,
     write_behind: WriteBehind,
     epoch: Instant,
@@ -149,9 +150,9 @@ pub struct Host {
     outputs: Vec<Output>,
 }
 
-impl Host {
-    /// A host for `engine`, whose time 0 is `epoch`.
-    pub fn new(engine: Engine, config: HostConfig, epoch: Instant) -> Self {
+impl Hub {
+    /// A hub for `engine`, whose time 0 is `epoch`.
+    pub fn new(engine: Engine, config: HubConfig, epoch: Instant) -> Self {
         Self {
             engine,
             write_behind: WriteBehind::new(config.flush_interval),
@@ -168,7 +169,7 @@ impl Host {
     }
 
     /// The engine, for server code outside hooks (prefer
-    /// [`Input::Server`] through [`Host::handle`], which routes the
+    /// [`Input::Server`] through [`Hub::handle_input`], which routes the
     /// effects).
     pub fn engine_mut(&mut self) -> &mut Engine {
         &mut self.engine
@@ -190,27 +191,27 @@ impl Host {
     /// Applies what a store load found: its snapshots as
     /// [`Input::Restored`], its problems as events. Call before any client
     /// input.
-    pub fn restore(&mut self, now: Instant, mut report: LoadReport, effects: &mut Effects) {
+    pub fn handle_restore(&mut self, now: Instant, mut report: LoadReport, effects: &mut Effects) {
         let inputs = report.take_restore_inputs();
         effects
             .events
-            .extend(report.stale_temps.into_iter().map(HostEvent::StaleTemp));
+            .extend(report.stale_temps.into_iter().map(HubEvent::StaleTemp));
         effects
             .events
-            .extend(report.set_aside.into_iter().map(HostEvent::SetAside));
-        effects.events.push(HostEvent::Restored(inputs.len()));
+            .extend(report.set_aside.into_iter().map(HubEvent::SetAside));
+        effects.events.push(HubEvent::Restored(inputs.len()));
         for input in inputs {
-            self.handle(now, input, effects);
+            self.handle_input(now, input, effects);
         }
     }
 
     /// Applies one input (from a [`ClientLink`], or server code's
     /// [`Input::Server`]).
-    pub fn handle(&mut self, now: Instant, input: Input, effects: &mut Effects) {
+    pub fn handle_input(&mut self, now: Instant, input: Input, effects: &mut Effects) {
         let tick = self.tick(now);
         let mut outputs = std::mem::take(&mut self.outputs);
-        if let Err(misuse) = self.engine.apply(tick, input, &mut outputs) {
-            effects.events.push(HostEvent::Misuse(misuse));
+        if let Err(misuse) = self.engine.handle_input(tick, input, &mut outputs) {
+            effects.events.push(HubEvent::Misuse(misuse));
         }
         self.route(tick, &mut outputs, effects);
         self.outputs = outputs;
@@ -221,22 +222,22 @@ impl Host {
     /// and the write-behind's store batch.
     pub fn handle_timeout(&mut self, now: Instant, effects: &mut Effects) {
         let tick = self.tick(now);
-        if self.engine.next_deadline().is_some_and(|at| at <= tick) {
-            self.handle(now, Input::Tick, effects);
+        if self.engine.poll_timeout().is_some_and(|at| at <= tick) {
+            self.handle_input(now, Input::Tick, effects);
         } else {
             self.release_due(tick, effects);
         }
     }
 
-    /// When [`Host::handle_timeout`] wants to be called: the earlier of
+    /// When [`Hub::handle_timeout`] wants to be called: the earlier of
     /// the engine's deadline and the write-behind's (unless a batch is
-    /// out: the next one waits for [`Host::store_done`]).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// out: the next one waits for [`Hub::handle_store_done`]).
+    pub fn poll_timeout(&self) -> Option<Instant> {
         let store = self
             .write_behind
             .next_deadline()
             .filter(|_| !self.batch_out);
-        let tick = match (self.engine.next_deadline(), store) {
+        let tick = match (self.engine.poll_timeout(), store) {
             (Some(a), Some(b)) => a.min(b),
             (a, b) => a.or(b)?,
         };
@@ -246,7 +247,7 @@ impl Host {
     /// The batch from [`Effects::store_batch`] is done; `failed` holds the
     /// ops that failed, which go back to the write-behind (unless newer
     /// ones replaced them). Releases the next batch if one is due.
-    pub fn store_done(
+    pub fn handle_store_done(
         &mut self,
         now: Instant,
         failed: Vec<(StoreOp, StoreError)>,
@@ -255,7 +256,7 @@ impl Host {
         let tick = self.tick(now);
         self.batch_out = false;
         for (op, error) in failed {
-            effects.events.push(HostEvent::StoreFailed {
+            effects.events.push(HubEvent::StoreFailed {
                 so: op.so().clone(),
                 error,
             });
@@ -281,8 +282,11 @@ impl Host {
     pub fn shutdown(&mut self, now: Instant, effects: &mut Effects) {
         let tick = self.tick(now);
         let mut outputs = std::mem::take(&mut self.outputs);
-        if let Err(misuse) = self.engine.apply(tick, Input::Shutdown, &mut outputs) {
-            effects.events.push(HostEvent::Misuse(misuse));
+        if let Err(misuse) = self
+            .engine
+            .handle_input(tick, Input::Shutdown, &mut outputs)
+        {
+            effects.events.push(HubEvent::Misuse(misuse));
         }
         self.route(tick, &mut outputs, effects);
         self.outputs = outputs;
@@ -315,7 +319,7 @@ impl Host {
                     let Some(other) = self.write_behind.offer(other, tick) else {
                         continue;
                     };
-                    match crate::glue::route_one(other) {
+                    match link::client_command(other) {
                         Ok((to, command)) => Delivery {
                             to,
                             // A client the engine already let go (rejected,
@@ -328,7 +332,7 @@ impl Host {
                             command,
                         },
                         Err(other) => {
-                            effects.events.push(HostEvent::Engine(other));
+                            effects.events.push(HubEvent::Engine(other));
                             continue;
                         }
                     }
@@ -353,9 +357,9 @@ impl Host {
     }
 }
 
-impl std::fmt::Debug for Host {
+impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Host")
+        f.debug_struct("Hub")
             .field("now", &self.now)
             .field("batch_out", &self.batch_out)
             .field("pending_store_ops", &self.write_behind.len())

@@ -4,7 +4,7 @@ use hex_literal::hex;
 use super::*;
 use crate::amf::{Encoding, Limits};
 
-// Golden bodies: reference/protocol.md §5.6 (A–G) and so-engine's refusal form.
+// Golden bodies: docs/PROTOCOL.md §5.6 (A–G) and so-engine's refusal form.
 
 /// A: USE, version 0, transient.
 const USE_V0: &[u8] = &hex!("0004 63686174 00000000 00000000 00000000  01 00000000");

@@ -1,21 +1,10 @@
-//! The sans-IO glue between [`Connection`]s and the [`Engine`](crate::Engine),
-//! written once for every adapter.
-//!
-//! An adapter runs the engine in one place (a task, a thread) and each
-//! connection beside its socket. Between them travel [`Input`]s (towards the
-//! engine) and [`ClientCommand`]s (towards one connection):
-//!
-//! * beside each connection, a [`ClientLink`] turns the connection's
-//!   [`Event`]s into engine inputs ([`ClientLink::handle_event`]) and carries
-//!   out the commands the engine addressed to it
-//!   ([`ClientLink::handle_command`]);
-//! * beside the engine, [`route`] splits the engine's outputs into commands
-//!   per client and the rest (persistence, lifecycle, logs).
+//! Beside each connection: the [`ClientLink`] that turns the connection's
+//! events into engine inputs and carries out the [`ClientCommand`]s the
+//! engine addressed to it.
 //!
 //! SharedObject bodies arrive already encoded and shared ([`Body`]): a
 //! connection only frames them, so one update costs one encoding however
-//! many clients receive it. [`route`] hands each recipient a handle to the
-//! same bytes.
+//! many clients receive it.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -24,8 +13,8 @@ use rtmp_proto::amf::{Str, Value};
 use rtmp_proto::connection::{self, Connection, Event};
 use rtmp_proto::error::ApiMisuse;
 
-use crate::delivery::{self, Body};
-use crate::io::{Input, Output};
+use crate::delivery::Body;
+use crate::interface::{Input, Output};
 use crate::types::{CallId, ClientId, ScopePath};
 
 /// What the engine asks of one client's connection.
@@ -57,60 +46,9 @@ pub enum ClientCommand {
     Disconnect(String),
 }
 
-/// Splits one engine output: commands for clients (a SharedObject body
-/// for each of its recipients, anything else for its one client), or
-/// something for the adapter itself (`Err`: persistence effects, lifecycle
-/// events, hook failures to log).
-pub fn route(output: Output) -> Result<Commands, Output> {
-    if let Output::SharedObject { to, body, .. } = output {
-        return Ok(Commands(Routed::Shared {
-            to: to.into_iter(),
-            body,
-        }));
-    }
-    route_one(output).map(|command| Commands(Routed::One(Some(command))))
-}
-
-/// The commands one engine output means, one per recipient, in order (see
-/// [`route`]).
-#[derive(Debug, Clone)]
-pub struct Commands(Routed);
-
-#[derive(Debug, Clone)]
-enum Routed {
-    One(Option<(ClientId, ClientCommand)>),
-    Shared { to: delivery::IntoIter, body: Body },
-}
-
-impl Iterator for Commands {
-    type Item = (ClientId, ClientCommand);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        match &mut self.0 {
-            Routed::One(command) => command.take(),
-            Routed::Shared { to, body } => to
-                .next()
-                .map(|client| (client, ClientCommand::SharedObject(body.clone()))),
-        }
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        match &self.0 {
-            Routed::One(command) => {
-                let n = usize::from(command.is_some());
-                (n, Some(n))
-            }
-            Routed::Shared { to, .. } => to.size_hint(),
-        }
-    }
-}
-
-impl ExactSizeIterator for Commands {}
-
-impl std::iter::FusedIterator for Commands {}
-
-/// [`route`] for the outputs that go to one client.
-pub(crate) fn route_one(output: Output) -> Result<(ClientId, ClientCommand), Output> {
+/// The command an engine output for one client means; `Err` gives back
+/// the outputs that are not for one client.
+pub(crate) fn client_command(output: Output) -> Result<(ClientId, ClientCommand), Output> {
     Ok(match output {
         Output::ConnectAccepted { client } => (client, ClientCommand::Accept),
         Output::ConnectRejected { client, reason } => (client, ClientCommand::Reject(reason)),
@@ -136,7 +74,7 @@ pub(crate) fn route_one(output: Output) -> Result<(ClientId, ClientCommand), Out
     })
 }
 
-/// One connection's side of the glue: its client id, whether the engine
+/// One connection's side of the server: its client id, whether the engine
 /// knows it, and the server calls in flight on it.
 #[derive(Debug)]
 pub struct ClientLink {
@@ -253,7 +191,7 @@ mod tests {
     use crate::types::{ScopePath, SoKey};
 
     #[test]
-    fn route_splits_client_commands_from_effects() {
+    fn commands_for_one_client_are_split_from_effects() {
         let client = ClientId(7);
         let cases = [
             (
@@ -293,41 +231,11 @@ mod tests {
             ),
         ];
         for (output, expected) in cases {
-            match (route(output.clone()), expected) {
-                (Ok(commands), Some(expected)) => {
-                    assert_eq!(commands.collect::<Vec<_>>(), [(client, expected)]);
-                }
+            match (client_command(output.clone()), expected) {
+                (Ok(command), Some(expected)) => assert_eq!(command, (client, expected)),
                 (Err(back), None) => assert_eq!(back, output),
                 (got, expected) => panic!("{got:?} for {expected:?}"),
             }
-        }
-    }
-
-    #[test]
-    fn route_gives_every_recipient_the_same_body() {
-        let body = Body::from_static(b"body");
-        let output = Output::SharedObject {
-            to: vec![ClientId(3), ClientId(1)].into(),
-            encoding: rtmp_proto::amf::Encoding::Amf0,
-            body: body.clone(),
-        };
-        let Ok(commands) = route(output) else {
-            panic!("a SharedObject output is for clients");
-        };
-        assert_eq!(commands.len(), 2);
-        let routed: Vec<_> = commands.collect();
-        assert_eq!(
-            routed,
-            [
-                (ClientId(3), ClientCommand::SharedObject(body.clone())),
-                (ClientId(1), ClientCommand::SharedObject(body.clone())),
-            ]
-        );
-        for (_, command) in routed {
-            let ClientCommand::SharedObject(sent) = command else {
-                panic!("{command:?}");
-            };
-            assert_eq!(sent.as_ptr(), body.as_ptr(), "shared, not copied");
         }
     }
 }

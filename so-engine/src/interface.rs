@@ -8,7 +8,7 @@ use crate::delivery::{Body, Recipients};
 use crate::error::EngineMisuse;
 use crate::types::{CallId, ClientId, ScopePath, SoKey};
 
-/// One thing that happened, fed to [`Engine::apply`](crate::Engine::apply).
+/// One thing that happened, fed to [`Engine::handle_input`](crate::Engine::handle_input).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Input {
@@ -66,7 +66,7 @@ pub enum Input {
         snapshot: Snapshot,
     },
     /// Time passed: fires due lingers and persists (see
-    /// [`Engine::next_deadline`](crate::Engine::next_deadline)).
+    /// [`Engine::poll_timeout`](crate::Engine::poll_timeout)).
     Tick,
     /// Emit [`Output::Persist`] for every persistent SO with unsaved changes
     /// now, whatever the interval (before a graceful shutdown).

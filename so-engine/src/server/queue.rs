@@ -7,7 +7,7 @@ use std::fmt;
 use bytes::Bytes;
 use rtmp_proto::amf::Encoding;
 
-use crate::glue::ClientCommand;
+use super::link::ClientCommand;
 use crate::values::wire_size;
 
 /// The limits of one client's [`OutboundQueue`]. Start from [`Default`].

@@ -1,4 +1,4 @@
-//! The host: the engine, the store write-behind and the glue, as adapters run them.
+//! The hub: the engine, the store write-behind and the client links, as adapters run them.
 
 use rtmp_proto::amf::Value;
 use rtmp_proto::connection::Event;
@@ -8,7 +8,7 @@ use rtmp_proto::sim::Pair;
 use std::time::{Duration, Instant};
 
 use rtmp_proto::amf::Encoding;
-use so_engine::host::*;
+use so_engine::server::*;
 use so_engine::store::{MemoryStore, Store, StoreError, StoreOp};
 use so_engine::{
     CallId, ClientId, Engine, EngineConfig, EngineMisuse, Input, Output, ScopePath, Snapshot,
@@ -25,10 +25,10 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn host(epoch: Instant) -> Host {
-    Host::new(
+fn hub(epoch: Instant) -> Hub {
+    Hub::new(
         Engine::new(EngineConfig::default(), ()),
-        HostConfig::default(),
+        HubConfig::default(),
         epoch,
     )
 }
@@ -77,10 +77,10 @@ fn saved(ops: &[StoreOp]) -> Vec<(String, u32)> {
 #[test]
 fn deliveries_carry_the_client_and_its_encoding() {
     let t0 = epoch();
-    let mut host = host(t0);
+    let mut hub = hub(t0);
     let mut fx = Effects::default();
-    host.handle(t0, connected(1, "app", Encoding::Amf3), &mut fx);
-    host.handle(t0, connected(2, "app", Encoding::Amf0), &mut fx);
+    hub.handle_input(t0, connected(1, "app", Encoding::Amf3), &mut fx);
+    hub.handle_input(t0, connected(2, "app", Encoding::Amf0), &mut fx);
     assert_eq!(
         fx.deliveries,
         [
@@ -98,12 +98,12 @@ fn deliveries_carry_the_client_and_its_encoding() {
     );
     assert!(matches!(
         fx.events.as_slice(),
-        [HostEvent::Engine(Output::ScopeStarted { .. })]
+        [HubEvent::Engine(Output::ScopeStarted { .. })]
     ));
     fx = Effects::default();
-    host.handle(t0, so(1, "chat", false, vec![SoEvent::Use]), &mut fx);
-    host.handle(t0, so(2, "chat", false, vec![SoEvent::Use]), &mut fx);
-    host.handle(t0, so(1, "chat", false, vec![set("k", 1.0)]), &mut fx);
+    hub.handle_input(t0, so(1, "chat", false, vec![SoEvent::Use]), &mut fx);
+    hub.handle_input(t0, so(2, "chat", false, vec![SoEvent::Use]), &mut fx);
+    hub.handle_input(t0, so(1, "chat", false, vec![set("k", 1.0)]), &mut fx);
     let got: Vec<_> = fx
         .deliveries
         .iter()
@@ -120,16 +120,16 @@ fn deliveries_carry_the_client_and_its_encoding() {
     assert_eq!(got, [(1, 1, 2), (2, 1, 2), (1, 2, 1), (2, 2, 1)]);
     assert!(matches!(
         fx.events.as_slice(),
-        [HostEvent::Engine(Output::SoCreated { .. })]
+        [HubEvent::Engine(Output::SoCreated { .. })]
     ));
 }
 
 #[test]
 fn a_rejected_or_unknown_client_is_logged_not_fatal() {
     let t0 = epoch();
-    let mut host = host(t0);
+    let mut hub = hub(t0);
     let mut fx = Effects::default();
-    host.handle(
+    hub.handle_input(
         t0,
         Input::ClientLeft {
             client: ClientId(9),
@@ -138,73 +138,73 @@ fn a_rejected_or_unknown_client_is_logged_not_fatal() {
     );
     assert!(matches!(
         fx.events.as_slice(),
-        [HostEvent::Misuse(EngineMisuse::UnknownClient(ClientId(9)))]
+        [HubEvent::Misuse(EngineMisuse::UnknownClient(ClientId(9)))]
     ));
 }
 
 #[test]
 fn time_is_converted_and_never_goes_backwards() {
     let t0 = epoch();
-    let mut host = host(t0);
-    assert_eq!(host.tick(t0 + ms(1500)), Tick(1500));
-    assert_eq!(host.tick(t0 + ms(200)), Tick(1500));
-    assert_eq!(host.tick(t0 + Duration::from_micros(1_600_999)), Tick(1600));
-    assert_eq!(host.instant(Tick(250)), t0 + ms(250));
-    assert_eq!(host.next_deadline(), None);
+    let mut hub = hub(t0);
+    assert_eq!(hub.tick(t0 + ms(1500)), Tick(1500));
+    assert_eq!(hub.tick(t0 + ms(200)), Tick(1500));
+    assert_eq!(hub.tick(t0 + Duration::from_micros(1_600_999)), Tick(1600));
+    assert_eq!(hub.instant(Tick(250)), t0 + ms(250));
+    assert_eq!(hub.poll_timeout(), None);
 }
 
 #[test]
 fn persists_go_out_one_batch_at_a_time() {
     let t0 = epoch();
-    let mut host = host(t0);
+    let mut hub = hub(t0);
     let mut fx = Effects::default();
-    host.handle(t0, connected(1, "app", Encoding::Amf0), &mut fx);
-    host.handle(t0, so(1, "p", true, vec![SoEvent::Use]), &mut fx);
-    host.handle(t0 + ms(10), so(1, "p", true, vec![set("a", 1.0)]), &mut fx);
+    hub.handle_input(t0, connected(1, "app", Encoding::Amf0), &mut fx);
+    hub.handle_input(t0, so(1, "p", true, vec![SoEvent::Use]), &mut fx);
+    hub.handle_input(t0 + ms(10), so(1, "p", true, vec![set("a", 1.0)]), &mut fx);
     assert!(fx.store_batch.is_empty());
     // The engine snapshots once per persist interval after the first change.
     let due = t0 + ms(10 + EngineConfig::DEFAULT_PERSIST_INTERVAL_MS);
-    assert_eq!(host.next_deadline(), Some(due));
-    host.handle_timeout(due - ms(1), &mut fx);
+    assert_eq!(hub.poll_timeout(), Some(due));
+    hub.handle_timeout(due - ms(1), &mut fx);
     assert!(fx.store_batch.is_empty());
-    host.handle_timeout(due, &mut fx);
+    hub.handle_timeout(due, &mut fx);
     assert_eq!(saved(&fx.store_batch), [("p".to_string(), 2)]);
-    assert!(host.is_batch_out());
+    assert!(hub.is_batch_out());
     fx.store_batch.clear();
 
     // While the batch is out, newer snapshots wait, coalesced.
-    host.handle(due, so(1, "p", true, vec![set("a", 2.0)]), &mut fx);
-    host.handle(due, so(1, "p", true, vec![set("a", 3.0)]), &mut fx);
+    hub.handle_input(due, so(1, "p", true, vec![set("a", 2.0)]), &mut fx);
+    hub.handle_input(due, so(1, "p", true, vec![set("a", 3.0)]), &mut fx);
     let later = due + ms(EngineConfig::DEFAULT_PERSIST_INTERVAL_MS);
-    host.handle_timeout(later, &mut fx);
+    hub.handle_timeout(later, &mut fx);
     assert!(fx.store_batch.is_empty());
-    assert_eq!(host.pending_store_ops(), 1);
-    assert_eq!(host.next_deadline(), None);
-    host.store_done(later, vec![], &mut fx);
+    assert_eq!(hub.pending_store_ops(), 1);
+    assert_eq!(hub.poll_timeout(), None);
+    hub.handle_store_done(later, vec![], &mut fx);
     assert_eq!(saved(&fx.store_batch), [("p".to_string(), 4)]);
 }
 
 #[test]
 fn failed_ops_are_logged_and_retried() {
     let t0 = epoch();
-    let mut host = Host::new(
+    let mut hub = Hub::new(
         Engine::new(EngineConfig::default(), ()),
-        HostConfig {
+        HubConfig {
             flush_interval: ms(100),
         },
         t0,
     );
     let mut fx = Effects::default();
-    host.handle(t0, connected(1, "app", Encoding::Amf0), &mut fx);
-    host.handle(
+    hub.handle_input(t0, connected(1, "app", Encoding::Amf0), &mut fx);
+    hub.handle_input(
         t0,
         so(1, "p", true, vec![SoEvent::Use, set("a", 1.0)]),
         &mut fx,
     );
-    host.handle(t0 + ms(500), Input::Flush, &mut fx);
+    hub.handle_input(t0 + ms(500), Input::Flush, &mut fx);
     assert!(fx.store_batch.is_empty(), "waits the flush interval");
-    assert_eq!(host.next_deadline(), Some(t0 + ms(600)));
-    host.handle_timeout(t0 + ms(600), &mut fx);
+    assert_eq!(hub.poll_timeout(), Some(t0 + ms(600)));
+    hub.handle_timeout(t0 + ms(600), &mut fx);
     let batch = std::mem::take(&mut fx.store_batch);
     assert_eq!(saved(&batch), [("p".to_string(), 2)]);
     let failure = StoreError::Backend("disk on fire".into());
@@ -212,14 +212,14 @@ fn failed_ops_are_logged_and_retried() {
         .into_iter()
         .map(|op| (op, failure_clone(&failure)))
         .collect();
-    host.store_done(t0 + ms(650), failed, &mut fx);
+    hub.handle_store_done(t0 + ms(650), failed, &mut fx);
     assert!(matches!(
         fx.events.last(),
-        Some(HostEvent::StoreFailed { so, .. }) if so == &key("p")
+        Some(HubEvent::StoreFailed { so, .. }) if so == &key("p")
     ));
     assert!(fx.store_batch.is_empty());
-    assert_eq!(host.next_deadline(), Some(t0 + ms(750)));
-    host.handle_timeout(t0 + ms(750), &mut fx);
+    assert_eq!(hub.poll_timeout(), Some(t0 + ms(750)));
+    hub.handle_timeout(t0 + ms(750), &mut fx);
     assert_eq!(saved(&fx.store_batch), [("p".to_string(), 2)]);
 }
 
@@ -239,16 +239,16 @@ fn restored_data_is_served_and_problems_are_logged() {
     store.insert_raw(key("broken"), b"not a snapshot".to_vec());
     let report = store.load_all().unwrap();
 
-    let mut host = host(t0);
+    let mut hub = hub(t0);
     let mut fx = Effects::default();
-    host.restore(t0, report, &mut fx);
+    hub.handle_restore(t0, report, &mut fx);
     assert!(matches!(
         fx.events.as_slice(),
-        [HostEvent::SetAside(_), HostEvent::Restored(1)]
+        [HubEvent::SetAside(_), HubEvent::Restored(1)]
     ));
-    host.handle(t0, connected(1, "app", Encoding::Amf0), &mut fx);
-    host.handle(t0, so(1, "p", true, vec![SoEvent::Use]), &mut fx);
-    let view = host.engine().view();
+    hub.handle_input(t0, connected(1, "app", Encoding::Amf0), &mut fx);
+    hub.handle_input(t0, so(1, "p", true, vec![SoEvent::Use]), &mut fx);
+    let view = hub.engine().view();
     let p = view.shared_object(&key("p")).unwrap();
     assert_eq!((p.version(), p.get("a")), (7, Some(&Value::from("kept"))));
 }
@@ -256,30 +256,30 @@ fn restored_data_is_served_and_problems_are_logged() {
 #[test]
 fn shutdown_disconnects_everyone_and_drains_every_store_op() {
     let t0 = epoch();
-    let mut host = Host::new(
+    let mut hub = Hub::new(
         Engine::new(EngineConfig::default(), ()),
-        HostConfig {
+        HubConfig {
             flush_interval: Duration::from_secs(60),
         },
         t0,
     );
     let mut fx = Effects::default();
-    host.handle(t0, connected(1, "app", Encoding::Amf0), &mut fx);
-    host.handle(
+    hub.handle_input(t0, connected(1, "app", Encoding::Amf0), &mut fx);
+    hub.handle_input(
         t0,
         so(1, "p", true, vec![SoEvent::Use, set("a", 1.0)]),
         &mut fx,
     );
-    host.handle(
+    hub.handle_input(
         t0,
         so(1, "q", true, vec![SoEvent::Use, set("a", 1.0)]),
         &mut fx,
     );
-    host.handle(t0 + ms(600), Input::Tick, &mut fx);
+    hub.handle_input(t0 + ms(600), Input::Tick, &mut fx);
     assert!(fx.store_batch.is_empty());
-    host.handle(t0 + ms(700), so(1, "p", true, vec![set("a", 2.0)]), &mut fx);
+    hub.handle_input(t0 + ms(700), so(1, "p", true, vec![set("a", 2.0)]), &mut fx);
     fx = Effects::default();
-    host.shutdown(t0 + ms(800), &mut fx);
+    hub.shutdown(t0 + ms(800), &mut fx);
     assert!(fx.deliveries.iter().any(|d| d
         == &Delivery {
             to: ClientId(1),
@@ -290,7 +290,7 @@ fn shutdown_disconnects_everyone_and_drains_every_store_op() {
         saved(&fx.store_batch),
         [("p".to_string(), 3), ("q".to_string(), 2)]
     );
-    assert_eq!(host.pending_store_ops(), 0);
+    assert_eq!(hub.pending_store_ops(), 0);
 }
 
 /// The link's half: connection events become inputs, commands reach the

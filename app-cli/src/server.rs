@@ -16,7 +16,7 @@ use adapter_core::{Config, Runtime, Server};
 use clap::Parser;
 use rtmp_proto::chunk::DecoderLimits;
 use so_engine::EngineConfig;
-use so_engine::host::QueueLimits;
+use so_engine::server::QueueLimits;
 use tracing_subscriber::EnvFilter;
 
 /// RTMP Remote SharedObject server running the demo application.
