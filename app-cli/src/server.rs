@@ -26,6 +26,14 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:1935")]
     pub listen: String,
+    /// Address for HTTP: the browsers' WebSocket endpoint `/so`,
+    /// `/healthz`, `/metrics` and the `/admin` page; `off` disables it.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http_listen: String,
+    /// Lets the `/admin` page set, remove and destroy with this token
+    /// (without it the page is read-only).
+    #[arg(long)]
+    pub admin_token: Option<String>,
     /// Directory for persistent shared objects (created if missing).
     #[arg(long, default_value = "./so-data")]
     pub data_dir: PathBuf,
@@ -71,6 +79,11 @@ pub struct Args {
 }
 
 impl Args {
+    /// The HTTP address, `None` for `off`.
+    pub fn http_addr(&self) -> Option<String> {
+        (self.http_listen != "off").then(|| self.http_listen.clone())
+    }
+
     /// The server configuration these flags describe (the defaults for
     /// everything they do not name).
     pub fn config(&self) -> Config {
@@ -119,6 +132,8 @@ pub async fn main<R: Runtime>() -> ExitCode {
     let config = args.config();
     let served = async {
         Server::<R>::builder()
+            .http_addr(args.http_addr())
+            .admin_token(args.admin_token)
             .bind_addr(args.listen)
             .data_dir(args.data_dir)
             .config(config)
@@ -191,6 +206,10 @@ mod tests {
         let args = Args::try_parse_from(["server"]).expect("no flags");
         assert_eq!(args.listen, "127.0.0.1:1935");
         assert_eq!(args.data_dir, PathBuf::from("./so-data"));
+        assert_eq!(args.http_addr().as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(args.admin_token, None);
+        let off = Args::try_parse_from(["server", "--http-listen", "off"]).expect("off");
+        assert_eq!(off.http_addr(), None);
         let config = args.config();
         assert_eq!(
             config.engine.persist_interval_ms,

@@ -27,6 +27,7 @@ use rtmp_proto::amf::{self, Encoding, Str, Value};
 use rtmp_proto::connection::{Call, CallId, CloseReason, ConnectRequest, Event};
 use rtmp_proto::error::{ApiMisuse, Error, ProtocolError};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
+use so_engine::server::Peer;
 
 use crate::message::{ClientMessage, ServerMessage};
 use crate::{CloseCode, Limits};
@@ -447,6 +448,37 @@ pub fn shared_object_frame(body: &Bytes) -> Result<Bytes, rtmp_proto::error::Dec
     let frame = Bytes::from(ServerMessage::SharedObject(message).to_text());
     LAST_FRAME.set(Some((body.clone(), frame.clone())));
     Ok(frame)
+}
+
+/// The server drives a session through the same [`Peer`] commands as an
+/// RTMP connection.
+impl Peer for Session {
+    fn accept(&mut self, now: Instant) -> Result<(), ApiMisuse> {
+        Session::accept(self, now)
+    }
+    fn reject(&mut self, now: Instant, description: &str) -> Result<(), ApiMisuse> {
+        Session::reject(self, now, description)
+    }
+    fn send_shared_object_encoded(&mut self, now: Instant, body: &Bytes) -> Result<(), ApiMisuse> {
+        Session::send_shared_object_encoded(self, now, body)
+    }
+    fn reply(&mut self, now: Instant, transaction_id: f64, value: Value) -> Result<(), ApiMisuse> {
+        Session::reply(self, now, transaction_id, value)
+    }
+    fn reply_error(
+        &mut self,
+        now: Instant,
+        transaction_id: f64,
+        info: Value,
+    ) -> Result<(), ApiMisuse> {
+        Session::reply_error(self, now, transaction_id, info)
+    }
+    fn call(&mut self, now: Instant, method: &str, args: Vec<Value>) -> Result<CallId, ApiMisuse> {
+        Session::call(self, now, method, args)
+    }
+    fn close(&mut self, now: Instant) {
+        Session::close(self, now);
+    }
 }
 
 fn close_frame(code: CloseCode, reason: &str) -> Frame {

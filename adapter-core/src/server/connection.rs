@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use rtmp_proto::connection::{self, CloseReason, Connection, Event, Side};
-use so_engine::server::{ClientCommand, ClientLink};
+use so_engine::server::{ClientCommand, ClientLink, Peer};
 use so_engine::{ClientId, Input};
 use tracing::{debug, error, info};
 
@@ -37,7 +37,7 @@ const IDLE_TIMER: Duration = Duration::from_secs(3600);
 /// client that never pauses cannot hold a worker thread.
 const TURNS_PER_POLL: usize = 64;
 
-/// Serves one accepted socket until it closes.
+/// Serves one accepted RTMP socket until it closes.
 pub(super) async fn serve<R: Runtime>(
     stream: R::Stream,
     peer: SocketAddr,
@@ -47,6 +47,27 @@ pub(super) async fn serve<R: Runtime>(
     config: Arc<Config>,
     connection_config: Arc<connection::Config>,
 ) {
+    let mut seed = [0u8; 32];
+    if let Err(e) = getrandom::fill(&mut seed) {
+        error!(client = client.0, %peer, error = %e, "no OS randomness for the handshake: connection dropped");
+        return;
+    }
+    let conn = Connection::new(connection_config, Side::Server, Instant::now(), seed);
+    run::<R, Connection>(stream, peer, client, mailbox, engine, config, conn).await;
+}
+
+/// Serves one accepted socket with `conn` (an RTMP [`Connection`] or a
+/// [`WebConnection`](super::web::WebConnection)) until it closes: the same
+/// loop, queue, backpressure and close handling for every transport.
+pub(super) async fn run<R: Runtime, W: Wire>(
+    stream: R::Stream,
+    peer: SocketAddr,
+    client: ClientId,
+    mailbox: Arc<Mailbox>,
+    engine: EngineSender,
+    config: Arc<Config>,
+    conn: W,
+) {
     // Every log line names the connection itself: a span entered on every
     // poll would cost more than the rest of a small delivery's bookkeeping.
     let id = client.0;
@@ -54,16 +75,11 @@ pub(super) async fn serve<R: Runtime>(
     if let Err(e) = R::set_nodelay(&stream) {
         debug!(client = id, %peer, error = %e, "TCP_NODELAY not set");
     }
-    let mut seed = [0u8; 32];
-    if let Err(e) = getrandom::fill(&mut seed) {
-        error!(client = id, %peer, error = %e, "no OS randomness for the handshake: connection dropped");
-        return;
-    }
     engine.send(ToEngine::Register(client, mailbox.clone()));
-    info!(client = id, %peer, "connection opened");
+    info!(client = id, %peer, transport = W::TRANSPORT, "connection opened");
     let now = Instant::now();
-    let mut task = Task::<R> {
-        conn: Connection::new(connection_config, Side::Server, now, seed),
+    let mut task = Task::<R, W> {
+        conn,
         link: ClientLink::new(client),
         peer,
         engine,
@@ -88,8 +104,51 @@ pub(super) async fn serve<R: Runtime>(
     task.engine.send(ToEngine::Gone(client));
 }
 
-struct Task<R: Runtime> {
-    conn: Connection,
+/// What the connection loop drives: the sans-IO state of one client's
+/// socket, bytes in and out, events to the [`ClientLink`], commands back
+/// through [`Peer`].
+pub(super) trait Wire: Peer + Send + 'static {
+    /// The transport's name, for the log.
+    const TRANSPORT: &'static str;
+    /// Bytes from the socket (errors arrive as [`Event::Closed`]).
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]);
+    /// The deadline from [`Wire::poll_timeout`] passed.
+    fn handle_timeout(&mut self, now: Instant);
+    /// Appends what is to be written to `out`.
+    fn poll_transmit(&mut self, out: &mut BytesMut);
+    /// The next event for the link.
+    fn poll_event(&mut self) -> Option<Event>;
+    /// When [`Wire::handle_timeout`] wants to be called.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Whether the connection is over.
+    fn is_closed(&self) -> bool;
+}
+
+impl Wire for Connection {
+    const TRANSPORT: &'static str = "rtmp";
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        // Errors also arrive as Event::Closed.
+        let _ = Connection::handle_input(self, now, bytes);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Connection::handle_timeout(self, now);
+    }
+    fn poll_transmit(&mut self, out: &mut BytesMut) {
+        Connection::poll_transmit(self, out);
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        Connection::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Connection::poll_timeout(self)
+    }
+    fn is_closed(&self) -> bool {
+        Connection::is_closed(self)
+    }
+}
+
+struct Task<R: Runtime, W> {
+    conn: W,
     link: ClientLink,
     peer: SocketAddr,
     engine: EngineSender,
@@ -119,7 +178,7 @@ struct Task<R: Runtime> {
     close_by: Option<Instant>,
 }
 
-impl<R: Runtime> Task<R> {
+impl<R: Runtime, W: Wire> Task<R, W> {
     /// The drive loop: after every input, command or timer, hand the
     /// engine what the connection reported and write what it has to send.
     /// Sources in priority order: the socket's room, the mailbox, the
@@ -283,8 +342,7 @@ impl<R: Runtime> Task<R> {
             {
                 let now = Instant::now();
                 input_at = Some(now);
-                // Errors also arrive as Event::Closed.
-                let _ = self.conn.handle_input(now, &buf[..n]);
+                self.conn.handle_input(now, &buf[..n]);
             }
             read
         });

@@ -72,29 +72,36 @@ impl Mailbox {
 
     /// Queues everything the engine has for this client from one turn
     /// (engine side), in order, under one lock, waking the connection
-    /// once: when its queue was empty, or just overflowed.
+    /// once: when its queue was empty, or just overflowed. True if it
+    /// just overflowed (the client is being disconnected).
     pub(crate) fn deliver_all(
         &self,
         client: ClientId,
         commands: impl IntoIterator<Item = (ClientCommand, Option<ChangeKey>)>,
-    ) {
+    ) -> bool {
         let mut state = self.lock();
         let was_empty = state.queue.is_empty();
         let mut queued = false;
         for (command, key) in commands {
             match state.queue.push_keyed(command, key) {
-                Ok(Pushed::Dropped) => return,
+                Ok(Pushed::Dropped) => return false,
                 Ok(_) => queued = true,
                 Err(overflow) => {
                     self.notify(state);
                     warn!(client = client.0, %overflow, "disconnecting a slow reader");
-                    return;
+                    return true;
                 }
             }
         }
         if was_empty && queued {
             self.notify(state);
         }
+        false
+    }
+
+    /// How many bytes wait in the queue.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.lock().queue.queued_bytes()
     }
 
     /// Tells the connection to close once what is queued went out.

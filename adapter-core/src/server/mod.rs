@@ -6,6 +6,7 @@ mod connection;
 mod engine;
 mod handover;
 mod mailbox;
+mod web;
 
 use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
@@ -58,6 +59,8 @@ pub struct Config {
     /// per update, trading up to this much latency for far less work per
     /// delivery. Zero hands over after every engine turn.
     pub delivery_tick: Duration,
+    /// WebSocket clients (`/so`): frame limits and the connect timeout.
+    pub web: so_web::Config,
 }
 
 impl Config {
@@ -83,6 +86,7 @@ impl Default for Config {
             max_unsent_bytes: Self::DEFAULT_MAX_UNSENT_BYTES,
             close_grace: Self::DEFAULT_CLOSE_GRACE,
             delivery_tick: Self::DEFAULT_DELIVERY_TICK,
+            web: so_web::Config::default(),
         }
     }
 }
@@ -94,6 +98,8 @@ type EngineSetup = Box<dyn FnOnce(&mut Engine) + Send>;
 /// [`ServerBuilder::bind`].
 pub struct ServerBuilder<R> {
     addr: String,
+    http_addr: Option<String>,
+    admin_token: Option<String>,
     engine: EngineFactory,
     setups: Vec<EngineSetup>,
     store: Box<dyn Store + Send>,
@@ -105,6 +111,21 @@ impl<R: Runtime> ServerBuilder<R> {
     /// The address to listen on (default `127.0.0.1:1935`; port 0 picks one).
     pub fn bind_addr(mut self, addr: impl Into<String>) -> Self {
         self.addr = addr.into();
+        self
+    }
+
+    /// Also serves HTTP on `addr` (`host:port`; port 0 picks one): the
+    /// WebSocket endpoint `/so` for browsers, `/healthz`, `/metrics` and
+    /// the `/admin` page. `None` (the default) serves RTMP only.
+    pub fn http_addr(mut self, addr: Option<String>) -> Self {
+        self.http_addr = addr;
+        self
+    }
+
+    /// Lets `/admin` set, remove and destroy with this token (without
+    /// one, the page is read-only).
+    pub fn admin_token(mut self, token: Option<String>) -> Self {
+        self.admin_token = token;
         self
     }
 
@@ -211,7 +232,19 @@ impl<R: Runtime> ServerBuilder<R> {
                 source,
             })?;
         let local_addr = R::local_addr(&listener)?;
+        let http = match self.http_addr.clone() {
+            Some(addr) => {
+                let listener = R::bind(addr.clone())
+                    .await
+                    .map_err(|source| Error::Bind { addr, source })?;
+                let http_addr = R::local_addr(&listener)?;
+                Some((listener, http_addr))
+            }
+            None => None,
+        };
         let config = Arc::new(self.config);
+        let stats = Arc::new(web::Stats::default());
+        let admin = Arc::new(web::AdminView::default());
         let setups = self.setups;
         let factory = self.engine;
         let build = move |config: EngineConfig| {
@@ -221,11 +254,31 @@ impl<R: Runtime> ServerBuilder<R> {
             }
             engine
         };
-        let engine = EngineHandle::start::<R>(build, self.store, config.clone()).await?;
+        let engine = EngineHandle::start::<R>(
+            build,
+            self.store,
+            config.clone(),
+            stats.clone(),
+            admin.clone(),
+        )
+        .await?;
         info!(%local_addr, "listening");
+        let http = http.map(|(listener, http_addr)| {
+            info!(%http_addr, "listening for HTTP and WebSocket (/so, /healthz, /metrics, /admin)");
+            let shared = Arc::new(web::WebShared {
+                session: config.web.clone(),
+                stats: stats.clone(),
+                admin,
+                admin_token: self.admin_token,
+                engine: engine.sender(),
+            });
+            (listener, http_addr, shared)
+        });
         Ok(Server {
             listener,
             local_addr,
+            http,
+            stats,
             engine,
             config,
             shutdown: ShutdownHandle(Arc::new(Signal::default())),
@@ -238,6 +291,9 @@ impl<R: Runtime> ServerBuilder<R> {
 pub struct Server<R: Runtime> {
     listener: R::Listener,
     local_addr: SocketAddr,
+    /// The HTTP listener, its address, and what its connections share.
+    http: Option<(R::Listener, SocketAddr, Arc<web::WebShared>)>,
+    stats: Arc<web::Stats>,
     engine: EngineHandle,
     config: Arc<Config>,
     shutdown: ShutdownHandle,
@@ -268,6 +324,8 @@ impl<R: Runtime> Server<R> {
     pub fn builder() -> ServerBuilder<R> {
         ServerBuilder {
             addr: "127.0.0.1:1935".into(),
+            http_addr: None,
+            admin_token: None,
             engine: Box::new(|config| Engine::new(config, ())),
             setups: Vec::new(),
             store: Box::new(MemoryStore::new()),
@@ -279,6 +337,12 @@ impl<R: Runtime> Server<R> {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address the HTTP listener (WebSocket, metrics, admin) listens
+    /// on, if there is one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|(_, addr, _)| *addr)
     }
 
     /// A handle that shuts the server down.
@@ -299,6 +363,8 @@ impl<R: Runtime> Server<R> {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let Self {
             listener,
+            http,
+            stats,
             engine,
             config,
             shutdown: handle,
@@ -325,7 +391,27 @@ impl<R: Runtime> Server<R> {
                     std::task::ready!(R::poll_timer(timer, cx));
                     backoff = None;
                 }
-                let (stream, peer) = match std::task::ready!(R::poll_accept(&listener, cx)) {
+                // Both listeners, taking turns first, so that a flood on one
+                // does not starve the other.
+                let web_first = next_client % 2 == 1;
+                let mut accepted = None;
+                for web in [web_first, !web_first] {
+                    let polled = match (&http, web) {
+                        (_, false) => R::poll_accept(&listener, cx).map(|r| (r, None)),
+                        (Some((http, _, shared)), true) => {
+                            R::poll_accept(http, cx).map(|r| (r, Some(shared.clone())))
+                        }
+                        (None, true) => continue,
+                    };
+                    if let Poll::Ready(ready) = polled {
+                        accepted = Some(ready);
+                        break;
+                    }
+                }
+                let Some((result, web)) = accepted else {
+                    return Poll::Pending;
+                };
+                let (stream, peer) = match result {
                     Ok(accepted) => accepted,
                     Err(error) => {
                         warn!(%error, "accept failed");
@@ -341,23 +427,38 @@ impl<R: Runtime> Server<R> {
                 let client = ClientId(next_client);
                 let mailbox = Arc::new(Mailbox::new(config.queue));
                 let slot = live.insert(client, mailbox.clone());
-                let task = connection::serve::<R>(
-                    stream,
-                    peer,
-                    client,
-                    mailbox,
-                    engine.sender(),
-                    config.clone(),
-                    connection_config.clone(),
-                );
-                R::spawn(async move {
-                    task.await;
-                    drop(slot);
-                });
+                let sender = engine.sender();
+                if let Some(shared) = web {
+                    let open = stats.open(web::Transport::Http);
+                    let conn = web::WebConnection::new(shared, Instant::now());
+                    let task = connection::run::<R, _>(
+                        stream, peer, client, mailbox, sender, config.clone(), conn,
+                    );
+                    R::spawn(async move {
+                        task.await;
+                        drop((slot, open));
+                    });
+                } else {
+                    let open = stats.open(web::Transport::Rtmp);
+                    let task = connection::serve::<R>(
+                        stream,
+                        peer,
+                        client,
+                        mailbox,
+                        sender,
+                        config.clone(),
+                        connection_config.clone(),
+                    );
+                    R::spawn(async move {
+                        task.await;
+                        drop((slot, open));
+                    });
+                }
             }
         })
         .await;
         drop(listener);
+        drop(http);
         if let Stop::EngineGone = stop {
             error!("the engine thread stopped: shutting down");
             live.kill_all();

@@ -42,6 +42,8 @@ impl Drop for TempDir {
 /// [`stop`](Self::stop) was not called.
 pub(crate) struct TestServer<R> {
     pub(crate) addr: SocketAddr,
+    /// The HTTP listener (WebSocket `/so`, `/metrics`, `/admin`), if any.
+    pub(crate) http: Option<SocketAddr>,
     shutdown: ShutdownHandle,
     stopped: mpsc::Receiver<Result<(), Error>>,
     runtime: PhantomData<fn() -> R>,
@@ -57,6 +59,7 @@ impl<R: Runtime> TestServer<R> {
     pub(crate) async fn with_config(data_dir: &Path, config: Config) -> Self {
         let server = Server::<R>::builder()
             .bind_addr("127.0.0.1:0")
+            .http_addr(Some("127.0.0.1:0".into()))
             .data_dir(data_dir)
             .config(config)
             .demo()
@@ -70,6 +73,7 @@ impl<R: Runtime> TestServer<R> {
     pub(crate) async fn in_memory() -> Self {
         let server = Server::<R>::builder()
             .bind_addr("127.0.0.1:0")
+            .http_addr(Some("127.0.0.1:0".into()))
             .memory_store()
             .demo()
             .bind()
@@ -81,6 +85,7 @@ impl<R: Runtime> TestServer<R> {
     /// Runs `server` in the background.
     pub(crate) fn run(server: Server<R>) -> Self {
         let addr = server.local_addr();
+        let http = server.http_addr();
         let shutdown = server.shutdown_handle();
         let (done, stopped) = mpsc::channel();
         R::spawn(async move {
@@ -88,6 +93,7 @@ impl<R: Runtime> TestServer<R> {
         });
         Self {
             addr,
+            http,
             shutdown,
             stopped,
             runtime: PhantomData,

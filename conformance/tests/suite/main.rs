@@ -42,4 +42,5 @@ mod harness;
 mod limits;
 mod mini_server;
 mod process;
+mod websocket;
 mod wire;

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use rtmp_proto::amf::Encoding;
 
-pub use self::link::{ClientCommand, ClientLink};
+pub use self::link::{ClientCommand, ClientLink, Peer};
 pub use self::queue::{
     COALESCE_RUN_MAX, ChangeKey, OutboundQueue, Overflow, Pushed, QueueLimits, coalesce_run,
     single_change_key,
