@@ -75,8 +75,6 @@ pub struct CloseCode(pub u16);
 impl CloseCode {
     /// 1000: a normal close.
     pub const NORMAL: Self = Self(1000);
-    /// 1001: the server is shutting down.
-    pub const GOING_AWAY: Self = Self(1001);
     /// 1002: the client broke the WebSocket protocol.
     pub const PROTOCOL: Self = Self(1002);
     /// 1003: a binary frame (this protocol is text only).
@@ -91,8 +89,4 @@ impl CloseCode {
     pub const INTERNAL: Self = Self(1011);
     /// 4000: the connect was rejected (the reason is in the frame before).
     pub const REJECTED: Self = Self(4000);
-    /// 4001: the client read too slowly; its queue went past the cap.
-    pub const SLOW_READER: Self = Self(4001);
-    /// 4002: server code disconnected the client.
-    pub const DISCONNECTED: Self = Self(4002);
 }
