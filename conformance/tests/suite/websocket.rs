@@ -512,7 +512,69 @@ async fn health_metrics_and_admin_answer<R: Adapter>() {
     server.stop().await;
 }
 
+async fn the_admin_token_allows_set_remove_and_destroy<R: Adapter>() {
+    let server = adapter_core::Server::<R>::builder()
+        .bind_addr("127.0.0.1:0")
+        .http_addr(Some("127.0.0.1:0".into()))
+        .admin_token(Some("s3cret".into()))
+        .memory_store()
+        .demo()
+        .bind()
+        .await
+        .expect("the server starts");
+    let server = TestServer::<R>::run(server);
+    let http = http_of(&server);
+    let mut ws = WsClient::connect(http, "chat/lobby");
+    ws.use_so("room", false);
+    let op = |query: &str| get(http, &format!("/admin/op?{query} HTTP/1.1")).0;
+
+    assert_eq!(
+        op("op=set&scope=chat%2Flobby&so=room&key=topic&value=%22hi%22&token=wrong"),
+        403
+    );
+    assert_eq!(
+        op("op=set&scope=chat%2Flobby&so=room&key=topic&value=%22hi%22&token=s3cret"),
+        202
+    );
+    let changed = ws.next_so();
+    assert_eq!(
+        (changed.version, changed.events),
+        (2, vec![change("topic", "hi")])
+    );
+    assert_eq!(
+        op("op=remove&scope=chat%2Flobby&so=room&key=topic&token=s3cret"),
+        202
+    );
+    assert_eq!(
+        ws.next_so().events,
+        [SoEvent::Remove {
+            key: "topic".into()
+        }]
+    );
+    assert_eq!(
+        op("op=set&scope=chat%2Flobby&so=room&key=k&value=%7B&token=s3cret"),
+        400
+    );
+    assert_eq!(
+        op("op=destroy&scope=chat%2Flobby&so=room&token=s3cret"),
+        202
+    );
+    let destroyed: Vec<SoEvent> = std::iter::from_fn(|| Some(ws.next_so()))
+        .flat_map(|m| m.events)
+        .take(2)
+        .collect();
+    assert_eq!(destroyed[0], SoEvent::Clear);
+    assert!(
+        matches!(&destroyed[1], SoEvent::Status { code, .. } if code == "SharedObject.ObjectDestroyed"),
+        "{destroyed:?}"
+    );
+    let (_, state) = get(http, "/admin/state HTTP/1.1");
+    assert!(state.contains("\"writable\":true"), "{state}");
+    server.stop().await;
+}
+
 suite!(
+    the_admin_token_allows_set_remove_and_destroy,
     websocket_and_rtmp_clients_share_one_so,
     websocket_clients_meet_the_same_security_and_demo_rules,
     bad_frames_get_errors_and_nobody_else_notices,
