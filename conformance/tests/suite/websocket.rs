@@ -573,7 +573,103 @@ async fn the_admin_token_allows_set_remove_and_destroy<R: Adapter>() {
     server.stop().await;
 }
 
+async fn more_of_the_contract_and_the_demo_over_websocket<R: Adapter>() {
+    let dir = TempDir::new();
+    let server = TestServer::<R>::start(dir.path()).await;
+    let http = http_of(&server);
+    let mut a = WsClient::connect(http, "app");
+    let mut b = WsClient::connect(http, "app");
+    a.use_so("doc", false);
+    b.use_so("doc", false);
+    a.send_so("doc", false, vec![set("k", 1.0)]);
+    assert_eq!(a.next_so().version, 2);
+    assert_eq!(b.next_so().events, [change("k", 1.0)]);
+    // A second USE gets the full answer again.
+    let again = b.use_so("doc", false);
+    assert_eq!((again.version, again.events.len()), (2, 3));
+    // The same value again: SUCCESS only, no version bump, nothing to others.
+    a.send_so("doc", false, vec![set("k", 1.0)]);
+    let same = a.next_so();
+    assert_eq!(
+        (same.version, same.events),
+        (2, vec![SoEvent::Success { key: "k".into() }])
+    );
+    assert_eq!(b.sync(), []);
+    // Removing a missing key changes nothing.
+    a.send_so(
+        "doc",
+        false,
+        vec![SoEvent::RequestRemove {
+            key: "missing".into(),
+        }],
+    );
+    assert_eq!(a.sync(), []);
+    assert_eq!(b.sync(), []);
+
+    // Every value an SO holds round-trips through a persistent SO and a
+    // restart, written by a browser, read by an RTMP client.
+    let values = [
+        ("s", Value::from("text")),
+        ("n", Value::from(1.5)),
+        ("t", Value::from(true)),
+        ("a", Value::StrictArray(vec![Value::from(1.0), Value::Null])),
+        ("o", Value::object([("x", Value::from(2.0))])),
+        ("bytes", Value::ByteArray(vec![1, 2, 3])),
+    ];
+    a.use_so("saved", true);
+    a.send_so(
+        "saved",
+        true,
+        values.iter().map(|(k, v)| set(k, v.clone())).collect(),
+    );
+    a.next_so();
+    drop((a, b));
+    server.stop().await;
+    let server = TestServer::<R>::start(dir.path()).await;
+    let mut rtmp = TestClient::connect(&server.url("app"), Encoding::Amf3);
+    let used = rtmp.use_so("saved", true);
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|x, y| x.0.cmp(y.0));
+    let mut expected = vec![SoEvent::UseSuccess, SoEvent::Clear];
+    expected.extend(sorted.iter().map(|(k, v)| change(k, v.clone())));
+    assert_eq!(used.events, expected);
+    let mut ws = WsClient::connect(http_of(&server), "app");
+    assert_eq!(ws.use_so("saved", true).events, expected);
+    assert_eq!(
+        ws.use_so("saved", false).events,
+        [status_error(status::BAD_PERSISTENCE)]
+    );
+
+    // The demo: presence counts browsers too; say sets last first.
+    let mut other = WsClient::connect(http_of(&server), "app");
+    ws.use_so(demo::PRESENCE, false);
+    let second = other.use_so(demo::PRESENCE, false);
+    assert_eq!(second.events.last(), Some(&change("count", 2.0)));
+    assert_eq!(ws.next_so().events, [change("count", 2.0)]);
+    let say = SoEvent::SendMessage {
+        method: "say".into(),
+        args: vec![Value::from("hello")],
+    };
+    ws.use_so(demo::ECHO, false);
+    ws.send_so(demo::ECHO, false, vec![say.clone()]);
+    assert_eq!(ws.next_so().events, [change("last", "hello"), say]);
+    // Calls: several arguments come back as an array; unknown methods fail.
+    assert_eq!(
+        ws.call("echo", vec![Value::from("x"), Value::from(2.0)]),
+        Ok(Value::StrictArray(vec![Value::from("x"), Value::from(2.0)]))
+    );
+    let Err(info) = ws.call("nothing", vec![]) else {
+        panic!("an unknown method succeeded");
+    };
+    assert_eq!(
+        info.property("code"),
+        Some(&Value::from("NetConnection.Call.Failed"))
+    );
+    server.stop().await;
+}
+
 suite!(
+    more_of_the_contract_and_the_demo_over_websocket,
     the_admin_token_allows_set_remove_and_destroy,
     websocket_and_rtmp_clients_share_one_so,
     websocket_clients_meet_the_same_security_and_demo_rules,
