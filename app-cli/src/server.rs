@@ -34,6 +34,16 @@ pub struct Args {
     /// (without it the page is read-only).
     #[arg(long)]
     pub admin_token: Option<String>,
+    /// Address for RTMPS (RTMP inside TLS, commonly port 443); needs
+    /// --tls-cert and --tls-key.
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    pub tls_listen: Option<String>,
+    /// The RTMPS certificate chain (PEM).
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// The RTMPS certificate's private key (PEM).
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
     /// Directory for persistent shared objects (created if missing).
     #[arg(long, default_value = "./so-data")]
     pub data_dir: PathBuf,
@@ -130,8 +140,17 @@ pub async fn main<R: Runtime>() -> ExitCode {
     let args = Args::parse();
     tracing::info!(data_dir = %args.data_dir.display(), "starting the demo server");
     let config = args.config();
+    let tls = args
+        .tls_listen
+        .clone()
+        .zip(args.tls_cert.clone())
+        .zip(args.tls_key.clone());
     let served = async {
-        Server::<R>::builder()
+        let mut builder = Server::<R>::builder();
+        if let Some(((addr, cert), key)) = tls {
+            builder = builder.tls(addr, cert, key);
+        }
+        builder
             .http_addr(args.http_addr())
             .admin_token(args.admin_token)
             .bind_addr(args.listen)
@@ -210,6 +229,11 @@ mod tests {
         assert_eq!(args.admin_token, None);
         let off = Args::try_parse_from(["server", "--http-listen", "off"]).expect("off");
         assert_eq!(off.http_addr(), None);
+        assert_eq!(args.tls_listen, None);
+        assert!(
+            Args::try_parse_from(["server", "--tls-listen", "0.0.0.0:443"]).is_err(),
+            "TLS needs a certificate"
+        );
         let config = args.config();
         assert_eq!(
             config.engine.persist_interval_ms,

@@ -47,13 +47,30 @@ pub(super) async fn serve<R: Runtime>(
     config: Arc<Config>,
     connection_config: Arc<connection::Config>,
 ) {
+    let Some(conn) = rtmp_connection(client, peer, &connection_config) else {
+        return;
+    };
+    run::<R, Connection>(stream, peer, client, mailbox, engine, config, conn).await;
+}
+
+/// A server-side RTMP [`Connection`] with a fresh handshake seed; `None`
+/// (logged) without OS randomness.
+pub(super) fn rtmp_connection(
+    client: ClientId,
+    peer: SocketAddr,
+    connection_config: &Arc<connection::Config>,
+) -> Option<Connection> {
     let mut seed = [0u8; 32];
     if let Err(e) = getrandom::fill(&mut seed) {
         error!(client = client.0, %peer, error = %e, "no OS randomness for the handshake: connection dropped");
-        return;
+        return None;
     }
-    let conn = Connection::new(connection_config, Side::Server, Instant::now(), seed);
-    run::<R, Connection>(stream, peer, client, mailbox, engine, config, conn).await;
+    Some(Connection::new(
+        connection_config.clone(),
+        Side::Server,
+        Instant::now(),
+        seed,
+    ))
 }
 
 /// Serves one accepted socket with `conn` (an RTMP [`Connection`] or a

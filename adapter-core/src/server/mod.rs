@@ -6,6 +6,7 @@ mod connection;
 mod engine;
 mod handover;
 mod mailbox;
+mod tls;
 mod web;
 
 use std::future::{Future, poll_fn};
@@ -100,6 +101,7 @@ pub struct ServerBuilder<R> {
     addr: String,
     http_addr: Option<String>,
     admin_token: Option<String>,
+    tls: Option<(String, PathBuf, PathBuf)>,
     engine: EngineFactory,
     setups: Vec<EngineSetup>,
     store: Box<dyn Store + Send>,
@@ -119,6 +121,18 @@ impl<R: Runtime> ServerBuilder<R> {
     /// the `/admin` page. `None` (the default) serves RTMP only.
     pub fn http_addr(mut self, addr: Option<String>) -> Self {
         self.http_addr = addr;
+        self
+    }
+
+    /// Also serves RTMPS (RTMP inside TLS) on `addr`, with the PEM
+    /// certificate chain in `cert` and its private key in `key`.
+    pub fn tls(
+        mut self,
+        addr: impl Into<String>,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.tls = Some((addr.into(), cert.into(), key.into()));
         self
     }
 
@@ -242,6 +256,18 @@ impl<R: Runtime> ServerBuilder<R> {
             }
             None => None,
         };
+        let tls = match self.tls.clone() {
+            Some((addr, cert, key)) => {
+                let tls_config = tls::server_config(&cert, &key)?;
+                let listener = R::bind(addr.clone())
+                    .await
+                    .map_err(|source| Error::Bind { addr, source })?;
+                let tls_addr = R::local_addr(&listener)?;
+                info!(%tls_addr, "listening for RTMPS");
+                Some((listener, tls_addr, tls_config))
+            }
+            None => None,
+        };
         let config = Arc::new(self.config);
         let stats = Arc::new(web::Stats::default());
         let admin = Arc::new(web::AdminView::default());
@@ -278,6 +304,7 @@ impl<R: Runtime> ServerBuilder<R> {
             listener,
             local_addr,
             http,
+            tls,
             stats,
             engine,
             config,
@@ -293,6 +320,8 @@ pub struct Server<R: Runtime> {
     local_addr: SocketAddr,
     /// The HTTP listener, its address, and what its connections share.
     http: Option<(R::Listener, SocketAddr, Arc<web::WebShared>)>,
+    /// The RTMPS listener, its address, and its TLS configuration.
+    tls: Option<(R::Listener, SocketAddr, Arc<rustls::ServerConfig>)>,
     stats: Arc<web::Stats>,
     engine: EngineHandle,
     config: Arc<Config>,
@@ -308,6 +337,13 @@ impl ShutdownHandle {
     pub fn shutdown(&self) {
         self.0.notify();
     }
+}
+
+/// Which listener a socket came from.
+enum Via {
+    Rtmp,
+    Web(Arc<web::WebShared>),
+    Tls(Arc<rustls::ServerConfig>),
 }
 
 /// Why the accept loop stopped.
@@ -326,6 +362,7 @@ impl<R: Runtime> Server<R> {
             addr: "127.0.0.1:1935".into(),
             http_addr: None,
             admin_token: None,
+            tls: None,
             engine: Box::new(|config| Engine::new(config, ())),
             setups: Vec::new(),
             store: Box::new(MemoryStore::new()),
@@ -343,6 +380,11 @@ impl<R: Runtime> Server<R> {
     /// on, if there is one.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http.as_ref().map(|(_, addr, _)| *addr)
+    }
+
+    /// The address the RTMPS listener listens on, if there is one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|(_, addr, _)| *addr)
     }
 
     /// A handle that shuts the server down.
@@ -364,6 +406,7 @@ impl<R: Runtime> Server<R> {
         let Self {
             listener,
             http,
+            tls,
             stats,
             engine,
             config,
@@ -391,24 +434,32 @@ impl<R: Runtime> Server<R> {
                     std::task::ready!(R::poll_timer(timer, cx));
                     backoff = None;
                 }
-                // Both listeners, taking turns first, so that a flood on one
-                // does not starve the other.
-                let web_first = next_client % 2 == 1;
+                // Every listener, taking turns to be first, so that a flood
+                // on one does not starve the others.
+                let first = usize::try_from(next_client % 3).unwrap_or(0);
                 let mut accepted = None;
-                for web in [web_first, !web_first] {
-                    let polled = match (&http, web) {
-                        (_, false) => R::poll_accept(&listener, cx).map(|r| (r, None)),
-                        (Some((http, _, shared)), true) => {
-                            R::poll_accept(http, cx).map(|r| (r, Some(shared.clone())))
-                        }
-                        (None, true) => continue,
+                for turn in 0..3 {
+                    let polled = match (first + turn) % 3 {
+                        0 => R::poll_accept(&listener, cx).map(|r| (r, Via::Rtmp)),
+                        1 => match &http {
+                            Some((http, _, shared)) => {
+                                R::poll_accept(http, cx).map(|r| (r, Via::Web(shared.clone())))
+                            }
+                            None => continue,
+                        },
+                        _ => match &tls {
+                            Some((tls, _, config)) => {
+                                R::poll_accept(tls, cx).map(|r| (r, Via::Tls(config.clone())))
+                            }
+                            None => continue,
+                        },
                     };
                     if let Poll::Ready(ready) = polled {
                         accepted = Some(ready);
                         break;
                     }
                 }
-                let Some((result, web)) = accepted else {
+                let Some((result, via)) = accepted else {
                     return Poll::Pending;
                 };
                 let (stream, peer) = match result {
@@ -428,37 +479,56 @@ impl<R: Runtime> Server<R> {
                 let mailbox = Arc::new(Mailbox::new(config.queue));
                 let slot = live.insert(client, mailbox.clone());
                 let sender = engine.sender();
-                if let Some(shared) = web {
-                    let open = stats.open(web::Transport::Http);
-                    let conn = web::WebConnection::new(shared, Instant::now());
-                    let task = connection::run::<R, _>(
-                        stream, peer, client, mailbox, sender, config.clone(), conn,
-                    );
-                    R::spawn(async move {
-                        task.await;
-                        drop((slot, open));
-                    });
-                } else {
-                    let open = stats.open(web::Transport::Rtmp);
-                    let task = connection::serve::<R>(
-                        stream,
-                        peer,
-                        client,
-                        mailbox,
-                        sender,
-                        config.clone(),
-                        connection_config.clone(),
-                    );
-                    R::spawn(async move {
-                        task.await;
-                        drop((slot, open));
-                    });
+                match via {
+                    Via::Web(shared) => {
+                        let open = stats.open(web::Transport::Http);
+                        let conn = web::WebConnection::new(shared, Instant::now());
+                        let task = connection::run::<R, _>(
+                            stream, peer, client, mailbox, sender, config.clone(), conn,
+                        );
+                        R::spawn(async move {
+                            task.await;
+                            drop((slot, open));
+                        });
+                    }
+                    Via::Tls(tls_config) => {
+                        let open = stats.open(web::Transport::Rtmp);
+                        let Some(conn) = connection::rtmp_connection(client, peer, &connection_config)
+                            .and_then(|inner| tls::TlsConnection::new(tls_config, inner).ok())
+                        else {
+                            continue;
+                        };
+                        let task = connection::run::<R, _>(
+                            stream, peer, client, mailbox, sender, config.clone(), conn,
+                        );
+                        R::spawn(async move {
+                            task.await;
+                            drop((slot, open));
+                        });
+                    }
+                    Via::Rtmp => {
+                        let open = stats.open(web::Transport::Rtmp);
+                        let task = connection::serve::<R>(
+                            stream,
+                            peer,
+                            client,
+                            mailbox,
+                            sender,
+                            config.clone(),
+                            connection_config.clone(),
+                        );
+                        R::spawn(async move {
+                            task.await;
+                            drop((slot, open));
+                        });
+                    }
                 }
             }
         })
         .await;
         drop(listener);
         drop(http);
+        drop(tls);
         if let Stop::EngineGone = stop {
             error!("the engine thread stopped: shutting down");
             live.kill_all();

@@ -42,5 +42,6 @@ mod harness;
 mod limits;
 mod mini_server;
 mod process;
+mod tls;
 mod websocket;
 mod wire;
