@@ -163,10 +163,10 @@ fn main() {
         latency.value_at_quantile(0.99),
         latency.max(),
         cpu.map_or_else(|| "?".into(), |c| format!("{c:.2}")),
-        cpu.map_or_else(|| "?".into(), |c| format!(
-            "{:.2}",
-            c * 1e6 / received.max(1) as f64
-        )),
+        cpu.map_or_else(
+            || "?".into(),
+            |c| format!("{:.2}", c * 1e6 / received.max(1) as f64)
+        ),
     );
     std::process::exit(0);
 }

@@ -41,12 +41,15 @@ pub(crate) fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>
     // not offer anyway.
     #[expect(deprecated, reason = "ring has no post-quantum key exchange")]
     let provider = rustls::crypto::ring::default_provider();
-    let config = ServerConfig::builder_with_provider(Arc::new(provider))
+    let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| bad(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| bad(format!("the certificate and key: {e}")))?;
+    // No TLS 1.3 session tickets: RTMP clients reconnect rarely, and
+    // librtmp's GnuTLS reads fail on a ticket arriving after the handshake.
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 
