@@ -15,8 +15,8 @@
 
 use std::io::ErrorKind;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use adapter_core::{Received, Runtime};
@@ -89,7 +89,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    let ready = Arc::new(Barrier::new(args.clients + 1));
+    let ready = Arc::new(AtomicUsize::new(0));
     let url = format!("rtmp://{}/bench/fanout", args.rtmp);
     match args.transport {
         Transport::Ws => {
@@ -110,8 +110,7 @@ fn main() {
                         .expect("connect");
                     let so = client.shared_object("fan", false).await.expect("use");
                     let mut events = so.events();
-                    // The barrier blocks: off the runtime's workers.
-                    let _ = tokio::task::spawn_blocking(move || ready.wait()).await;
+                    ready.fetch_add(1, Ordering::Relaxed);
                     loop {
                         match Tokio::next_event(&mut events).await {
                             Received::Item(RemoteEvent::Changed { value, .. }) => {
@@ -128,7 +127,9 @@ fn main() {
             }
         }
     }
-    ready.wait();
+    while ready.load(Ordering::Relaxed) < args.clients {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     eprintln!("{} {:?} subscribers ready", args.clients, args.transport);
     let cpu_before = args.server_pid.map(server_cpu);
     let expected = args.rounds * args.clients as u64;
@@ -172,7 +173,7 @@ fn main() {
 }
 
 /// One WebSocket subscriber: connect, use, then record every change.
-fn ws_subscriber(http: &str, tally: &Tally, ready: &Barrier) {
+fn ws_subscriber(http: &str, tally: &Tally, ready: &AtomicUsize) {
     let stream = TcpStream::connect(http).expect("TCP connect");
     stream.set_nodelay(true).unwrap();
     let mut request = format!("ws://{http}/so").into_client_request().unwrap();
@@ -181,9 +182,18 @@ fn ws_subscriber(http: &str, tally: &Tally, ready: &Barrier) {
         so_web::SUBPROTOCOL.parse().unwrap(),
     );
     let (mut ws, _) = tungstenite::client(request, stream).expect("the upgrade");
-    let mut send = |text: &str| ws.send(tungstenite::Message::text(text)).expect("send");
-    send(r#"{"type":"connect","app":"bench","room":"fanout"}"#);
-    send(r#"{"type":"use","so":"fan"}"#);
+    let connect = r#"{"type":"connect","app":"bench","room":"fanout"}"#;
+    ws.send(tungstenite::Message::text(connect)).expect("send");
+    // `use` only once connected (the session refuses it before).
+    loop {
+        match ws.read().expect("the connect's answer") {
+            tungstenite::Message::Text(text) if text.as_str().contains(r#""connected""#) => break,
+            tungstenite::Message::Text(text) => panic!("connect refused: {text}"),
+            _ => {}
+        }
+    }
+    let use_so = r#"{"type":"use","so":"fan"}"#;
+    ws.send(tungstenite::Message::text(use_so)).expect("send");
     let mut synced = false;
     loop {
         let text = match ws.read() {
@@ -200,7 +210,7 @@ fn ws_subscriber(http: &str, tally: &Tally, ready: &Barrier) {
             match event["type"].as_str() {
                 Some("use_success") if !synced => {
                     synced = true;
-                    ready.wait();
+                    ready.fetch_add(1, Ordering::Relaxed);
                 }
                 Some("change") => {
                     if let Some(sent) = event["value"].as_f64() {
