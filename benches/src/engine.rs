@@ -3,9 +3,10 @@
 //! The server's engine thread is reproduced without its threads: a
 //! [`Hub`] around an [`Engine`] (default configuration, default hooks),
 //! and one [`OutboundQueue`] per client in a `BTreeMap` by client id, as
-//! adapter-core's engine thread keeps its mailboxes. Every delivery the
-//! hub routes is pushed into its client's queue, which is where the real
-//! server hands a body to a connection. What the adapter adds around that
+//! adapter-core's engine thread keeps its mailboxes. The deliveries the
+//! hub routes are split by client ([`Handover`]) and each client's run is
+//! pushed into its queue, which is where the real server hands a body to
+//! a connection. What the adapter adds around that
 //! push is left out: the mailbox's mutex and the wake-up of the connection
 //! task (synchronisation, counted end to end in C1). The connection's side,
 //! taking the queue's contents and framing them, is not timed either
@@ -34,7 +35,9 @@ use std::time::Instant;
 
 use rtmp_proto::amf::{Encoding, Str, Value};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
-use so_engine::server::{ClientCommand, Effects, Hub, HubConfig, OutboundQueue, QueueLimits};
+use so_engine::server::{
+    ClientCommand, Effects, Handover, Hub, HubConfig, OutboundQueue, QueueLimits,
+};
 use so_engine::{ClientId, Engine, EngineConfig, Input, Output, ScopePath, ServerOp, SoKey, Tick};
 
 use crate::amf::object10;
@@ -57,6 +60,7 @@ const FIRST: ClientId = ClientId(1);
 struct Server {
     hub: Hub,
     effects: Effects,
+    handover: Handover,
     queues: BTreeMap<ClientId, OutboundQueue>,
     /// The time every input is given: the engine's timers never matter here.
     now: Instant,
@@ -71,6 +75,7 @@ impl Server {
         Self {
             hub: Hub::new(engine, HubConfig::default(), now),
             effects: Effects::default(),
+            handover: Handover::default(),
             queues: BTreeMap::new(),
             now,
             taken: Vec::new(),
@@ -82,13 +87,17 @@ impl Server {
     fn handle(&mut self, input: Input) -> usize {
         self.hub.handle_input(self.now, input, &mut self.effects);
         let mut queued = 0;
-        for delivery in self.effects.deliveries.drain(..) {
-            if let Some(queue) = self.queues.get_mut(&delivery.to)
-                && queue.push(delivery.encoding, delivery.command).is_ok()
-            {
-                queued += 1;
-            }
-        }
+        let queues = &mut self.queues;
+        self.handover
+            .split(&mut self.effects.deliveries, |to, run| {
+                if let Some(queue) = queues.get_mut(&to) {
+                    for (command, key) in run.drain(..) {
+                        if queue.push(command, key).is_ok() {
+                            queued += 1;
+                        }
+                    }
+                }
+            });
         self.effects.store_batch.clear();
         self.effects.events.clear();
         queued

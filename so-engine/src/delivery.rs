@@ -1,12 +1,13 @@
 //! Turning one update into outputs: the message is encoded once per
 //! encoding, and each encoding's body goes out once, with its list of
-//! recipients ([`Recipients`]).
+//! recipients ([`Recipients`]) and, when it is exactly one CHANGE, its
+//! [`ChangeKey`].
 
 use std::iter::FusedIterator;
 
 use bytes::{Bytes, BytesMut};
 use rtmp_proto::amf::Encoding;
-use rtmp_proto::message::shared_object::SharedObjectMessage;
+use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 
 use crate::interface::Output;
 use crate::types::ClientId;
@@ -150,6 +151,86 @@ impl ExactSizeIterator for IntoIter {}
 
 impl FusedIterator for IntoIter {}
 
+/// The SO name and key of a body that is exactly one CHANGE of one key:
+/// where they sit in the body, and a hash of both. Whoever holds such a
+/// body for a client may replace it by a newer one of the same name and
+/// key (see the server's coalescing rule), without reading the body.
+///
+/// It comes from the message the body was encoded from
+/// ([`ChangeKey::of_message`]), so nothing downstream parses a body; it
+/// is `Copy`, so every recipient gets it for the price of the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeKey {
+    name: (usize, usize),
+    key: (usize, usize),
+    /// FNV-1a of name and key: most comparisons stop at it.
+    hash: u64,
+}
+
+impl ChangeKey {
+    /// The key of `message` encoded in `encoding`: `Some` when its events
+    /// are exactly one CHANGE. The positions follow from the layout of a
+    /// SharedObject body (type 16's leading byte; name with its u16
+    /// length; version, flags and reserved words; the event's type and
+    /// u32 length; the key with its u16 length).
+    pub fn of_message(message: &SharedObjectMessage, encoding: Encoding) -> Option<Self> {
+        let [SoEvent::Change { key, .. }] = message.events.as_slice() else {
+            return None;
+        };
+        let start: usize = match encoding {
+            Encoding::Amf0 => 0,
+            Encoding::Amf3 => 1,
+        };
+        let name_at = start + 2;
+        let name_end = name_at.checked_add(message.name.len())?;
+        let key_at = name_end.checked_add(12 + 5 + 2)?;
+        let key_end = key_at.checked_add(key.len())?;
+        Some(Self {
+            name: (name_at, name_end),
+            key: (key_at, key_end),
+            hash: fnv1a(
+                fnv1a(FNV_OFFSET, message.name.as_bytes()) ^ 0xFF,
+                key.as_bytes(),
+            ),
+        })
+    }
+
+    /// The SO name and the key, read from `body` (the body this key came
+    /// with, or a copy of it); empty slices if `body` is too short.
+    pub fn slices<'b>(&self, body: &'b [u8]) -> (&'b [u8], &'b [u8]) {
+        let get = |(from, to): (usize, usize)| body.get(from..to).unwrap_or_default();
+        (get(self.name), get(self.key))
+    }
+
+    /// Whether `self` (the key of `body`) and `other` (of `other_body`)
+    /// name the same SO and key.
+    pub fn same(&self, body: &[u8], other: &ChangeKey, other_body: &[u8]) -> bool {
+        self.hash == other.hash
+            && self.fits(body)
+            && other.fits(other_body)
+            && self.slices(body) == other.slices(other_body)
+    }
+
+    /// The hash of name and key.
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// Whether both positions lie inside `body`.
+    pub fn fits(&self, body: &[u8]) -> bool {
+        self.name.0 <= self.name.1 && self.key.0 <= self.key.1 && self.key.1 <= body.len()
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
 /// Sends `message` to every recipient: encoded at most once per encoding,
 /// one output per encoding, holding the body and its recipients.
 ///
@@ -195,7 +276,13 @@ pub(crate) fn fan_out(
 /// see [`encode`]).
 fn push(out: &mut Vec<Output>, message: &SharedObjectMessage, encoding: Encoding, to: Recipients) {
     if let Some(body) = encode(message, encoding) {
-        out.push(Output::SharedObject { to, encoding, body });
+        let key = ChangeKey::of_message(message, encoding);
+        out.push(Output::SharedObject {
+            to,
+            encoding,
+            body,
+            key,
+        });
     }
 }
 
@@ -250,6 +337,43 @@ mod tests {
                 (Encoding::Amf3, vec![ClientId(4), ClientId(2)]),
             ]
         );
+    }
+
+    #[test]
+    fn a_change_key_names_the_so_and_key_inside_the_body() {
+        use rtmp_proto::amf::Value;
+        let change = |name: &str, key: &str| SharedObjectMessage {
+            name: name.into(),
+            version: 7,
+            persistent: true,
+            events: vec![SoEvent::Change {
+                key: key.into(),
+                value: Value::Number(1.0),
+            }],
+        };
+        for encoding in [Encoding::Amf0, Encoding::Amf3] {
+            for (name, key) in [("chat", "k"), ("", ""), ("a.much.longer.name", "ключ")] {
+                let message = change(name, key);
+                let body = encode(&message, encoding).unwrap();
+                let found = ChangeKey::of_message(&message, encoding).unwrap();
+                assert!(found.fits(&body));
+                assert_eq!(found.slices(&body), (name.as_bytes(), key.as_bytes()));
+                let other = ChangeKey::of_message(&change(name, "other"), encoding).unwrap();
+                let other_body = encode(&change(name, "other"), encoding).unwrap();
+                assert!(found.same(&body, &found, &body));
+                assert!(!found.same(&body, &other, &other_body));
+            }
+            // Anything but exactly one CHANGE has no key.
+            let mut two = change("chat", "k");
+            two.events.push(SoEvent::Clear);
+            assert_eq!(ChangeKey::of_message(&two, encoding), None);
+            let success = SharedObjectMessage {
+                events: vec![SoEvent::Success { key: "k".into() }],
+                ..change("chat", "k")
+            };
+            assert_eq!(ChangeKey::of_message(&success, encoding), None);
+            assert_eq!(ChangeKey::of_message(&message(), encoding), None);
+        }
     }
 
     #[test]

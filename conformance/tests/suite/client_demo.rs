@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use adapter_core::client::{Client, ClientError, ClientOptions, RemoteEvent, SharedObject};
 use adapter_core::{Received, sleep, until};
+use app_cli::demo;
 use rtmp_proto::amf::{Encoding, Value};
-use so_engine::demo;
 
 use crate::adapter::{Adapter, PATIENCE, next, next_update, received};
 use crate::harness::TestServer;

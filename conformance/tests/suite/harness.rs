@@ -10,6 +10,7 @@ use std::sync::mpsc::{self, TryRecvError};
 use std::time::{Duration, Instant};
 
 use adapter_core::{Config, Error, Runtime, Server, ShutdownHandle, sleep};
+use app_cli::demo::ServeDemo;
 
 /// How long a server may take to stop.
 const STOP_PATIENCE: Duration = Duration::from_secs(10);

@@ -14,6 +14,8 @@ use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
+use app_cli::demo::ServeDemo;
+
 use crate::adapter::Adapter;
 use crate::harness::{TempDir, TestServer};
 use crate::wire::{TestClient, change, set, until_closed};

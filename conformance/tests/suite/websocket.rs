@@ -8,14 +8,17 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use app_cli::demo;
 use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 use serde_json::json;
-use so_engine::{demo, status};
+use so_engine::status;
 use so_web::{ClientMessage, Limits, ServerMessage};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
+
+use app_cli::demo::ServeDemo;
 
 use crate::adapter::Adapter;
 use crate::harness::{TempDir, TestServer};

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
 use bytes::Bytes;
-use rtmp_proto::amf::Encoding;
 
 use super::link::ClientCommand;
+use crate::delivery::ChangeKey;
 use crate::values::wire_size;
 
 /// The limits of one client's [`OutboundQueue`]. Start from [`Default`].
@@ -82,16 +82,10 @@ impl fmt::Display for Overflow {
 /// a slow reader's messages wait here, where they are bounded and
 /// coalesced, not in socket buffers.
 ///
-/// **Coalescing.** When a pushed SharedObject body consists of exactly one
-/// CHANGE of one key, a pending body that also is exactly one CHANGE of
-/// the same SO name and key is removed, and the new one appended. The
-/// client skips the intermediate value and never sees versions go
-/// backwards (the newer message goes last, behind everything queued
-/// before it). Only the body's header is peeked (name, first event type
-/// and length, key), no AMF is decoded. Every other message (a writer's
-/// SUCCESS, REMOVE, a multi-event update, a USE answer, STATUS, SEND) is
-/// delivered as it is: each one either carries a new version the client
-/// must see in order or has no later replacement.
+/// **Coalescing** follows the server's one [rule](super#coalescing): a
+/// pushed single CHANGE removes the pending single CHANGE of the same SO
+/// name and key, if any, and goes to the back. The body is never read:
+/// the engine's [`ChangeKey`] says where name and key sit.
 #[derive(Debug)]
 pub struct OutboundQueue {
     limits: QueueLimits,
@@ -117,7 +111,7 @@ struct Entry {
     seq: u64,
     size: usize,
     /// Where the SO name and key sit in the body, for a single CHANGE.
-    key: Option<KeySpan>,
+    key: Option<ChangeKey>,
     item: Option<ClientCommand>,
 }
 
@@ -125,7 +119,7 @@ impl Entry {
     /// The (SO name, key) of a live single CHANGE.
     fn key(&self) -> Option<(&[u8], &[u8])> {
         match (&self.item, &self.key) {
-            (Some(ClientCommand::SharedObject(body)), Some(span)) => Some(span.slices(body)),
+            (Some(ClientCommand::SharedObject(body)), Some(key)) => Some(key.slices(body)),
             _ => None,
         }
     }
@@ -133,7 +127,7 @@ impl Entry {
     /// The same, as the index's key.
     fn shared_key(&self) -> Option<IndexKey> {
         match (&self.item, &self.key) {
-            (Some(ClientCommand::SharedObject(body)), Some(span)) => Some(span.shared(body)),
+            (Some(ClientCommand::SharedObject(body)), Some(key)) => Some(index_key(key, body)),
             _ => None,
         }
     }
@@ -154,18 +148,12 @@ impl OutboundQueue {
         }
     }
 
-    /// Appends `command` for a client that uses `encoding` (which says how
-    /// to read a SharedObject body's header).
-    pub fn push(&mut self, encoding: Encoding, command: ClientCommand) -> Result<Pushed, Overflow> {
-        let key = ChangeKey::of(encoding, &command);
-        self.push_keyed(command, key)
-    }
-
-    /// [`OutboundQueue::push`] with the body's header already read:
-    /// `key` must be [`ChangeKey::of`] this command, or of one with the
-    /// same body bytes (one update's body goes to many clients, and its
-    /// header need be read only once).
-    pub fn push_keyed(
+    /// Appends `command`; `key` is the [`ChangeKey`] the engine gave its
+    /// body when that body is exactly one CHANGE (the engine's
+    /// `Output::SharedObject` carries it), `None` for anything else. A
+    /// pending single CHANGE of the same SO and key is removed first (see
+    /// the [coalescing rule](super#coalescing)).
+    pub fn push(
         &mut self,
         command: ClientCommand,
         key: Option<ChangeKey>,
@@ -173,13 +161,13 @@ impl OutboundQueue {
         if self.overflowed {
             return Ok(Pushed::Dropped);
         }
-        let span = match &command {
-            ClientCommand::SharedObject(body) => key.map(|k| k.0).filter(|k| k.fits(body)),
+        let key = match &command {
+            ClientCommand::SharedObject(body) => key.filter(|k| k.fits(body)),
             _ => None,
         };
         let mut pushed = Pushed::Queued;
-        if let (Some(span), ClientCommand::SharedObject(body)) = (&span, &command)
-            && let Some(seq) = self.pending_change(span, body)
+        if let (Some(key), ClientCommand::SharedObject(body)) = (&key, &command)
+            && let Some(seq) = self.pending_change(key, body)
         {
             self.remove(seq);
             pushed = Pushed::Coalesced;
@@ -200,7 +188,7 @@ impl OutboundQueue {
         let entry = Entry {
             seq,
             size,
-            key: span,
+            key,
             item: Some(command),
         };
         if let Some(index) = &mut self.index
@@ -283,20 +271,20 @@ impl OutboundQueue {
     }
 
     /// The pending single CHANGE of the same SO and key, if any.
-    fn pending_change(&mut self, span: &KeySpan, body: &Bytes) -> Option<u64> {
+    fn pending_change(&mut self, key: &ChangeKey, body: &Bytes) -> Option<u64> {
         // A reader that keeps up finds its queue empty at every push: no
         // scan (its set-up costs more than the rest of a push, B1).
         if self.live == 0 {
             return None;
         }
         if let Some(index) = &mut self.index {
-            return index.remove(&span.shared(body));
+            return index.remove(&index_key(key, body));
         }
-        let wanted = span.slices(body);
+        let wanted = key.slices(body);
         self.entries
             .iter()
             .rev()
-            .find(|e| e.key.is_some_and(|k| k.hash == span.hash) && e.key() == Some(wanted))
+            .find(|e| e.key.is_some_and(|k| k.hash() == key.hash()) && e.key() == Some(wanted))
             .map(|e| e.seq)
     }
 
@@ -331,162 +319,13 @@ impl OutboundQueue {
     }
 }
 
-/// The (SO name, key) of a body that consists of exactly one CHANGE event
-/// of one key; `None` for anything else. See [`OutboundQueue`].
-pub fn single_change_key(encoding: Encoding, body: &[u8]) -> Option<(&[u8], &[u8])> {
-    Some(KeySpan::find(encoding, body)?.slices(body))
-}
-
-/// Where a single-CHANGE body's SO name and key sit, and their hash: what
-/// the queue coalesces by, read from the body's header once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChangeKey(KeySpan);
-
-impl ChangeKey {
-    /// Whether `a` (the key of body `a_body`) and `b` (of `b_body`) name
-    /// the same SO and key.
-    pub fn same(a: ChangeKey, a_body: &[u8], b: ChangeKey, b_body: &[u8]) -> bool {
-        a.0.hash == b.0.hash
-            && a.0.fits(a_body)
-            && b.0.fits(b_body)
-            && a.0.slices(a_body) == b.0.slices(b_body)
-    }
-
-    /// The key of `command` for a client that uses `encoding`: `None`
-    /// unless it is a SharedObject body of exactly one CHANGE.
-    pub fn of(encoding: Encoding, command: &ClientCommand) -> Option<Self> {
-        match command {
-            ClientCommand::SharedObject(body) => KeySpan::find(encoding, body).map(Self),
-            _ => None,
-        }
-    }
-}
-
-/// Longest run [`coalesce_run`] looks at; a longer one is left to the
-/// queue (which coalesces it the same, one push at a time).
-pub const COALESCE_RUN_MAX: usize = 64;
-/// Most distinct keys [`coalesce_run`] tracks; older CHANGEs of further
-/// keys are left to the queue.
-const COALESCE_RUN_KEYS: usize = 16;
-
-/// Drops from `run` (one client's commands in order, each with its
-/// [`ChangeKey`]) every single CHANGE that a later one of the same SO and
-/// key in `run` replaces: what pushing them one by one into an
-/// [`OutboundQueue`] would leave, found without the queue, so that a
-/// batch of updates pushes only what its client will get.
-pub fn coalesce_run(run: &mut Vec<(ClientCommand, Option<ChangeKey>)>) {
-    if run.len() < 2 || run.len() > COALESCE_RUN_MAX {
-        return;
-    }
-    // Indices of the newest CHANGE of each key seen, walking backwards.
-    let mut newest = [0usize; COALESCE_RUN_KEYS];
-    let mut keys = 0;
-    let mut dropped: u64 = 0;
-    for i in (0..run.len()).rev() {
-        let (ClientCommand::SharedObject(body), Some(key)) = &run[i] else {
-            continue;
-        };
-        if !key.0.fits(body) {
-            continue;
-        }
-        let replaced = newest[..keys].iter().any(|&j| match &run[j] {
-            (ClientCommand::SharedObject(later), Some(later_key)) => {
-                later_key.0.hash == key.0.hash && later_key.0.slices(later) == key.0.slices(body)
-            }
-            _ => false,
-        });
-        if replaced {
-            dropped |= 1 << i;
-        } else if keys < COALESCE_RUN_KEYS {
-            newest[keys] = i;
-            keys += 1;
-        }
-    }
-    if dropped != 0 {
-        let mut i = 0;
-        run.retain(|_| {
-            i += 1;
-            dropped & (1 << (i - 1)) == 0
-        });
-    }
-}
-
-/// Where the SO name and the key of a single-CHANGE body sit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct KeySpan {
-    name: (usize, usize),
-    key: (usize, usize),
-    /// FNV-1a of name and key: most comparisons stop at it.
-    hash: u64,
-}
-
 /// The index's key: the hash first, so that most comparisons are one
 /// integer comparison; the bytes settle collisions.
 type IndexKey = (u64, Bytes, Bytes);
 
-impl KeySpan {
-    /// Reads the header only: type 16's leading byte, name (u16 length),
-    /// version, flags and reserved words, then one event (type, u32
-    /// length) that ends exactly at the end of the body, and the key (u16
-    /// length) at the start of its payload.
-    fn find(encoding: Encoding, body: &[u8]) -> Option<Self> {
-        const CHANGE: u8 = 4;
-        let start = match encoding {
-            Encoding::Amf0 => 0,
-            Encoding::Amf3 => 1,
-        };
-        let name_len = usize::from(u16_at(body, start)?);
-        let name_at = start + 2;
-        let name_end = name_at.checked_add(name_len)?;
-        let header_end = name_end.checked_add(12)?;
-        if *body.get(header_end)? != CHANGE {
-            return None;
-        }
-        let event_len = usize::try_from(u32_at(body, header_end + 1)?).ok()?;
-        let payload_at = header_end + 5;
-        if payload_at.checked_add(event_len)? != body.len() {
-            return None;
-        }
-        let key_len = usize::from(u16_at(body, payload_at)?);
-        let key_at = payload_at + 2;
-        let key_end = key_at.checked_add(key_len)?;
-        if key_end > body.len() {
-            return None;
-        }
-        let mut span = Self {
-            name: (name_at, name_end),
-            key: (key_at, key_end),
-            hash: 0,
-        };
-        let (name, key) = span.slices(body);
-        span.hash = fnv1a(fnv1a(FNV_OFFSET, name) ^ 0xFF, key);
-        Some(span)
-    }
-
-    /// Whether both spans lie inside `body` (a key read from another
-    /// body of another length does not).
-    fn fits(&self, body: &[u8]) -> bool {
-        self.name.0 <= self.name.1 && self.key.0 <= self.key.1 && self.key.1 <= body.len()
-    }
-
-    fn slices<'b>(&self, body: &'b [u8]) -> (&'b [u8], &'b [u8]) {
-        let get = |(from, to): (usize, usize)| body.get(from..to).unwrap_or_default();
-        (get(self.name), get(self.key))
-    }
-
-    fn shared(&self, body: &Bytes) -> IndexKey {
-        let (name, key) = self.slices(body);
-        (self.hash, body.slice_ref(name), body.slice_ref(key))
-    }
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        hash = (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+fn index_key(key: &ChangeKey, body: &Bytes) -> IndexKey {
+    let (name, so_key) = key.slices(body);
+    (key.hash(), body.slice_ref(name), body.slice_ref(so_key))
 }
 
 /// What a command counts for in the queue: a body's length, an estimate
@@ -507,16 +346,6 @@ fn command_size(command: &ClientCommand) -> usize {
         }
         ClientCommand::Accept => 256,
     }
-}
-
-fn u16_at(body: &[u8], at: usize) -> Option<u16> {
-    let bytes = body.get(at..at.checked_add(2)?)?;
-    Some(u16::from_be_bytes(bytes.try_into().ok()?))
-}
-
-fn u32_at(body: &[u8], at: usize) -> Option<u32> {
-    let bytes = body.get(at..at.checked_add(4)?)?;
-    Some(u32::from_be_bytes(bytes.try_into().ok()?))
 }
 
 #[cfg(test)]

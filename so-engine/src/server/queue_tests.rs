@@ -1,5 +1,5 @@
 use bytes::BytesMut;
-use rtmp_proto::amf::{Limits, Value};
+use rtmp_proto::amf::{Encoding, Limits, Value};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 
 use super::*;
@@ -35,6 +35,23 @@ fn decode(encoding: Encoding, command: &ClientCommand) -> SharedObjectMessage {
     SharedObjectMessage::decode(body, encoding, &Limits::default()).unwrap()
 }
 
+/// The key the engine gives a body (the tests build bodies by hand).
+fn key_of(encoding: Encoding, command: &ClientCommand) -> Option<ChangeKey> {
+    let ClientCommand::SharedObject(body) = command else {
+        return None;
+    };
+    let message = SharedObjectMessage::decode(body, encoding, &Limits::default()).ok()?;
+    ChangeKey::of_message(&message, encoding)
+}
+
+impl OutboundQueue {
+    /// [`OutboundQueue::push`] with the key the engine would give.
+    fn push_as(&mut self, encoding: Encoding, command: ClientCommand) -> Result<Pushed, Overflow> {
+        let key = key_of(encoding, &command);
+        self.push(command, key)
+    }
+}
+
 fn drain(queue: &mut OutboundQueue) -> Vec<ClientCommand> {
     let mut out = Vec::new();
     queue.drain_into(&mut out);
@@ -42,84 +59,27 @@ fn drain(queue: &mut OutboundQueue) -> Vec<ClientCommand> {
 }
 
 #[test]
-fn peeks_the_name_and_key_of_single_changes_only() {
-    for encoding in [Encoding::Amf0, Encoding::Amf3] {
-        let ClientCommand::SharedObject(one) = change(encoding, "chat", 3, "k", 1.0) else {
-            unreachable!()
-        };
-        assert_eq!(
-            single_change_key(encoding, &one),
-            Some((&b"chat"[..], &b"k"[..]))
-        );
-        let two = body(
-            encoding,
-            "chat",
-            3,
-            vec![
-                SoEvent::Change {
-                    key: "k".into(),
-                    value: Value::Null,
-                },
-                SoEvent::Change {
-                    key: "j".into(),
-                    value: Value::Null,
-                },
-            ],
-        );
-        let success = body(
-            encoding,
-            "chat",
-            3,
-            vec![SoEvent::Success { key: "k".into() }],
-        );
-        let remove = body(
-            encoding,
-            "chat",
-            3,
-            vec![SoEvent::Remove { key: "k".into() }],
-        );
-        let empty = body(encoding, "chat", 3, vec![]);
-        for other in [two, success, remove, empty] {
-            assert_eq!(single_change_key(encoding, &other), None, "{other:?}");
-        }
-        // Truncated or lying headers are not single changes either.
-        for cut in 0..one.len() {
-            assert_eq!(
-                single_change_key(encoding, &one.slice(..cut)),
-                None,
-                "cut at {cut}"
-            );
-        }
-    }
-    // An AMF3 body read as AMF0 is misread, never a panic.
-    let ClientCommand::SharedObject(amf3) = change(Encoding::Amf3, "chat", 3, "k", 1.0) else {
-        unreachable!()
-    };
-    assert_eq!(single_change_key(Encoding::Amf0, &amf3), None);
-}
-
-#[test]
 fn a_newer_change_of_a_key_replaces_the_pending_one_at_the_back() {
     let e = Encoding::Amf0;
     let mut queue = OutboundQueue::new(QueueLimits::default());
     assert_eq!(
-        queue.push(e, change(e, "so", 5, "k", 1.0)),
+        queue.push_as(e, change(e, "so", 5, "k", 1.0)),
         Ok(Pushed::Queued)
     );
     assert_eq!(
-        queue.push(e, change(e, "so", 6, "j", 1.0)),
+        queue.push_as(e, change(e, "so", 6, "j", 1.0)),
         Ok(Pushed::Queued)
     );
     assert_eq!(
-        queue.push(e, change(e, "other", 2, "k", 1.0)),
+        queue.push_as(e, change(e, "other", 2, "k", 1.0)),
         Ok(Pushed::Queued)
     );
     assert_eq!(
-        queue.push(e, change(e, "so", 7, "k", 2.0)),
+        queue.push_as(e, change(e, "so", 7, "k", 2.0)),
         Ok(Pushed::Coalesced)
     );
     assert_eq!(
-        queue.push(e, change(e, "so", 8, "k", 3.0)),
+        queue.push_as(e, change(e, "so", 8, "k", 3.0)),
         Ok(Pushed::Coalesced)
     );
     assert_eq!(queue.len(), 3);
@@ -155,104 +115,27 @@ fn a_key_read_once_serves_every_copy_of_the_body() {
     for e in [Encoding::Amf0, Encoding::Amf3] {
         let first = change(e, "so", 5, "k", 1.0);
         let newer = change(e, "so", 6, "k", 2.0);
-        let key = ChangeKey::of(e, &newer);
+        let key = key_of(e, &newer);
         assert!(key.is_some());
-        assert_eq!(ChangeKey::of(e, &ClientCommand::Accept), None);
+        assert_eq!(key_of(e, &ClientCommand::Accept), None);
         let mut queue = OutboundQueue::new(QueueLimits::default());
         // Several clients' queues get clones of one body and one key.
         for _ in 0..2 {
-            assert_eq!(queue.push(e, first.clone()), Ok(Pushed::Queued));
-            assert_eq!(queue.push_keyed(newer.clone(), key), Ok(Pushed::Coalesced));
+            assert_eq!(queue.push_as(e, first.clone()), Ok(Pushed::Queued));
+            assert_eq!(queue.push(newer.clone(), key), Ok(Pushed::Coalesced));
             assert_eq!(drain(&mut queue), std::slice::from_ref(&newer));
         }
         // Without a key nothing coalesces; a key that does not fit the
         // body (read from a longer one) is ignored.
-        assert_eq!(queue.push(e, first.clone()), Ok(Pushed::Queued));
-        assert_eq!(queue.push_keyed(newer.clone(), None), Ok(Pushed::Queued));
+        assert_eq!(queue.push_as(e, first.clone()), Ok(Pushed::Queued));
+        assert_eq!(queue.push(newer.clone(), None), Ok(Pushed::Queued));
         let long = change(e, "a_much_longer_name", 1, "a_longer_key", 1.0);
         let ClientCommand::SharedObject(short) = &first else {
             unreachable!()
         };
         let cut = ClientCommand::SharedObject(short.slice(..8));
-        assert_eq!(
-            queue.push_keyed(cut, ChangeKey::of(e, &long)),
-            Ok(Pushed::Queued)
-        );
+        assert_eq!(queue.push(cut, key_of(e, &long)), Ok(Pushed::Queued));
         assert_eq!(queue.len(), 3);
-    }
-}
-
-#[test]
-fn coalescing_a_run_first_leaves_what_the_queue_would() {
-    // A small deterministic generator: CHANGEs of three keys in two SOs,
-    // a two-event update, STATUS-like calls, in runs of every length up
-    // to past the limit, pushed into a queue that already holds some.
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move |n: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % n
-    };
-    for e in [Encoding::Amf0, Encoding::Amf3] {
-        for len in (0..=COALESCE_RUN_MAX + 2).step_by(3) {
-            let mut make = |version: u32| match next(8) {
-                0 => ClientCommand::Accept,
-                1 => ClientCommand::SharedObject(body(
-                    e,
-                    "so",
-                    version,
-                    vec![
-                        SoEvent::Change {
-                            key: "a".into(),
-                            value: Value::Number(1.0),
-                        },
-                        SoEvent::Change {
-                            key: "b".into(),
-                            value: Value::Number(1.0),
-                        },
-                    ],
-                )),
-                n => {
-                    let name = if n % 2 == 0 { "so" } else { "other" };
-                    let key = ["a", "b", "c"][usize::try_from(n % 3).unwrap()];
-                    change(e, name, version, key, f64::from(version))
-                }
-            };
-            let before: Vec<_> = (0..3).map(&mut make).collect();
-            let run: Vec<_> = (3..).take(len).map(&mut make).collect();
-            let mut one_by_one = OutboundQueue::new(QueueLimits::default());
-            let mut batched = OutboundQueue::new(QueueLimits::default());
-            for command in &before {
-                one_by_one.push(e, command.clone()).unwrap();
-                batched.push(e, command.clone()).unwrap();
-            }
-            for command in &run {
-                one_by_one.push(e, command.clone()).unwrap();
-            }
-            let mut keyed: Vec<_> = run
-                .iter()
-                .map(|c| (c.clone(), ChangeKey::of(e, c)))
-                .collect();
-            coalesce_run(&mut keyed);
-            if len <= COALESCE_RUN_MAX {
-                // Nothing was left for the queue to coalesce.
-                let keys: Vec<_> = keyed
-                    .iter()
-                    .filter_map(|(c, _)| match c {
-                        ClientCommand::SharedObject(b) => single_change_key(e, b),
-                        _ => None,
-                    })
-                    .collect();
-                for (i, key) in keys.iter().enumerate() {
-                    assert!(!keys[i + 1..].contains(key), "{len}: {key:?} twice");
-                }
-            }
-            for (command, key) in keyed {
-                batched.push_keyed(command, key).unwrap();
-            }
-            assert_eq!(drain(&mut batched), drain(&mut one_by_one), "{e:?} {len}");
-        }
     }
 }
 
@@ -277,10 +160,10 @@ fn other_messages_keep_their_place() {
     ));
     let success =
         ClientCommand::SharedObject(body(e, "so", 7, vec![SoEvent::Success { key: "k".into() }]));
-    queue.push(e, ClientCommand::Accept).unwrap();
-    queue.push(e, multi.clone()).unwrap();
-    queue.push(e, success.clone()).unwrap();
-    queue.push(e, multi.clone()).unwrap();
+    queue.push_as(e, ClientCommand::Accept).unwrap();
+    queue.push_as(e, multi.clone()).unwrap();
+    queue.push_as(e, success.clone()).unwrap();
+    queue.push_as(e, multi.clone()).unwrap();
     assert_eq!(
         drain(&mut queue),
         [ClientCommand::Accept, multi.clone(), success, multi]
@@ -295,18 +178,18 @@ fn coalescing_is_the_same_scanned_or_indexed() {
         for k in 0..INDEX_FROM as u32 + 8 {
             let v = round * 100 + k;
             queue
-                .push(e, change(e, "so", v, &format!("k{k}"), 0.0))
+                .push_as(e, change(e, "so", v, &format!("k{k}"), 0.0))
                 .unwrap();
             assert_eq!(queue.index.is_some(), queue.len() >= INDEX_FROM);
         }
         // An early key and a late one, replaced while indexed.
         let v = round * 100 + 90;
         assert_eq!(
-            queue.push(e, change(e, "so", v, "k0", 1.0)),
+            queue.push_as(e, change(e, "so", v, "k0", 1.0)),
             Ok(Pushed::Coalesced)
         );
         assert_eq!(
-            queue.push(e, change(e, "so", v + 1, "k39", 1.0)),
+            queue.push_as(e, change(e, "so", v + 1, "k39", 1.0)),
             Ok(Pushed::Coalesced)
         );
         let versions: Vec<u32> = std::iter::from_fn(|| queue.pop())
@@ -325,15 +208,15 @@ fn coalescing_is_the_same_scanned_or_indexed() {
 fn pop_keeps_the_index_right() {
     let e = Encoding::Amf0;
     let mut queue = OutboundQueue::new(QueueLimits::default());
-    queue.push(e, change(e, "so", 1, "k", 1.0)).unwrap();
+    queue.push_as(e, change(e, "so", 1, "k", 1.0)).unwrap();
     assert_eq!(queue.pop(), Some(change(e, "so", 1, "k", 1.0)));
     // The popped one is on its way: the next is not coalesced with it.
     assert_eq!(
-        queue.push(e, change(e, "so", 2, "k", 2.0)),
+        queue.push_as(e, change(e, "so", 2, "k", 2.0)),
         Ok(Pushed::Queued)
     );
     assert_eq!(
-        queue.push(e, change(e, "so", 3, "k", 3.0)),
+        queue.push_as(e, change(e, "so", 3, "k", 3.0)),
         Ok(Pushed::Coalesced)
     );
     assert_eq!(queue.pop(), Some(change(e, "so", 3, "k", 3.0)));
@@ -341,11 +224,13 @@ fn pop_keeps_the_index_right() {
     assert_eq!(queue.queued_bytes(), 0);
     // Likewise after a drain, and after the holes coalescing left behind.
     for version in 4..8 {
-        queue.push(e, change(e, "so", version, "k", 4.0)).unwrap();
+        queue
+            .push_as(e, change(e, "so", version, "k", 4.0))
+            .unwrap();
     }
     assert_eq!(drain(&mut queue), [change(e, "so", 7, "k", 4.0)]);
     assert_eq!(
-        queue.push(e, change(e, "so", 8, "k", 8.0)),
+        queue.push_as(e, change(e, "so", 8, "k", 8.0)),
         Ok(Pushed::Queued)
     );
     assert_eq!(queue.len(), 1);
@@ -399,7 +284,7 @@ fn coalescing_keeps_order_and_final_state() {
             expected.insert((name.clone(), key.clone()), value);
             change(e, &name, *v, &key, value)
         };
-        if queue.push(e, command).unwrap() == Pushed::Coalesced {
+        if queue.push_as(e, command).unwrap() == Pushed::Coalesced {
             coalesced += 1;
         }
         if next() % 50 == 0 {
@@ -451,17 +336,17 @@ fn overflow_is_reported_once_then_everything_is_dropped() {
     });
     for i in 0..3 {
         queue
-            .push(e, change(e, "so", 1, &format!("k{i}"), 0.0))
+            .push_as(e, change(e, "so", 1, &format!("k{i}"), 0.0))
             .unwrap();
     }
     assert_eq!(queue.queued_bytes(), 3 * size);
     // Coalescing frees the old one first: this fits.
     assert_eq!(
-        queue.push(e, change(e, "so", 2, "k0", 1.0)),
+        queue.push_as(e, change(e, "so", 2, "k0", 1.0)),
         Ok(Pushed::Coalesced)
     );
     assert_eq!(
-        queue.push(e, change(e, "so", 3, "k3", 1.0)),
+        queue.push_as(e, change(e, "so", 3, "k3", 1.0)),
         Err(Overflow {
             queued_bytes: 4 * size,
             limit: 3 * size
@@ -469,7 +354,7 @@ fn overflow_is_reported_once_then_everything_is_dropped() {
     );
     assert!(queue.is_overflowed());
     assert_eq!((queue.len(), queue.queued_bytes()), (0, 0));
-    assert_eq!(queue.push(e, ClientCommand::Accept), Ok(Pushed::Dropped));
+    assert_eq!(queue.push_as(e, ClientCommand::Accept), Ok(Pushed::Dropped));
     assert_eq!(queue.pop(), None);
 }
 
@@ -480,10 +365,10 @@ fn one_large_message_fits_an_empty_queue() {
         max_queued_bytes: 10,
     });
     assert_eq!(
-        queue.push(e, change(e, "so", 1, "k", 0.0)),
+        queue.push_as(e, change(e, "so", 1, "k", 0.0)),
         Ok(Pushed::Queued)
     );
-    assert!(queue.push(e, change(e, "so", 2, "j", 0.0)).is_err());
+    assert!(queue.push_as(e, change(e, "so", 2, "j", 0.0)).is_err());
 }
 
 /// A stalled reader of a hot key holds one message, and the holes
@@ -492,10 +377,10 @@ fn one_large_message_fits_an_empty_queue() {
 fn a_hot_key_for_a_stalled_reader_stays_small() {
     let e = Encoding::Amf0;
     let mut queue = OutboundQueue::new(QueueLimits::default());
-    queue.push(e, change(e, "other", 1, "x", 0.0)).unwrap();
+    queue.push_as(e, change(e, "other", 1, "x", 0.0)).unwrap();
     for v in 1..=10_000 {
         queue
-            .push(e, change(e, "so", v, "k", f64::from(v)))
+            .push_as(e, change(e, "so", v, "k", f64::from(v)))
             .unwrap();
     }
     assert_eq!(queue.len(), 2);

@@ -1,4 +1,5 @@
-//! The design's behaviour contract, points 2–6 and 8, one test each (or a few).
+//! The behaviour contract (docs/PROTOCOL.md §6), points 2–6 and 8, one test
+//! each (or a few).
 
 use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::message::shared_object::SoEvent;
@@ -265,7 +266,9 @@ fn versions_agree_across_encodings() {
         .log
         .iter()
         .filter_map(|o| match o {
-            Output::SharedObject { to, encoding, body } => {
+            Output::SharedObject {
+                to, encoding, body, ..
+            } => {
                 let to: Vec<_> = to.iter().map(|c| c.0).collect();
                 Some((to, *encoding, body.clone()))
             }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rtmp_proto::amf::Encoding;
 use so_engine::server::*;
-use so_engine::store::{MemoryStore, Store, StoreError, StoreOp};
+use so_engine::store::{FailedBatch, MemoryStore, RetryBackoff, Store, StoreError, StoreOp};
 use so_engine::{
     CallId, ClientId, Engine, EngineConfig, EngineMisuse, Input, Output, ScopePath, Snapshot,
     SoKey, Tick,
@@ -75,35 +75,39 @@ fn saved(ops: &[StoreOp]) -> Vec<(String, u32)> {
 }
 
 #[test]
-fn deliveries_carry_the_client_and_its_encoding() {
+fn deliveries_keep_an_updates_recipients_together_with_its_key() {
     let t0 = epoch();
     let mut hub = hub(t0);
     let mut fx = Effects::default();
     hub.handle_input(t0, connected(1, "app", Encoding::Amf3), &mut fx);
     hub.handle_input(t0, connected(2, "app", Encoding::Amf0), &mut fx);
+    hub.handle_input(t0, connected(3, "app", Encoding::Amf0), &mut fx);
     assert_eq!(
         fx.deliveries,
-        [
-            Delivery {
-                to: ClientId(1),
-                encoding: Encoding::Amf3,
-                command: ClientCommand::Accept
-            },
-            Delivery {
-                to: ClientId(2),
-                encoding: Encoding::Amf0,
-                command: ClientCommand::Accept
-            },
-        ]
+        (1..=3)
+            .map(|c| Delivery {
+                to: ClientId(c).into(),
+                command: ClientCommand::Accept,
+                key: None,
+            })
+            .collect::<Vec<_>>()
     );
     assert!(matches!(
         fx.events.as_slice(),
         [HubEvent::Engine(Output::ScopeStarted { .. })]
     ));
     fx = Effects::default();
-    hub.handle_input(t0, so(1, "chat", false, vec![SoEvent::Use]), &mut fx);
-    hub.handle_input(t0, so(2, "chat", false, vec![SoEvent::Use]), &mut fx);
+    for c in 1..=3 {
+        hub.handle_input(t0, so(c, "chat", false, vec![SoEvent::Use]), &mut fx);
+    }
     hub.handle_input(t0, so(1, "chat", false, vec![set("k", 1.0)]), &mut fx);
+    let encoding = |c: &ClientId| {
+        if c.0 == 1 {
+            Encoding::Amf3
+        } else {
+            Encoding::Amf0
+        }
+    };
     let got: Vec<_> = fx
         .deliveries
         .iter()
@@ -111,13 +115,31 @@ fn deliveries_carry_the_client_and_its_encoding() {
             let ClientCommand::SharedObject(body) = &d.command else {
                 panic!("{d:?}")
             };
-            let m = SharedObjectMessage::decode(body, d.encoding, &Default::default()).unwrap();
-            (d.to.0, m.version, m.events.len())
+            let to: Vec<u64> = d.to.iter().map(|c| c.0).collect();
+            let first = d.to.iter().next().unwrap();
+            let m =
+                SharedObjectMessage::decode(body, encoding(first), &Default::default()).unwrap();
+            let key = d.key.map(|k| {
+                let (name, key) = k.slices(body);
+                (name.to_vec(), key.to_vec())
+            });
+            (to, m.version, m.events.len(), key)
         })
         .collect();
     // USE answers (USE_SUCCESS + CLEAR), then SUCCESS to the writer and
-    // CHANGE to the other, each decoded in the recipient's encoding.
-    assert_eq!(got, [(1, 1, 2), (2, 1, 2), (1, 2, 1), (2, 2, 1)]);
+    // one CHANGE to both others, with the SO name and key it changes,
+    // each decoded in its recipients' encoding.
+    let chat_k = Some((b"chat".to_vec(), b"k".to_vec()));
+    assert_eq!(
+        got,
+        [
+            (vec![1], 1, 2, None),
+            (vec![2], 1, 2, None),
+            (vec![3], 1, 2, None),
+            (vec![1], 2, 1, None),
+            (vec![2, 3], 2, 1, chat_k),
+        ]
+    );
     assert!(matches!(
         fx.events.as_slice(),
         [HubEvent::Engine(Output::SoCreated { .. })]
@@ -180,7 +202,7 @@ fn persists_go_out_one_batch_at_a_time() {
     assert!(fx.store_batch.is_empty());
     assert_eq!(hub.pending_store_ops(), 1);
     assert_eq!(hub.poll_timeout(), None);
-    hub.handle_store_done(later, vec![], &mut fx);
+    hub.handle_store_done(later, Ok(()), &mut fx);
     assert_eq!(saved(&fx.store_batch), [("p".to_string(), 4)]);
 }
 
@@ -191,6 +213,7 @@ fn failed_ops_are_logged_and_retried() {
         Engine::new(EngineConfig::default(), ()),
         HubConfig {
             flush_interval: ms(100),
+            ..HubConfig::default()
         },
         t0,
     );
@@ -207,24 +230,34 @@ fn failed_ops_are_logged_and_retried() {
     hub.handle_timeout(t0 + ms(600), &mut fx);
     let batch = std::mem::take(&mut fx.store_batch);
     assert_eq!(saved(&batch), [("p".to_string(), 2)]);
-    let failure = StoreError::Backend("disk on fire".into());
-    let failed = batch
-        .into_iter()
-        .map(|op| (op, failure_clone(&failure)))
-        .collect();
-    hub.handle_store_done(t0 + ms(650), failed, &mut fx);
+    let failed = |ops| FailedBatch {
+        ops,
+        error: StoreError::Backend("disk on fire".into()),
+    };
+    hub.handle_store_done(t0 + ms(650), Err(failed(batch)), &mut fx);
     assert!(matches!(
         fx.events.last(),
-        Some(HubEvent::StoreFailed { so, .. }) if so == &key("p")
+        Some(HubEvent::StoreFailed { ops: 1, failures: 1, retry_in, .. })
+            if *retry_in == RetryBackoff::DEFAULT_FIRST
     ));
     assert!(fx.store_batch.is_empty());
-    assert_eq!(hub.poll_timeout(), Some(t0 + ms(750)));
-    hub.handle_timeout(t0 + ms(750), &mut fx);
-    assert_eq!(saved(&fx.store_batch), [("p".to_string(), 2)]);
-}
-
-fn failure_clone(error: &StoreError) -> StoreError {
-    StoreError::Backend(error.to_string().into())
+    // The first backoff step (250 ms), not the flush interval (100 ms).
+    assert_eq!(hub.poll_timeout(), Some(t0 + ms(900)));
+    hub.handle_timeout(t0 + ms(899), &mut fx);
+    assert!(fx.store_batch.is_empty());
+    hub.handle_timeout(t0 + ms(900), &mut fx);
+    let batch = std::mem::take(&mut fx.store_batch);
+    assert_eq!(saved(&batch), [("p".to_string(), 2)]);
+    // The second failure waits twice as long; a success ends it.
+    hub.handle_store_done(t0 + ms(900), Err(failed(batch)), &mut fx);
+    assert_eq!(hub.poll_timeout(), Some(t0 + ms(1400)));
+    hub.handle_timeout(t0 + ms(1400), &mut fx);
+    assert_eq!(hub.store_failures(), 2);
+    hub.handle_store_done(t0 + ms(1400), Ok(()), &mut fx);
+    assert!(matches!(
+        fx.events.last(),
+        Some(HubEvent::StoreRecovered { failures: 2 })
+    ));
 }
 
 #[test]
@@ -260,6 +293,7 @@ fn shutdown_disconnects_everyone_and_drains_every_store_op() {
         Engine::new(EngineConfig::default(), ()),
         HubConfig {
             flush_interval: Duration::from_secs(60),
+            ..HubConfig::default()
         },
         t0,
     );
@@ -282,9 +316,9 @@ fn shutdown_disconnects_everyone_and_drains_every_store_op() {
     hub.shutdown(t0 + ms(800), &mut fx);
     assert!(fx.deliveries.iter().any(|d| d
         == &Delivery {
-            to: ClientId(1),
-            encoding: Encoding::Amf0,
+            to: ClientId(1).into(),
             command: ClientCommand::Disconnect("the server is shutting down".into()),
+            key: None,
         }));
     assert_eq!(
         saved(&fx.store_batch),

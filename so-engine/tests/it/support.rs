@@ -107,8 +107,23 @@ impl World {
 
     fn absorb(&mut self, out: Vec<Output>) {
         for o in out {
-            if let Output::SharedObject { to, encoding, body } = &o {
+            if let Output::SharedObject {
+                to,
+                encoding,
+                body,
+                key,
+            } = &o
+            {
                 let message = decode(body, *encoding);
+                // The key the engine gives names what the body holds.
+                match (key, message.events.as_slice()) {
+                    (Some(k), [SoEvent::Change { key, .. }]) => {
+                        assert_eq!(k.slices(body), (message.name.as_bytes(), key.as_bytes()))
+                    }
+                    (None, [SoEvent::Change { .. }]) => panic!("a single CHANGE without its key"),
+                    (Some(_), events) => panic!("a key for {events:?}"),
+                    (None, _) => {}
+                }
                 for client in to {
                     self.inbox.entry(*client).or_default().push(message.clone());
                 }

@@ -9,7 +9,7 @@ use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::connection::{CloseReason, ConnectParams, Event};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 use rtmp_proto::sim::Pair;
-use so_engine::server::{ClientLink, Effects, Hub, HubConfig, HubEvent};
+use so_engine::server::{ClientLink, Effects, Handover, Hub, HubConfig, HubEvent};
 use so_engine::{
     Application, CallId, CallRequest, ClientId, Context, Engine, EngineConfig, Input, Output,
     ScopePath, ServerApi, ServerOp,
@@ -132,13 +132,17 @@ impl Net {
 
     /// Hands every delivery to its connection; keeps the engine's other
     /// outputs.
-    fn carry_out(&mut self, effects: Effects) {
-        for delivery in effects.deliveries {
-            let (pair, link) = self.pairs.get_mut(&delivery.to).unwrap();
+    fn carry_out(&mut self, mut effects: Effects) {
+        let mut deliveries = std::mem::take(&mut effects.deliveries);
+        let pairs = &mut self.pairs;
+        Handover::default().split(&mut deliveries, |client, run| {
+            let (pair, link) = pairs.get_mut(&client).unwrap();
             let now = pair.now;
-            let _ = link.handle_command(&mut pair.server, now, delivery.command);
+            for (command, _) in run.drain(..) {
+                let _ = link.handle_command(&mut pair.server, now, command);
+            }
             pair.collect();
-        }
+        });
         for event in effects.events {
             match event {
                 HubEvent::Engine(output) => self.effects.push(output),
@@ -307,7 +311,7 @@ fn rejected_connects_close() {
         events.contains(&Event::Closed(CloseReason::Rejected("not today".into()))),
         "{events:#?}"
     );
-    // A path that names no scope is refused by the glue itself.
+    // A path that names no scope is refused by the client link itself.
     net.connect(2, "..", Encoding::Amf0);
     let events = net.client_events(2);
     assert!(

@@ -15,15 +15,15 @@
 //! | calls anything else | `_error` `NetConnection.Call.Failed` |
 //!
 //! It is runtime-neutral: every adapter serves it with
-//! [`engine`] (or [`DemoApp`] plus [`install`]).
+//! [`ServeDemo::demo`] on its server builder, or [`engine`] (or
+//! [`DemoApp`] plus [`install`]).
 
+use adapter_core::{Runtime, ServerBuilder};
 use rtmp_proto::amf::Value;
-
-use crate::config::EngineConfig;
-use crate::context::{Context, ServerApi, View};
-use crate::engine::Engine;
-use crate::hooks::{Application, CallRequest, SharedObjectListener, SharedObjectSecurity};
-use crate::types::{ClientId, ScopePath, SoKey};
+use so_engine::{
+    Application, CallRequest, ClientId, Context, Engine, EngineConfig, ScopePath, ServerApi,
+    SharedObjectListener, SharedObjectSecurity, SoKey, SoSetup, View,
+};
 
 /// The application name whose connects are rejected.
 pub const REJECTED_APP: &str = "reject";
@@ -50,13 +50,26 @@ pub fn engine(config: EngineConfig) -> Engine {
 /// Registers the demo's security, factories and methods on `engine`.
 pub fn install(engine: &mut Engine) {
     engine.register_security(DemoSecurity);
-    engine.register_factory(PRESENCE, |_: &SoKey, setup: &mut crate::SoSetup| {
+    engine.register_factory(PRESENCE, |_: &SoKey, setup: &mut SoSetup| {
         setup.listener(Presence);
     });
-    engine.register_factory(ECHO, |_: &SoKey, setup: &mut crate::SoSetup| {
+    engine.register_factory(ECHO, |_: &SoKey, setup: &mut SoSetup| {
         setup.send_handler("", "say", say);
     });
     engine.register_method("echo", echo);
+}
+
+/// Serving the demo from a server builder.
+pub trait ServeDemo {
+    /// Serves the demo application: [`DemoApp`] with what [`install`]
+    /// registers.
+    fn demo(self) -> Self;
+}
+
+impl<R: Runtime> ServeDemo for ServerBuilder<R> {
+    fn demo(self) -> Self {
+        self.application(DemoApp).setup(install)
+    }
 }
 
 /// The demo's application hooks: everything is accepted but the
@@ -163,9 +176,7 @@ mod tests {
     use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 
     use super::*;
-    use crate::interface::{Input, Output};
-    use crate::status;
-    use crate::types::Tick;
+    use so_engine::{Input, Output, Tick, status};
 
     struct Demo {
         engine: Engine,
@@ -219,7 +230,10 @@ mod tests {
     fn received(outputs: &[Output]) -> Vec<(u64, SoEvent)> {
         let mut events = Vec::new();
         for output in outputs {
-            if let Output::SharedObject { to, encoding, body } = output {
+            if let Output::SharedObject {
+                to, encoding, body, ..
+            } = output
+            {
                 let m = SharedObjectMessage::decode(body, *encoding, &Limits::default()).unwrap();
                 for client in to {
                     events.extend(m.events.iter().map(|e| (client.0, e.clone())));
