@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adapter_tokio::client::{Client, ClientOptions, RemoteEvent};
+use app_cli::demo::ServeDemo;
 use rtmp_proto::amf::{Encoding, Value};
 use serde_json::{Value as Json, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
