@@ -22,6 +22,9 @@ pub enum Error {
     /// (a panic in server code).
     #[error("the engine thread stopped")]
     EngineGone,
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// A system call failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -5,7 +5,8 @@
 //!   `python-librtmp` by `tests/interop/librtmp_client.py`, does the
 //!   handshake (plain and Flash Player 9 digest) and `connect`, calls
 //!   `echo`, and carries SharedObject messages both ways with our own
-//!   client on the other end.
+//!   client on the other end; its `rtmps://` (GnuTLS) connects and calls
+//!   through the server's RTMPS listener.
 //! - `tshark`: Wireshark's RTMP dissector reads a capture of a test run and
 //!   must frame every message we and our client wrote, and decode
 //!   `connect` and its `_result`.

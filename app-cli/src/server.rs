@@ -30,6 +30,24 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:1935")]
     pub listen: String,
+    /// Address for HTTP: the browsers' WebSocket endpoint `/so`,
+    /// `/healthz`, `/metrics` and the `/admin` page; `off` disables it.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http_listen: String,
+    /// Lets the `/admin` page set, remove and destroy with this token
+    /// (without it the page is read-only).
+    #[arg(long)]
+    pub admin_token: Option<String>,
+    /// Address for RTMPS (RTMP inside TLS, commonly port 443); needs
+    /// --tls-cert and --tls-key.
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    pub tls_listen: Option<String>,
+    /// The RTMPS certificate chain (PEM).
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// The RTMPS certificate's private key (PEM).
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
     /// Directory for persistent shared objects: one SQLite database in it
     /// (both created if missing).
     #[arg(long, default_value = "./so-data")]
@@ -105,6 +123,11 @@ pub enum Sync {
 }
 
 impl Args {
+    /// The HTTP address, `None` for `off`.
+    pub fn http_addr(&self) -> Option<String> {
+        (self.http_listen != "off").then(|| self.http_listen.clone())
+    }
+
     /// The store these flags describe.
     pub fn store(&self) -> SqliteStore {
         let synchronous = match self.sync {
@@ -165,9 +188,20 @@ pub async fn main<R: Runtime>() -> ExitCode {
     let args = Args::parse();
     tracing::info!(data_dir = %args.data_dir.display(), "starting the demo server");
     let config = args.config();
+    let tls = args
+        .tls_listen
+        .clone()
+        .zip(args.tls_cert.clone())
+        .zip(args.tls_key.clone());
     let store = args.store();
     let served = async {
-        Server::<R>::builder()
+        let mut builder = Server::<R>::builder();
+        if let Some(((addr, cert), key)) = tls {
+            builder = builder.tls(addr, cert, key);
+        }
+        builder
+            .http_addr(args.http_addr())
+            .admin_token(args.admin_token)
             .bind_addr(args.listen)
             .store(store)
             .config(config)
@@ -257,6 +291,15 @@ mod tests {
         let args = Args::try_parse_from(["server"]).expect("no flags");
         assert_eq!(args.listen, "127.0.0.1:1935");
         assert_eq!(args.data_dir, PathBuf::from("./so-data"));
+        assert_eq!(args.http_addr().as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(args.admin_token, None);
+        let off = Args::try_parse_from(["server", "--http-listen", "off"]).expect("off");
+        assert_eq!(off.http_addr(), None);
+        assert_eq!(args.tls_listen, None);
+        assert!(
+            Args::try_parse_from(["server", "--tls-listen", "0.0.0.0:443"]).is_err(),
+            "TLS needs a certificate"
+        );
         let config = args.config();
         assert_eq!(
             config.engine.persist_interval_ms,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use rtmp_proto::connection::{self, CloseReason, Connection, Event, Side};
-use so_engine::server::{ClientCommand, ClientLink};
+use so_engine::server::{ClientCommand, ClientLink, Peer};
 use so_engine::{ClientId, Input};
 use tracing::{debug, error, info};
 
@@ -38,20 +38,70 @@ const IDLE_TIMER: Duration = Duration::from_secs(3600);
 /// client that never pauses cannot hold a worker thread.
 const TURNS_PER_POLL: usize = 64;
 
-/// Serves one accepted socket until it closes.
-// Each argument is one thing the accept loop hands over, once.
-#[allow(clippy::too_many_arguments)]
+/// What the accept loop hands a connection task, once.
+pub(super) struct Accepted {
+    /// The peer's address.
+    pub(super) peer: SocketAddr,
+    /// The engine's id for the client.
+    pub(super) client: ClientId,
+    /// Where the engine's deliveries for it go.
+    pub(super) mailbox: Arc<Mailbox>,
+    /// Where the connection asks for its slot when its `connect` comes.
+    pub(super) live: Arc<Live>,
+    /// The engine.
+    pub(super) engine: EngineSender,
+    /// The server's configuration.
+    pub(super) config: Arc<Config>,
+    /// The application's connect authorization, if any.
+    pub(super) authorizer: Option<Authorizer>,
+}
+
+/// Serves one accepted RTMP socket until it closes.
 pub(super) async fn serve<R: Runtime>(
     stream: R::Stream,
-    peer: SocketAddr,
-    client: ClientId,
-    mailbox: Arc<Mailbox>,
-    live: Arc<Live>,
-    engine: EngineSender,
-    config: Arc<Config>,
+    accepted: Accepted,
     connection_config: Arc<connection::Config>,
-    authorizer: Option<Authorizer>,
 ) {
+    let Some(conn) = rtmp_connection(accepted.client, accepted.peer, &connection_config) else {
+        return;
+    };
+    run::<R, Connection>(stream, accepted, conn).await;
+}
+
+/// A server-side RTMP [`Connection`] with a fresh handshake seed; `None`
+/// (logged) without OS randomness.
+pub(super) fn rtmp_connection(
+    client: ClientId,
+    peer: SocketAddr,
+    connection_config: &Arc<connection::Config>,
+) -> Option<Connection> {
+    let mut seed = [0u8; 32];
+    if let Err(e) = getrandom::fill(&mut seed) {
+        error!(client = client.0, %peer, error = %e, "no OS randomness for the handshake: connection dropped");
+        return None;
+    }
+    Some(Connection::new(
+        connection_config.clone(),
+        Side::Server,
+        Instant::now(),
+        seed,
+    ))
+}
+
+/// Serves one accepted socket with `conn` (an RTMP [`Connection`], an
+/// RTMPS one, or an HTTP/WebSocket connection) until it closes: the same
+/// loop, queue, backpressure, authorization and close handling for every
+/// transport.
+pub(super) async fn run<R: Runtime, W: Wire>(stream: R::Stream, accepted: Accepted, conn: W) {
+    let Accepted {
+        peer,
+        client,
+        mailbox,
+        live,
+        engine,
+        config,
+        authorizer,
+    } = accepted;
     // Every log line names the connection itself: a span entered on every
     // poll would cost more than the rest of a small delivery's bookkeeping.
     let id = client.0;
@@ -59,16 +109,11 @@ pub(super) async fn serve<R: Runtime>(
     if let Err(e) = R::set_nodelay(&stream) {
         debug!(client = id, %peer, error = %e, "TCP_NODELAY not set");
     }
-    let mut seed = [0u8; 32];
-    if let Err(e) = getrandom::fill(&mut seed) {
-        error!(client = id, %peer, error = %e, "no OS randomness for the handshake: connection dropped");
-        return;
-    }
     engine.send(ToEngine::Register(client, mailbox.clone()));
-    info!(client = id, %peer, "connection opened");
+    info!(client = id, %peer, transport = W::TRANSPORT, "connection opened");
     let now = Instant::now();
-    let mut task = Task::<R> {
-        conn: Connection::new(connection_config, Side::Server, now, seed),
+    let mut task = Task::<R, W> {
+        conn,
         link: ClientLink::new(client),
         peer,
         engine,
@@ -98,8 +143,51 @@ pub(super) async fn serve<R: Runtime>(
     task.engine.send(ToEngine::Gone(client));
 }
 
-struct Task<R: Runtime> {
-    conn: Connection,
+/// What the connection loop drives: the sans-IO state of one client's
+/// socket, bytes in and out, events to the [`ClientLink`], commands back
+/// through [`Peer`].
+pub(super) trait Wire: Peer + Send + 'static {
+    /// The transport's name, for the log.
+    const TRANSPORT: &'static str;
+    /// Bytes from the socket (errors arrive as [`Event::Closed`]).
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]);
+    /// The deadline from [`Wire::poll_timeout`] passed.
+    fn handle_timeout(&mut self, now: Instant);
+    /// Appends what is to be written to `out`.
+    fn poll_transmit(&mut self, out: &mut BytesMut);
+    /// The next event for the link.
+    fn poll_event(&mut self) -> Option<Event>;
+    /// When [`Wire::handle_timeout`] wants to be called.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Whether the connection is over.
+    fn is_closed(&self) -> bool;
+}
+
+impl Wire for Connection {
+    const TRANSPORT: &'static str = "rtmp";
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        // Errors also arrive as Event::Closed.
+        let _ = Connection::handle_input(self, now, bytes);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Connection::handle_timeout(self, now);
+    }
+    fn poll_transmit(&mut self, out: &mut BytesMut) {
+        Connection::poll_transmit(self, out);
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        Connection::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Connection::poll_timeout(self)
+    }
+    fn is_closed(&self) -> bool {
+        Connection::is_closed(self)
+    }
+}
+
+struct Task<R: Runtime, W> {
+    conn: W,
     link: ClientLink,
     peer: SocketAddr,
     engine: EngineSender,
@@ -140,7 +228,7 @@ struct Task<R: Runtime> {
     refused: bool,
 }
 
-impl<R: Runtime> Task<R> {
+impl<R: Runtime, W: Wire> Task<R, W> {
     /// The drive loop: after every input, command or timer, hand the
     /// engine what the connection reported and write what it has to send.
     /// Sources in priority order: the socket's room, the mailbox, the
@@ -374,8 +462,7 @@ impl<R: Runtime> Task<R> {
             {
                 let now = Instant::now();
                 input_at = Some(now);
-                // Errors also arrive as Event::Closed.
-                let _ = self.conn.handle_input(now, &buf[..n]);
+                self.conn.handle_input(now, &buf[..n]);
             }
             read
         });

@@ -21,6 +21,7 @@ use tracing::{debug, error, info, warn};
 
 use super::Config;
 use super::mailbox::Mailbox;
+use super::web::{AdminView, Stats};
 use crate::Error;
 use crate::runtime::Runtime;
 use crate::sync::{OneshotSender, Signal, WakerSet, lock, oneshot};
@@ -215,6 +216,8 @@ impl EngineHandle {
         build: impl FnOnce(EngineConfig) -> Engine + Send + 'static,
         store: Box<dyn Store + Send>,
         config: Arc<Config>,
+        stats: Arc<Stats>,
+        admin: Arc<AdminView>,
     ) -> Result<Self, Error> {
         let inbox = Arc::new(Inbox {
             state: Mutex::new(InboxState {
@@ -255,6 +258,8 @@ impl EngineHandle {
                         broken: false,
                         calls: BTreeMap::new(),
                         shut_down: false,
+                        stats,
+                        admin,
                         runtime: std::marker::PhantomData,
                     };
                     thread.dispatch();
@@ -342,6 +347,10 @@ struct EngineThread<R> {
     calls: Calls,
     /// Shut down: jobs are dropped (their handles hear the server is gone).
     shut_down: bool,
+    /// The counters of `/metrics`.
+    stats: Arc<Stats>,
+    /// The state `/admin` shows.
+    admin: Arc<AdminView>,
     runtime: std::marker::PhantomData<fn() -> R>,
 }
 
@@ -417,6 +426,10 @@ impl<R: Runtime> EngineThread<R> {
                 self.deliver();
                 delivered = Some(now);
             }
+            if self.admin.wanted(now) {
+                let queued = self.clients.values().map(|m| m.queued_bytes() as u64).sum();
+                self.admin.publish(now, &self.hub, queued);
+            }
             if self.broken {
                 break;
             }
@@ -436,6 +449,7 @@ impl<R: Runtime> EngineThread<R> {
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(hub, effects)));
         if result.is_err() {
             error!("server code panicked inside the engine: the server stops");
+            Stats::add(&self.stats.hook_panics, 1);
             self.broken = true;
         }
     }
@@ -446,6 +460,9 @@ impl<R: Runtime> EngineThread<R> {
                 self.clients.insert(client, mailbox);
             }
             ToEngine::Input(input) => {
+                if matches!(input, Input::SharedObject { .. } | Input::Server(_)) {
+                    Stats::add(&self.stats.updates, 1);
+                }
                 self.guarded(|hub, fx| hub.handle_input(Instant::now(), input, fx));
             }
             ToEngine::Gone(client) => {
@@ -525,10 +542,14 @@ impl<R: Runtime> EngineThread<R> {
     /// Hands every delivery gathered so far to its client's mailbox.
     fn deliver(&mut self) {
         let clients = &self.clients;
+        let stats = &self.stats;
+        Stats::add(&stats.deliveries, self.effects.deliveries.len() as u64);
         self.handover
             .split(&mut self.effects.deliveries, |to, run| {
-                if let Some(mailbox) = clients.get(&to) {
-                    mailbox.deliver_all(to, run.drain(..));
+                if let Some(mailbox) = clients.get(&to)
+                    && mailbox.deliver_all(to, run.drain(..))
+                {
+                    Stats::add(&stats.slow_readers, 1);
                 }
             });
     }
@@ -539,8 +560,10 @@ impl<R: Runtime> EngineThread<R> {
         if !self.effects.store_batch.is_empty() {
             let ops = std::mem::take(&mut self.effects.store_batch);
             let store = self.store.clone();
+            let stats = self.stats.clone();
             // One batch, one call: a store that can makes it one transaction.
             self.batch = Some(Box::pin(R::spawn_blocking(move || {
+                let _timed = Timed(&stats, Instant::now());
                 let mut store = lock(&store);
                 match store.apply_batch(&ops) {
                     Ok(()) => Ok(()),
@@ -563,6 +586,7 @@ impl<R: Runtime> EngineThread<R> {
                 HubEvent::Engine(Output::HookFailed {
                     error: EngineMisuse::HookPanicked(panic),
                 }) => {
+                    Stats::add(&self.stats.hook_panics, 1);
                     error!(%panic, "server code panicked; its request failed, the server carries on")
                 }
                 HubEvent::Engine(Output::LockExpired { so }) => {
@@ -617,5 +641,14 @@ fn log(event: HubEvent) {
         }
         HubEvent::Restored(count) => info!(count, "persistent shared objects restored"),
         other => debug!(?other, "hub event"),
+    }
+}
+
+/// Records a store batch's time when the batch ends (also by a panic).
+struct Timed<'a>(&'a Stats, Instant);
+
+impl Drop for Timed<'_> {
+    fn drop(&mut self) {
+        self.0.store_flushed(self.1.elapsed());
     }
 }

@@ -77,24 +77,30 @@ impl Mailbox {
         &self,
         client: ClientId,
         commands: impl IntoIterator<Item = (ClientCommand, Option<ChangeKey>)>,
-    ) {
+    ) -> bool {
         let mut state = self.lock();
         let was_empty = state.queue.is_empty();
         let mut queued = false;
         for (command, key) in commands {
             match state.queue.push(command, key) {
-                Ok(Pushed::Dropped) => return,
+                Ok(Pushed::Dropped) => return false,
                 Ok(_) => queued = true,
                 Err(overflow) => {
                     self.notify(state);
                     warn!(client = client.0, %overflow, "disconnecting a slow reader");
-                    return;
+                    return true;
                 }
             }
         }
         if was_empty && queued {
             self.notify(state);
         }
+        false
+    }
+
+    /// How many bytes wait in the queue.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.lock().queue.queued_bytes()
     }
 
     /// Tells the connection to close once what is queued went out.

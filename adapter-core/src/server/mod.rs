@@ -7,6 +7,8 @@ mod connection;
 mod engine;
 mod handle;
 mod mailbox;
+mod tls;
+mod web;
 
 pub use self::authorize::{Authorization, Verdict};
 pub use self::handle::{ClientSummary, Edit, ServerError, ServerHandle};
@@ -73,6 +75,8 @@ pub struct Config {
     /// How long a connect's authorization ([`ServerBuilder::authorize`])
     /// may take; past it the client is rejected.
     pub authorize_timeout: Duration,
+    /// WebSocket clients (`/so`): frame limits and the connect timeout.
+    pub web: so_web::Config,
 }
 
 impl Config {
@@ -107,6 +111,7 @@ impl Default for Config {
             close_grace: Self::DEFAULT_CLOSE_GRACE,
             delivery_tick: Self::DEFAULT_DELIVERY_TICK,
             authorize_timeout: Self::DEFAULT_AUTHORIZE_TIMEOUT,
+            web: so_web::Config::default(),
         }
     }
 }
@@ -118,6 +123,9 @@ type EngineSetup = Box<dyn FnOnce(&mut Engine) + Send>;
 /// [`ServerBuilder::bind`].
 pub struct ServerBuilder<R> {
     addr: String,
+    http_addr: Option<String>,
+    admin_token: Option<String>,
+    tls: Option<(String, PathBuf, PathBuf)>,
     engine: EngineFactory,
     setups: Vec<EngineSetup>,
     store: Box<dyn Store + Send>,
@@ -130,6 +138,33 @@ impl<R: Runtime> ServerBuilder<R> {
     /// The address to listen on (default `127.0.0.1:1935`; port 0 picks one).
     pub fn bind_addr(mut self, addr: impl Into<String>) -> Self {
         self.addr = addr.into();
+        self
+    }
+
+    /// Also serves HTTP on `addr` (`host:port`; port 0 picks one): the
+    /// WebSocket endpoint `/so` for browsers, `/healthz`, `/metrics` and
+    /// the `/admin` page. `None` (the default) serves RTMP only.
+    pub fn http_addr(mut self, addr: Option<String>) -> Self {
+        self.http_addr = addr;
+        self
+    }
+
+    /// Lets `/admin` set, remove and destroy with this token (without
+    /// one, the page is read-only).
+    pub fn admin_token(mut self, token: Option<String>) -> Self {
+        self.admin_token = token;
+        self
+    }
+
+    /// Also serves RTMPS (RTMP inside TLS) on `addr`, with the PEM
+    /// certificate chain in `cert` and its private key in `key`.
+    pub fn tls(
+        mut self,
+        addr: impl Into<String>,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.tls = Some((addr.into(), cert.into(), key.into()));
         self
     }
 
@@ -255,7 +290,31 @@ impl<R: Runtime> ServerBuilder<R> {
                 source,
             })?;
         let local_addr = R::local_addr(&listener)?;
+        let http = match self.http_addr.clone() {
+            Some(addr) => {
+                let listener = R::bind(addr.clone())
+                    .await
+                    .map_err(|source| Error::Bind { addr, source })?;
+                let http_addr = R::local_addr(&listener)?;
+                Some((listener, http_addr))
+            }
+            None => None,
+        };
+        let tls = match self.tls.clone() {
+            Some((addr, cert, key)) => {
+                let tls_config = tls::server_config(&cert, &key)?;
+                let listener = R::bind(addr.clone())
+                    .await
+                    .map_err(|source| Error::Bind { addr, source })?;
+                let tls_addr = R::local_addr(&listener)?;
+                info!(%tls_addr, "listening for RTMPS");
+                Some((listener, tls_addr, tls_config))
+            }
+            None => None,
+        };
         let config = Arc::new(self.config);
+        let stats = Arc::new(web::Stats::default());
+        let admin = Arc::new(web::AdminView::default());
         let setups = self.setups;
         let factory = self.engine;
         let build = move |config: EngineConfig| {
@@ -265,11 +324,32 @@ impl<R: Runtime> ServerBuilder<R> {
             }
             engine
         };
-        let engine = EngineHandle::start::<R>(build, self.store, config.clone()).await?;
+        let engine = EngineHandle::start::<R>(
+            build,
+            self.store,
+            config.clone(),
+            stats.clone(),
+            admin.clone(),
+        )
+        .await?;
         info!(%local_addr, "listening");
+        let http = http.map(|(listener, http_addr)| {
+            info!(%http_addr, "listening for HTTP and WebSocket (/so, /healthz, /metrics, /admin)");
+            let shared = Arc::new(web::WebShared {
+                session: config.web.clone(),
+                stats: stats.clone(),
+                admin,
+                admin_token: self.admin_token,
+                engine: engine.sender(),
+            });
+            (listener, http_addr, shared)
+        });
         Ok(Server {
             listener,
             local_addr,
+            http,
+            tls,
+            stats,
             engine,
             config,
             authorizer: self.authorizer,
@@ -283,6 +363,11 @@ impl<R: Runtime> ServerBuilder<R> {
 pub struct Server<R: Runtime> {
     listener: R::Listener,
     local_addr: SocketAddr,
+    /// The HTTP listener, its address, and what its connections share.
+    http: Option<(R::Listener, SocketAddr, Arc<web::WebShared>)>,
+    /// The RTMPS listener, its address, and its TLS configuration.
+    tls: Option<(R::Listener, SocketAddr, Arc<rustls::ServerConfig>)>,
+    stats: Arc<web::Stats>,
     engine: EngineHandle,
     config: Arc<Config>,
     authorizer: Option<authorize::Authorizer>,
@@ -300,6 +385,13 @@ impl ShutdownHandle {
     }
 }
 
+/// Which listener a socket came from.
+enum Via {
+    Rtmp,
+    Web(Arc<web::WebShared>),
+    Tls(Arc<rustls::ServerConfig>),
+}
+
 /// Why the accept loop stopped.
 enum Stop {
     /// A shutdown was asked for.
@@ -314,6 +406,9 @@ impl<R: Runtime> Server<R> {
     pub fn builder() -> ServerBuilder<R> {
         ServerBuilder {
             addr: "127.0.0.1:1935".into(),
+            http_addr: None,
+            admin_token: None,
+            tls: None,
             engine: Box::new(|config| Engine::new(config, ())),
             setups: Vec::new(),
             store: Box::new(MemoryStore::new()),
@@ -326,6 +421,17 @@ impl<R: Runtime> Server<R> {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address the HTTP listener (WebSocket, metrics, admin) listens
+    /// on, if there is one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|(_, addr, _)| *addr)
+    }
+
+    /// The address the RTMPS listener listens on, if there is one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|(_, addr, _)| *addr)
     }
 
     /// A handle that shuts the server down.
@@ -352,6 +458,9 @@ impl<R: Runtime> Server<R> {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let Self {
             listener,
+            http,
+            tls,
+            stats,
             engine,
             config,
             authorizer,
@@ -379,7 +488,35 @@ impl<R: Runtime> Server<R> {
                     std::task::ready!(R::poll_timer(timer, cx));
                     backoff = None;
                 }
-                let (stream, peer) = match std::task::ready!(R::poll_accept(&listener, cx)) {
+                // Every listener, taking turns to be first, so that a flood
+                // on one does not starve the others.
+                let first = usize::try_from(next_client % 3).unwrap_or(0);
+                let mut accepted = None;
+                for turn in 0..3 {
+                    let polled = match (first + turn) % 3 {
+                        0 => R::poll_accept(&listener, cx).map(|r| (r, Via::Rtmp)),
+                        1 => match &http {
+                            Some((http, _, shared)) => {
+                                R::poll_accept(http, cx).map(|r| (r, Via::Web(shared.clone())))
+                            }
+                            None => continue,
+                        },
+                        _ => match &tls {
+                            Some((tls, _, config)) => {
+                                R::poll_accept(tls, cx).map(|r| (r, Via::Tls(config.clone())))
+                            }
+                            None => continue,
+                        },
+                    };
+                    if let Poll::Ready(ready) = polled {
+                        accepted = Some(ready);
+                        break;
+                    }
+                }
+                let Some((result, via)) = accepted else {
+                    return Poll::Pending;
+                };
+                let (stream, peer) = match result {
                     Ok(accepted) => accepted,
                     Err(error) => {
                         warn!(%error, "accept failed");
@@ -402,25 +539,55 @@ impl<R: Runtime> Server<R> {
                         "dropped the oldest connection still in its handshake or connect: too many"
                     );
                 }
-                let task = connection::serve::<R>(
-                    stream,
+                let accepted = connection::Accepted {
                     peer,
                     client,
                     mailbox,
-                    live.clone(),
-                    engine.sender(),
-                    config.clone(),
-                    connection_config.clone(),
-                    authorizer.clone(),
-                );
-                R::spawn(async move {
-                    task.await;
-                    drop(slot);
-                });
+                    live: live.clone(),
+                    engine: engine.sender(),
+                    config: config.clone(),
+                    authorizer: authorizer.clone(),
+                };
+                match via {
+                    Via::Web(shared) => {
+                        let open = stats.open(web::Transport::Http);
+                        let conn = web::WebConnection::new(shared, Instant::now());
+                        let task = connection::run::<R, _>(stream, accepted, conn);
+                        R::spawn(async move {
+                            task.await;
+                            drop((slot, open));
+                        });
+                    }
+                    Via::Tls(tls_config) => {
+                        let open = stats.open(web::Transport::Rtmp);
+                        let Some(conn) =
+                            connection::rtmp_connection(client, peer, &connection_config)
+                                .and_then(|inner| tls::TlsConnection::new(tls_config, inner).ok())
+                        else {
+                            continue;
+                        };
+                        let task = connection::run::<R, _>(stream, accepted, conn);
+                        R::spawn(async move {
+                            task.await;
+                            drop((slot, open));
+                        });
+                    }
+                    Via::Rtmp => {
+                        let open = stats.open(web::Transport::Rtmp);
+                        let task =
+                            connection::serve::<R>(stream, accepted, connection_config.clone());
+                        R::spawn(async move {
+                            task.await;
+                            drop((slot, open));
+                        });
+                    }
+                }
             }
         })
         .await;
         drop(listener);
+        drop(http);
+        drop(tls);
         if let Stop::EngineGone = stop {
             error!("the engine thread stopped: shutting down");
             live.kill_all();

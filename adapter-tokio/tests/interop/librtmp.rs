@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adapter_tokio::client::{Client, ClientOptions, RemoteEvent};
+use app_cli::demo::ServeDemo;
 use rtmp_proto::amf::{Encoding, Value};
 use serde_json::{Value as Json, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -25,6 +26,45 @@ use crate::interop;
 /// The longest wait for one answer from the script (librtmp itself gives
 /// up on a read after 5 s).
 const PATIENCE: Duration = Duration::from_secs(15);
+
+/// librtmp's `rtmps://` (its TLS through GnuTLS) against the server's
+/// RTMPS listener: handshake, `connect` and a call inside TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librtmp_connects_and_calls_over_rtmps() {
+    let Some(python) = interop::python_with_librtmp() else {
+        return;
+    };
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let server = adapter_tokio::Server::builder()
+        .bind_addr("127.0.0.1:0")
+        .tls("127.0.0.1:0", &cert, &key)
+        .memory_store()
+        .demo()
+        .bind()
+        .await
+        .expect("the server starts");
+    let tls = server.tls_addr().expect("an RTMPS listener");
+    let server = TestServer::run(server);
+    let mut lib = Librtmp::start(python).await;
+    let connected = lib
+        .connect("tls", &format!("rtmps://{tls}/interop"), false)
+        .await;
+    assert_eq!(connected["connected"], true, "{connected}");
+    assert_eq!(
+        connected["answer"][3]["code"], "NetConnection.Connect.Success",
+        "{connected}"
+    );
+    assert_eq!(
+        lib.call("tls", "echo", json!(["over tls"])).await,
+        "over tls"
+    );
+    server.stop().await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librtmp_handshakes_connects_and_calls() {

@@ -43,6 +43,8 @@ impl Drop for TempDir {
 /// [`stop`](Self::stop) was not called.
 pub(crate) struct TestServer<R> {
     pub(crate) addr: SocketAddr,
+    /// The HTTP listener (WebSocket `/so`, `/metrics`, `/admin`), if any.
+    pub(crate) http: Option<SocketAddr>,
     shutdown: ShutdownHandle,
     stopped: mpsc::Receiver<Result<(), Error>>,
     runtime: PhantomData<fn() -> R>,
@@ -58,6 +60,7 @@ impl<R: Runtime> TestServer<R> {
     pub(crate) async fn with_config(data_dir: &Path, config: Config) -> Self {
         let server = Server::<R>::builder()
             .bind_addr("127.0.0.1:0")
+            .http_addr(Some("127.0.0.1:0".into()))
             .data_dir(data_dir)
             .config(config)
             .demo()
@@ -71,6 +74,7 @@ impl<R: Runtime> TestServer<R> {
     pub(crate) async fn in_memory() -> Self {
         let server = Server::<R>::builder()
             .bind_addr("127.0.0.1:0")
+            .http_addr(Some("127.0.0.1:0".into()))
             .memory_store()
             .demo()
             .bind()
@@ -82,6 +86,7 @@ impl<R: Runtime> TestServer<R> {
     /// Runs `server` in the background.
     pub(crate) fn run(server: Server<R>) -> Self {
         let addr = server.local_addr();
+        let http = server.http_addr();
         let shutdown = server.shutdown_handle();
         let (done, stopped) = mpsc::channel();
         R::spawn(async move {
@@ -89,6 +94,7 @@ impl<R: Runtime> TestServer<R> {
         });
         Self {
             addr,
+            http,
             shutdown,
             stopped,
             runtime: PhantomData,

@@ -44,4 +44,6 @@ mod limits;
 mod mini_server;
 mod process;
 mod store;
+mod tls;
+mod websocket;
 mod wire;

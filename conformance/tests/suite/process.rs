@@ -32,7 +32,13 @@ impl ServerProcess {
     /// extra flags, and waits until it listens.
     fn start<R: Adapter>(data_dir: &Path, args: &[&str]) -> Self {
         let mut child = Command::new(R::server_binary())
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .args(args)
             .env("RUST_LOG", "info")
@@ -127,7 +133,13 @@ fn stored(dir: &Path) -> so_engine::store::LoadReport {
 fn fails_to_start<R: Adapter>(command: Command, data_dir: &Path) -> String {
     let mut command = command;
     command
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "off",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())

@@ -46,6 +46,71 @@ pub enum ClientCommand {
     Disconnect(String),
 }
 
+/// What a [`ClientLink`] needs of a client's connection: the commands of
+/// a server-side `rtmp_proto` [`Connection`]. A connection over another
+/// transport (the WebSocket session of `so-web`) implements it too, and is
+/// then a client like any other.
+pub trait Peer {
+    /// Accepts the client's `connect`.
+    fn accept(&mut self, now: Instant) -> Result<(), ApiMisuse>;
+    /// Rejects the client's `connect` with `description`; the connection closes.
+    fn reject(&mut self, now: Instant, description: &str) -> Result<(), ApiMisuse>;
+    /// Sends a SharedObject body encoded in the client's encoding.
+    fn send_shared_object_encoded(&mut self, now: Instant, body: &Body) -> Result<(), ApiMisuse>;
+    /// Answers the client's call `transaction_id`.
+    fn reply(&mut self, now: Instant, transaction_id: f64, value: Value) -> Result<(), ApiMisuse>;
+    /// Answers the client's call `transaction_id` with an error.
+    fn reply_error(
+        &mut self,
+        now: Instant,
+        transaction_id: f64,
+        info: Value,
+    ) -> Result<(), ApiMisuse>;
+    /// Calls `method` on the client.
+    fn call(
+        &mut self,
+        now: Instant,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Result<connection::CallId, ApiMisuse>;
+    /// Closes the connection from the server's side.
+    fn close(&mut self, now: Instant);
+}
+
+impl Peer for Connection {
+    fn accept(&mut self, now: Instant) -> Result<(), ApiMisuse> {
+        Connection::accept(self, now)
+    }
+    fn reject(&mut self, now: Instant, description: &str) -> Result<(), ApiMisuse> {
+        Connection::reject(self, now, description)
+    }
+    fn send_shared_object_encoded(&mut self, now: Instant, body: &Body) -> Result<(), ApiMisuse> {
+        Connection::send_shared_object_encoded(self, now, body)
+    }
+    fn reply(&mut self, now: Instant, transaction_id: f64, value: Value) -> Result<(), ApiMisuse> {
+        Connection::reply(self, now, transaction_id, value)
+    }
+    fn reply_error(
+        &mut self,
+        now: Instant,
+        transaction_id: f64,
+        info: Value,
+    ) -> Result<(), ApiMisuse> {
+        Connection::reply_error(self, now, transaction_id, info)
+    }
+    fn call(
+        &mut self,
+        now: Instant,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Result<connection::CallId, ApiMisuse> {
+        Connection::call(self, now, method, args)
+    }
+    fn close(&mut self, now: Instant) {
+        Connection::close(self, now);
+    }
+}
+
 /// The command an engine output for one client means; `Err` gives back
 /// the outputs that are not for one client.
 pub(crate) fn client_command(output: Output) -> Result<(ClientId, ClientCommand), Output> {
@@ -105,7 +170,7 @@ impl ClientLink {
     /// here, without bothering the engine.
     pub fn handle_event(
         &mut self,
-        connection: &mut Connection,
+        connection: &mut impl Peer,
         now: Instant,
         event: Event,
     ) -> Option<Input> {
@@ -156,7 +221,7 @@ impl ClientLink {
     /// needs (the engine's `ClientLeft` follows from its `Closed` event).
     pub fn handle_command(
         &mut self,
-        connection: &mut Connection,
+        connection: &mut impl Peer,
         now: Instant,
         command: ClientCommand,
     ) -> Result<(), ApiMisuse> {

@@ -100,7 +100,7 @@ mod queue;
 use std::time::{Duration, Instant};
 
 pub use self::handover::{Handover, Run};
-pub use self::link::{ClientCommand, ClientLink};
+pub use self::link::{ClientCommand, ClientLink, Peer};
 pub use self::queue::{OutboundQueue, Overflow, Pushed, QueueLimits};
 pub use crate::delivery::ChangeKey;
 use crate::delivery::Recipients;
