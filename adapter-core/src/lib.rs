@@ -13,11 +13,11 @@
 //!   `Sync`. It takes inputs from one queue (while the queue is full,
 //!   connections stop reading requests: a flood slows the flooding readers
 //!   down) and pushes what each client must receive into that client's
-//!   [`OutboundQueue`](so_engine::server::OutboundQueue). Store writes run on
+//!   [`so_engine::server::OutboundQueue`]. Store writes run on
 //!   the blocking pool, one batch at a time.
 //! * **Each connection** is one task on the runtime's workers: it owns
 //!   the socket, the `rtmp_proto` `Connection` (so decoding and encoding
-//!   spread over every core), the [`ClientLink`](so_engine::server::ClientLink)
+//!   spread over every core), the [`so_engine::server::ClientLink`]
 //!   and two reused buffers, and runs the `Connection`'s drive loop on the
 //!   socket, the `Connection`'s timer and its queue. Everything pending
 //!   goes out in one write per loop turn; `TCP_NODELAY` is set.
@@ -44,6 +44,8 @@
 //! connection with it behind a lock, answers matched to requests as
 //! [`rtmp_proto::mirror`] settles them.
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod cluster;
 mod error;
@@ -53,4 +55,7 @@ mod sync;
 
 pub use error::Error;
 pub use runtime::{Received, Refused, Runtime, sleep, until};
-pub use server::{Config, Server, ServerBuilder, ShutdownHandle};
+pub use server::{
+    Authorization, ClientSummary, Config, Edit, Server, ServerBuilder, ServerError, ServerHandle,
+    ShutdownHandle, Verdict,
+};

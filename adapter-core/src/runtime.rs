@@ -40,8 +40,7 @@ pub trait Runtime: Sized + Send + Sync + 'static {
     type Events: Send + 'static;
     /// The sending side of the server's calls to a client.
     type CallSender: Send + Sync + 'static;
-    /// What [`Client::incoming_calls`](crate::client::Client::incoming_calls)
-    /// returns.
+    /// What `Client::incoming_calls` returns.
     type IncomingCalls: Send + 'static;
 
     /// Runs `task` in the background, on the runtime's worker threads.

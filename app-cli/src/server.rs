@@ -17,8 +17,10 @@ use adapter_core::{Config, Runtime, Server};
 use crate::demo::ServeDemo;
 use clap::Parser;
 use rtmp_proto::chunk::DecoderLimits;
+use rtmp_proto::connection::Config as Connection;
 use so_engine::EngineConfig;
 use so_engine::server::QueueLimits;
+use so_store::{SqliteStore, Synchronous};
 use tracing_subscriber::EnvFilter;
 
 /// RTMP Remote SharedObject server running the demo application.
@@ -28,16 +30,37 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:1935")]
     pub listen: String,
-    /// Directory for persistent shared objects (created if missing).
+    /// Directory for persistent shared objects: one SQLite database in it
+    /// (both created if missing).
     #[arg(long, default_value = "./so-data")]
     pub data_dir: PathBuf,
+    /// How hard each flush syncs: `full` survives a power loss, `normal` a
+    /// crash of the server only (and costs less).
+    #[arg(long, value_enum, default_value_t = Sync::Full)]
+    pub sync: Sync,
     /// Most time a change to a persistent SO waits before it is written;
     /// a crash loses at most this plus the write in progress.
     #[arg(long, default_value_t = EngineConfig::DEFAULT_PERSIST_INTERVAL_MS)]
     pub flush_interval_ms: u64,
-    /// Most connections at once; more are refused.
+    /// Most admitted connections at once; more are refused.
     #[arg(long, default_value_t = Config::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Most connections still in their handshake or before `connect`,
+    /// counted apart; past it the oldest of them is dropped.
+    #[arg(long, default_value_t = Config::DEFAULT_MAX_HANDSHAKING)]
+    pub max_handshaking: usize,
+    /// Ping a client that sent nothing for this long, in milliseconds
+    /// (0: never).
+    #[arg(long, default_value_t = duration_ms(Connection::DEFAULT_PING_INTERVAL))]
+    pub ping_interval_ms: u64,
+    /// Close a connection that sent nothing, not even a ping's answer,
+    /// for this long, in milliseconds (0: never).
+    #[arg(long, default_value_t = duration_ms(Connection::DEFAULT_IDLE_TIMEOUT))]
+    pub idle_timeout_ms: u64,
+    /// Close a connection when a message it started gets no chunk for
+    /// this long, in milliseconds (0: never).
+    #[arg(long, default_value_t = duration_ms(Connection::DEFAULT_PARTIAL_MESSAGE_TIMEOUT))]
+    pub partial_message_timeout_ms: u64,
     /// Largest RTMP message a client may send, in bytes.
     #[arg(long, default_value_t = DecoderLimits::DEFAULT_MAX_MESSAGE_SIZE)]
     pub max_message_size: u32,
@@ -72,12 +95,31 @@ pub struct Args {
     pub max_so_bytes: Option<usize>,
 }
 
+/// The database's `synchronous` setting (see the `so_store` docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sync {
+    /// Every flush is synced to disk.
+    Full,
+    /// Synced at checkpoints only.
+    Normal,
+}
+
 impl Args {
+    /// The store these flags describe.
+    pub fn store(&self) -> SqliteStore {
+        let synchronous = match self.sync {
+            Sync::Full => Synchronous::Full,
+            Sync::Normal => Synchronous::Normal,
+        };
+        SqliteStore::new(&self.data_dir).with_synchronous(synchronous)
+    }
+
     /// The server configuration these flags describe (the defaults for
     /// everything they do not name).
     pub fn config(&self) -> Config {
         let mut config = Config {
             max_connections: self.max_connections,
+            max_handshaking: self.max_handshaking,
             ..Config::default()
         };
         config.queue.max_queued_bytes = self.max_queued_bytes;
@@ -86,6 +128,10 @@ impl Args {
         connection.chunk_limits.max_message_size = self.max_message_size;
         connection.handshake_timeout = Duration::from_millis(self.handshake_timeout_ms);
         connection.connect_timeout = Duration::from_millis(self.connect_timeout_ms);
+        let optional = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
+        connection.ping_interval = optional(self.ping_interval_ms);
+        connection.idle_timeout = optional(self.idle_timeout_ms);
+        connection.partial_message_timeout = optional(self.partial_message_timeout_ms);
         let engine = &mut config.engine;
         engine.persist_interval_ms = self.flush_interval_ms;
         engine.default_linger_ms = self.linger_ms;
@@ -119,10 +165,11 @@ pub async fn main<R: Runtime>() -> ExitCode {
     let args = Args::parse();
     tracing::info!(data_dir = %args.data_dir.display(), "starting the demo server");
     let config = args.config();
+    let store = args.store();
     let served = async {
         Server::<R>::builder()
             .bind_addr(args.listen)
-            .data_dir(args.data_dir)
+            .store(store)
             .config(config)
             .demo()
             .bind()
@@ -138,6 +185,11 @@ pub async fn main<R: Runtime>() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A duration as whole milliseconds (for flag defaults).
+const fn duration_ms(duration: Duration) -> u64 {
+    duration.as_millis() as u64
 }
 
 #[cfg(test)]
@@ -168,6 +220,12 @@ mod tests {
             "9",
             "--delivery-tick-us",
             "500",
+            "--max-handshaking",
+            "11",
+            "--ping-interval-ms",
+            "0",
+            "--partial-message-timeout-ms",
+            "700",
         ])
         .expect("valid flags");
         assert_eq!(args.listen, "0.0.0.0:1936");
@@ -181,6 +239,12 @@ mod tests {
         assert_eq!(config.engine.default_linger_ms, 30);
         assert_eq!(config.engine.limits.max_attributes_per_so, 9);
         assert_eq!(config.delivery_tick, Duration::from_micros(500));
+        assert_eq!(config.max_handshaking, 11);
+        assert_eq!(config.connection.ping_interval, None);
+        assert_eq!(
+            config.connection.partial_message_timeout,
+            Some(Duration::from_millis(700))
+        );
         let defaults = Config::default().engine.limits;
         assert_eq!(
             config.engine.limits.max_value_bytes,
@@ -199,5 +263,13 @@ mod tests {
             EngineConfig::DEFAULT_PERSIST_INTERVAL_MS
         );
         assert_eq!(config.max_connections, Config::DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(config.max_handshaking, Config::DEFAULT_MAX_HANDSHAKING);
+        let connection = Connection::default();
+        assert_eq!(config.connection.ping_interval, connection.ping_interval);
+        assert_eq!(config.connection.idle_timeout, connection.idle_timeout);
+        assert_eq!(
+            config.connection.partial_message_timeout,
+            connection.partial_message_timeout
+        );
     }
 }

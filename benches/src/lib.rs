@@ -8,6 +8,8 @@
 //!
 //! Nothing here is timed by `cargo test`; the tests only check the fixtures.
 
+#![warn(missing_docs)]
+
 pub mod alloc_count;
 pub mod amf;
 pub mod chunk;

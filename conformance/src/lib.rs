@@ -14,3 +14,5 @@
 //! The crate's binaries are the adapters' examples (`server-tokio`,
 //! `server-smol`, `so-client-tokio`, `so-client-smol`), built from their
 //! sources so that the tests run exactly those programs.
+
+#![warn(missing_docs)]

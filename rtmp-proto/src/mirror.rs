@@ -27,11 +27,15 @@
 //!   `SharedObject.LimitExceeded`) followed by the authoritative value, a
 //!   CHANGE k (or a REMOVE k if the server has no k): the local copy takes
 //!   that value ([`RemoteEvent::Changed`] or [`RemoteEvent::Removed`]) and
-//!   [`RemoteEvent::Rejected`] names the key and the code. A rollback by
-//!   REMOVE refuses a write: the removal of a key the server lacks is never
-//!   refused (nor answered), so a removal of k still pending then counts as
-//!   accepted. A STATUS that answers a send of ours still pending before
-//!   any request for k refuses that send, whatever follows it.
+//!   [`RemoteEvent::Rejected`] names the key and the code. A
+//!   `SharedObject.NoWriteAccess` rolled back by REMOVE k refuses our first
+//!   pending request for k, a removal included: a server asks its security
+//!   check about every removal, that of a key it lacks too, and answers a
+//!   denied one with the STATUS and REMOVE k. Any other code rolled back by
+//!   REMOVE refuses a write (a removal is only ever refused for access), so
+//!   a removal of k still pending before it counts as accepted. A STATUS
+//!   that answers a send of ours still pending before any request for k
+//!   refuses that send, whatever follows it.
 //! * A STATUS error *not* followed by a rollback (a refused send, or a
 //!   message-level refusal such as `SharedObject.NoObjectFound`) answers our
 //!   oldest pending request: [`RemoteEvent::SendRejected`] for a send,
@@ -46,10 +50,20 @@
 //! nothing), so it counts as [`Accepted`](RemoteEvent::Accepted) then; a
 //! send Red5 refused (Red5 drops refused sends silently) counts as
 //! [`SendRejected`](RemoteEvent::SendRejected) with
-//! `SharedObject.NoWriteAccess`. For that reason `remove_message` only
-//! remembers a removal when the key is present locally (or a request of ours
-//! for it is pending): an absent key would wait for an answer that never
-//! comes.
+//! `SharedObject.NoWriteAccess`.
+//!
+//! A removal of a key that is absent locally (with no request of ours for
+//! it pending) is *quiet*: nobody should wait for its answer, because an
+//! allowed one gets none, so it does not count in
+//! [`pending`](RemoteSharedObject::pending) and yields no `Accepted` or
+//! `Rejected`. It is still remembered, so that the server's denial of it
+//! (a STATUS NoWriteAccess then REMOVE k) is paired with it rather than
+//! with a later request for k; the denial shows as its `Status` and
+//! `Removed` events. At most [`MAX_QUIET_REMOVALS`] are remembered (the
+//! oldest is forgotten first). One case stays ambiguous on the wire: with
+//! a security policy that lets a client delete k but not write it, an
+//! unanswered removal of k followed by a refused write of k looks like a
+//! refused removal; that policy is best avoided.
 //!
 //! Each settled request yields exactly one `Accepted`, `Rejected`, echo
 //! `Message` or `SendRejected`, first-in first-out per key (writes) or per
@@ -72,6 +86,11 @@ use crate::message::shared_object::{SharedObjectMessage, SoEvent};
 pub const OBJECT_DESTROYED: &str = "SharedObject.ObjectDestroyed";
 /// The STATUS code of a refused write, delete or send.
 pub const NO_WRITE_ACCESS: &str = "SharedObject.NoWriteAccess";
+
+/// Most quiet removals (of keys absent locally) a mirror remembers while
+/// no later answer settles them, so that a client removing absent keys in
+/// a loop cannot grow it without bound.
+pub const MAX_QUIET_REMOVALS: usize = 1024;
 
 /// The local mirror of one remote SharedObject. See the [module docs](self).
 #[derive(Debug, Clone, PartialEq)]
@@ -187,7 +206,7 @@ impl RemoteSharedObject {
 
     /// How many of our requests wait for the server's answer.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.pending.iter().filter(|p| !p.is_quiet()).count()
     }
 
     /// USE: subscribe to the SO (again, after a release or destruction).
@@ -209,20 +228,26 @@ impl RemoteSharedObject {
     }
 
     /// REQUEST_REMOVE `key`, removed from the local copy at once. The request
-    /// is remembered (and answered) if the key is present locally, or if an
-    /// earlier request of ours for it is pending: then the local absence is
-    /// only our own unconfirmed write, the server may well hold the key, and
-    /// a refusal of this removal must not be taken for an answer to a later
-    /// request ([`pending`](Self::pending) grows when it is remembered).
+    /// is answered if the key is present locally, or if an earlier request
+    /// of ours for it is pending: then the local absence is only our own
+    /// unconfirmed write and the server may well hold the key
+    /// ([`pending`](Self::pending) grows). Otherwise it is quiet (see the
+    /// module docs): remembered only to pair a denial with it.
     pub fn remove_message(&mut self, key: impl Into<Str>) -> SharedObjectMessage {
         let key = key.into();
         let previous = self.values.remove(&key);
-        if previous.is_some() || self.pending.iter().any(|p| p.key() == Some(&key)) {
-            self.pending.push_back(Pending::Remove {
-                key: key.clone(),
-                previous,
-            });
+        let quiet = previous.is_none() && !self.pending.iter().any(|p| p.key() == Some(&key));
+        if quiet
+            && self.pending.iter().filter(|p| p.is_quiet()).count() >= MAX_QUIET_REMOVALS
+            && let Some(oldest) = self.pending.iter().position(Pending::is_quiet)
+        {
+            self.pending.remove(oldest);
         }
+        self.pending.push_back(Pending::Remove {
+            key: key.clone(),
+            previous,
+            quiet,
+        });
         self.message(SoEvent::RequestRemove { key })
     }
 
@@ -248,8 +273,7 @@ impl RemoteSharedObject {
     }
 
     /// Takes back the last request built, which could not be sent: forgets
-    /// it and restores the local value it changed. Does nothing for a
-    /// removal that was not remembered (see [`remove_message`](Self::remove_message)).
+    /// it and restores the local value it changed.
     pub fn undo_last(&mut self, key_or_method: &str) {
         let matches = self.pending.back().is_some_and(|p| match p {
             Pending::Set { key, .. } | Pending::Remove { key, .. } => key == key_or_method,
@@ -267,7 +291,7 @@ impl RemoteSharedObject {
                     self.values.remove(&key);
                 }
             },
-            Some(Pending::Remove { key, previous }) => {
+            Some(Pending::Remove { key, previous, .. }) => {
                 if let Some(value) = previous {
                     self.values.insert(key, value);
                 }
@@ -321,6 +345,11 @@ impl RemoteSharedObject {
                     self.values.remove(key);
                     out.push(RemoteEvent::Removed { key: key.clone() });
                     match refused {
+                        // Access is refused for removals too: the first
+                        // request for k is the one refused.
+                        Some(code) if code == NO_WRITE_ACCESS => {
+                            self.reject_write(key, code, &mut out);
+                        }
                         Some(code) => self.reject_set(key, code, &mut out),
                         None => self.confirm_remove(key, &mut out),
                     }
@@ -375,13 +404,22 @@ enum Pending {
         value: Value,
         previous: Option<Value>,
     },
-    /// A removal, with the key's local value before it, if any (for `undo_last`).
-    Remove { key: Str, previous: Option<Value> },
+    /// A removal, with the key's local value before it, if any (for
+    /// `undo_last`); `quiet`: of a key absent locally, which nobody awaits.
+    Remove {
+        key: Str,
+        previous: Option<Value>,
+        quiet: bool,
+    },
     /// A send.
     Send { method: Str },
 }
 
 impl Pending {
+    fn is_quiet(&self) -> bool {
+        matches!(self, Self::Remove { quiet: true, .. })
+    }
+
     fn key(&self) -> Option<&Str> {
         match self {
             Self::Set { key, .. } | Self::Remove { key, .. } => Some(key),
@@ -447,8 +485,9 @@ impl RemoteSharedObject {
             return;
         }
         self.settle_unanswered(index, out);
-        self.pending.pop_front();
-        out.push(RemoteEvent::Accepted { key: key.clone() });
+        if self.pending.pop_front().is_some_and(|p| !p.is_quiet()) {
+            out.push(RemoteEvent::Accepted { key: key.clone() });
+        }
     }
 
     /// The echo of a send settles our first send of that method.
@@ -502,11 +541,12 @@ impl RemoteSharedObject {
     ) {
         if let Some(index) = found {
             self.settle_unanswered(index, out);
-            self.pending.pop_front();
-            out.push(RemoteEvent::Rejected {
-                key: key.clone(),
-                code: code.clone(),
-            });
+            if self.pending.pop_front().is_some_and(|p| !p.is_quiet()) {
+                out.push(RemoteEvent::Rejected {
+                    key: key.clone(),
+                    code: code.clone(),
+                });
+            }
         }
     }
 
@@ -525,6 +565,7 @@ impl RemoteSharedObject {
             self.settle_unanswered(index, out);
         }
         match self.pending.pop_front() {
+            Some(Pending::Remove { quiet: true, .. }) | None => {}
             Some(Pending::Set { key, .. } | Pending::Remove { key, .. }) => {
                 out.push(RemoteEvent::Rejected {
                     key,
@@ -535,7 +576,6 @@ impl RemoteSharedObject {
                 method,
                 code: code.clone(),
             }),
-            None => {}
         }
     }
 
@@ -546,6 +586,7 @@ impl RemoteSharedObject {
     fn settle_unanswered(&mut self, index: usize, out: &mut Vec<RemoteEvent>) {
         for settled in self.pending.drain(..index) {
             match settled {
+                Pending::Remove { quiet: true, .. } => {}
                 Pending::Remove { key, .. } => out.push(RemoteEvent::Accepted { key }),
                 Pending::Send { method } => out.push(RemoteEvent::SendRejected {
                     method,

@@ -11,6 +11,7 @@ type Target<'a> = (&'a str, &'a dyn Fn(&[u8]));
 #[test]
 fn seed_corpus_passes_every_target() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    #[allow(clippy::disallowed_methods)] // the test's clock origin
     let start = Instant::now();
     let server = move |d: &[u8]| fuzzing::connection_server(start, d);
     let client = move |d: &[u8]| fuzzing::connection_client(start, d);
@@ -176,6 +177,7 @@ fn write_seed_corpus() {
     write("handshake", "plain", &plain);
 
     // A whole client session as the server sees it, and the server's answers.
+    #[allow(clippy::disallowed_methods)] // the test's clock origin
     let start = Instant::now();
     let config = Arc::new(Config {
         client_style: ClientStyle::Plain,

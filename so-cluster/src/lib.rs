@@ -51,6 +51,8 @@
 //! # let _: Option<Command> = None;
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod codec;
 mod config;
 mod event;

@@ -12,14 +12,21 @@ pub struct EngineConfig {
     /// Changes in between are coalesced into one snapshot. 0 persists at the
     /// end of every input that changed it.
     pub persist_interval_ms: u64,
+    /// Longest a server lock on an SO ([`ServerOp::Lock`](crate::ServerOp::Lock))
+    /// may be held, in milliseconds; past it the engine releases it and emits
+    /// [`Output::LockExpired`](crate::Output::LockExpired).
+    pub max_lock_ms: u64,
     /// The limits.
     pub limits: EngineLimits,
 }
 
 impl EngineConfig {
     /// Default persist interval: 500 ms, so that with the store's own write
-    /// time a crash loses well under the design's one second.
+    /// time a crash loses well under the contract's one second.
     pub const DEFAULT_PERSIST_INTERVAL_MS: u64 = 500;
+    /// Default lock time limit: 10 s, far beyond any batch of changes, short
+    /// enough that a forgotten unlock does not freeze an SO for its clients.
+    pub const DEFAULT_MAX_LOCK_MS: u64 = 10_000;
 }
 
 impl Default for EngineConfig {
@@ -27,6 +34,7 @@ impl Default for EngineConfig {
         Self {
             default_linger_ms: 0,
             persist_interval_ms: Self::DEFAULT_PERSIST_INTERVAL_MS,
+            max_lock_ms: Self::DEFAULT_MAX_LOCK_MS,
             limits: EngineLimits::default(),
         }
     }
@@ -71,6 +79,10 @@ pub struct EngineLimits {
     pub max_hook_depth: usize,
     /// Most queued server operations one input may run, all hooks together.
     pub max_hook_ops_per_input: usize,
+    /// Most bytes of client messages held for one locked SO (an upper bound
+    /// of their wire size); past it a writer's message is refused with
+    /// STATUS `SharedObject.LimitExceeded` and the authoritative values.
+    pub max_held_bytes_per_so: usize,
 }
 
 impl Default for EngineLimits {
@@ -82,7 +94,7 @@ impl Default for EngineLimits {
             max_attributes_per_so: 4096,
             max_name_bytes: 1024,
             max_key_bytes: 1024,
-            // The design's "a 1 MB value is accepted", with room for overhead.
+            // The contract's "a 1 MB value is accepted", with room for overhead.
             max_value_bytes: 4 << 20,
             max_so_bytes: 8 << 20,
             // Below the 16 MiB an RTMP message can carry, with room for the
@@ -92,6 +104,7 @@ impl Default for EngineLimits {
             max_pending_calls_per_client: 64,
             max_hook_depth: 32,
             max_hook_ops_per_input: 100_000,
+            max_held_bytes_per_so: 4 << 20,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use rtmp_proto::amf::{Encoding, Str, Value};
 
+use crate::connect::{Attributes, ConnectInfo};
 use crate::engine::Engine;
 use crate::error::EngineMisuse;
 use crate::hooks::Retention;
@@ -69,6 +70,20 @@ impl<'a> View<'a> {
     /// The scope a client connected to (also while it connects).
     pub fn client_scope(&self, client: ClientId) -> Option<&'a ScopePath> {
         self.state.clients.get(&client).map(|c| &c.scope)
+    }
+
+    /// What a client said when it connected, if the adapter passed it on
+    /// ([`Input::ClientConnectedWith`](crate::Input::ClientConnectedWith));
+    /// readable from its connect hooks to its disconnect hooks.
+    pub fn client_info(&self, client: ClientId) -> Option<&'a ConnectInfo> {
+        let c = self.state.clients.get(&client)?;
+        c.info.as_deref().map(|(info, _)| info)
+    }
+
+    /// What the application's authorization attached to a client.
+    pub fn client_attributes(&self, client: ClientId) -> Option<&'a Attributes> {
+        let c = self.state.clients.get(&client)?;
+        c.info.as_deref().map(|(_, attributes)| attributes)
     }
 
     /// The encoding a client connected with.
@@ -168,11 +183,14 @@ impl<'a> SoRef<'a> {
 /// SOs; acquire them; call and disconnect clients.
 ///
 /// Inside a hook, [`Context`] queues these operations (they apply after the
-/// hook returns; the `Result` then only reports misuse the queue could
-/// detect, which is none: failures surface as
-/// [`Output::HookFailed`](crate::Output::HookFailed)). Outside hooks,
-/// [`ServerSession`] applies each at once and returns its error. Each operation is
-/// one [`ServerOp`]; reads see the state as it is.
+/// hook returns). Its `Result` reports at once what the queue can already
+/// tell: an SO that is neither live nor queued for creation
+/// ([`EngineMisuse::NoSuchSharedObject`]), a scope that is neither running
+/// nor queued to start ([`EngineMisuse::NoSuchScope`]), an unknown client
+/// ([`EngineMisuse::UnknownClient`]); an operation that fails when it is
+/// applied is reported as [`Output::HookFailed`](crate::Output::HookFailed).
+/// Outside hooks, [`ServerSession`] applies each at once and returns its error.
+/// Each operation is one [`ServerOp`]; reads see the state as it is.
 pub trait ServerApi {
     /// Submit one operation.
     fn submit(&mut self, op: ServerOp) -> Result<(), EngineMisuse>;
@@ -299,6 +317,30 @@ pub trait ServerApi {
         })
     }
 
+    /// See [`ServerOp::StartScope`].
+    fn start_scope(&mut self, scope: &ScopePath) -> Result<(), EngineMisuse> {
+        self.submit(ServerOp::StartScope {
+            scope: scope.clone(),
+        })
+    }
+
+    /// See [`ServerOp::StopScope`].
+    fn stop_scope(&mut self, scope: &ScopePath) -> Result<(), EngineMisuse> {
+        self.submit(ServerOp::StopScope {
+            scope: scope.clone(),
+        })
+    }
+
+    /// See [`ServerOp::Lock`].
+    fn lock(&mut self, so: &SoKey) -> Result<(), EngineMisuse> {
+        self.submit(ServerOp::Lock { so: so.clone() })
+    }
+
+    /// See [`ServerOp::Unlock`].
+    fn unlock(&mut self, so: &SoKey) -> Result<(), EngineMisuse> {
+        self.submit(ServerOp::Unlock { so: so.clone() })
+    }
+
     /// See [`ServerOp::Disconnect`].
     fn disconnect(
         &mut self,
@@ -329,10 +371,79 @@ impl<'a> Context<'a> {
     pub fn now(&self) -> Tick {
         self.now
     }
+
+    /// How many operations are queued (to drop a panicking hook's own).
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Drops the operations queued after the first `len`.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.queue.truncate(len);
+    }
+}
+
+impl Context<'_> {
+    /// What can be told of `op` before it is applied: its SO, scope or
+    /// client must exist, or be queued to (by an earlier operation).
+    fn check(&self, op: &ServerOp) -> Result<(), EngineMisuse> {
+        let scope_ok = |scope: &ScopePath| {
+            self.state.scopes.get(scope).is_some_and(|s| !s.stopping)
+                || self.queue.iter().any(
+                    |q| matches!(q, ServerOp::StartScope { scope: s } if s.lineage().contains(scope)),
+                )
+        };
+        match op {
+            ServerOp::Create { so, .. } if !scope_ok(&so.scope) => {
+                Err(EngineMisuse::NoSuchScope(so.scope.clone()))
+            }
+            ServerOp::Create { .. } | ServerOp::StartScope { .. } => Ok(()),
+            ServerOp::ClearMatching { scope, .. }
+            | ServerOp::DestroyMatching { scope, .. }
+            | ServerOp::StopScope { scope }
+                if !scope_ok(scope) =>
+            {
+                Err(EngineMisuse::NoSuchScope(scope.clone()))
+            }
+            ServerOp::ClearMatching { .. }
+            | ServerOp::DestroyMatching { .. }
+            | ServerOp::StopScope { .. } => Ok(()),
+            ServerOp::CallClient { client, .. } | ServerOp::Disconnect { client, .. } => {
+                if self.state.clients.contains_key(client) {
+                    Ok(())
+                } else {
+                    Err(EngineMisuse::UnknownClient(*client))
+                }
+            }
+            ServerOp::Set { so, .. }
+            | ServerOp::SetMany { so, .. }
+            | ServerOp::Remove { so, .. }
+            | ServerOp::Clear { so }
+            | ServerOp::Send { so, .. }
+            | ServerOp::BeginUpdate { so }
+            | ServerOp::EndUpdate { so }
+            | ServerOp::Destroy { so }
+            | ServerOp::Acquire { so }
+            | ServerOp::Release { so }
+            | ServerOp::Lock { so }
+            | ServerOp::Unlock { so } => {
+                let queued = self
+                    .queue
+                    .iter()
+                    .any(|q| matches!(q, ServerOp::Create { so: s, .. } if s == so));
+                if self.state.so_id(so).is_some() || queued {
+                    Ok(())
+                } else {
+                    Err(EngineMisuse::NoSuchSharedObject(so.clone()))
+                }
+            }
+        }
+    }
 }
 
 impl ServerApi for Context<'_> {
     fn submit(&mut self, op: ServerOp) -> Result<(), EngineMisuse> {
+        self.check(&op)?;
         self.queue.push(op);
         Ok(())
     }

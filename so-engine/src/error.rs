@@ -57,4 +57,50 @@ pub enum EngineMisuse {
     /// (past the hook depth or the per-input operation limit).
     #[error("hooks queued too many changes ({0})")]
     HookOverflow(&'static str),
+    /// A hook panicked. The engine caught it, dropped what the hook had
+    /// queued, failed the request the way its kind fails, and carried on.
+    #[error("{0}")]
+    HookPanicked(Box<HookPanic>),
+    /// `lock` on an SO whose lock is already held (see
+    /// [`ServerOp::Lock`](crate::ServerOp::Lock)): locks do not nest.
+    #[error("shared object {0} is already locked")]
+    AlreadyLocked(SoKey),
+    /// `unlock` on an SO that is not locked.
+    #[error("shared object {0} is not locked")]
+    NotLocked(SoKey),
+    /// A server operation that needs a running scope (or a connected client)
+    /// named one that is being stopped or is gone.
+    #[error("scope {0} is stopping")]
+    ScopeStopping(ScopePath),
+}
+
+/// Where a hook panicked: which hook, and the scope, SO and client of the
+/// request it was handling (those that apply).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookPanic {
+    /// The hook: `app_connect`, `on_update`, `is_write_allowed`, `factory`, ...
+    pub hook: &'static str,
+    /// The scope involved.
+    pub scope: Option<ScopePath>,
+    /// The SO involved.
+    pub so: Option<SoKey>,
+    /// The client whose request it was.
+    pub client: Option<ClientId>,
+    /// The panic's message (its payload, if it was a string).
+    pub message: String,
+}
+
+impl std::fmt::Display for HookPanic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "hook {} panicked", self.hook)?;
+        if let Some(so) = &self.so {
+            write!(f, " on {so}")?;
+        } else if let Some(scope) = &self.scope {
+            write!(f, " in {scope}")?;
+        }
+        if let Some(client) = self.client {
+            write!(f, " for {client}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
 }

@@ -89,9 +89,8 @@ pub trait Application: Send {
     fn room_stop(&mut self, cx: &mut Context<'_>, room: &ScopePath) {
         let _ = (cx, room);
     }
-    /// A client answered a call made with
-    /// [`ServerApi::call_client`](crate::ServerApi::call_client). Calls to a
-    /// client that leaves first are dropped without an answer.
+    /// A client answered a call made with `ServerApi::call_client`. Calls
+    /// to a client that leaves first are dropped without an answer.
     fn call_result(
         &mut self,
         cx: &mut Context<'_>,

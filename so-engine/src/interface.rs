@@ -4,6 +4,7 @@
 use rtmp_proto::amf::{Encoding, Str, Value};
 use rtmp_proto::message::shared_object::SharedObjectMessage;
 
+use crate::connect::{Attributes, ConnectInfo};
 use crate::delivery::{Body, ChangeKey, Recipients};
 use crate::error::EngineMisuse;
 use crate::types::{CallId, ClientId, ScopePath, SoKey};
@@ -23,6 +24,18 @@ pub enum Input {
         encoding: Encoding,
         /// The extra `connect` arguments, for the application's hooks.
         args: Vec<Value>,
+    },
+    /// A client sent `connect`, and the application's authorization (if
+    /// any) let it in with these attributes: like
+    /// [`Input::ClientConnected`], with everything the client said and the
+    /// attributes, for hooks to read.
+    ClientConnectedWith {
+        /// The id the caller gives this connection.
+        client: ClientId,
+        /// What the client sent (its scope, encoding and arguments included).
+        info: Box<ConnectInfo>,
+        /// What the authorization attached.
+        attributes: Attributes,
     },
     /// The connection is gone (closed by either side, or after an
     /// [`Output::Disconnect`]). Releases every SO it used.
@@ -203,6 +216,35 @@ pub enum ServerOp {
         /// Why, for logs.
         reason: String,
     },
+    /// Start `scope` (and the scopes above it that are not running) and keep
+    /// it running with no client in it, until [`ServerOp::StopScope`]: an
+    /// application scope (or room) the application declares. Its start hook
+    /// runs once, when it starts; a scope already running is only kept.
+    StartScope {
+        /// The scope.
+        scope: ScopePath,
+    },
+    /// Stop keeping `scope` running: it stops now if no client is in it or
+    /// below it (and no kept room below it), else when the last one leaves.
+    StopScope {
+        /// The scope.
+        scope: ScopePath,
+    },
+    /// Lock the SO for server code (AMS's `SharedObject.lock`): until
+    /// [`ServerOp::Unlock`], clients' messages for it are held, in arrival
+    /// order, and server changes to it gather into one update. A lock held
+    /// past [`EngineConfig::max_lock_ms`](crate::EngineConfig::max_lock_ms)
+    /// is released with [`Output::LockExpired`].
+    Lock {
+        /// The SO.
+        so: SoKey,
+    },
+    /// Release the lock: the server's changes go out as one update, then the
+    /// held client messages apply in the order they arrived.
+    Unlock {
+        /// The SO.
+        so: SoKey,
+    },
 }
 
 /// The data of a persistent SO: what the store saves and restores.
@@ -286,7 +328,8 @@ pub enum Output {
         /// Its data.
         snapshot: Box<Snapshot>,
     },
-    /// Delete this SO's stored data (it was destroyed or cleared to nothing).
+    /// Delete this SO's stored data (server code destroyed it; a cleared SO
+    /// is persisted empty instead, keeping its version).
     DeletePersisted {
         /// The SO.
         so: SoKey,
@@ -312,9 +355,34 @@ pub enum Output {
         so: SoKey,
     },
     /// A change server code queued in a hook could not be applied (the
-    /// error it would have returned). For logs: nothing else happened.
+    /// error it would have returned), or a hook panicked
+    /// ([`EngineMisuse::HookPanicked`]). For logs: nothing else happened.
     HookFailed {
         /// What went wrong.
         error: EngineMisuse,
+    },
+    /// A client answered a server call (after
+    /// [`Application::call_result`](crate::Application::call_result) ran):
+    /// for adapters that hand the answer to whoever made the call.
+    CallResult {
+        /// The client.
+        client: ClientId,
+        /// The call's id (from [`Output::CallClient`]).
+        call: CallId,
+        /// `Ok` with the `_result` values, `Err` with the `_error` information.
+        outcome: Result<Vec<Value>, Value>,
+    },
+    /// A server call will never be answered: its client left first.
+    CallAbandoned {
+        /// The client.
+        client: ClientId,
+        /// The call's id.
+        call: CallId,
+    },
+    /// A lock was held past its time limit and released (a warning for
+    /// logs: server code forgot to unlock, or took too long).
+    LockExpired {
+        /// The SO.
+        so: SoKey,
     },
 }

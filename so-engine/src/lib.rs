@@ -7,7 +7,10 @@
 //!
 //! A client connects to a **scope**: the application `app`, or a room below
 //! it, `app/room/...` ([`ScopePath`]). A scope starts when its first client
-//! arrives and stops when its last one leaves, the application scope too.
+//! arrives and stops when its last one leaves, the application scope too,
+//! unless the application declared it ([`ServerOp::StartScope`]): then it
+//! runs from then on, with or without clients, until
+//! [`ServerOp::StopScope`].
 //! SharedObjects live in a scope by name ([`SoKey`]); the same name in two
 //! rooms is two SOs. A client's USE subscribes it (creating the SO if
 //! needed); every subscriber sees every change; the SO's **version** goes up
@@ -90,8 +93,9 @@
 //!   null, undefined or missing value deletes the key: SUCCESS to the
 //!   writer, REMOVE to the others.
 //! * **REQUEST_REMOVE k**: REMOVE k to every subscriber, writer included,
-//!   if k existed; otherwise nothing at all (not even a security check: a
-//!   removal of nothing is never refused).
+//!   if k existed; otherwise nothing at all. Security is asked first for
+//!   every removal, that of a missing key included: a denied one gets
+//!   `SharedObject.NoWriteAccess` then REMOVE k (the authoritative state).
 //! * **SEND_MESSAGE m(args)**: the server's handler for `m` runs first, then
 //!   the message goes to every subscriber, the sender included. It changes
 //!   no attribute and no version.
@@ -135,7 +139,7 @@
 //! answer; the next message holds the full state). The engine's tests rebuild
 //! every subscriber's view that way and compare it with the engine's state.
 //!
-//! Values compare bit for bit ([`Value`](rtmp_proto::amf::Value) numbers by
+//! Values compare bit for bit ([`rtmp_proto::amf::Value`] numbers by
 //! their bits: writing `-0.0` over `0.0` is a change, `NaN` over `NaN` is
 //! not), and `Integer(1)` differs from `Number(1.0)`.
 //!
@@ -175,19 +179,47 @@
 //!
 //! Outside hooks, server code uses [`Engine::server`] (each operation
 //! applies at once) or feeds [`Input::Server`]. Reads go through
-//! [`Engine::view`].
+//! [`Engine::view`]. No operation fails silently: outside hooks each returns
+//! its error; inside, [`Context`] returns at once what it can tell (no such
+//! SO or scope, unknown client) and reports the rest as
+//! [`Output::HookFailed`].
+//!
+//! **Panics.** Every hook call is guarded: a hook that panics is reported
+//! ([`EngineMisuse::HookPanicked`] in an [`Output::HookFailed`], with the
+//! hook, scope, SO and client) and counted ([`Engine::hook_panics`]); what
+//! it queued is dropped, and its request fails the way its kind fails: a
+//! connect is rejected, a creation fails, a security check denies (a write
+//! gets NoWriteAccess and the rollback), a send handler's send is refused
+//! and not broadcast, a method's call gets `_error`. Lifecycle hooks and
+//! listeners that panic change nothing else. The engine's state is never
+//! lent to a hook mutably, so it is consistent after the unwind.
+//!
+//! **Locks** (AMS's `lock`/`unlock`): [`ServerOp::Lock`] makes clients'
+//! messages for the SO wait, in arrival order, and gathers the server's
+//! changes into one update; [`ServerOp::Unlock`] sends that update and then
+//! applies the held messages as if they arrived then. Held messages are
+//! bounded by [`EngineLimits::max_held_bytes_per_so`] (past it the writer
+//! gets STATUS `SharedObject.LimitExceeded` and the authoritative values);
+//! a lock held past [`EngineConfig::max_lock_ms`] is released with
+//! [`Output::LockExpired`]. A client that leaves takes its held messages
+//! with it.
 //!
 //! # Lifecycle and retention
 //!
-//! A transient SO with no subscribers and no acquire is destroyed after its
-//! linger: [`EngineConfig::default_linger_ms`] (default 0: at the end of the
-//! input that emptied it) for SOs a client created; SOs server code created
-//! stay while their scope runs. A factory sets its own [`Retention`]. The
-//! linger is re-armed every time the SO becomes empty (Red5 arms it once).
-//! [`ServerOp::Acquire`] holds an SO until the matching release. Persistent
-//! SOs stay while their scope runs. When a scope stops, its SOs go with it
-//! (destroy events included); a persistent SO is saved and kept, and comes
-//! back with its data on the next USE.
+//! How long things live:
+//!
+//! | what | starts | stays | goes |
+//! |---|---|---|---|
+//! | a scope clients start | with its first client | while a client (or a running room) is in it | when the last leaves (`*_stop` runs) |
+//! | a scope the application declares ([`ServerOp::StartScope`]) | at the declaration (its start hook runs once) | with or without clients | after [`ServerOp::StopScope`], once empty |
+//! | a transient SO a client created (USE) | at the USE | while subscribed or acquired | [`EngineConfig::default_linger_ms`] after it became idle (0: at once) |
+//! | a transient SO server code created | [`ServerOp::Create`] | with its scope, data included, with no client | when its scope stops, or [`ServerOp::Destroy`] |
+//! | a persistent SO | USE or `Create` (stored data restored) | with its scope | saved and unloaded when its scope stops; comes back on the next USE |
+//! | an SO a factory configured | as above | its factory's [`Retention`] (transient SOs) | as its retention says |
+//! | an acquired SO ([`ServerOp::Acquire`]) | | until the matching release, whatever its retention | |
+//!
+//! The linger is re-armed every time the SO becomes empty (Red5 arms it
+//! once). When a scope stops, its SOs go with it (destroy events included).
 //!
 //! # Persistence as effects
 //!
@@ -195,9 +227,13 @@
 //! [`Output::Persist`] (a full [`Snapshot`]) once
 //! [`EngineConfig::persist_interval_ms`] after its first unsaved change
 //! (coalescing the changes in between), at once when its scope stops, and
-//! for all on [`Input::Flush`] / [`Input::Shutdown`]. An SO destroyed, or
-//! left without attributes, emits [`Output::DeletePersisted`] instead, so a
-//! cleared SO stays cleared after a restart. Stored data goes back in with
+//! for all on [`Input::Flush`] / [`Input::Shutdown`]. An SO left without
+//! attributes is persisted too, as an empty snapshot: it stays cleared
+//! after a restart and keeps its version, which never goes back. An SO
+//! destroyed by server code emits [`Output::DeletePersisted`]: its data
+//! and version are gone, and an SO created later under the same name is a
+//! new one, starting again at version 1 (its subscribers were told with
+//! `SharedObject.ObjectDestroyed`). Stored data goes back in with
 //! [`Input::Restored`] before clients are served.
 //!
 //! # Examples
@@ -339,6 +375,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod connect;
 mod context;
 pub mod delivery;
 mod engine;
@@ -356,6 +393,7 @@ mod types;
 mod values;
 
 pub use config::{EngineConfig, EngineLimits};
+pub use connect::{Attributes, ConnectInfo};
 pub use context::{Context, ServerApi, ServerSession, SoRef, View};
 pub use delivery::{Body, ChangeKey, Recipients};
 pub use engine::Engine;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rtmp_proto::amf::{Encoding, Str, Value};
 use rtmp_proto::message::shared_object::SoEvent;
 
+use crate::connect::{Attributes, ConnectInfo};
 use crate::hooks::Retention;
 use crate::interface::{Output, Snapshot};
 use crate::types::{ClientId, ScopePath, SoKey, Tick};
@@ -41,6 +42,9 @@ pub(crate) struct Scope {
     pub(crate) sos: BTreeMap<Str, SoId>,
     /// Set while `*_stop` hooks and SO teardown run: nothing new is created.
     pub(crate) stopping: bool,
+    /// Declared by the application (or started through a server operation):
+    /// it runs with no client until stopped explicitly.
+    pub(crate) declared: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +69,8 @@ pub(crate) struct Client {
     pub(crate) deferred: Vec<Output>,
     /// A hook disconnected it while it was connecting: reject with this.
     pub(crate) kicked: Option<String>,
+    /// What it said when connecting, and what its authorization attached.
+    pub(crate) info: Option<Box<(ConnectInfo, Attributes)>>,
 }
 
 pub(crate) struct SharedObject {

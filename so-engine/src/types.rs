@@ -68,6 +68,16 @@ pub enum Origin {
     Server,
 }
 
+impl Origin {
+    /// The client, for a client's change.
+    pub fn client(self) -> Option<ClientId> {
+        match self {
+            Self::Client(client) => Some(client),
+            Self::Server => None,
+        }
+    }
+}
+
 /// A scope: the application (`app`) or a room below it (`app/room/sub`).
 ///
 /// Always normalized: segments joined by single `/`, no leading or trailing

@@ -37,7 +37,7 @@ pub enum ClientError {
     /// The server closed the connection.
     #[error("the server closed the connection")]
     Disconnected,
-    /// We closed the connection ([`Client::close`](super::Client::close)).
+    /// We closed the connection (`Client::close`).
     #[error("the connection was closed by this client")]
     Closed,
     /// The server refused a SharedObject request with a STATUS error, such as

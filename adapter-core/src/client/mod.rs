@@ -7,7 +7,7 @@
 //! connection with it behind one lock (quinn's design: a request is queued
 //! on the connection by the handle itself, and the driver writes it out
 //! and wakes the handle when the answer comes). Each SO's state is a
-//! [`RemoteSharedObject`](rtmp_proto::mirror::RemoteSharedObject) mirror,
+//! [`rtmp_proto::mirror::RemoteSharedObject`] mirror,
 //! kept as Flash keeps it: writes apply locally at once and are confirmed
 //! or rolled back by the server.
 //!
@@ -97,6 +97,29 @@ impl<R: Runtime> Client<R> {
     /// description, [`ClientError::Timeout`] naming the step that did not
     /// finish, or [`ClientError::Protocol`].
     pub async fn connect(url: &str, options: ClientOptions) -> Result<Self, ClientError> {
+        Self::connect_inner(url, options, None).await
+    }
+
+    /// Connects like [`connect`](Self::connect), taking the server's calls
+    /// from the start, up to `capacity` waiting at once: a server may call
+    /// a client as soon as it accepted it (from its join hooks, say),
+    /// before `connect` returns, and such calls reach the receiver instead
+    /// of failing.
+    pub async fn connect_taking_calls(
+        url: &str,
+        options: ClientOptions,
+        capacity: usize,
+    ) -> Result<(Self, R::IncomingCalls), ClientError> {
+        let (sender, receiver) = R::call_channel(capacity.max(1));
+        let client = Self::connect_inner(url, options, Some(sender)).await?;
+        Ok((client, receiver))
+    }
+
+    async fn connect_inner(
+        url: &str,
+        options: ClientOptions,
+        incoming: Option<R::CallSender>,
+    ) -> Result<Self, ClientError> {
         let deadline = Instant::now() + options.timeout;
         let (host, port) = url::host_and_port(url)?;
         let mut params = ConnectParams::from_url(url, options.encoding)
@@ -118,7 +141,8 @@ impl<R: Runtime> Client<R> {
         let now = Instant::now();
         let mut conn = Connection::new(Arc::new(options.config), Side::Client, now, seed());
         conn.connect(now, params)?;
-        let (session, connected) = Session::new(options.event_capacity);
+        let (mut session, connected) = Session::new(options.event_capacity);
+        session.incoming = incoming;
         let shared = Shared::new(conn, session);
         let user = UserRef::new(shared.clone());
         R::spawn(driver::drive::<R>(shared, stream, deadline));

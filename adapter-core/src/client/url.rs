@@ -7,7 +7,7 @@ pub(crate) const DEFAULT_PORT: u16 = 1935;
 
 /// The host and port of an `rtmp://` URL (an IPv6 host in brackets, as in
 /// `rtmp://[::1]:1935/app`). The path is checked by
-/// [`ConnectParams::from_url`](rtmp_proto::connection::ConnectParams::from_url).
+/// [`rtmp_proto::connection::ConnectParams::from_url`].
 pub(crate) fn host_and_port(url: &str) -> Result<(String, u16), ClientError> {
     let invalid = || ClientError::InvalidUrl(url.to_owned());
     let rest = url.strip_prefix("rtmp://").ok_or_else(invalid)?;

@@ -17,8 +17,9 @@ use so_engine::{ClientId, Input};
 use tracing::{debug, error, info};
 
 use super::Config;
+use super::authorize::{Authorizer, Authorizing, connect_info};
 use super::engine::{EngineSender, ToEngine};
-use super::mailbox::{Mailbox, Notice};
+use super::mailbox::{Live, Mailbox, Notice};
 use crate::runtime::Runtime;
 
 /// Bytes read from the socket per read call.
@@ -38,14 +39,18 @@ const IDLE_TIMER: Duration = Duration::from_secs(3600);
 const TURNS_PER_POLL: usize = 64;
 
 /// Serves one accepted socket until it closes.
+// Each argument is one thing the accept loop hands over, once.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn serve<R: Runtime>(
     stream: R::Stream,
     peer: SocketAddr,
     client: ClientId,
     mailbox: Arc<Mailbox>,
+    live: Arc<Live>,
     engine: EngineSender,
     config: Arc<Config>,
     connection_config: Arc<connection::Config>,
+    authorizer: Option<Authorizer>,
 ) {
     // Every log line names the connection itself: a span entered on every
     // poll would cost more than the rest of a small delivery's bookkeeping.
@@ -68,6 +73,7 @@ pub(super) async fn serve<R: Runtime>(
         peer,
         engine,
         mailbox,
+        live,
         config,
         stream,
         write_buf: BytesMut::new(),
@@ -81,6 +87,10 @@ pub(super) async fn serve<R: Runtime>(
         timer_waker: None,
         why: None,
         close_by: None,
+        authorizer,
+        connect_info: None,
+        authorizing: None,
+        refused: false,
     };
     poll_fn(|cx| task.poll_run(cx)).await;
     let why = task.why.take().unwrap_or_else(|| "closed".into());
@@ -94,6 +104,8 @@ struct Task<R: Runtime> {
     peer: SocketAddr,
     engine: EngineSender,
     mailbox: Arc<Mailbox>,
+    /// Where the connection asks for its slot when its `connect` comes.
+    live: Arc<Live>,
     config: Arc<Config>,
     stream: R::Stream,
     write_buf: BytesMut,
@@ -117,6 +129,15 @@ struct Task<R: Runtime> {
     why: Option<String>,
     /// Once closed: write what is left until then.
     close_by: Option<Instant>,
+    /// The application's connect authorization, if any.
+    authorizer: Option<Authorizer>,
+    /// The connect request's details, between the request and its input.
+    connect_info: Option<so_engine::ConnectInfo>,
+    /// The connect being authorized.
+    authorizing: Option<Authorizing<R>>,
+    /// The authorization rejected the connect: the engine never hears of
+    /// this client.
+    refused: bool,
 }
 
 impl<R: Runtime> Task<R> {
@@ -142,13 +163,26 @@ impl<R: Runtime> Task<R> {
                 if let Event::Closed(reason) = &event {
                     self.closed(now, reason);
                 }
+                if matches!(event, Event::ConnectRequest(_))
+                    && !self
+                        .live
+                        .try_admit(self.link.client(), self.config.max_connections)
+                {
+                    // Full: refused here, the engine never hears of it.
+                    let _ = self.conn.reject(now, "the server is full");
+                    self.conn.poll_transmit(&mut self.write_buf);
+                    continue;
+                }
+                if let (Some(_), Event::ConnectRequest(request)) = (&self.authorizer, &event) {
+                    self.connect_info = connect_info(request, self.peer);
+                }
                 self.inputs
                     .extend(self.link.handle_event(&mut self.conn, now, event));
                 // A refused connect was answered just now.
                 self.conn.poll_transmit(&mut self.write_buf);
             }
-            for input in self.inputs.drain(..) {
-                self.engine.send(ToEngine::Input(input));
+            for input in std::mem::take(&mut self.inputs) {
+                self.forward(now, input);
             }
             // Everything pending in one write, right away: the socket
             // usually has room, and writing now saves a wake-up.
@@ -171,12 +205,22 @@ impl<R: Runtime> Task<R> {
                 }
                 continue;
             }
+            // While its connect is being authorized, a client has nothing
+            // to say (it waits for the answer): its socket waits too.
             if open
                 && room
+                && self.authorizing.is_none()
                 && self.engine.poll_room(cx).is_ready()
                 && let Some(read_at) = self.read(cx)
             {
                 now = read_at;
+                continue;
+            }
+            if let Some(authorizing) = &mut self.authorizing
+                && let Poll::Ready(verdict) = authorizing.poll(cx)
+            {
+                now = Instant::now();
+                self.authorized(now, verdict);
                 continue;
             }
             // Only when about to wait: the deadline of the connection's
@@ -200,6 +244,53 @@ impl<R: Runtime> Task<R> {
         // Yield: the work left is picked up on the next poll.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// Hands an input to the engine, unless the connect is being (or was
+    /// not) authorized: a connect starts its authorization, what comes
+    /// after it waits for the verdict.
+    fn forward(&mut self, now: Instant, input: Input) {
+        if self.refused {
+            return;
+        }
+        if let Some(authorizing) = &mut self.authorizing {
+            authorizing.held.push(input);
+            return;
+        }
+        if let (Input::ClientConnected { .. }, Some(authorizer), Some(info)) =
+            (&input, &self.authorizer, self.connect_info.take())
+        {
+            let deadline = now + self.config.authorize_timeout;
+            self.authorizing = Some(Authorizing::start(authorizer, info, deadline));
+            return;
+        }
+        self.engine.send(ToEngine::Input(input));
+    }
+
+    /// The authorization's verdict: the engine hears of the client (with
+    /// what it said and its attributes), or the client is rejected.
+    fn authorized(&mut self, now: Instant, verdict: Result<so_engine::Attributes, String>) {
+        let Some(authorizing) = self.authorizing.take() else {
+            return;
+        };
+        match verdict {
+            Ok(attributes) => {
+                self.engine
+                    .send(ToEngine::Input(Input::ClientConnectedWith {
+                        client: self.link.client(),
+                        info: Box::new(authorizing.info),
+                        attributes,
+                    }));
+                for input in authorizing.held {
+                    self.engine.send(ToEngine::Input(input));
+                }
+            }
+            Err(description) => {
+                self.refused = true;
+                // Fails only if the connection closed meanwhile.
+                let _ = self.conn.reject(now, &description);
+            }
+        }
     }
 
     /// Whether the timer fired; polls it only when that can have changed

@@ -13,9 +13,10 @@ use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rtmp_proto::amf::Value;
 use so_engine::server::{Effects, Handover, Hub, HubEvent};
-use so_engine::store::{Store, StoreError, StoreOp};
-use so_engine::{ClientId, Engine, EngineConfig, Input, Output};
+use so_engine::store::{FailedBatch, Store};
+use so_engine::{CallId, ClientId, Engine, EngineConfig, EngineMisuse, Input, Output};
 use tracing::{debug, error, info, warn};
 
 use super::Config;
@@ -43,6 +44,38 @@ pub(super) enum ToEngine {
     Gone(ClientId),
     /// Shut down gracefully; answer when every store op is written.
     Shutdown(OneshotSender<()>),
+    /// Server code from a [`ServerHandle`](super::ServerHandle).
+    Job(Job),
+}
+
+/// A [`ServerHandle`](super::ServerHandle) operation, run on the engine
+/// thread.
+pub(super) type Job = Box<dyn FnOnce(&mut Hub, &mut Effects, &mut Calls) + Send>;
+/// Server calls made through a handle, waiting for the client's answer.
+pub(super) type Calls =
+    BTreeMap<CallId, OneshotSender<Result<Vec<Value>, super::handle::ServerError>>>;
+
+/// Queues [`Job`]s for the engine thread without keeping it alive: the
+/// engine ends with the server even while handles exist, and their jobs
+/// then fail.
+#[derive(Clone)]
+pub(super) struct JobSender(Arc<Inbox>);
+
+impl JobSender {
+    /// Queues `job`; `false` if the engine is gone.
+    pub(super) fn send(&self, job: Job) -> bool {
+        let mut state = lock(&self.0.state);
+        if state.closed || state.senders == 0 {
+            return false;
+        }
+        let was_empty = state.messages.is_empty();
+        state.messages.push_back(ToEngine::Job(job));
+        drop(state);
+        if was_empty {
+            self.0.engine.notify();
+        }
+        true
+    }
 }
 
 /// The engine's input queue: many senders, one receiver, bounded by
@@ -166,7 +199,7 @@ impl Drop for EngineReceiver {
 }
 
 type SharedStore = Arc<Mutex<Box<dyn Store + Send>>>;
-type Failed = Vec<(StoreOp, StoreError)>;
+type Failed = Result<(), FailedBatch>;
 type Batch = Pin<Box<dyn Future<Output = Option<Failed>> + Send>>;
 
 /// The server's handle on the engine thread.
@@ -220,6 +253,8 @@ impl EngineHandle {
                         effects,
                         batch: None,
                         broken: false,
+                        calls: BTreeMap::new(),
+                        shut_down: false,
                         runtime: std::marker::PhantomData,
                     };
                     thread.dispatch();
@@ -240,6 +275,11 @@ impl EngineHandle {
 
     pub(super) fn sender(&self) -> EngineSender {
         self.sender.clone()
+    }
+
+    /// Where [`ServerHandle`](super::ServerHandle)s send their jobs.
+    pub(super) fn jobs(&self) -> JobSender {
+        JobSender(self.sender.0.clone())
     }
 
     /// `Ready` once the engine thread ended (before it was told to).
@@ -298,6 +338,10 @@ struct EngineThread<R> {
     batch: Option<Batch>,
     /// Server code panicked inside the engine.
     broken: bool,
+    /// Handle calls waiting for their client's answer.
+    calls: Calls,
+    /// Shut down: jobs are dropped (their handles hear the server is gone).
+    shut_down: bool,
     runtime: std::marker::PhantomData<fn() -> R>,
 }
 
@@ -407,7 +451,20 @@ impl<R: Runtime> EngineThread<R> {
             ToEngine::Gone(client) => {
                 self.clients.remove(&client);
             }
+            ToEngine::Job(job) => {
+                if !self.shut_down && !self.broken {
+                    let (hub, effects, calls) = (&mut self.hub, &mut self.effects, &mut self.calls);
+                    let ran =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| job(hub, effects, calls)));
+                    if ran.is_err() {
+                        error!("server code panicked inside the engine: the server stops");
+                        self.broken = true;
+                    }
+                }
+            }
             ToEngine::Shutdown(done) => {
+                self.shut_down = true;
+                self.calls.clear();
                 self.drain_store().await;
                 for mailbox in self.clients.values() {
                     mailbox.shut_down();
@@ -425,7 +482,7 @@ impl<R: Runtime> EngineThread<R> {
             if let Some(failed) = self.wait_batch().await {
                 self.guarded(|hub, fx| hub.handle_store_done(Instant::now(), failed, fx));
             }
-            // Appends every pending op to the batch store_done may have
+            // Appends every pending op to the batch handle_store_done may have
             // released: one batch, in order. A broken engine is not asked
             // for anything more.
             if self.broken {
@@ -437,7 +494,7 @@ impl<R: Runtime> EngineThread<R> {
             let Some(failed) = self.wait_batch().await else {
                 break;
             };
-            let done = failed.is_empty();
+            let done = failed.is_ok();
             self.guarded(|hub, fx| hub.handle_store_done(Instant::now(), failed, fx));
             if done {
                 break;
@@ -482,30 +539,48 @@ impl<R: Runtime> EngineThread<R> {
         if !self.effects.store_batch.is_empty() {
             let ops = std::mem::take(&mut self.effects.store_batch);
             let store = self.store.clone();
+            // One batch, one call: a store that can makes it one transaction.
             self.batch = Some(Box::pin(R::spawn_blocking(move || {
                 let mut store = lock(&store);
-                let mut failed = Vec::new();
-                for op in ops {
-                    if let Err(e) = op.apply(&mut **store) {
-                        failed.push((op, e));
-                    }
+                match store.apply_batch(&ops) {
+                    Ok(()) => Ok(()),
+                    Err(error) => Err(FailedBatch { ops, error }),
                 }
-                failed
             })));
         }
         for event in self.effects.events.drain(..) {
-            log(event);
+            match event {
+                HubEvent::Engine(Output::CallResult { call, outcome, .. }) => {
+                    if let Some(waiter) = self.calls.remove(&call) {
+                        waiter.send(outcome.map_err(super::handle::ServerError::CallFailed));
+                    }
+                }
+                HubEvent::Engine(Output::CallAbandoned { call, .. }) => {
+                    if let Some(waiter) = self.calls.remove(&call) {
+                        waiter.send(Err(super::handle::ServerError::CallAbandoned));
+                    }
+                }
+                HubEvent::Engine(Output::HookFailed {
+                    error: EngineMisuse::HookPanicked(panic),
+                }) => {
+                    error!(%panic, "server code panicked; its request failed, the server carries on")
+                }
+                HubEvent::Engine(Output::LockExpired { so }) => {
+                    warn!(%so, "a lock was held past its time limit and released");
+                }
+                event => log(event),
+            }
         }
     }
 }
 
-/// The failed ops of a finished batch (none if it panicked: a panicking
-/// store call leaves the store as a crash would, and every write is
-/// atomic, so what is on disk is whole).
+/// How a finished batch went (done if it panicked: a panicking store call
+/// leaves the store as a crash would, and a batch is one transaction, so
+/// what is on disk is whole).
 fn batch_failures(failed: Option<Failed>) -> Failed {
     failed.unwrap_or_else(|| {
         error!("a store batch panicked: its writes are lost");
-        Vec::new()
+        Ok(())
     })
 }
 
@@ -520,11 +595,26 @@ fn log(event: HubEvent) {
         HubEvent::Engine(Output::SoDestroyed { so }) => debug!(%so, "shared object destroyed"),
         HubEvent::Engine(other) => debug!(?other, "engine output"),
         HubEvent::Misuse(misuse) => error!(%misuse, "the adapter misused the engine"),
-        HubEvent::StoreFailed { so, error } => {
-            error!(%so, %error, "store write failed; retrying later");
+        HubEvent::StoreFailed {
+            ops,
+            error,
+            failures,
+            retry_in,
+        } => {
+            error!(
+                ops,
+                failures,
+                retry_in_ms = retry_in.as_millis(),
+                %error,
+                "store flush failed; retrying after a backoff"
+            );
         }
-        HubEvent::SetAside(entry) => warn!(%entry, "unreadable stored shared object set aside"),
-        HubEvent::StaleTemp(path) => info!(%path, "removed a write interrupted by a crash"),
+        HubEvent::StoreRecovered { failures } => {
+            info!(failures, "store flush succeeded again");
+        }
+        HubEvent::SetAside(entry) => {
+            error!(%entry, "unreadable stored shared object skipped");
+        }
         HubEvent::Restored(count) => info!(count, "persistent shared objects restored"),
         other => debug!(?other, "hub event"),
     }

@@ -2,7 +2,7 @@
 //! [`Mailbox`] (its bounded, coalescing [`OutboundQueue`] and a wake-up),
 //! and the server's register of [`Live`] connections.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::{Future, poll_fn};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -167,32 +167,83 @@ impl Mailbox {
     }
 }
 
-/// The connections being served, by client id.
+/// The connections being served, by client id, and which of them are
+/// still being admitted (handshake, then `connect`): those count against
+/// their own limit, not against the connection cap, so that sockets that
+/// never finish a handshake cannot keep a real client out.
 #[derive(Default)]
 pub(super) struct Live {
-    mailboxes: Mutex<BTreeMap<ClientId, Arc<Mailbox>>>,
+    state: Mutex<LiveState>,
     /// Wakes the server when the last connection ends.
     emptied: Signal,
+}
+
+#[derive(Default)]
+struct LiveState {
+    mailboxes: BTreeMap<ClientId, Arc<Mailbox>>,
+    /// Not admitted yet, oldest (lowest id) first.
+    admitting: BTreeSet<ClientId>,
+    /// Admitted; a connection in neither set was ended while being
+    /// admitted and counts against no limit.
+    admitted: BTreeSet<ClientId>,
 }
 
 impl Live {
     /// How many connections are open.
     pub(super) fn len(&self) -> usize {
-        lock(&self.mailboxes).len()
+        lock(&self.state).mailboxes.len()
     }
 
-    /// Counts a connection until the slot is dropped.
-    pub(super) fn insert(self: &Arc<Self>, client: ClientId, mailbox: Arc<Mailbox>) -> LiveSlot {
-        lock(&self.mailboxes).insert(client, mailbox);
-        LiveSlot {
+    /// How many connections were admitted (their `connect` got a slot).
+    pub(super) fn admitted(&self) -> usize {
+        lock(&self.state).admitted.len()
+    }
+
+    /// Counts a new connection, as being admitted, until the slot is
+    /// dropped. If `max_admitting` are being admitted already, the oldest
+    /// of them is ended to make room and its id returned: a socket that
+    /// stalls its handshake gives way to a newer one, and a real client
+    /// finishes its handshake long before that many newer sockets came.
+    pub(super) fn insert(
+        self: &Arc<Self>,
+        client: ClientId,
+        mailbox: Arc<Mailbox>,
+        max_admitting: usize,
+    ) -> (LiveSlot, Option<ClientId>) {
+        let mut state = lock(&self.state);
+        let mut evicted = None;
+        if state.admitting.len() >= max_admitting.max(1)
+            && let Some(oldest) = state.admitting.pop_first()
+        {
+            if let Some(mailbox) = state.mailboxes.get(&oldest) {
+                mailbox.kill();
+            }
+            evicted = Some(oldest);
+        }
+        state.mailboxes.insert(client, mailbox);
+        state.admitting.insert(client);
+        let slot = LiveSlot {
             live: self.clone(),
             client,
+        };
+        (slot, evicted)
+    }
+
+    /// Admits `client` if fewer than `max` connections are admitted;
+    /// false if it is full, or the client was ended meanwhile.
+    pub(super) fn try_admit(&self, client: ClientId, max: usize) -> bool {
+        let mut state = lock(&self.state);
+        if !state.admitting.contains(&client) || state.admitted.len() >= max {
+            return false;
         }
+        state.admitting.remove(&client);
+        state.admitted.insert(client);
+        true
     }
 
     /// Ends every connection at once.
     pub(super) fn kill_all(&self) {
-        for mailbox in lock(&self.mailboxes).values() {
+        for mailbox in lock(&self.state).mailboxes.values() {
             mailbox.kill();
         }
     }
@@ -201,7 +252,7 @@ impl Live {
     pub(super) fn all_closed(&self) -> impl Future<Output = ()> + '_ {
         poll_fn(|cx| {
             loop {
-                if lock(&self.mailboxes).is_empty() {
+                if lock(&self.state).mailboxes.is_empty() {
                     return Poll::Ready(());
                 }
                 std::task::ready!(self.emptied.poll_notified(cx));
@@ -219,9 +270,11 @@ pub(super) struct LiveSlot {
 impl Drop for LiveSlot {
     fn drop(&mut self) {
         let empty = {
-            let mut mailboxes = lock(&self.live.mailboxes);
-            mailboxes.remove(&self.client);
-            mailboxes.is_empty()
+            let mut state = lock(&self.live.state);
+            state.mailboxes.remove(&self.client);
+            state.admitting.remove(&self.client);
+            state.admitted.remove(&self.client);
+            state.mailboxes.is_empty()
         };
         if empty {
             self.live.emptied.notify();
@@ -325,5 +378,35 @@ mod tests {
         };
         assert!(notice.killed);
         assert!(conn.out.is_empty(), "nothing is taken once killed");
+    }
+
+    #[test]
+    fn connections_being_admitted_have_their_own_limit() {
+        let live = Arc::new(Live::default());
+        let mailbox = || Arc::new(Mailbox::new(QueueLimits::default()));
+        let m1 = mailbox();
+        let (a, none) = live.insert(ClientId(1), m1.clone(), 2);
+        assert_eq!(none, None);
+        let (b, none) = live.insert(ClientId(2), mailbox(), 2);
+        assert_eq!(none, None);
+        assert!(live.try_admit(ClientId(2), 1));
+        assert_eq!(live.admitted(), 1);
+        // The cap of admitted connections is reached: 1 waits.
+        assert!(!live.try_admit(ClientId(1), 1));
+        // Two more being admitted: the oldest of them (1) gives way.
+        let (c, _) = live.insert(ClientId(3), mailbox(), 2);
+        let (d, evicted) = live.insert(ClientId(4), mailbox(), 2);
+        assert_eq!(evicted, Some(ClientId(1)));
+        assert!(m1.lock().killed, "the evicted connection is told to end");
+        assert!(
+            !live.try_admit(ClientId(1), 10),
+            "an evicted one is not admitted"
+        );
+        assert_eq!((live.len(), live.admitted()), (4, 1));
+        // A slot freed by an admitted connection serves the next one.
+        drop(b);
+        assert!(live.try_admit(ClientId(4), 1));
+        drop((a, c, d));
+        assert_eq!((live.len(), live.admitted()), (0, 0));
     }
 }

@@ -2,9 +2,14 @@
 //! shutdown. The engine runs in [`engine`], each connection in
 //! [`connection`], and between them sit the [`mailbox`]es.
 
+mod authorize;
 mod connection;
 mod engine;
+mod handle;
 mod mailbox;
+
+pub use self::authorize::{Authorization, Verdict};
+pub use self::handle::{ClientSummary, Edit, ServerError, ServerHandle};
 
 use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
@@ -16,8 +21,9 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use so_engine::server::{HubConfig, QueueLimits};
-use so_engine::store::{FileStore, MemoryStore, Store};
+use so_engine::store::{MemoryStore, Store};
 use so_engine::{Application, ClientId, Engine, EngineConfig};
+use so_store::SqliteStore;
 use tracing::{error, info, warn};
 
 use self::engine::EngineHandle;
@@ -40,8 +46,15 @@ pub struct Config {
     pub queue: QueueLimits,
     /// Store batching (the write-behind's flush interval).
     pub hub: HubConfig,
-    /// Most connections at once; more are refused (closed at once, logged).
+    /// Most admitted connections at once (those whose `connect` got a
+    /// slot); more are refused (closed at once, logged), and a `connect`
+    /// that finds the server full is rejected.
     pub max_connections: usize,
+    /// Most connections still in their handshake or waiting for their
+    /// `connect`, counted apart from [`Config::max_connections`]: past it,
+    /// the oldest of them is dropped for the newcomer, so that idle or
+    /// stalling sockets never keep a real client out.
+    pub max_handshaking: usize,
     /// Per connection: while this many encoded bytes wait for the socket,
     /// the connection takes no more from its queue and reads no more
     /// requests (a slow reader's backlog waits in its bounded,
@@ -57,11 +70,18 @@ pub struct Config {
     /// per update, trading up to this much latency for far less work per
     /// delivery. Zero hands over after every engine turn.
     pub delivery_tick: Duration,
+    /// How long a connect's authorization ([`ServerBuilder::authorize`])
+    /// may take; past it the client is rejected.
+    pub authorize_timeout: Duration,
 }
 
 impl Config {
     /// Default connection cap: 4096.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+    /// Default cap of connections being admitted: 256. A real client's
+    /// handshake and `connect` take a few round trips; 256 newer sockets
+    /// would have to arrive meanwhile to push it out.
+    pub const DEFAULT_MAX_HANDSHAKING: usize = 256;
     /// Default unsent-bytes mark: 256 KiB, many socket buffers' worth.
     pub const DEFAULT_MAX_UNSENT_BYTES: usize = 256 << 10;
     /// Default close grace: 2 s.
@@ -69,6 +89,9 @@ impl Config {
     /// Default delivery tick: 2 ms, well under what a person notices and
     /// under a Flash client's own update interval.
     pub const DEFAULT_DELIVERY_TICK: Duration = Duration::from_millis(2);
+    /// Default authorization timeout: 5 s, within a Flash client's own
+    /// connect timeout.
+    pub const DEFAULT_AUTHORIZE_TIMEOUT: Duration = Duration::from_secs(5);
 }
 
 impl Default for Config {
@@ -79,9 +102,11 @@ impl Default for Config {
             queue: QueueLimits::default(),
             hub: HubConfig::default(),
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            max_handshaking: Self::DEFAULT_MAX_HANDSHAKING,
             max_unsent_bytes: Self::DEFAULT_MAX_UNSENT_BYTES,
             close_grace: Self::DEFAULT_CLOSE_GRACE,
             delivery_tick: Self::DEFAULT_DELIVERY_TICK,
+            authorize_timeout: Self::DEFAULT_AUTHORIZE_TIMEOUT,
         }
     }
 }
@@ -97,6 +122,7 @@ pub struct ServerBuilder<R> {
     setups: Vec<EngineSetup>,
     store: Box<dyn Store + Send>,
     config: Config,
+    authorizer: Option<authorize::Authorizer>,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -122,9 +148,34 @@ impl<R: Runtime> ServerBuilder<R> {
         self
     }
 
-    /// Keeps persistent SOs in files under `dir` (created if missing).
+    /// Authorizes every `connect` with `check`, which gets what the client
+    /// said ([`ConnectInfo`](so_engine::ConnectInfo): peer address, scope,
+    /// tcUrl, pageUrl, swfUrl, flashVer, encoding, extra arguments) and
+    /// answers, asynchronously, the client's attributes (hooks read them
+    /// with [`View::client_attributes`](so_engine::View::client_attributes))
+    /// or a rejection's description. It runs on the connection's task, off
+    /// the engine thread, before the engine hears of the client, within
+    /// [`Config::authorize_timeout`].
+    pub fn authorize<F, Fut>(mut self, check: F) -> Self
+    where
+        F: Fn(so_engine::ConnectInfo) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Verdict> + Send + 'static,
+    {
+        self.authorizer = Some(Arc::new(move |info| Box::pin(check(info)) as Authorization));
+        self
+    }
+
+    /// Sets [`Config::authorize_timeout`].
+    pub fn authorize_timeout(mut self, timeout: Duration) -> Self {
+        self.config.authorize_timeout = timeout;
+        self
+    }
+
+    /// Keeps persistent SOs in the SQLite database in `dir` (both created
+    /// if missing; see [`so_store`] for the file, its durability and its
+    /// lock). The database is opened and checked when the server binds.
     pub fn data_dir(self, dir: impl Into<PathBuf>) -> Self {
-        self.store(FileStore::new(dir))
+        self.store(SqliteStore::new(dir))
     }
 
     /// Keeps persistent SOs in memory only (the default): they survive
@@ -221,6 +272,7 @@ impl<R: Runtime> ServerBuilder<R> {
             local_addr,
             engine,
             config,
+            authorizer: self.authorizer,
             shutdown: ShutdownHandle(Arc::new(Signal::default())),
         })
     }
@@ -233,6 +285,7 @@ pub struct Server<R: Runtime> {
     local_addr: SocketAddr,
     engine: EngineHandle,
     config: Arc<Config>,
+    authorizer: Option<authorize::Authorizer>,
     shutdown: ShutdownHandle,
 }
 
@@ -265,6 +318,7 @@ impl<R: Runtime> Server<R> {
             setups: Vec::new(),
             store: Box::new(MemoryStore::new()),
             config: Config::default(),
+            authorizer: None,
             runtime: PhantomData,
         }
     }
@@ -277,6 +331,12 @@ impl<R: Runtime> Server<R> {
     /// A handle that shuts the server down.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.shutdown.clone()
+    }
+
+    /// A handle for server code to act on the server while it runs (see
+    /// [`ServerHandle`]); get it before [`Server::run_until`].
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle::new(self.engine.jobs())
     }
 
     /// Serves until SIGINT (Ctrl-C) or SIGTERM, or the [`ShutdownHandle`],
@@ -294,6 +354,7 @@ impl<R: Runtime> Server<R> {
             listener,
             engine,
             config,
+            authorizer,
             shutdown: handle,
             ..
         } = self;
@@ -326,22 +387,31 @@ impl<R: Runtime> Server<R> {
                         continue;
                     }
                 };
-                if live.len() >= config.max_connections {
+                if live.admitted() >= config.max_connections {
                     warn!(%peer, max = config.max_connections, "connection refused: too many connections");
                     continue;
                 }
                 next_client += 1;
                 let client = ClientId(next_client);
                 let mailbox = Arc::new(Mailbox::new(config.queue));
-                let slot = live.insert(client, mailbox.clone());
+                let (slot, evicted) = live.insert(client, mailbox.clone(), config.max_handshaking);
+                if let Some(oldest) = evicted {
+                    warn!(
+                        client = oldest.0,
+                        max = config.max_handshaking,
+                        "dropped the oldest connection still in its handshake or connect: too many"
+                    );
+                }
                 let task = connection::serve::<R>(
                     stream,
                     peer,
                     client,
                     mailbox,
+                    live.clone(),
                     engine.sender(),
                     config.clone(),
                     connection_config.clone(),
+                    authorizer.clone(),
                 );
                 R::spawn(async move {
                     task.await;

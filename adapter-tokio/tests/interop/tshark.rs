@@ -110,7 +110,7 @@ async fn tshark_frames_every_message_and_decodes_connect() {
     );
 
     // Both accepted connects: `connect` (AMF0 whatever the encoding), and
-    // the server's answer as the design has it: Window Ack Size, Set Peer
+    // the server's answer as docs/PROTOCOL.md §3.3 has it: Window Ack Size, Set Peer
     // Bandwidth, Set Chunk Size, StreamBegin, then the `_result`.
     for stream in [&amf0, &amf3] {
         let (connect, _) = stream.client_commands();

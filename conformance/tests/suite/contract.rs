@@ -1,5 +1,5 @@
-//! The design's behaviour contract, over the wire, with AMF0 and AMF3
-//! clients.
+//! The behaviour contract (docs/PROTOCOL.md §6), over the wire, with AMF0
+//! and AMF3 clients.
 
 use std::collections::BTreeMap;
 

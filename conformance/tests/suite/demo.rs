@@ -51,12 +51,20 @@ async fn prefixes_deny_creation_use_and_writes_with_rollback<R: Adapter>() {
             SoEvent::Remove { key: "k".into() }
         ]
     );
-    // Removing a key that is not there asks for nothing: no refusal, no
-    // answer at all (the next message answers the send below).
+    // Removing a key that is not there is still a delete the security
+    // check is asked about: refused, with REMOVE as the authoritative state.
     c.send_so(
         "readonly.news",
         false,
         vec![SoEvent::RequestRemove { key: "k".into() }],
+    );
+    let refused = c.next_so();
+    assert_eq!(
+        refused.events,
+        [
+            status_error(status::NO_WRITE_ACCESS),
+            SoEvent::Remove { key: "k".into() }
+        ]
     );
     let say = SoEvent::SendMessage {
         method: "m".into(),

@@ -3,8 +3,8 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use adapter_core::client::{Client, ClientOptions};
-use adapter_core::{Config, Error, Server, sleep};
+use adapter_core::client::{Client, ClientError, ClientOptions};
+use adapter_core::{Config, Server, sleep};
 use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::connection::Event;
 use rtmp_proto::message::shared_object::SoEvent;
@@ -71,6 +71,148 @@ async fn a_silent_client_is_dropped_after_the_handshake_timeout<R: Adapter>() {
     assert_eq!(
         c.call("echo", vec![Value::from(1.0)]),
         Ok(vec![Value::from(1.0)])
+    );
+    server.stop().await;
+}
+
+/// Sockets that never finish a handshake count against their own limit:
+/// a hundred of them neither use the connection cap nor keep a real
+/// client waiting; past that limit the oldest give way.
+async fn idle_sockets_do_not_keep_a_real_client_out<R: Adapter>() {
+    let dir = TempDir::new();
+    let config = Config {
+        max_connections: 2,
+        max_handshaking: 8,
+        ..Config::default()
+    };
+    let server = TestServer::<R>::with_config(dir.path(), config).await;
+    let mut idle: Vec<_> = (0..100)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    let started = Instant::now();
+    let mut a = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    let mut b = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    for c in [&mut a, &mut b] {
+        assert_eq!(
+            c.call("echo", vec![Value::from(1.0)]),
+            Ok(vec![Value::from(1.0)])
+        );
+    }
+    // Well before the handshake timeout (5 s) would free anything.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // The oldest idle sockets were dropped for the newer ones.
+    until_closed(&mut idle[0]);
+    // The cap holds for admitted connections: a third is refused.
+    let refused = Client::<R>::connect(&server.url("app"), ClientOptions::default()).await;
+    assert!(refused.is_err(), "a third connection was admitted");
+    drop(idle);
+    server.stop().await;
+}
+
+/// A message whose chunks stop arriving is dropped with its connection
+/// after the partial message timeout, although the client keeps sending
+/// other (complete) messages, which keep it from being idle.
+async fn a_stalled_message_is_dropped_with_its_connection<R: Adapter>() {
+    use std::io::{Read, Write};
+
+    let dir = TempDir::new();
+    let mut config = Config::default();
+    config.connection.partial_message_timeout = Some(Duration::from_millis(400));
+    let server = TestServer::<R>::with_config(dir.path(), config).await;
+    let mut c = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    // The first 4096-byte chunk (the client's chunk size) of a 100 kB
+    // data message on chunk stream 20, then nothing more of it.
+    let mut first = vec![0x14, 0, 0, 0, 0x01, 0x86, 0xA0, 18, 0, 0, 0, 0];
+    first.extend_from_slice(&[0x05; 4096]);
+    // Taken before the write: the server cannot see the chunk earlier.
+    let started = Instant::now();
+    c.stream.write_all(&first).unwrap();
+    // An Acknowledgement (complete, on chunk stream 2) every 100 ms.
+    let ack = [0x02, 0, 0, 0, 0, 0, 4, 3, 0, 0, 0, 0, 0, 0, 0x10, 0];
+    c.stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = vec![0; 8192];
+    let closed_after = loop {
+        assert!(started.elapsed() < Duration::from_secs(5), "never closed");
+        if c.stream.write_all(&ack).is_err() {
+            break started.elapsed();
+        }
+        match c.stream.read(&mut buf) {
+            Ok(0) => break started.elapsed(),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break started.elapsed(),
+        }
+    };
+    assert!(
+        closed_after >= Duration::from_millis(400),
+        "{closed_after:?}"
+    );
+    // Others are served meanwhile.
+    let mut other = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    assert_eq!(
+        other.call("echo", vec![Value::from(1.0)]),
+        Ok(vec![Value::from(1.0)])
+    );
+    server.stop().await;
+}
+
+/// A client that stops answering is pinged, then closed once nothing came
+/// back in time; one that answers stays.
+async fn a_client_that_does_not_answer_pings_is_closed<R: Adapter>() {
+    use std::io::Read;
+
+    let dir = TempDir::new();
+    let mut config = Config::default();
+    config.connection.ping_interval = Some(Duration::from_millis(100));
+    config.connection.idle_timeout = Some(Duration::from_millis(500));
+    let server = TestServer::<R>::with_config(dir.path(), config).await;
+    // This one answers: its connection (the test's `Connection`) replies
+    // to every PingRequest while it reads.
+    let mut live = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    // This one never reads nor writes after its connect. The time is
+    // taken before: its last byte cannot reach the server earlier.
+    let started = Instant::now();
+    let mut mute = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    let mut buf = vec![0; 8192];
+    mute.stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    // Nothing but pings goes to a client that asked for nothing.
+    let mut pinged = 0;
+    let closed_after = loop {
+        assert!(started.elapsed() < Duration::from_secs(5), "never closed");
+        // Keep the answering client answering.
+        live.answer_for(Duration::from_millis(20));
+        match mute.stream.read(&mut buf) {
+            Ok(0) => break started.elapsed(),
+            Ok(n) => pinged += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break started.elapsed(),
+        }
+    };
+    assert!(pinged > 0, "no PingRequest came before the close");
+    assert!(
+        closed_after >= Duration::from_millis(500),
+        "{closed_after:?}"
+    );
+    // The answering client is still served.
+    assert_eq!(
+        live.call("echo", vec![Value::from(2.0)]),
+        Ok(vec![Value::from(2.0)])
     );
     server.stop().await;
 }
@@ -167,9 +309,9 @@ async fn a_reader_that_never_reads_is_disconnected<R: Adapter>() {
     server.stop().await;
 }
 
-/// A bug in server code (a hook that panics) stops the server with an
-/// error instead of leaving it up without an engine.
-async fn a_panic_in_server_code_stops_the_server<R: Adapter>() {
+/// A bug in server code (a hook that panics) fails the request that ran
+/// into it, and the server serves on.
+async fn a_panic_in_server_code_fails_its_request_only<R: Adapter>() {
     let dir = TempDir::new();
     let server = Server::<R>::builder()
         .bind_addr("127.0.0.1:0")
@@ -190,9 +332,17 @@ async fn a_panic_in_server_code_stops_the_server<R: Adapter>() {
     let client = Client::<R>::connect(&url, ClientOptions::default())
         .await
         .unwrap();
-    assert!(client.call("boom", vec![]).await.is_err());
-    let stopped = running.ended().await;
-    assert!(matches!(stopped, Err(Error::EngineGone)), "{stopped:?}");
+    assert!(matches!(
+        client.call("boom", vec![]).await,
+        Err(ClientError::CallFailed(_))
+    ));
+    assert!(matches!(
+        client.call("boom", vec![]).await,
+        Err(ClientError::CallFailed(_))
+    ));
+    let so = client.shared_object("still", false).await.unwrap();
+    so.set("up", true).await.unwrap();
+    running.stop().await;
 }
 
 /// While updates keep coming, each client gets what one delivery tick
@@ -238,8 +388,11 @@ async fn updates_within_a_delivery_tick_reach_readers_coalesced<R: Adapter>() {
 suite!(
     connections_past_the_cap_are_refused,
     a_silent_client_is_dropped_after_the_handshake_timeout,
+    idle_sockets_do_not_keep_a_real_client_out,
+    a_stalled_message_is_dropped_with_its_connection,
+    a_client_that_does_not_answer_pings_is_closed,
     the_connect_timeout_follows_the_handshake_timeout,
     a_reader_that_never_reads_is_disconnected,
-    a_panic_in_server_code_stops_the_server,
+    a_panic_in_server_code_fails_its_request_only,
     updates_within_a_delivery_tick_reach_readers_coalesced,
 );

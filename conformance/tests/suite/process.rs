@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -113,27 +113,54 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Files a load set aside (never deleted) anywhere under `dir`.
-fn set_aside_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(set_aside_files(&path));
-        } else if path.to_string_lossy().contains(".corrupt") {
-            found.push(path);
-        }
-    }
-    found
+/// What the database in `dir` holds, read as the server reads it at
+/// start (the server is gone: this takes its lock).
+fn stored(dir: &Path) -> so_engine::store::LoadReport {
+    use so_engine::store::Store as _;
+    so_store::SqliteStore::new(dir)
+        .load_all()
+        .expect("the database opens")
+}
+
+/// Runs `R`'s example server with `data_dir` and expects it to refuse to
+/// start: returns its stderr.
+fn fails_to_start<R: Adapter>(command: Command, data_dir: &Path) -> String {
+    let mut command = command;
+    command
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = command.spawn().expect("the example server starts");
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = result
+        .recv_timeout(PATIENCE)
+        .expect("the server stops at once")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "it started: {stderr}");
+    stderr
+}
+
+/// The one message a refused start prints (the `error:` line on stderr).
+fn start_error(stderr: &str) -> &str {
+    let lines: Vec<_> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "one clear message: {stderr}");
+    lines[0]
 }
 
 const FLUSH_MS: u64 = 100;
-/// What a write may take on top of the flush interval: one batch written
-/// before it (each batch holds one large file here) and its own, with
-/// fsyncs, on a busy shared disk.
+/// What a write may take on top of the flush interval: one transaction
+/// written before it (each holds large values here) and its own, with
+/// syncs, on a busy shared disk.
 const WRITE_ALLOWANCE: Duration = Duration::from_millis(900);
 
 /// `kill -9` while a client writes as fast as it can, eight times: after
@@ -178,8 +205,7 @@ async fn a_killed_server_loses_at_most_the_flush_interval<R: Adapter>() {
                 }
             }
         }
-        assert!(!server.log().contains("set aside"), "{}", server.log());
-        assert_eq!(set_aside_files(dir.path()), Vec::<PathBuf>::new());
+        assert!(!server.log().contains("unreadable"), "{}", server.log());
 
         let writing = Duration::from_millis(200 + 100 * (round % 4));
         let end = Instant::now() + writing;
@@ -203,6 +229,156 @@ async fn a_killed_server_loses_at_most_the_flush_interval<R: Adapter>() {
         server.kill_9();
     }
     eprintln!("longest stretch of acknowledged writes lost to a kill -9: {worst_loss:?}");
+}
+
+/// Changed SOs the 10,000-object crash test writes, in rooms of
+/// [`OBJECTS_PER_ROOM`] (under the per-scope limit).
+const CHANGED_OBJECTS: usize = 10_000;
+const OBJECTS_PER_ROOM: usize = 1_000;
+/// The server's default flush interval, which that test runs with.
+const DEFAULT_FLUSH: Duration = Duration::from_millis(500);
+/// One transaction of 10,000 SOs, with its sync, on a busy shared disk
+/// (tens of milliseconds on a quiet one).
+const TRANSACTION_ALLOWANCE: Duration = Duration::from_millis(1500);
+
+/// `kill -9` once the flush interval plus one transaction has passed
+/// after the last of 10,000 changed SOs was acknowledged: every change is
+/// in the database. (The old file store wrote about one SO per
+/// millisecond, so it lost most of them here.)
+async fn a_kill_at_ten_thousand_changed_objects_loses_nothing_older_than_a_flush<R: Adapter>() {
+    let dir = TempDir::new();
+    let server = ServerProcess::start::<R>(dir.path(), &[]);
+    let started = Instant::now();
+    // One wire-level client per room, on its own thread, pipelining USE
+    // and a write per SO; each thread says when its last write was
+    // acknowledged.
+    let rooms: Vec<_> = (0..CHANGED_OBJECTS / OBJECTS_PER_ROOM)
+        .map(|room| {
+            let url = server.url(&format!("crash/r{room}"));
+            std::thread::spawn(move || {
+                let mut client = TestClient::connect(&url, Encoding::Amf0);
+                for i in 0..OBJECTS_PER_ROOM {
+                    let events = vec![SoEvent::Use, set("v", format!("r{room}/{i}"))];
+                    client.send_so(&format!("so{i}"), true, events);
+                }
+                let mut acked = 0;
+                while acked < OBJECTS_PER_ROOM {
+                    let message = client.next_so();
+                    acked += message
+                        .events
+                        .iter()
+                        .filter(|e| matches!(e, SoEvent::Success { .. }))
+                        .count();
+                }
+                (Instant::now(), client)
+            })
+        })
+        .collect();
+    let mut last_ack = started;
+    let mut clients = Vec::new();
+    for room in rooms {
+        let (at, client) = room.join().expect("a writer");
+        last_ack = last_ack.max(at);
+        clients.push(client);
+    }
+    let writing = last_ack - started;
+    // The flush interval plus one transaction after the last change.
+    let deadline = last_ack + DEFAULT_FLUSH + TRANSACTION_ALLOWANCE;
+    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+    server.kill_9();
+    drop(clients);
+    let report = stored(dir.path());
+    assert!(report.set_aside.is_empty(), "{:?}", report.set_aside);
+    let found = report
+        .snapshots
+        .iter()
+        .filter(|(so, snapshot)| {
+            let expected = format!("{}/{}", &so.scope.as_str()["crash/".len()..], &so.name[2..]);
+            snapshot.values == [("v".into(), Value::from(expected.as_str()))]
+        })
+        .count();
+    eprintln!("{CHANGED_OBJECTS} SOs changed in {writing:?}; {found} stored at the kill");
+    assert_eq!(found, CHANGED_OBJECTS);
+}
+
+/// A second server on a data directory in use stops at once with one
+/// message naming the lock file; the first one serves on.
+async fn a_second_server_on_the_same_data_dir_stops_with_a_clear_error<R: Adapter>() {
+    let dir = TempDir::new();
+    let first = ServerProcess::start::<R>(dir.path(), &[]);
+    let stderr = fails_to_start::<R>(Command::new(R::server_binary()), dir.path());
+    let message = start_error(&stderr);
+    let lock = dir.path().join(so_store::LOCK_FILE_NAME);
+    assert!(message.contains(&lock.display().to_string()), "{message}");
+    assert!(message.contains("another server"), "{message}");
+    let client = Client::<R>::connect(&first.url("app"), ClientOptions::default())
+        .await
+        .unwrap();
+    client.shared_object("still", true).await.unwrap();
+}
+
+/// A data directory this user cannot write stops the server at start
+/// with one message naming it. As root (who writes anything) the server
+/// runs as `nobody` through `setpriv`.
+async fn a_read_only_data_dir_stops_with_a_clear_error<R: Adapter>() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let root = rustix::process::geteuid().is_root();
+    let command = if root {
+        if Command::new("setpriv").arg("--version").output().is_err() {
+            eprintln!("skipped: running as root without setpriv");
+            return;
+        }
+        // `nobody` must reach the directory, but not write it.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(R::server_binary());
+        command
+    } else {
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
+        Command::new(R::server_binary())
+    };
+    let stderr = fails_to_start::<R>(command, &data);
+    let message = start_error(&stderr);
+    assert!(message.contains(&data.display().to_string()), "{message}");
+    assert!(message.contains("writable"), "{message}");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A damaged database (garbage over some of its pages), or a file that
+/// is no database at all, stops the server at start with one message
+/// naming the file and what to do.
+async fn a_damaged_database_stops_the_server_at_start<R: Adapter>() {
+    let dir = TempDir::new();
+    let server = ServerProcess::start::<R>(dir.path(), &[]);
+    let client = Client::<R>::connect(&server.url("app"), ClientOptions::default())
+        .await
+        .unwrap();
+    for i in 0..300 {
+        let so = client.shared_object(format!("so{i}"), true).await.unwrap();
+        so.set("v", "x".repeat(200)).await.unwrap();
+    }
+    drop(client);
+    assert!(server.terminate().success());
+    let path = dir.path().join(so_store::DB_FILE_NAME);
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 8 * 4096, "several pages: {}", bytes.len());
+    bytes[3 * 4096..6 * 4096].fill(0xA5);
+    std::fs::write(&path, &bytes).unwrap();
+    let stderr = fails_to_start::<R>(Command::new(R::server_binary()), dir.path());
+    let message = start_error(&stderr);
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("is damaged"), "{message}");
+    assert!(message.contains("backup"), "{message}");
+
+    std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+    let stderr = fails_to_start::<R>(Command::new(R::server_binary()), dir.path());
+    let message = start_error(&stderr);
+    assert!(message.contains("is not a SQLite database"), "{message}");
 }
 
 /// Hostile clients one after the other, with a bystander served
@@ -395,6 +571,10 @@ async fn check<R: Adapter>(bystander: &Client<R>, what: &str) {
 
 suite!(
     a_killed_server_loses_at_most_the_flush_interval,
+    a_kill_at_ten_thousand_changed_objects_loses_nothing_older_than_a_flush,
+    a_second_server_on_the_same_data_dir_stops_with_a_clear_error,
+    a_read_only_data_dir_stops_with_a_clear_error,
+    a_damaged_database_stops_the_server_at_start,
     hostile_clients_do_not_hurt_the_server,
     connections_cost_little_memory,
 );

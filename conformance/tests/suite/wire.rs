@@ -92,6 +92,23 @@ impl TestClient {
         self.write_buf.clear();
     }
 
+    /// Reads what arrives within `wait` and lets the connection answer it
+    /// (pings and the like); events are kept for later.
+    pub(crate) fn answer_for(&mut self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        if let Some(n) = read_until(&mut self.stream, &mut self.read_buf, deadline)
+            && n > 0
+        {
+            let _ = self.conn.handle_input(Instant::now(), &self.read_buf[..n]);
+            while let Some(event) = self.conn.poll_event() {
+                if !matches!(event, Event::HandshakeDone) {
+                    self.events.push_back(event);
+                }
+            }
+        }
+        self.flush();
+    }
+
     /// The next application event (pings and the like are answered
     /// inside); panics after [`PATIENCE`].
     pub(crate) fn next_event(&mut self) -> Event {

@@ -100,6 +100,18 @@ impl Decoder {
         self.input.len().saturating_add(self.partial_bytes)
     }
 
+    /// The messages being reassembled: for each, a number that stays its
+    /// chunk stream's, and the bytes it holds so far. Empty when no
+    /// message is partial (checked without looking at any stream).
+    pub fn partial_messages(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let any = self.partial_bytes > 0;
+        self.streams
+            .iter()
+            .take_while(move |_| any)
+            .filter(|(_, stream)| !stream.partial.is_empty())
+            .map(|(at, stream)| (at, stream.partial.len()))
+    }
+
     /// Takes chunks from `input[*read..]` until one completes a message.
     fn read_message(&mut self, read: &mut usize) -> Result<Option<RawMessage>, Error> {
         loop {

@@ -43,6 +43,12 @@ impl<T> Streams<T> {
         usize::try_from(index).ok()
     }
 
+    /// Every state, by index (an index stays its chunk stream's for the
+    /// decoder's life).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
+        self.slots.iter().enumerate()
+    }
+
     /// The state at `index` (from [`find`](Self::find) or [`insert`](Self::insert)).
     #[inline]
     pub(crate) fn slot(&self, index: usize) -> Option<&T> {

@@ -30,6 +30,10 @@ pub struct Config {
     /// Close the connection after this long without any byte from the peer;
     /// `None` disables.
     pub idle_timeout: Option<Duration>,
+    /// Close the connection when a message being reassembled gets no
+    /// chunk for this long, whatever else the peer sends meanwhile (a
+    /// stalled large message holds its bytes); `None` disables.
+    pub partial_message_timeout: Option<Duration>,
     /// Client side: plain or Flash Player 9 digest handshake.
     pub client_style: ClientStyle,
 }
@@ -44,10 +48,16 @@ impl Config {
     /// Default outgoing chunk size: 4096, fewer fmt-3 splits of large SO syncs
     /// (FMS's default `OutChunkSize`).
     pub const DEFAULT_CHUNK_SIZE: u32 = 4096;
-    /// Default ping interval when the peer is silent: 30 s.
+    /// Default ping interval when the peer is silent: 30 s. (Red5 pings
+    /// every second, `rtmp.ping_interval`, and closes after 60 s without
+    /// an answer, `rtmp.max_inactivity`; pinging only silent peers, and
+    /// less often, spares thousands of idle subscribers the traffic.)
     pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(30);
     /// Default idle timeout: 90 s, three missed pings.
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+    /// Default partial message timeout: 30 s without a chunk of a message
+    /// that has started.
+    pub const DEFAULT_PARTIAL_MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 }
 
 impl Default for Config {
@@ -62,6 +72,7 @@ impl Default for Config {
             chunk_size: Self::DEFAULT_CHUNK_SIZE,
             ping_interval: Some(Self::DEFAULT_PING_INTERVAL),
             idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
+            partial_message_timeout: Some(Self::DEFAULT_PARTIAL_MESSAGE_TIMEOUT),
             client_style: ClientStyle::Digest,
         }
     }

@@ -98,6 +98,9 @@ pub struct Connection {
     acknowledged: u64,
     last_input: Instant,
     last_ping: Option<Instant>,
+    /// The messages being reassembled: (chunk stream number, bytes so
+    /// far, when they last grew). A handful at most.
+    partials: Vec<(usize, usize, Instant)>,
     /// Handshake or connect deadline.
     deadline: Option<Instant>,
     connect_transaction_id: f64,
@@ -156,6 +159,7 @@ impl Connection {
             acknowledged: 0,
             last_input: now,
             last_ping: None,
+            partials: Vec::new(),
             connect_transaction_id: CONNECT_TRANSACTION_ID,
             connect_params: None,
             next_transaction_id: match side {
@@ -221,6 +225,7 @@ impl Connection {
             self.decoder.push(input);
         }
         self.process(now)?;
+        self.track_partials(now);
         self.acknowledge(now);
         Ok(())
     }
@@ -245,6 +250,10 @@ impl Connection {
             .is_some_and(|idle| now >= self.last_input + idle)
         {
             self.fail(ProtocolError::Timeout("the peer to send anything").into());
+            return;
+        }
+        if self.stalled_since().is_some_and(|at| now >= at) {
+            self.fail(ProtocolError::Timeout("the rest of a message").into());
             return;
         }
         if self.next_ping().is_some_and(|at| now >= at) {
@@ -277,7 +286,7 @@ impl Connection {
             return None;
         }
         let idle = self.config.idle_timeout.map(|d| self.last_input + d);
-        [self.deadline, idle, self.next_ping()]
+        [self.deadline, idle, self.next_ping(), self.stalled_since()]
             .into_iter()
             .flatten()
             .min()
@@ -421,6 +430,31 @@ impl Connection {
     fn time(&self, now: Instant) -> u32 {
         // RTMP timestamps are milliseconds modulo 2^32 (RTMP §5.3.1.1).
         now.saturating_duration_since(self.epoch).as_millis() as u32
+    }
+
+    /// Notes which partial messages grew (or appeared) at `now`.
+    fn track_partials(&mut self, now: Instant) {
+        if self.partials.is_empty() && self.decoder.partial_messages().next().is_none() {
+            return;
+        }
+        let decoder = &self.decoder;
+        // In place: no allocation per input while a large message arrives.
+        self.partials
+            .retain(|&(s, _, _)| decoder.partial_messages().any(|(stream, _)| stream == s));
+        for (stream, bytes) in decoder.partial_messages() {
+            match self.partials.iter_mut().find(|p| p.0 == stream) {
+                Some(p) if p.1 == bytes => {}
+                Some(p) => *p = (stream, bytes, now),
+                None => self.partials.push((stream, bytes, now)),
+            }
+        }
+    }
+
+    /// When the partial message that grew least recently times out.
+    fn stalled_since(&self) -> Option<Instant> {
+        let timeout = self.config.partial_message_timeout?;
+        let oldest = self.partials.iter().map(|&(_, _, since)| since).min()?;
+        Some(oldest + timeout)
     }
 
     fn next_ping(&self) -> Option<Instant> {

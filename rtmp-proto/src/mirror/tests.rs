@@ -693,3 +693,65 @@ fn a_send_refusal_skips_unanswered_removals() {
         ]
     );
 }
+
+/// A server asks its security check about a removal of a key it lacks and
+/// answers a denial with NoWriteAccess then REMOVE k. That answers our quiet
+/// removal, not the write of k after it, whose SUCCESS then still applies
+/// our value (the pairing an earlier mirror got wrong).
+#[test]
+fn a_denied_removal_of_an_absent_key_answers_that_removal() {
+    let mut so = chat();
+    so.remove_message("absent");
+    assert_eq!(so.pending(), 0, "nobody waits for a quiet removal");
+    so.set_message("absent", Value::from(1.0));
+    assert_eq!(so.pending(), 1);
+    let mut answer = change_message(3, "absent", "unused");
+    answer.events = vec![
+        SoEvent::Status {
+            code: NO_WRITE_ACCESS.into(),
+            level: "error".into(),
+        },
+        SoEvent::Remove {
+            key: "absent".into(),
+        },
+        SoEvent::Success {
+            key: "absent".into(),
+        },
+    ];
+    let events = so.apply(&answer);
+    assert_eq!(
+        events,
+        [
+            status(NO_WRITE_ACCESS),
+            removed("absent"),
+            changed("absent", 1.0),
+            accepted("absent"),
+            RemoteEvent::Version(3),
+        ]
+    );
+    assert_eq!(so.get("absent"), Some(&Value::from(1.0)));
+    assert_eq!(so.pending(), 0);
+}
+
+/// An allowed quiet removal gets no answer; the next answer settles it
+/// without a verdict of its own.
+#[test]
+fn an_allowed_quiet_removal_is_settled_silently() {
+    let mut so = chat();
+    so.remove_message("absent");
+    so.set_message("msg", Value::from(2.0));
+    let mut answer = change_message(3, "msg", "unused");
+    answer.events = vec![SoEvent::Success { key: "msg".into() }];
+    let events = so.apply(&answer);
+    assert_eq!(events, [accepted("msg"), RemoteEvent::Version(3)]);
+}
+
+#[test]
+fn quiet_removals_are_bounded() {
+    let mut so = chat();
+    for i in 0..MAX_QUIET_REMOVALS + 10 {
+        so.remove_message(format!("k{i}"));
+    }
+    assert_eq!(so.pending.len(), MAX_QUIET_REMOVALS);
+    assert_eq!(so.pending(), 0);
+}

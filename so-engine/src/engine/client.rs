@@ -12,8 +12,8 @@
 use rtmp_proto::amf::{Str, Value};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 
-use super::Engine;
 use super::objects::status_event;
+use super::{Engine, Site, catch};
 use crate::error::EngineMisuse;
 use crate::interface::Output;
 use crate::state::{Phase, SoId};
@@ -180,7 +180,9 @@ impl Engine {
             self.status_to(client, &key.name, persistent, status::BAD_PERSISTENCE, out);
             return None;
         }
-        if !self.allowed(id, |s, view, so| s.is_connection_allowed(view, so, client)) {
+        if !self.allowed(id, "is_connection_allowed", client, |s, view, so| {
+            s.is_connection_allowed(view, so, client)
+        }) {
             self.status_to(client, &key.name, persistent, status::NO_READ_ACCESS, out);
             return None;
         }
@@ -255,7 +257,7 @@ impl Engine {
         if over_limit {
             return self.refuse_write(id, key, status::LIMIT_EXCEEDED);
         }
-        if !self.allowed(id, |s, view, so| {
+        if !self.allowed(id, "is_write_allowed", client, |s, view, so| {
             s.is_write_allowed(view, so, client, &key, &value)
         }) {
             return self.refuse_write(id, key, status::NO_WRITE_ACCESS);
@@ -264,20 +266,12 @@ impl Engine {
     }
 
     fn client_remove(&mut self, id: SoId, client: ClientId, key: Str, out: &mut Vec<Output>) {
-        // Removing a key that is not there asks for no change: nothing to
-        // deny, and no answer (the contract's "otherwise nothing at all").
-        // A refusal here would be an answer clients do not wait for, which
-        // a client mirror pairs with a later request for the key (found by
-        // the engine_ops fuzz target).
-        if !self
-            .state
-            .sos
-            .get(&id)
-            .is_some_and(|so| so.attrs.contains_key(&key))
-        {
-            return;
-        }
-        if !self.allowed(id, |s, view, so| {
+        // Security is asked for every removal, a removal of a key that is
+        // not there included (Red5 asks `isDeleteAllowed` for every delete,
+        // and applications audit denials). A denial is answered with
+        // NoWriteAccess and the authoritative state (REMOVE when absent);
+        // an allowed removal of nothing changes nothing and gets no answer.
+        if !self.allowed(id, "is_delete_allowed", client, |s, view, so| {
             s.is_delete_allowed(view, so, client, &key)
         }) {
             return self.refuse_write(id, key, status::NO_WRITE_ACCESS);
@@ -300,20 +294,23 @@ impl Engine {
         if method.len() > limits.key_bytes() || size > limits.max_value_bytes {
             return self.refuse_owner(id, status::LIMIT_EXCEEDED);
         }
-        if !self.allowed(id, |s, view, so| {
+        if !self.allowed(id, "is_send_allowed", client, |s, view, so| {
             s.is_send_allowed(view, so, client, &method, &args)
         }) {
             // Denied sends are answered, not dropped silently as in Red5.
             return self.refuse_owner(id, status::NO_WRITE_ACCESS);
         }
-        self.run_send_handler(id, client, &method, &args, out);
+        if !self.run_send_handler(id, client, &method, &args, out) {
+            // The handler panicked: the send fails like a denied one.
+            return self.refuse_owner(id, status::NO_WRITE_ACCESS);
+        }
         self.send_msg(id, Origin::Client(client), method, args, out);
     }
 
     /// The handler for `service.method` (split at the last dot; no dot: the
     /// default service `""`) runs before the broadcast; what it queues is
     /// applied before the message is queued, so subscribers see its changes
-    /// first.
+    /// first. `false`: the handler panicked.
     fn run_send_handler(
         &mut self,
         id: SoId,
@@ -321,23 +318,33 @@ impl Engine {
         method: &str,
         args: &[Value],
         out: &mut Vec<Output>,
-    ) {
+    ) -> bool {
         let (service, name) = method.rsplit_once('.').unwrap_or(("", method));
         let Some(hooks) = self.hooks.per_so.get_mut(&id) else {
-            return;
+            return true;
         };
         let Some(handler) = hooks.handlers.get_mut(&(service.into(), name.into())) else {
-            return;
+            return true;
         };
         let Some(so) = self.state.sos.get(&id) else {
-            return;
+            return true;
         };
         let mut queue = Vec::new();
-        {
+        let result = {
             let mut cx = crate::Context::new(&self.state, &mut queue, self.now);
-            handler.handle(&mut cx, &so.key, client, method, args);
+            catch(|| handler.handle(&mut cx, &so.key, client, method, args))
+        };
+        match result {
+            Ok(()) => {
+                self.run_queue(queue, out);
+                true
+            }
+            Err(message) => {
+                let key = so.key.clone();
+                self.panicked(Site::so("send_handler", &key, Some(client)), message);
+                false
+            }
         }
-        self.run_queue(queue, out);
     }
 
     /// A refused write: STATUS to the writer, then the authoritative value
@@ -408,10 +415,20 @@ impl Engine {
 
     fn creation_allowed(&mut self, client: ClientId, key: &SoKey, persistent: bool) -> bool {
         let view = crate::View::new(&self.state);
-        self.hooks
-            .security
-            .iter_mut()
-            .all(|s| s.is_creation_allowed(&view, key, persistent, client))
+        let mut panic = None;
+        let verdict = self.hooks.security.iter_mut().all(|s| {
+            match catch(|| s.is_creation_allowed(&view, key, persistent, client)) {
+                Ok(allowed) => allowed,
+                Err(message) => {
+                    panic = Some(message);
+                    false
+                }
+            }
+        });
+        if let Some(message) = panic {
+            self.panicked(Site::so("is_creation_allowed", key, Some(client)), message);
+        }
+        verdict
     }
 }
 

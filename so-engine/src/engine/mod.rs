@@ -4,24 +4,26 @@
 //! (the SO primitives every path shares) and `server` (server operations).
 
 mod client;
+mod lock;
 mod objects;
 mod scopes;
 mod server;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rtmp_proto::amf::Str;
+use rtmp_proto::message::shared_object::SharedObjectMessage;
 
 use crate::config::EngineConfig;
 use crate::context::{Context, ServerSession, View};
-use crate::error::EngineMisuse;
+use crate::error::{EngineMisuse, HookPanic};
 use crate::hooks::{
     Application, MethodHandler, SendHandler, SharedObjectListener, SharedObjectSecurity, SoFactory,
 };
 use crate::interface::{Input, Output, ServerOp, Snapshot};
 use crate::pattern;
 use crate::state::{Phase, SoId, State};
-use crate::types::{CallId, ClientId, SoKey, Tick};
+use crate::types::{CallId, ClientId, ScopePath, SoKey, Tick};
 
 /// The deterministic SharedObject engine. See the crate docs for the model,
 /// the drive loop and the guarantees.
@@ -42,6 +44,15 @@ pub struct Engine {
     departed: BTreeSet<ClientId>,
     hook_depth: usize,
     hook_ops: usize,
+    /// Server locks, by SO.
+    locks: BTreeMap<SoId, lock::Lock>,
+    lock_due: BTreeSet<(Tick, SoId)>,
+    /// Client messages a released lock held, applied before the input ends.
+    replay: VecDeque<(ClientId, SharedObjectMessage)>,
+    /// Hook panics caught so far, in all.
+    panics: u64,
+    /// Hook panics caught during this input, reported at its end.
+    panic_log: Vec<HookPanic>,
 }
 
 /// Hooks live apart from the state, so that a hook can be called mutably
@@ -87,6 +98,11 @@ impl Engine {
             departed: BTreeSet::new(),
             hook_depth: 0,
             hook_ops: 0,
+            locks: BTreeMap::new(),
+            lock_due: BTreeSet::new(),
+            replay: VecDeque::new(),
+            panics: 0,
+            panic_log: Vec::new(),
         }
     }
 
@@ -155,7 +171,15 @@ impl Engine {
         self.settle(out);
         let result = self.dispatch(input, out);
         self.settle(out);
+        out.extend(self.panic_log.drain(..).map(|panic| Output::HookFailed {
+            error: EngineMisuse::HookPanicked(Box::new(panic)),
+        }));
         result
+    }
+
+    /// How many hook panics the engine caught since it was built.
+    pub fn hook_panics(&self) -> u64 {
+        self.panics
     }
 
     /// The old name of [`Engine::handle_input`].
@@ -186,14 +210,12 @@ impl Engine {
     }
 
     /// When the engine next needs an [`Input::Tick`]: the earliest linger
-    /// expiry or persist. `None`: no timer is armed.
+    /// expiry, persist or lock expiry. `None`: no timer is armed.
     pub fn poll_timeout(&self) -> Option<Tick> {
-        let linger = self.linger_due.first().map(|(t, _)| *t);
-        let persist = self.persist_due.first().map(|(t, _)| *t);
-        match (linger, persist) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [&self.linger_due, &self.persist_due, &self.lock_due]
+            .into_iter()
+            .filter_map(|due| due.first().map(|(t, _)| *t))
+            .min()
     }
 
     /// The time of the latest input.
@@ -222,7 +244,23 @@ impl Engine {
                 scope,
                 encoding,
                 args,
-            } => self.connect(client, scope, encoding, args, out),
+            } => self.connect(client, scope, encoding, args, None, out),
+            Input::ClientConnectedWith {
+                client,
+                info,
+                attributes,
+            } => {
+                let (scope, encoding, args) =
+                    (info.scope.clone(), info.encoding, info.args.clone());
+                self.connect(
+                    client,
+                    scope,
+                    encoding,
+                    args,
+                    Some(Box::new((*info, attributes))),
+                    out,
+                )
+            }
             Input::ClientLeft { client } => {
                 if self.departed.remove(&client) {
                     return Ok(());
@@ -233,7 +271,7 @@ impl Engine {
             }
             Input::SharedObject { client, message } => {
                 if self.known(client)? {
-                    self.handle_so_message(client, message, out);
+                    self.client_message(client, message, out);
                 }
                 Ok(())
             }
@@ -288,12 +326,37 @@ impl Engine {
         }
     }
 
-    /// Runs idle checks and due timers until nothing is left to do.
+    /// A client's SO message: held if its SO is locked, else applied.
+    fn client_message(
+        &mut self,
+        client: ClientId,
+        message: SharedObjectMessage,
+        out: &mut Vec<Output>,
+    ) {
+        match self.locked_target(client, &message.name) {
+            Some(id) => self.hold(id, client, message, out),
+            None => self.handle_so_message(client, message, out),
+        }
+    }
+
+    /// Whether the client is connected (not connecting, not leaving).
+    fn is_served(&self, client: ClientId) -> bool {
+        self.state
+            .clients
+            .get(&client)
+            .is_some_and(|c| c.phase == Phase::Connected)
+    }
+
+    /// Runs held messages of released locks, idle checks and due timers
+    /// until nothing is left to do.
     fn settle(&mut self, out: &mut Vec<Output>) {
         loop {
+            if self.replay_one(out) {
+                continue;
+            }
             if let Some(id) = self.maybe_idle.pop_first() {
                 self.check_idle(id, out);
-            } else if !self.fire_due(out) {
+            } else if !self.fire_due(out) && !self.expire_lock(out) {
                 break;
             }
         }
@@ -343,19 +406,47 @@ impl Engine {
     }
 
     /// Calls `f` on the application with a fresh [`Context`], then applies
-    /// what it queued.
+    /// what it queued. `None`: it panicked (reported; what it queued is
+    /// dropped).
     fn app_hook<R>(
         &mut self,
+        site: Site<'_>,
         out: &mut Vec<Output>,
         f: impl FnOnce(&mut dyn Application, &mut Context<'_>) -> R,
-    ) -> R {
+    ) -> Option<R> {
         let mut queue = Vec::new();
         let result = {
             let mut cx = Context::new(&self.state, &mut queue, self.now);
-            f(self.hooks.app.as_mut(), &mut cx)
+            let app = self.hooks.app.as_mut();
+            catch(|| f(app, &mut cx))
         };
-        self.run_queue(queue, out);
-        result
+        match result {
+            Ok(result) => {
+                self.run_queue(queue, out);
+                Some(result)
+            }
+            Err(message) => {
+                self.panicked(site, message);
+                None
+            }
+        }
+    }
+
+    /// Records a caught hook panic: counted, and reported as
+    /// [`Output::HookFailed`] at the end of the input (adapters log those).
+    fn panicked(&mut self, site: Site<'_>, message: String) {
+        self.panics = self.panics.saturating_add(1);
+        let panic = HookPanic {
+            hook: site.hook,
+            scope: site
+                .scope
+                .cloned()
+                .or_else(|| site.so.map(|so| so.scope.clone())),
+            so: site.so.cloned(),
+            client: site.client,
+            message,
+        };
+        self.panic_log.push(panic);
     }
 
     /// Applies operations hooks queued, in order. Each may run hooks that
@@ -385,4 +476,60 @@ impl Engine {
         }
         self.hook_depth -= 1;
     }
+}
+
+/// Where a hook runs, for the report if it panics.
+#[derive(Clone, Copy)]
+pub(crate) struct Site<'a> {
+    hook: &'static str,
+    scope: Option<&'a ScopePath>,
+    so: Option<&'a SoKey>,
+    client: Option<ClientId>,
+}
+
+impl<'a> Site<'a> {
+    pub(crate) fn scope(
+        hook: &'static str,
+        scope: &'a ScopePath,
+        client: Option<ClientId>,
+    ) -> Self {
+        Self {
+            hook,
+            scope: Some(scope),
+            so: None,
+            client,
+        }
+    }
+
+    pub(crate) fn so(hook: &'static str, so: &'a SoKey, client: Option<ClientId>) -> Self {
+        Self {
+            hook,
+            scope: None,
+            so: Some(so),
+            client,
+        }
+    }
+
+    pub(crate) fn client(hook: &'static str, client: ClientId) -> Self {
+        Self {
+            hook,
+            scope: None,
+            so: None,
+            client: Some(client),
+        }
+    }
+}
+
+/// Runs one hook call, catching a panic: `Err` holds its message. Hooks
+/// are user code; a panic in one must fail its request, not the server.
+/// The engine's own state is never borrowed mutably by a hook (hooks get
+/// a read-only view and a queue), so it stays consistent across the unwind.
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic payload".to_owned())
+    })
 }

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use rtmp_proto::amf::{Str, Value};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 
-use super::{Engine, SoHooks};
+use super::{Engine, Site, SoHooks, catch};
 use crate::context::{Context, View};
 use crate::delivery::fan_out;
-use crate::error::EngineMisuse;
+use crate::error::{EngineMisuse, HookPanic};
 use crate::hooks::{Retention, SharedObjectListener, SharedObjectSecurity, SoSetup};
 use crate::interface::Output;
 use crate::pattern;
@@ -57,14 +57,31 @@ impl Engine {
         };
         let mut setup = SoSetup::new(origin, persistent, retention);
         let hooks = &mut self.hooks;
-        if let Some(factory) = hooks.exact_factories.get_mut(&key.name) {
-            factory.build(&key, &mut setup);
-        } else if let Some((_, factory)) = hooks
-            .pattern_factories
-            .iter_mut()
-            .find(|(p, _)| pattern::matches(p, &key.name))
+        let factory: Option<&mut Box<dyn crate::hooks::SoFactory>> =
+            match hooks.exact_factories.get_mut(&key.name) {
+                Some(factory) => Some(factory),
+                None => hooks
+                    .pattern_factories
+                    .iter_mut()
+                    .find(|(p, _)| pattern::matches(p, &key.name))
+                    .map(|(_, factory)| factory),
+            };
+        if let Some(factory) = factory
+            && let Err(message) = catch(|| factory.build(&key, &mut setup))
         {
-            factory.build(&key, &mut setup);
+            // Half a setup is no setup: the SO is not created.
+            let client = match origin {
+                Origin::Client(c) => Some(c),
+                Origin::Server => None,
+            };
+            self.panicked(Site::so("factory", &key, client), message.clone());
+            return Err(EngineMisuse::HookPanicked(Box::new(HookPanic {
+                hook: "factory",
+                scope: Some(key.scope.clone()),
+                so: Some(key),
+                client,
+                message,
+            })));
         }
         if setup.persistent != persistent {
             return Err(EngineMisuse::BadPersistence(key));
@@ -126,9 +143,16 @@ impl Engine {
     /// `SharedObject.ObjectDestroyed`, one message) and detached, its stored
     /// data is deleted or saved, listeners get `on_destroy`.
     pub(super) fn destroy_so(&mut self, id: SoId, how: Teardown, out: &mut Vec<Output>) {
-        let Some(so) = self.state.sos.remove(&id) else {
+        let Some(mut so) = self.state.sos.remove(&id) else {
             return;
         };
+        // Changes of an update still open (a server batch or lock left open
+        // while the scope stops) are state too: they count as one more
+        // version and are saved with the rest (found by the simulation).
+        let unsaved = so.persist_at.is_some() || so.pending.changed;
+        if so.pending.changed {
+            so.version = so.version.wrapping_add(1);
+        }
         if let Some(scope) = self.state.scopes.get_mut(&so.key.scope) {
             scope.sos.remove(&so.key.name);
         }
@@ -139,6 +163,7 @@ impl Engine {
             self.persist_due.remove(&(t, id));
         }
         self.maybe_idle.remove(&id);
+        self.drop_lock(id);
         if !so.subscribers.is_empty() {
             for client in so.subscribers.keys() {
                 if let Some(c) = self.state.clients.get_mut(&client) {
@@ -168,10 +193,12 @@ impl Engine {
             match how {
                 Teardown::Destroy => out.push(Output::DeletePersisted { so: so.key.clone() }),
                 Teardown::Unload => {
-                    if so.persist_at.is_some() {
+                    if unsaved {
                         out.push(persist_output(&so));
                     }
-                    if !so.attrs.is_empty() {
+                    // An emptied SO too (its version must not go back on
+                    // the next USE), but not one that never changed.
+                    if !so.attrs.is_empty() || so.version > 1 {
                         self.state.stored.insert(so.key.clone(), so.snapshot());
                     }
                 }
@@ -182,11 +209,19 @@ impl Engine {
             && !hooks.listeners.is_empty()
         {
             let mut queue = Vec::new();
+            let mut panics = Vec::new();
             {
                 let mut cx = Context::new(&self.state, &mut queue, self.now);
                 for listener in &mut hooks.listeners {
-                    listener.on_destroy(&mut cx, &so.key);
+                    let mark = cx.queued();
+                    if let Err(message) = catch(|| listener.on_destroy(&mut cx, &so.key)) {
+                        cx.truncate(mark);
+                        panics.push(message);
+                    }
                 }
+            }
+            for message in panics {
+                self.panicked(Site::so("on_destroy", &so.key, None), message);
             }
             self.run_queue(queue, out);
         }
@@ -301,7 +336,7 @@ impl Engine {
         let removed = so.attribute_size(&key);
         so.bytes = so.bytes.saturating_sub(removed).saturating_add(added);
         so.attrs.insert(key.clone(), value);
-        self.notify(id, out, |l, cx, so| {
+        self.notify(id, "on_update", origin.client(), out, |l, cx, so| {
             if let Some(value) = so.attrs.get(&key) {
                 l.on_update(cx, &so.key, origin, &key, value);
             }
@@ -335,7 +370,9 @@ impl Engine {
         }
         if existed {
             so.pending.changed = true;
-            self.notify(id, out, |l, cx, so| l.on_delete(cx, &so.key, origin, &key));
+            self.notify(id, "on_delete", origin.client(), out, |l, cx, so| {
+                l.on_delete(cx, &so.key, origin, &key)
+            });
         }
     }
 
@@ -351,7 +388,9 @@ impl Engine {
         so.bytes = 0;
         so.pending.for_all(SoEvent::Clear);
         so.pending.changed = true;
-        self.notify(id, out, |l, cx, so| l.on_clear(cx, &so.key, origin));
+        self.notify(id, "on_clear", origin.client(), out, |l, cx, so| {
+            l.on_clear(cx, &so.key, origin)
+        });
     }
 
     /// Queues SEND_MESSAGE for every subscriber (the sender included). It
@@ -380,7 +419,7 @@ impl Engine {
             method: method.clone(),
             args: args.clone(),
         });
-        self.notify(id, out, |l, cx, so| {
+        self.notify(id, "on_send", origin.client(), out, |l, cx, so| {
             l.on_send(cx, &so.key, origin, &method, &args);
         });
     }
@@ -405,7 +444,9 @@ impl Engine {
             so.pending.owner.extend(state);
         }
         if new {
-            self.notify(id, out, |l, cx, so| l.on_connect(cx, &so.key, client));
+            self.notify(id, "on_connect", Some(client), out, |l, cx, so| {
+                l.on_connect(cx, &so.key, client)
+            });
         }
     }
 
@@ -439,13 +480,17 @@ impl Engine {
             return;
         }
         self.maybe_idle.insert(id);
-        self.notify(id, out, |l, cx, so| l.on_disconnect(cx, &so.key, client));
+        self.notify(id, "on_disconnect", Some(client), out, |l, cx, so| {
+            l.on_disconnect(cx, &so.key, client)
+        });
     }
 
     /// Calls `f` for every listener of the SO, then applies what they queued.
     pub(super) fn notify(
         &mut self,
         id: SoId,
+        hook: &'static str,
+        client: Option<ClientId>,
         out: &mut Vec<Output>,
         mut f: impl FnMut(&mut dyn SharedObjectListener, &mut Context<'_>, &SharedObject),
     ) {
@@ -459,10 +504,23 @@ impl Engine {
             return;
         }
         let mut queue = Vec::new();
+        let mut panics = Vec::new();
         {
             let mut cx = Context::new(&self.state, &mut queue, self.now);
             for listener in &mut hooks.listeners {
-                f(listener.as_mut(), &mut cx, so);
+                // A listener that panics loses what it queued; the others'
+                // changes still apply.
+                let mark = cx.queued();
+                if let Err(message) = catch(|| f(listener.as_mut(), &mut cx, so)) {
+                    cx.truncate(mark);
+                    panics.push(message);
+                }
+            }
+        }
+        if !panics.is_empty() {
+            let key = so.key.clone();
+            for message in panics {
+                self.panicked(Site::so(hook, &key, client), message);
             }
         }
         self.run_queue(queue, out);
@@ -470,9 +528,13 @@ impl Engine {
 
     /// Asks the SO's security handlers, then the application's; the first
     /// `false` denies.
+    ///
+    /// A check that panics denies (and is reported).
     pub(super) fn allowed(
         &mut self,
         id: SoId,
+        hook: &'static str,
+        client: ClientId,
         mut check: impl FnMut(&mut dyn SharedObjectSecurity, &View<'_>, &SoKey) -> bool,
     ) -> bool {
         let Some(so) = self.state.sos.get(&id) else {
@@ -485,10 +547,22 @@ impl Engine {
             .get_mut(&id)
             .map(|h| h.security.as_mut_slice())
             .unwrap_or_default();
-        per_so
+        let mut panic = None;
+        let verdict = per_so
             .iter_mut()
             .chain(self.hooks.security.iter_mut())
-            .all(|s| check(s.as_mut(), &view, &so.key))
+            .all(|s| match catch(|| check(s.as_mut(), &view, &so.key)) {
+                Ok(allowed) => allowed,
+                Err(message) => {
+                    panic = Some(message);
+                    false
+                }
+            });
+        if let Some(message) = panic {
+            let key = so.key.clone();
+            self.panicked(Site::so(hook, &key, Some(client)), message);
+        }
+        verdict
     }
 
     /// Destroys the SO now (linger 0) or arms its linger, if it is idle.
@@ -510,8 +584,8 @@ impl Engine {
         }
     }
 
-    /// Emits the SO's unsaved data now: `Persist`, or `DeletePersisted` if it
-    /// has no attributes left (a cleared SO stays cleared).
+    /// Emits the SO's unsaved data now as `Persist`, also when it has no
+    /// attributes left: a cleared SO stays cleared and keeps its version.
     pub(super) fn persist_now(&mut self, id: SoId, out: &mut Vec<Output>) {
         let Some(so) = self.state.sos.get_mut(&id) else {
             return;
@@ -571,13 +645,11 @@ pub(super) fn limit(what: &'static str, max: usize) -> EngineMisuse {
     }
 }
 
+/// A snapshot even of an empty SO (not a delete): its version is stored, so
+/// it never goes back, over restarts too.
 fn persist_output(so: &SharedObject) -> Output {
-    if so.attrs.is_empty() {
-        Output::DeletePersisted { so: so.key.clone() }
-    } else {
-        Output::Persist {
-            so: so.key.clone(),
-            snapshot: Box::new(so.snapshot()),
-        }
+    Output::Persist {
+        so: so.key.clone(),
+        snapshot: Box::new(so.snapshot()),
     }
 }

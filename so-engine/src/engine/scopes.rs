@@ -5,8 +5,9 @@ use std::collections::BTreeSet;
 
 use rtmp_proto::amf::{Encoding, Str, Value};
 
-use super::Engine;
 use super::objects::{Teardown, limit};
+use super::{Engine, Site, catch};
+use crate::connect::{Attributes, ConnectInfo};
 use crate::context::Context;
 use crate::error::EngineMisuse;
 use crate::hooks::{CallRequest, status_object};
@@ -24,6 +25,7 @@ impl Engine {
         scope: ScopePath,
         encoding: Encoding,
         args: Vec<Value>,
+        info: Option<Box<(ConnectInfo, Attributes)>>,
         out: &mut Vec<Output>,
     ) -> Result<(), EngineMisuse> {
         if self.state.clients.contains_key(&client) {
@@ -54,6 +56,7 @@ impl Engine {
                 pending_calls: 0,
                 deferred: Vec::new(),
                 kicked: None,
+                info,
             },
         );
         let mut rejection = None;
@@ -61,13 +64,21 @@ impl Engine {
             if !self.state.scopes.contains_key(level) {
                 self.start_scope(level, out);
             }
-            let verdict = self.app_hook(out, |app, cx| {
-                if level.is_app() {
-                    app.app_connect(cx, client, level, &args)
-                } else {
-                    app.room_connect(cx, client, level, &args)
-                }
-            });
+            let hook = if level.is_app() {
+                "app_connect"
+            } else {
+                "room_connect"
+            };
+            let verdict = self
+                .app_hook(Site::scope(hook, level, Some(client)), out, |app, cx| {
+                    if level.is_app() {
+                        app.app_connect(cx, client, level, &args)
+                    } else {
+                        app.room_connect(cx, client, level, &args)
+                    }
+                })
+                // A connect hook that panicked cannot have accepted.
+                .unwrap_or_else(|| Err("internal server error".into()));
             if let Err(reason) = verdict.and_then(|()| self.take_kick(client)) {
                 rejection = Some(reason);
                 break;
@@ -78,7 +89,12 @@ impl Engine {
             if let Some(c) = self.state.clients.get_mut(&client) {
                 c.joined += 1;
             }
-            self.app_hook(out, |app, cx| {
+            let hook = if level.is_app() {
+                "app_join"
+            } else {
+                "room_join"
+            };
+            self.app_hook(Site::scope(hook, level, Some(client)), out, |app, cx| {
                 if level.is_app() {
                     app.app_join(cx, client, level);
                 } else {
@@ -136,11 +152,28 @@ impl Engine {
             }
         }
         for id in subscriptions {
-            self.notify(id, out, |l, cx, so| l.on_disconnect(cx, &so.key, client));
+            self.notify(id, "on_disconnect", Some(client), out, |l, cx, so| {
+                l.on_disconnect(cx, &so.key, client);
+            });
         }
-        self.pending_calls.retain(|_, (c, _)| *c != client);
+        let abandoned: Vec<CallId> = self
+            .pending_calls
+            .iter()
+            .filter(|(_, (c, _))| *c == client)
+            .map(|(call, _)| *call)
+            .collect();
+        for call in abandoned {
+            self.pending_calls.remove(&call);
+            out.push(Output::CallAbandoned { client, call });
+        }
+        self.forget_held(client);
         for level in lineage.iter().take(joined).rev() {
-            self.app_hook(out, |app, cx| {
+            let hook = if level.is_app() {
+                "app_leave"
+            } else {
+                "room_leave"
+            };
+            self.app_hook(Site::scope(hook, level, Some(client)), out, |app, cx| {
                 if level.is_app() {
                     app.app_disconnect(cx, client, level);
                     app.app_leave(cx, client, level);
@@ -186,7 +219,12 @@ impl Engine {
         out.push(Output::ScopeStarted {
             scope: scope.clone(),
         });
-        self.app_hook(out, |app, cx| {
+        let hook = if scope.is_app() {
+            "app_start"
+        } else {
+            "room_start"
+        };
+        self.app_hook(Site::scope(hook, scope, None), out, |app, cx| {
             if scope.is_app() {
                 app.app_start(cx, scope);
             } else {
@@ -200,10 +238,62 @@ impl Engine {
             .state
             .scopes
             .get(scope)
-            .is_some_and(|s| s.clients.is_empty() && s.children == 0 && !s.stopping)
+            .is_some_and(|s| s.clients.is_empty() && s.children == 0 && !s.stopping && !s.declared)
         {
             self.stop_scope(scope, out);
         }
+    }
+
+    /// Starts `scope` and those above it that are not running, and keeps
+    /// it running with no client until [`undeclare_scope`](Self::undeclare_scope).
+    pub(super) fn declare_scope(
+        &mut self,
+        scope: &ScopePath,
+        out: &mut Vec<Output>,
+    ) -> Result<(), EngineMisuse> {
+        let limits = &self.config.limits;
+        if scope.depth() > limits.max_scope_depth {
+            return Err(limit("scope depth", limits.max_scope_depth));
+        }
+        if scope.as_str().len() > limits.max_scope_path_bytes {
+            return Err(limit("scope path length", limits.max_scope_path_bytes));
+        }
+        let lineage = scope.lineage();
+        if let Some(stopping) = lineage
+            .iter()
+            .find(|level| self.state.scopes.get(*level).is_some_and(|s| s.stopping))
+        {
+            return Err(EngineMisuse::ScopeStopping(stopping.clone()));
+        }
+        for level in &lineage {
+            if !self.state.scopes.contains_key(level) {
+                self.start_scope(level, out);
+            }
+        }
+        match self.state.scopes.get_mut(scope) {
+            Some(s) => {
+                s.declared = true;
+                Ok(())
+            }
+            // Its start hook stopped it again (or a parent).
+            None => Err(EngineMisuse::NoSuchScope(scope.clone())),
+        }
+    }
+
+    /// Stops keeping `scope` running; it stops once empty (now, if it is).
+    pub(super) fn undeclare_scope(
+        &mut self,
+        scope: &ScopePath,
+        out: &mut Vec<Output>,
+    ) -> Result<(), EngineMisuse> {
+        let Some(s) = self.state.scopes.get_mut(scope) else {
+            return Err(EngineMisuse::NoSuchScope(scope.clone()));
+        };
+        s.declared = false;
+        for level in scope.lineage().iter().rev() {
+            self.stop_if_empty(level, out);
+        }
+        Ok(())
     }
 
     /// `*_stop`, then every SO of the scope goes (transient ones destroyed,
@@ -213,7 +303,12 @@ impl Engine {
             return;
         };
         s.stopping = true;
-        self.app_hook(out, |app, cx| {
+        let hook = if scope.is_app() {
+            "app_stop"
+        } else {
+            "room_stop"
+        };
+        self.app_hook(Site::scope(hook, scope, None), out, |app, cx| {
             if scope.is_app() {
                 app.app_stop(cx, scope);
             } else {
@@ -269,10 +364,22 @@ impl Engine {
                         method: &method,
                         args: &args,
                     };
-                    handler.call(&mut cx, &request)
+                    catch(|| handler.call(&mut cx, &request))
                 };
-                self.run_queue(queue, out);
-                reply
+                match reply {
+                    Ok(reply) => {
+                        self.run_queue(queue, out);
+                        reply
+                    }
+                    Err(message) => {
+                        let scope = c.scope.clone();
+                        self.panicked(Site::scope("method", &scope, Some(client)), message);
+                        Err(status_object(
+                            "NetConnection.Call.Failed",
+                            &format!("Method failed ({method})"),
+                        ))
+                    }
+                }
             }
         };
         let still_here = self
@@ -310,8 +417,13 @@ impl Engine {
         if let Some(c) = self.state.clients.get_mut(&client) {
             c.pending_calls = c.pending_calls.saturating_sub(1);
         }
-        self.app_hook(out, |app, cx| {
+        self.app_hook(Site::client("call_result", client), out, |app, cx| {
             app.call_result(cx, client, call, &method, &outcome);
+        });
+        out.push(Output::CallResult {
+            client,
+            call,
+            outcome,
         });
     }
 

@@ -144,10 +144,14 @@ impl Engine {
                 self.kick(client, reason, out);
                 Ok(())
             }
+            ServerOp::StartScope { scope } => self.declare_scope(&scope, out),
+            ServerOp::StopScope { scope } => self.undeclare_scope(&scope, out),
+            ServerOp::Lock { so } => self.lock(&so),
+            ServerOp::Unlock { so } => self.unlock(&so, out),
         }
     }
 
-    fn live(&self, so: &SoKey) -> Result<SoId, EngineMisuse> {
+    pub(super) fn live(&self, so: &SoKey) -> Result<SoId, EngineMisuse> {
         self.state
             .so_id(so)
             .ok_or_else(|| EngineMisuse::NoSuchSharedObject(so.clone()))

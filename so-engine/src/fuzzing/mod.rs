@@ -6,13 +6,14 @@
 //! fuzzer's bytes and drives an [`Engine`] through its public API. After
 //! every step: each subscriber's mirror of each SO, rebuilt only from the
 //! bytes the engine sent it (decoded as a Flash client would, applied with
-//! [`RemoteSharedObject`](rtmp_proto::mirror::RemoteSharedObject)), holds
+//! [`rtmp_proto::mirror::RemoteSharedObject`]), holds
 //! the engine's attributes and version; versions never go back; nothing is
 //! sent to a client about an SO it does not hold; no idle SO outlives its
 //! retention; after a flush the persist outputs describe every persistent
 //! SO. A restart restores from those outputs through the snapshot format.
 //! The same operations on a fresh engine give the same outputs, byte for
-//! byte.
+//! byte. Hooks panic at every hook point now and then (the engine catches
+//! them and fails their requests); the invariants are the same.
 //!
 //! [`snapshot`] feeds bytes to the snapshot decoder: anything it accepts
 //! re-encodes to bytes that decode to the same snapshot.
@@ -32,10 +33,12 @@ use self::ops::{
 use crate::config::{EngineConfig, EngineLimits};
 use crate::context::{Context, ServerApi, View};
 use crate::engine::Engine;
-use crate::hooks::{Application, Retention, SharedObjectListener, SharedObjectSecurity, SoSetup};
+use crate::hooks::{
+    Application, CallRequest, Retention, SharedObjectListener, SharedObjectSecurity, SoSetup,
+};
 use crate::interface::{Input, ServerOp};
 use crate::store::{decode_snapshot, encode_snapshot};
-use crate::types::{ClientId, ScopePath, SoKey};
+use crate::types::{CallId, ClientId, Origin, ScopePath, SoKey};
 
 /// How long an SO a client created lingers once idle, in the fuzz world.
 pub const LINGER_MS: u64 = 40;
@@ -318,37 +321,152 @@ fn server(world: &mut World, scope: ops::Scope, name: Name, action: &ServerActio
 /// The fuzz world's engine: linger and persistence timers, small limits,
 /// an application that sets up `s0` in every room, a factory for `s1`
 /// (a listener counting subscribers, a send handler, no linger) and a
-/// security check that keeps `ro` read-only for clients.
+/// security check that keeps `ro` read-only for clients; and hooks that
+/// panic at every hook point (see [`Chaos`]).
 fn engine() -> Engine {
     let config = EngineConfig {
         default_linger_ms: LINGER_MS,
         persist_interval_ms: PERSIST_INTERVAL_MS,
         limits: limits(),
+        ..EngineConfig::default()
     };
-    let mut engine = Engine::new(config, Rooms);
+    let mut engine = Engine::new(config, Rooms { calls: 0 });
     engine.register_security(ReadOnly);
-    engine.register_factory("s1", |_: &SoKey, setup: &mut SoSetup| {
+    engine.register_security(Chaos);
+    engine.register_factory("s1", |so: &SoKey, setup: &mut SoSetup| {
+        assert!(so.scope.as_str() != "app/r0/d", "factory boom");
         setup
             .listener(Presence)
+            .listener(Chaos)
             .retention(Retention::Linger(0))
             .send_handler(
                 "",
                 "say",
                 |cx: &mut Context<'_>, so: &SoKey, _: ClientId, _: &str, args: &[Value]| {
-                    let _ = cx.set(so, "last", args.first().cloned().unwrap_or(Value::Null));
+                    let last = args.first().cloned().unwrap_or(Value::Null);
+                    assert!(matches!(last, Value::Number(_)), "send handler boom");
+                    let _ = cx.set(so, "last", last);
                 },
             );
+    });
+    engine.register_method("ro", |_: &mut Context<'_>, _: &CallRequest<'_>| {
+        panic!("method boom")
     });
     engine
 }
 
-struct Rooms;
+/// Hook panics at every hook point, each tied to something deterministic
+/// (a client, a key, a call count), and each consistent for one client and
+/// key (a client refused writing `b` is refused removing it too).
+struct Chaos;
+
+/// The clients whose checks on key `b` and sends of `ping` panic.
+fn cursed(client: ClientId) -> bool {
+    client.0.is_multiple_of(3)
+}
+
+impl SharedObjectSecurity for Chaos {
+    fn is_creation_allowed(&mut self, _: &View<'_>, so: &SoKey, _: bool, c: ClientId) -> bool {
+        assert!(!(cursed(c) && so.name == "p"), "creation boom");
+        true
+    }
+    fn is_connection_allowed(&mut self, _: &View<'_>, so: &SoKey, c: ClientId) -> bool {
+        assert!(!(c.0 == 2 && so.name == "s1"), "connection boom");
+        true
+    }
+    fn is_write_allowed(
+        &mut self,
+        _: &View<'_>,
+        _: &SoKey,
+        c: ClientId,
+        k: &str,
+        _: &Value,
+    ) -> bool {
+        assert!(!(cursed(c) && k == "b"), "write boom");
+        true
+    }
+    fn is_delete_allowed(&mut self, _: &View<'_>, _: &SoKey, c: ClientId, k: &str) -> bool {
+        assert!(!(cursed(c) && k == "b"), "delete boom");
+        true
+    }
+    fn is_send_allowed(
+        &mut self,
+        _: &View<'_>,
+        _: &SoKey,
+        c: ClientId,
+        m: &str,
+        _: &[Value],
+    ) -> bool {
+        assert!(!(cursed(c) && m == "ping"), "send boom");
+        true
+    }
+}
+
+impl SharedObjectListener for Chaos {
+    fn on_update(&mut self, cx: &mut Context<'_>, so: &SoKey, _: Origin, key: &str, _: &Value) {
+        if key == "c" {
+            let _ = cx.set(so, "dropped", 1.0);
+            panic!("on_update boom");
+        }
+    }
+    fn on_disconnect(&mut self, _: &mut Context<'_>, _: &SoKey, client: ClientId) {
+        assert!(client.0 != 4, "on_disconnect boom");
+    }
+    fn on_connect(&mut self, _: &mut Context<'_>, _: &SoKey, client: ClientId) {
+        assert!(client.0 != 5, "on_connect boom");
+    }
+    fn on_destroy(&mut self, _: &mut Context<'_>, _: &SoKey) {
+        panic!("on_destroy boom");
+    }
+}
+
+/// Sets up `s0` in every room; its lifecycle hooks panic every few calls.
+struct Rooms {
+    calls: u64,
+}
+
+impl Rooms {
+    fn maybe_panic(&mut self, hook: &str) {
+        self.calls += 1;
+        assert!(!self.calls.is_multiple_of(5), "{hook} boom");
+    }
+}
 
 impl Application for Rooms {
     fn room_start(&mut self, cx: &mut Context<'_>, room: &ScopePath) {
         let so = SoKey::new(room.clone(), "s0");
         let _ = cx.create(&so, false);
         let _ = cx.set(&so, "c", room.as_str());
+        self.maybe_panic("room_start");
+    }
+    fn app_connect(
+        &mut self,
+        _: &mut Context<'_>,
+        _: ClientId,
+        _: &ScopePath,
+        _: &[Value],
+    ) -> Result<(), String> {
+        self.maybe_panic("app_connect");
+        Ok(())
+    }
+    fn room_join(&mut self, _: &mut Context<'_>, _: ClientId, _: &ScopePath) {
+        self.maybe_panic("room_join");
+    }
+    fn app_leave(&mut self, _: &mut Context<'_>, _: ClientId, _: &ScopePath) {
+        self.maybe_panic("app_leave");
+    }
+    fn room_stop(&mut self, _: &mut Context<'_>, _: &ScopePath) {
+        self.maybe_panic("room_stop");
+    }
+    fn call_result(
+        &mut self,
+        _: &mut Context<'_>,
+        _: ClientId,
+        _: CallId,
+        _: &str,
+        _: &Result<Vec<Value>, Value>,
+    ) {
+        self.maybe_panic("call_result");
     }
 }
 

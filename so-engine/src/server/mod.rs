@@ -107,8 +107,10 @@ use crate::delivery::Recipients;
 use crate::engine::Engine;
 use crate::error::EngineMisuse;
 use crate::interface::{Input, Output};
-use crate::store::{LoadReport, SetAside, StoreError, StoreOp, WriteBehind};
-use crate::types::{SoKey, Tick};
+use crate::store::{
+    FailedBatch, LoadReport, RetryBackoff, SetAside, StoreError, StoreOp, WriteBehind,
+};
+use crate::types::Tick;
 
 /// How the [`Hub`] batches store writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,13 +120,15 @@ pub struct HubConfig {
     /// [`WriteBehind`]). Added to the engine's `persist_interval_ms`, it
     /// bounds what a crash loses.
     pub flush_interval: Duration,
+    /// How a failed flush is retried.
+    pub store_retry: RetryBackoff,
 }
 
 impl HubConfig {
     /// Default flush interval: 0. The engine already snapshots each SO at
     /// most once per `persist_interval_ms` (500 ms); the write-behind then
     /// only merges what arrives while a batch is being written, and a
-    /// crash loses at most 500 ms plus one write, within the design's 1 s.
+    /// crash loses at most 500 ms plus one write, within the contract's 1 s.
     pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::ZERO;
 }
 
@@ -132,6 +136,7 @@ impl Default for HubConfig {
     fn default() -> Self {
         Self {
             flush_interval: Self::DEFAULT_FLUSH_INTERVAL,
+            store_retry: RetryBackoff::default(),
         }
     }
 }
@@ -159,18 +164,25 @@ pub enum HubEvent {
     Engine(Output),
     /// The engine refused an input as a misuse (a bug in the caller).
     Misuse(EngineMisuse),
-    /// A store write failed; it is retried one flush interval later
-    /// (unless a newer one replaced it).
+    /// A flush failed; its ops are retried after `retry_in` (those a newer
+    /// op did not replace). One event per failed flush, whatever its size.
     StoreFailed {
-        /// The SO.
-        so: SoKey,
-        /// Why.
+        /// How many ops the flush held.
+        ops: usize,
+        /// Why it failed.
         error: StoreError,
+        /// Failed flushes in a row, this one included.
+        failures: u32,
+        /// The wait before the next attempt (the backoff step).
+        retry_in: Duration,
+    },
+    /// A flush succeeded after `failures` failed ones in a row.
+    StoreRecovered {
+        /// How many had failed.
+        failures: u32,
     },
     /// A stored entry could not be read and was set aside.
     SetAside(SetAside),
-    /// A leftover of a write interrupted by a crash was removed.
-    StaleTemp(String),
     /// This many persistent SOs were restored.
     Restored(usize),
 }
@@ -211,7 +223,7 @@ impl Hub {
     pub fn new(engine: Engine, config: HubConfig, epoch: Instant) -> Self {
         Self {
             engine,
-            write_behind: WriteBehind::new(config.flush_interval),
+            write_behind: WriteBehind::new(config.flush_interval).with_backoff(config.store_retry),
             epoch,
             now: Tick::ZERO,
             batch_out: false,
@@ -251,9 +263,6 @@ impl Hub {
         let inputs = report.take_restore_inputs();
         effects
             .events
-            .extend(report.stale_temps.into_iter().map(HubEvent::StaleTemp));
-        effects
-            .events
             .extend(report.set_aside.into_iter().map(HubEvent::SetAside));
         effects.events.push(HubEvent::Restored(inputs.len()));
         for input in inputs {
@@ -272,6 +281,24 @@ impl Hub {
         self.route(tick, &mut outputs, effects);
         self.outputs = outputs;
         self.release_due(tick, effects);
+    }
+
+    /// Runs server code on the engine at `now` (server operations, reads)
+    /// and routes what it output, like [`Hub::handle_input`] does; returns
+    /// what `f` returned (an operation's own error, say).
+    pub fn with_engine<T>(
+        &mut self,
+        now: Instant,
+        effects: &mut Effects,
+        f: impl FnOnce(&mut Engine, Tick, &mut Vec<Output>) -> T,
+    ) -> T {
+        let tick = self.tick(now);
+        let mut outputs = std::mem::take(&mut self.outputs);
+        let result = f(&mut self.engine, tick, &mut outputs);
+        self.route(tick, &mut outputs, effects);
+        self.outputs = outputs;
+        self.release_due(tick, effects);
+        result
     }
 
     /// Fires what is due at `now`: the engine's timers (lingers, persists)
@@ -300,25 +327,42 @@ impl Hub {
         Some(self.instant(tick))
     }
 
-    /// The batch from [`Effects::store_batch`] is done; `failed` holds the
-    /// ops that failed, which go back to the write-behind (unless newer
-    /// ones replaced them). Releases the next batch if one is due.
+    /// The batch from [`Effects::store_batch`] is done. A failed one goes
+    /// back to the write-behind (each op unless a newer one replaced it),
+    /// to be retried after a backoff step (see [`RetryBackoff`]). Releases
+    /// the next batch if one is due.
     pub fn handle_store_done(
         &mut self,
         now: Instant,
-        failed: Vec<(StoreOp, StoreError)>,
+        result: Result<(), FailedBatch>,
         effects: &mut Effects,
     ) {
         let tick = self.tick(now);
         self.batch_out = false;
-        for (op, error) in failed {
-            effects.events.push(HubEvent::StoreFailed {
-                so: op.so().clone(),
-                error,
-            });
-            self.write_behind.retry(op, tick);
+        match result {
+            Ok(()) => {
+                let failures = self.write_behind.batch_succeeded();
+                if failures > 0 {
+                    effects.events.push(HubEvent::StoreRecovered { failures });
+                }
+            }
+            Err(FailedBatch { ops, error }) => {
+                let count = ops.len();
+                let retry_in = self.write_behind.batch_failed(ops, tick);
+                effects.events.push(HubEvent::StoreFailed {
+                    ops: count,
+                    error,
+                    failures: self.write_behind.failures(),
+                    retry_in,
+                });
+            }
         }
         self.release_due(tick, effects);
+    }
+
+    /// Failed flushes since the start: a counter for metrics.
+    pub fn store_failures(&self) -> u64 {
+        self.write_behind.total_failures()
     }
 
     /// Whether a store batch is out (given and not yet reported done).

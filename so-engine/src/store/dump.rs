@@ -37,9 +37,6 @@ pub fn dump(report: &LoadReport) -> String {
     if report.snapshots.is_empty() {
         out.push_str("(no shared objects)\n");
     }
-    for temp in &report.stale_temps {
-        let _ = writeln!(out, "interrupted write: {temp}");
-    }
     for entry in &report.set_aside {
         let _ = writeln!(out, "unreadable: {entry}");
     }
@@ -456,19 +453,17 @@ mod tests {
                 (SoKey::new(scope, "a b"), Snapshot::default()),
             ],
             set_aside: vec![SetAside {
-                location: "/data/app/x.rso".into(),
-                moved_to: Some("/data/app/x.rso.corrupt-1".into()),
+                location: "scope \"app\", SO \"x\"".into(),
+                moved_to: Some("table unreadable_shared_objects".into()),
                 reason: StoreError::Corrupt(SnapshotError::BadMagic),
             }],
-            stale_temps: vec!["/data/app/y.rso.tmp-3".into()],
         };
         assert_eq!(
             dump(&report),
             "[app/room] chat  version 7\n  \"\" = \"empty key\"\n  n = 1\n  \
              \"two words\" = null\n\n[app/room] \"a b\"  version 0\n\
-             interrupted write: /data/app/y.rso.tmp-3\n\
-             unreadable: /data/app/x.rso: unreadable snapshot: not a snapshot (bad magic) \
-             (moved to /data/app/x.rso.corrupt-1)\n"
+             unreadable: scope \"app\", SO \"x\": unreadable snapshot: not a snapshot (bad magic) \
+             (moved to table unreadable_shared_objects)\n"
         );
         assert_eq!(dump(&LoadReport::default()), "(no shared objects)\n");
     }

@@ -22,9 +22,10 @@
 //! AMF3 expresses every [`Value`] an SO can hold, the AMF3-only types
 //! included (ByteArray, vectors, Dictionary, E4X XML, Flex collections),
 //! which Red5's AMF0 files cannot (docs/PROTOCOL.md §7 item 15). One
-//! [`Encoder`] writes all the values of a snapshot, so a string or class that
-//! repeats across attributes is stored once and referenced after. Keys are
-//! AMF3 string *values*, not member names, so the empty key round-trips.
+//! [`amf3::Encoder`] writes all the values of a snapshot, so a string or
+//! class that repeats across attributes is stored once and referenced
+//! after. Keys are AMF3 string *values*, not member names, so the empty
+//! key round-trips.
 //!
 //! AMF3 has one form for a few things [`Value`] keeps apart, so restoring
 //! gives these canonical forms (each means the same to a Flash client):
@@ -43,9 +44,6 @@
 //! Everything else round-trips exactly, doubles bit for bit (NaN payloads,
 //! `-0.0`). Values nested deeper than [`amf3::MAX_DEPTH`] cannot be read
 //! back: such a snapshot fails to decode (it is set aside, never altered).
-//!
-//! [`Encoder`]: rtmp_proto::amf::amf3::Encoder
-//! [`amf3::MAX_DEPTH`]: rtmp_proto::amf::amf3::MAX_DEPTH
 
 use bytes::{BufMut, BytesMut};
 use rtmp_proto::amf::amf3::{self, Decoder, Encoder};

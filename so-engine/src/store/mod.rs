@@ -1,23 +1,24 @@
-//! Persistent SharedObjects: the snapshot format, the [`Store`] trait, the
-//! file store, and write-behind batching.
+//! Persistent SharedObjects: the snapshot format, the [`Store`] trait,
+//! write-behind batching, and a store's contents as text. Sans-IO: the
+//! stores that touch a disk live outside this crate (the embedded default
+//! is the `so-store` crate's SQLite store).
 //!
 //! The engine says *what* to store ([`Output::Persist`],
 //! [`Output::DeletePersisted`]) and restores what was stored
 //! ([`Input::Restored`]); this module says *how*:
 //!
 //! - [`format`](mod@format): one SO per blob, a magic, a format version,
-//!   the SO's key and version, the values in AMF3 (every [`Value`] type,
-//!   AMF3-only ones included), and a CRC-32. Sans-IO.
-//! - [`Store`]: load everything, save one SO, delete one SO. Backends:
-//!   [`MemoryStore`] (tests), `FileStore` (feature `file-store`: files under
-//!   a data directory, written atomically: temp file, fsync, rename, fsync
-//!   the directory), and others later (Redis) behind the same trait.
+//!   the SO's key and version, the values in AMF3 (every [`rtmp_proto::amf::Value`] type,
+//!   AMF3-only ones included), and a CRC-32. A store keeps these blobs.
+//! - [`Store`]: load everything, apply a batch of saves and deletes (one
+//!   transaction where the backend has them). Backends: [`MemoryStore`]
+//!   (tests), the SQLite store, and others later (Redis) behind the same
+//!   trait.
 //! - [`WriteBehind`]: coalesces persist/delete outputs per SO and says when
 //!   each is due, so a hot SO is written at most once per interval and
-//!   never starved. Sans-IO: time is an argument, the engine's [`Tick`].
-//! - [`dump()`]: a store's contents as text, for people. With the file
-//!   store, `dump(&FileStore::new(dir).inspect()?)` changes nothing on disk,
-//!   so it is safe beside a running server.
+//!   never starved; a failed flush is retried after an exponential
+//!   [`RetryBackoff`]. Sans-IO: time is an argument, the engine's [`Tick`].
+//! - [`dump()`]: a load's result as text, for people.
 //!
 //! # Wiring it up (what an adapter does)
 //!
@@ -27,11 +28,12 @@
 //! 2. Route the engine's persist/delete outputs into a [`WriteBehind`]
 //!    ([`WriteBehind::offer`] takes any output and hands back the others).
 //! 3. Wake up at [`WriteBehind::next_deadline`], take
-//!    [`WriteBehind::due`] and run the ops on a blocking thread
-//!    ([`StoreOp::apply`]); an op that failed goes back with
-//!    [`WriteBehind::retry`] unless a newer one replaced it. Keep one batch
-//!    in flight at a time, so that an SO's older op never lands after a
-//!    newer one; what arrives meanwhile coalesces in the write-behind.
+//!    [`WriteBehind::due`] and run the ops as one batch on a blocking
+//!    thread ([`Store::apply_batch`]); a batch that failed goes back with
+//!    [`WriteBehind::batch_failed`], which starts the backoff. Keep one
+//!    batch in flight at a time, so that an SO's older op never lands
+//!    after a newer one; what arrives meanwhile coalesces in the
+//!    write-behind.
 //! 4. On a graceful shutdown: `Input::Shutdown` to the engine, its outputs
 //!    into the write-behind, then [`WriteBehind::drain_all`] to the store.
 //!
@@ -40,18 +42,17 @@
 //! The engine coalesces too (`EngineConfig::persist_interval_ms`, default
 //! 500 ms): it snapshots a changed SO once per interval, not once per
 //! change, which saves cloning a large hot SO on every write. The delays
-//! add up, so keep the sum within the design's one-second budget. The
+//! add up, so keep the sum within the contract's one second. The
 //! cheapest setup keeps the engine's interval and runs
 //! `WriteBehind::new(Duration::ZERO)`: the write-behind then only merges
 //! ops that arrive while the previous batch is still being written. With
 //! the engine's interval at 0, [`DEFAULT_FLUSH_INTERVAL`] here batches
 //! instead. Either way a crash loses at most the changes of the last
-//! interval plus the write in flight, and never leaves a torn file.
+//! interval plus the batch in flight (a transaction: all of it or none).
 //!
 //! [`Output::Persist`]: crate::Output::Persist
 //! [`Output::DeletePersisted`]: crate::Output::DeletePersisted
 //! [`Input::Restored`]: crate::Input::Restored
-//! [`Value`]: rtmp_proto::amf::Value
 //! [`Tick`]: crate::Tick
 
 use std::collections::BTreeMap;
@@ -62,22 +63,20 @@ use crate::io::{Input, Snapshot};
 use crate::types::SoKey;
 
 mod dump;
-#[cfg(feature = "file-store")]
-mod file;
 pub mod format;
 mod write_behind;
 
 pub use dump::{ValueText, dump};
-#[cfg(feature = "file-store")]
-pub use file::FileStore;
 pub use format::{SnapshotError, decode_snapshot, encode_snapshot};
-pub use write_behind::{DEFAULT_FLUSH_INTERVAL, StoreOp, WriteBehind};
+pub use write_behind::{DEFAULT_FLUSH_INTERVAL, FailedBatch, RetryBackoff, StoreOp, WriteBehind};
 
 /// Where persistent SOs live between runs. Implementations do blocking I/O:
 /// adapters call them off their event loop.
 pub trait Store {
     /// Every stored snapshot, plus the entries that could not be read, which
     /// were set aside (kept, never deleted) and are reported for the log.
+    /// An error here (the store cannot be opened) stops the server at
+    /// start: serving without the stored data would overwrite it later.
     fn load_all(&mut self) -> Result<LoadReport, StoreError>;
 
     /// Stores `snapshot` as the data of `so`, replacing what was there.
@@ -86,6 +85,14 @@ pub trait Store {
 
     /// Removes the data of `so`; nothing stored is fine.
     fn delete(&mut self, so: &SoKey) -> Result<(), StoreError>;
+
+    /// Carries out `ops` in order, as one flush. A store that can (the
+    /// SQLite store) makes it one transaction: all of them or none, with
+    /// one sync to disk. This default applies them one by one and stops at
+    /// the first error.
+    fn apply_batch(&mut self, ops: &[StoreOp]) -> Result<(), StoreError> {
+        ops.iter().try_for_each(|op| op.apply(self))
+    }
 }
 
 /// What [`Store::load_all`] found.
@@ -95,9 +102,6 @@ pub struct LoadReport {
     pub snapshots: Vec<(SoKey, Snapshot)>,
     /// The entries that could not be used, each with its reason.
     pub set_aside: Vec<SetAside>,
-    /// Leftovers of writes a crash interrupted, removed (the data they
-    /// replace was still whole).
-    pub stale_temps: Vec<String>,
 }
 
 impl LoadReport {
@@ -114,7 +118,7 @@ impl LoadReport {
 /// One stored entry that could not be used.
 #[derive(Debug)]
 pub struct SetAside {
-    /// Where it was (a path for files).
+    /// Which entry it was (for the SQLite store: its scope and SO name).
     pub location: String,
     /// Where it is now, if it was moved out of the way; `None` when it
     /// stayed (a read-only inspection, or the move failed).
@@ -152,18 +156,6 @@ pub enum StoreError {
     /// SO belongs, or has a higher version).
     #[error("duplicate of {0}, which is stored elsewhere too")]
     Duplicate(SoKey),
-    /// A file system operation failed.
-    #[cfg(feature = "file-store")]
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// On what.
-        path: std::path::PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
     /// Another backend's error.
     #[error(transparent)]
     Backend(Box<dyn std::error::Error + Send + Sync>),
@@ -239,8 +231,8 @@ impl Store for MemoryStore {
                 Err(error) => self.put_aside(&mut report, location, bytes, error.into()),
             }
         }
-        // As the file store: an entry is loaded by the key inside it, and
-        // moved where that key belongs unless an entry already sits there.
+        // An entry is loaded by the key inside it, and moved where that key
+        // belongs unless an entry already sits there.
         for (location, so, snapshot, bytes) in misplaced {
             match loaded.entry(so) {
                 Entry::Occupied(home) => {

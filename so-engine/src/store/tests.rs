@@ -201,15 +201,6 @@ fn engine_state_survives_a_restart_in_memory() {
     engine_round_trip(&mut MemoryStore::new());
 }
 
-#[cfg(feature = "file-store")]
-#[test]
-fn engine_state_survives_a_restart_in_files() {
-    let dir = std::env::temp_dir().join(format!("so-engine-store-e2e-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    engine_round_trip(&mut FileStore::new(&dir));
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
 /// `Output` values other than persist/delete pass through untouched.
 #[test]
 fn offer_passes_other_outputs_back() {

@@ -10,9 +10,9 @@ use super::{Store, StoreError};
 use crate::io::{Output, Snapshot};
 use crate::types::{SoKey, Tick};
 
-/// Default flush interval: 500 ms, half of the design's one-second bound on
+/// Default flush interval: 500 ms, half of the contract's one-second bound on
 /// what a crash may lose, which leaves the other half for the write itself
-/// (an fsync of file and directory takes milliseconds on an SSD, tens on a
+/// (a transaction's sync takes milliseconds on an SSD, tens on a
 /// busy disk) and for the op that was waiting behind it.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -50,6 +50,53 @@ impl StoreOp {
     }
 }
 
+/// How a failed flush is retried: `first` after the first failure, twice as
+/// long after each further one in a row, at most `max`. A store that keeps
+/// failing (a full disk, a broken database) is so tried a few times a
+/// minute, one log line each time, never in a tight loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryBackoff {
+    /// The wait after the first failure.
+    pub first: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl RetryBackoff {
+    /// Default first wait: 250 ms, long enough not to spin, short enough
+    /// that a passing hiccup (a busy disk) costs little.
+    pub const DEFAULT_FIRST: Duration = Duration::from_millis(250);
+    /// Default longest wait: 30 s.
+    pub const DEFAULT_MAX: Duration = Duration::from_secs(30);
+
+    /// The wait after `failures` failures in a row (at least 1).
+    pub fn delay(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(31);
+        self.first
+            .checked_mul(1 << doublings)
+            .unwrap_or(self.max)
+            .min(self.max)
+    }
+}
+
+impl Default for RetryBackoff {
+    fn default() -> Self {
+        Self {
+            first: Self::DEFAULT_FIRST,
+            max: Self::DEFAULT_MAX,
+        }
+    }
+}
+
+/// A flush that failed: its ops, to be retried, and the store's error.
+#[derive(Debug)]
+pub struct FailedBatch {
+    /// The ops of the batch (none of them counts as done).
+    pub ops: Vec<StoreOp>,
+    /// Why it failed.
+    pub error: StoreError,
+}
+
 /// Pending store operations, at most one per SO.
 ///
 /// The latest change of an SO wins: a later save replaces an earlier one, a
@@ -67,6 +114,13 @@ pub struct WriteBehind {
     /// The pending SOs by (first change, arrival): the oldest first.
     order: BTreeMap<(Tick, u64), SoKey>,
     next_seq: u64,
+    backoff: RetryBackoff,
+    /// Failed flushes in a row.
+    failures: u32,
+    /// Failed flushes since the start.
+    total_failures: u64,
+    /// Nothing is due before this, after a failed flush.
+    retry_at: Option<Tick>,
 }
 
 impl WriteBehind {
@@ -81,7 +135,49 @@ impl WriteBehind {
             pending: BTreeMap::new(),
             order: BTreeMap::new(),
             next_seq: 0,
+            backoff: RetryBackoff::default(),
+            failures: 0,
+            total_failures: 0,
+            retry_at: None,
         }
+    }
+
+    /// Retries failed flushes after these waits instead of the default's.
+    pub fn with_backoff(mut self, backoff: RetryBackoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// A flush failed: puts its ops back (unless newer ones replaced them)
+    /// and holds every op back for the next backoff step. Returns that
+    /// wait.
+    pub fn batch_failed(&mut self, ops: Vec<StoreOp>, now: Tick) -> Duration {
+        for op in ops {
+            self.retry(op, now);
+        }
+        self.failures = self.failures.saturating_add(1);
+        self.total_failures = self.total_failures.saturating_add(1);
+        let delay = self.backoff.delay(self.failures);
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.retry_at = Some(now.plus_millis(ms));
+        delay
+    }
+
+    /// A flush succeeded: ends the backoff. Returns how many flushes had
+    /// failed in a row before it.
+    pub fn batch_succeeded(&mut self) -> u32 {
+        self.retry_at = None;
+        std::mem::take(&mut self.failures)
+    }
+
+    /// Failed flushes in a row (0 once one succeeds).
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Failed flushes since the start: a counter for metrics.
+    pub fn total_failures(&self) -> u64 {
+        self.total_failures
     }
 
     /// The flush interval.
@@ -122,13 +218,17 @@ impl WriteBehind {
     /// When the oldest pending op is due; `None` when nothing is pending.
     pub fn next_deadline(&self) -> Option<Tick> {
         let (&(first_change, _), _) = self.order.first_key_value()?;
-        Some(first_change.plus_millis(self.interval_ms))
+        let due = first_change.plus_millis(self.interval_ms);
+        Some(self.retry_at.map_or(due, |at| due.max(at)))
     }
 
     /// Takes the ops that have waited at least the interval by `now`, the
-    /// oldest first.
+    /// oldest first; none while a failed flush's backoff lasts.
     pub fn due(&mut self, now: Tick) -> Vec<StoreOp> {
         let mut out = Vec::new();
+        if self.retry_at.is_some_and(|at| now < at) {
+            return out;
+        }
         while let Some(entry) = self.order.first_entry() {
             let (first_change, _) = *entry.key();
             if first_change.plus_millis(self.interval_ms) > now {
@@ -140,8 +240,8 @@ impl WriteBehind {
         out
     }
 
-    /// Takes every pending op, the oldest first, whatever the time (for a
-    /// graceful shutdown).
+    /// Takes every pending op, the oldest first, whatever the time and any
+    /// backoff (for a graceful shutdown).
     pub fn drain_all(&mut self) -> Vec<StoreOp> {
         let order = std::mem::take(&mut self.order);
         let mut out = Vec::with_capacity(order.len());
@@ -307,6 +407,50 @@ mod tests {
         wb.record_persist(key("b"), snap(2), t);
         wb.retry(save("b", 1), t.plus_millis(1));
         assert_eq!(wb.due(t.plus_millis(500)), vec![save("a", 1), save("b", 2)]);
+    }
+
+    /// A failing store is retried after 250 ms, 500 ms, 1 s, ... at most
+    /// 30 s, whatever the flush interval; a success ends the backoff.
+    #[test]
+    fn failed_flushes_back_off_exponentially() {
+        let t = Tick(1000);
+        let mut wb = WriteBehind::new(Duration::ZERO);
+        wb.record_persist(key("a"), snap(1), t);
+        let mut now = t;
+        let mut waits = Vec::new();
+        for _ in 0..10 {
+            let ops = wb.due(now);
+            assert_eq!(ops.len(), 1, "one attempt per step");
+            let wait = wb.batch_failed(ops, now);
+            let wait_ms = wait.as_millis() as u64;
+            waits.push(wait_ms);
+            assert_eq!(wb.next_deadline(), Some(now.plus_millis(wait_ms)));
+            assert_eq!(wb.due(now.plus_millis(wait_ms - 1)), vec![]);
+            now = now.plus_millis(wait_ms);
+        }
+        // A new change waits for the backoff too.
+        wb.record_persist(key("b"), snap(1), now);
+        let ops = wb.due(now);
+        let wait = wb.batch_failed(ops, now);
+        waits.push(wait.as_millis() as u64);
+        assert_eq!(wb.due(now.plus_millis(29_999)), vec![]);
+        now = now.plus_millis(30_000);
+        assert_eq!(
+            waits,
+            vec![
+                250, 500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000, 30_000
+            ]
+        );
+        assert_eq!((wb.failures(), wb.total_failures()), (11, 11));
+        assert_eq!(wb.due(now), vec![save("a", 1), save("b", 1)]);
+        assert_eq!(wb.batch_succeeded(), 11);
+        assert_eq!((wb.failures(), wb.total_failures()), (0, 11));
+        wb.record_persist(key("c"), snap(1), now);
+        assert_eq!(
+            wb.due(now),
+            vec![save("c", 1)],
+            "no backoff after a success"
+        );
     }
 
     #[test]

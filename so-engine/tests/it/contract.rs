@@ -1,4 +1,5 @@
-//! The design's behaviour contract, points 2–6 and 8, one test each (or a few).
+//! The behaviour contract (docs/PROTOCOL.md §6), points 2–6 and 8, one test
+//! each (or a few).
 
 use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::message::shared_object::SoEvent;

@@ -57,6 +57,28 @@ const FEATURES: [&str; 12] = [
     "Disconnect {",
 ];
 
+/// The hooks the fuzz world makes panic: every hook point.
+const PANICKING: [&str; 18] = [
+    "room_start",
+    "app_connect",
+    "room_join",
+    "app_leave",
+    "room_stop",
+    "call_result",
+    "factory",
+    "on_update",
+    "on_disconnect",
+    "on_destroy",
+    "is_creation_allowed",
+    "is_connection_allowed",
+    "is_write_allowed",
+    "is_delete_allowed",
+    "is_send_allowed",
+    "send_handler",
+    "method",
+    "on_connect",
+];
+
 fn random_input(rng: &mut Rng) -> Vec<u8> {
     let len = 16 + rng.below(1200);
     random_bytes(rng, len)
@@ -66,6 +88,7 @@ fn random_input(rng: &mut Rng) -> Vec<u8> {
 fn engine_ops_passes_seeded_random_inputs() {
     let mut rng = Rng::new(0x5eed);
     let mut reached = [0usize; FEATURES.len()];
+    let mut panicked = [0usize; PANICKING.len()];
     for _ in 0..300 {
         let data = random_input(&mut rng);
         explained(&data);
@@ -73,6 +96,13 @@ fn engine_ops_passes_seeded_random_inputs() {
         for (count, feature) in reached.iter_mut().zip(FEATURES) {
             *count += usize::from(transcript.contains(feature));
         }
+        for (count, hook) in panicked.iter_mut().zip(PANICKING) {
+            let seen = format!("HookPanic {{ hook: \"{hook}\"");
+            *count += usize::from(transcript.contains(&seen));
+        }
+    }
+    for (count, hook) in panicked.iter().zip(PANICKING) {
+        assert!(*count >= 1, "{hook} never panicked in 300 inputs");
     }
     for (count, feature) in reached.iter().zip(FEATURES) {
         assert!(*count >= 20, "{feature} reached by {count} of 300 inputs");

@@ -116,7 +116,23 @@ fn failed_queued_changes_are_reported() {
     engine.register_method(
         "oops",
         |cx: &mut Context<'_>, _: &so_engine::CallRequest<'_>| -> Result<Value, Value> {
-            let _ = cx.set(&key("app", "missing"), "k", 1.0);
+            // What the queue can tell is an error at once...
+            let missing = cx.set(&key("app", "missing"), "k", 1.0);
+            assert_eq!(
+                missing,
+                Err(EngineMisuse::NoSuchSharedObject(key("app", "missing")))
+            );
+            assert_eq!(
+                cx.create(&key("app/nowhere", "x"), false),
+                Err(EngineMisuse::NoSuchScope(scope("app/nowhere")))
+            );
+            // ...an SO queued for creation can be used in the same hook...
+            let made = key("app", "made");
+            assert_eq!(cx.create(&made, false), Ok(()));
+            assert_eq!(cx.set(&made, "k", 1.0), Ok(()));
+            // ...and what fails only when applied is reported.
+            let too_long = "k".repeat(2000);
+            assert_eq!(cx.set(&made, too_long, 1.0), Ok(()));
             Ok(Value::Null)
         },
     );
@@ -130,17 +146,18 @@ fn failed_queued_changes_are_reported() {
         args: vec![],
     });
     let out = w.take_other();
-    assert_eq!(
-        out[0],
-        Output::HookFailed {
-            error: EngineMisuse::NoSuchSharedObject(key("app", "missing"))
+    assert!(out.contains(&Output::HookFailed {
+        error: EngineMisuse::LimitExceeded {
+            what: "key length",
+            max: 1024
         }
-    );
+    }));
     assert!(matches!(
-        out[1],
-        Output::CallReply {
+        out.last(),
+        Some(Output::CallReply {
             reply: Ok(Value::Null),
             ..
-        }
+        })
     ));
+    assert_eq!(w.value(&key("app", "made"), "k"), Some(1.0.into()));
 }

@@ -1,11 +1,13 @@
 //! Scenario tests for the engine, one binary (see each module).
 
 mod contract;
+mod declared;
 mod fuzz;
 mod golden;
 mod hooks;
 mod lifecycle;
 mod limits;
+mod panics;
 mod persistence;
 mod scopes;
 mod security;

@@ -153,12 +153,20 @@ fn write_denied_rolls_back_the_writer() {
         )]
     );
 
-    // Removing a key that is not there asks for nothing: no check, no
-    // answer, even where deletes are denied (found by the engine_ops fuzz
-    // target: the refusal was an answer the client's mirror did not wait
-    // for, and it paired it with a later request).
+    // Removing a key that is not there is still a delete security is asked
+    // about (Red5 asks `isDeleteAllowed` for every delete): the denial is
+    // answered, with REMOVE as the authoritative state. The client mirror
+    // pairs it with that removal (rtmp-proto's quiet removals).
     w.so(1, "readonly.board", false, vec![request_remove("absent")]);
-    assert_eq!(w.take(1), vec![]);
+    assert_eq!(
+        w.take(1),
+        vec![msg(
+            "readonly.board",
+            2,
+            false,
+            vec![status(status::NO_WRITE_ACCESS), remove("absent")]
+        )]
+    );
     assert!(w.take(2).is_empty());
 
     // A denied send is answered and not broadcast.

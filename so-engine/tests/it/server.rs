@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rtmp_proto::amf::Encoding;
 use so_engine::server::*;
-use so_engine::store::{MemoryStore, Store, StoreError, StoreOp};
+use so_engine::store::{FailedBatch, MemoryStore, RetryBackoff, Store, StoreError, StoreOp};
 use so_engine::{
     CallId, ClientId, Engine, EngineConfig, EngineMisuse, Input, Output, ScopePath, Snapshot,
     SoKey, Tick,
@@ -202,7 +202,7 @@ fn persists_go_out_one_batch_at_a_time() {
     assert!(fx.store_batch.is_empty());
     assert_eq!(hub.pending_store_ops(), 1);
     assert_eq!(hub.poll_timeout(), None);
-    hub.handle_store_done(later, vec![], &mut fx);
+    hub.handle_store_done(later, Ok(()), &mut fx);
     assert_eq!(saved(&fx.store_batch), [("p".to_string(), 4)]);
 }
 
@@ -213,6 +213,7 @@ fn failed_ops_are_logged_and_retried() {
         Engine::new(EngineConfig::default(), ()),
         HubConfig {
             flush_interval: ms(100),
+            ..HubConfig::default()
         },
         t0,
     );
@@ -229,24 +230,34 @@ fn failed_ops_are_logged_and_retried() {
     hub.handle_timeout(t0 + ms(600), &mut fx);
     let batch = std::mem::take(&mut fx.store_batch);
     assert_eq!(saved(&batch), [("p".to_string(), 2)]);
-    let failure = StoreError::Backend("disk on fire".into());
-    let failed = batch
-        .into_iter()
-        .map(|op| (op, failure_clone(&failure)))
-        .collect();
-    hub.handle_store_done(t0 + ms(650), failed, &mut fx);
+    let failed = |ops| FailedBatch {
+        ops,
+        error: StoreError::Backend("disk on fire".into()),
+    };
+    hub.handle_store_done(t0 + ms(650), Err(failed(batch)), &mut fx);
     assert!(matches!(
         fx.events.last(),
-        Some(HubEvent::StoreFailed { so, .. }) if so == &key("p")
+        Some(HubEvent::StoreFailed { ops: 1, failures: 1, retry_in, .. })
+            if *retry_in == RetryBackoff::DEFAULT_FIRST
     ));
     assert!(fx.store_batch.is_empty());
-    assert_eq!(hub.poll_timeout(), Some(t0 + ms(750)));
-    hub.handle_timeout(t0 + ms(750), &mut fx);
-    assert_eq!(saved(&fx.store_batch), [("p".to_string(), 2)]);
-}
-
-fn failure_clone(error: &StoreError) -> StoreError {
-    StoreError::Backend(error.to_string().into())
+    // The first backoff step (250 ms), not the flush interval (100 ms).
+    assert_eq!(hub.poll_timeout(), Some(t0 + ms(900)));
+    hub.handle_timeout(t0 + ms(899), &mut fx);
+    assert!(fx.store_batch.is_empty());
+    hub.handle_timeout(t0 + ms(900), &mut fx);
+    let batch = std::mem::take(&mut fx.store_batch);
+    assert_eq!(saved(&batch), [("p".to_string(), 2)]);
+    // The second failure waits twice as long; a success ends it.
+    hub.handle_store_done(t0 + ms(900), Err(failed(batch)), &mut fx);
+    assert_eq!(hub.poll_timeout(), Some(t0 + ms(1400)));
+    hub.handle_timeout(t0 + ms(1400), &mut fx);
+    assert_eq!(hub.store_failures(), 2);
+    hub.handle_store_done(t0 + ms(1400), Ok(()), &mut fx);
+    assert!(matches!(
+        fx.events.last(),
+        Some(HubEvent::StoreRecovered { failures: 2 })
+    ));
 }
 
 #[test]
@@ -282,6 +293,7 @@ fn shutdown_disconnects_everyone_and_drains_every_store_op() {
         Engine::new(EngineConfig::default(), ()),
         HubConfig {
             flush_interval: Duration::from_secs(60),
+            ..HubConfig::default()
         },
         t0,
     );

@@ -4,15 +4,18 @@
 //! subscriber's view, rebuilt only from the messages it received, equals the
 //! engine's state; versions never go backwards; no transient SO outlives its
 //! retention; the persist outputs rebuild the store; a replay of a seed
-//! gives the same outputs.
+//! gives the same outputs. A hook panics now and then at every hook point
+//! (lifecycle, connect, factory, listener, security, send handler, method,
+//! `call_result`): the same invariants hold.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rtmp_proto::amf::{Encoding, Str, Value};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 use so_engine::{
-    ClientId, Context, Engine, EngineConfig, Input, Output, Retention, ScopePath, ServerApi,
-    SharedObjectListener, SharedObjectSecurity, Snapshot, SoKey, SoSetup, Tick, View, status,
+    CallRequest, ClientId, Context, Engine, EngineConfig, EngineMisuse, Input, Origin, Output,
+    Retention, ScopePath, ServerApi, SharedObjectListener, SharedObjectSecurity, Snapshot, SoKey,
+    SoSetup, Tick, View, status,
 };
 
 use crate::support::{Rng, decode};
@@ -64,13 +67,114 @@ impl SharedObjectSecurity for ReadOnlyKeys {
     }
 }
 
-struct Rooms;
+/// The clients whose connects panic, and for whom writing or removing `c`
+/// panics (so `c` is as read-only for them as `ro.x`, and a refused
+/// removal is never mistaken for a refused write).
+fn cursed(client: ClientId) -> bool {
+    client.0.is_multiple_of(5)
+}
+
+/// Security checks that panic: a panic denies.
+struct PanickySecurity;
+
+impl SharedObjectSecurity for PanickySecurity {
+    fn is_creation_allowed(&mut self, _: &View<'_>, so: &SoKey, _: bool, c: ClientId) -> bool {
+        assert!(!(cursed(c) && so.name == "game"), "creation boom");
+        true
+    }
+    fn is_connection_allowed(&mut self, _: &View<'_>, so: &SoKey, c: ClientId) -> bool {
+        assert!(!(c.0 == 7 && so.name == "chat"), "connection boom");
+        true
+    }
+    fn is_write_allowed(
+        &mut self,
+        _: &View<'_>,
+        _: &SoKey,
+        c: ClientId,
+        k: &str,
+        _: &Value,
+    ) -> bool {
+        assert!(!(cursed(c) && k == "c"), "write boom");
+        true
+    }
+    fn is_delete_allowed(&mut self, _: &View<'_>, _: &SoKey, c: ClientId, k: &str) -> bool {
+        assert!(!(cursed(c) && k == "c"), "delete boom");
+        true
+    }
+    fn is_send_allowed(
+        &mut self,
+        _: &View<'_>,
+        _: &SoKey,
+        c: ClientId,
+        m: &str,
+        _: &[Value],
+    ) -> bool {
+        assert!(!(cursed(c) && m == "ping"), "send boom");
+        true
+    }
+}
+
+/// A listener that panics on some events (after queueing a change that
+/// the panic drops).
+struct PanickyListener;
+
+impl SharedObjectListener for PanickyListener {
+    fn on_update(&mut self, cx: &mut Context<'_>, so: &SoKey, _: Origin, key: &str, v: &Value) {
+        if key == "b" && v == &Value::from(3.0) {
+            let _ = cx.set(so, "dropped", 1.0);
+            panic!("on_update boom");
+        }
+    }
+    fn on_connect(&mut self, _: &mut Context<'_>, _: &SoKey, client: ClientId) {
+        assert!(!cursed(client), "on_connect boom");
+    }
+    fn on_destroy(&mut self, _: &mut Context<'_>, _: &SoKey) {
+        panic!("on_destroy boom");
+    }
+}
+
+/// Lifecycle hooks that panic every few calls; a connect that panics is
+/// rejected (the client tries again later).
+struct Rooms {
+    calls: u64,
+}
+
+impl Rooms {
+    fn maybe_panic(&mut self, hook: &str) {
+        self.calls += 1;
+        assert!(!self.calls.is_multiple_of(7), "{hook} boom");
+    }
+}
 
 impl so_engine::Application for Rooms {
     fn room_start(&mut self, cx: &mut Context<'_>, room: &ScopePath) {
         let lobby = SoKey::new(room.clone(), "lobby");
         let _ = cx.create(&lobby, false);
         let _ = cx.set(&lobby, "room", room.as_str());
+        // Panicking after queueing: the lobby is then not created.
+        self.maybe_panic("room_start");
+    }
+    fn app_connect(
+        &mut self,
+        _: &mut Context<'_>,
+        _: ClientId,
+        _: &ScopePath,
+        _: &[Value],
+    ) -> Result<(), String> {
+        self.maybe_panic("app_connect");
+        Ok(())
+    }
+    fn app_join(&mut self, _: &mut Context<'_>, _: ClientId, _: &ScopePath) {
+        self.maybe_panic("app_join");
+    }
+    fn room_leave(&mut self, _: &mut Context<'_>, _: ClientId, _: &ScopePath) {
+        self.maybe_panic("room_leave");
+    }
+    fn room_stop(&mut self, _: &mut Context<'_>, _: &ScopePath) {
+        self.maybe_panic("room_stop");
+    }
+    fn app_stop(&mut self, _: &mut Context<'_>, _: &ScopePath) {
+        self.maybe_panic("app_stop");
     }
 }
 
@@ -80,8 +184,18 @@ fn engine() -> Engine {
         persist_interval_ms: 100,
         ..EngineConfig::default()
     };
-    let mut engine = Engine::new(config, Rooms);
+    let mut engine = Engine::new(config, Rooms { calls: 0 });
     engine.register_security(ReadOnlyKeys);
+    engine.register_security(PanickySecurity);
+    engine.register_factory("game", |so: &SoKey, s: &mut SoSetup| {
+        // A factory that panics in one room: `game` cannot be built there.
+        assert!(so.scope.as_str() != "app/r1", "factory boom");
+        s.listener(PanickyListener);
+    });
+    engine.register_method("boom", |_: &mut Context<'_>, r: &CallRequest<'_>| {
+        assert!(r.args.is_empty(), "method boom");
+        Ok(Value::Null)
+    });
     engine.register_factory("server.*", |_: &SoKey, s: &mut SoSetup| {
         s.listener(Presence)
             .retention(Retention::Linger(0))
@@ -89,7 +203,10 @@ fn engine() -> Engine {
                 "",
                 "say",
                 |cx: &mut Context<'_>, so: &SoKey, _: ClientId, _: &str, args: &[Value]| {
-                    let _ = cx.set(so, "last", args.first().cloned().unwrap_or(Value::Null));
+                    let last = args.first().cloned().unwrap_or(Value::Null);
+                    // A handler that panics: its send is refused, not broadcast.
+                    assert!(last != Value::from(4.0), "send handler boom");
+                    let _ = cx.set(so, "last", last);
                 },
             );
     });
@@ -238,6 +355,10 @@ struct Sim {
     batches: Vec<SoKey>,
     acquired: Vec<SoKey>,
     checks: usize,
+    /// The hooks seen panicking.
+    panicked: BTreeSet<&'static str>,
+    /// Clients whose connect was rejected (a connect hook panicked).
+    rejected: BTreeSet<ClientId>,
 }
 
 impl Sim {
@@ -252,10 +373,12 @@ impl Sim {
             batches: Vec::new(),
             acquired: Vec::new(),
             checks: 0,
+            panicked: BTreeSet::new(),
+            rejected: BTreeSet::new(),
         }
     }
 
-    fn apply(&mut self, input: Input) -> Result<(), so_engine::EngineMisuse> {
+    fn apply(&mut self, input: Input) -> Result<(), EngineMisuse> {
         let mut out = Vec::new();
         let result = self.engine.handle_input(self.now, input, &mut out);
         self.absorb(out);
@@ -266,7 +389,8 @@ impl Sim {
         let client = 1 + self.rng.next() % CLIENTS;
         match self.rng.below(100) {
             0..=9 => self.toggle_connection(client),
-            10..=54 => self.client_acts(client),
+            10..=11 => self.call(client),
+            12..=54 => self.client_acts(client),
             55..=74 => self.deliver_some(),
             75..=89 => self.server_acts(),
             _ => {
@@ -296,8 +420,43 @@ impl Sim {
                 args: vec![],
             })
             .unwrap();
-            self.clients.get_mut(&client).unwrap().scope = Some(scope);
+            if !self.rejected.remove(&id) {
+                self.clients.get_mut(&client).unwrap().scope = Some(scope);
+            }
         }
+    }
+
+    /// A call to a method that panics on some arguments: `_error`, never a
+    /// reply missing.
+    fn call(&mut self, client: u64) {
+        if self.clients[&client].scope.is_none() {
+            return;
+        }
+        let args = if self.rng.chance(50) {
+            vec![Value::Null]
+        } else {
+            vec![]
+        };
+        let panics = !args.is_empty();
+        let mut out = Vec::new();
+        self.engine
+            .handle_input(
+                self.now,
+                Input::Call {
+                    client: ClientId(client),
+                    transaction_id: 2.0,
+                    method: "boom".into(),
+                    args,
+                },
+                &mut out,
+            )
+            .unwrap();
+        let reply = out.iter().find_map(|o| match o {
+            Output::CallReply { reply, .. } => Some(reply.is_ok()),
+            _ => None,
+        });
+        assert_eq!(reply, Some(!panics), "{out:?}");
+        self.absorb(out);
     }
 
     fn client_acts(&mut self, client: u64) {
@@ -348,6 +507,14 @@ impl Sim {
                         args: vec![Value::from(rng.below(5) as f64)],
                     },
                 };
+                // A send goes alone: a refused one is a STATUS with nothing
+                // after it that this model could take for a rollback.
+                if matches!(event, SoEvent::SendMessage { .. }) {
+                    if events.is_empty() {
+                        events.push(event);
+                    }
+                    break;
+                }
                 events.push(event);
             }
             if rng.chance(10) {
@@ -455,7 +622,14 @@ impl Sim {
                     self.clients.insert(client.0, ClientModel::default());
                     kicked.push(*client);
                 }
-                Output::ConnectRejected { .. } => panic!("no rejections here"),
+                Output::ConnectRejected { client, .. } => {
+                    self.rejected.insert(*client);
+                }
+                Output::HookFailed {
+                    error: EngineMisuse::HookPanicked(panic),
+                } => {
+                    self.panicked.insert(panic.hook);
+                }
                 // Hooks here only touch SOs that exist when they run.
                 Output::HookFailed { error } => panic!("hook failed: {error}"),
                 _ => {}
@@ -584,9 +758,12 @@ impl Sim {
 #[test]
 fn simulation_keeps_every_view_in_sync() {
     let mut seen = BTreeMap::<&str, usize>::new();
+    let mut panicked = BTreeSet::new();
     for seed in 1..=12 {
         let sim = Sim::run(seed, 3000);
         assert!(sim.checks >= 20);
+        assert!(sim.engine.hook_panics() >= sim.panicked.len() as u64);
+        panicked.extend(sim.panicked.iter().copied());
         for o in &sim.transcript {
             let what = match o {
                 Output::SharedObject { body, encoding, .. } => {
@@ -632,6 +809,29 @@ fn simulation_keeps_every_view_in_sync() {
             "{what}: {seen:?}"
         );
     }
+    // A panic at every hook point, and the views stayed in sync.
+    let every: BTreeSet<&str> = [
+        "app_connect",
+        "app_join",
+        "room_start",
+        "room_leave",
+        "room_stop",
+        "app_stop",
+        "factory",
+        "on_update",
+        "on_connect",
+        "on_destroy",
+        "is_creation_allowed",
+        "is_connection_allowed",
+        "is_write_allowed",
+        "is_delete_allowed",
+        "is_send_allowed",
+        "send_handler",
+        "method",
+    ]
+    .into();
+    let missing: Vec<_> = every.difference(&panicked).collect();
+    assert!(missing.is_empty(), "no panic seen in {missing:?}");
 }
 
 #[test]

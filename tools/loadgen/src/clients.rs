@@ -50,6 +50,8 @@ pub(crate) struct Plan {
     pub(crate) so: Str,
     /// Clients `0..writers` write.
     pub(crate) writers: usize,
+    /// No client writes: the server writes `w0` itself.
+    pub(crate) server_writes: bool,
     /// Each writer's interval between updates; `None`: as fast as the
     /// window allows.
     pub(crate) period: Option<Duration>,
@@ -303,7 +305,8 @@ async fn session(
         thread: thread.clone(),
         conn,
         out: BytesMut::new(),
-        writer: (index < plan.writers).then(|| Writer::new(index, plan.window)),
+        writer: (index < plan.writers && !plan.server_writes)
+            .then(|| Writer::new(index, plan.window)),
         last_seq: vec![0; plan.writers],
         version: 0,
         subscribed: false,
@@ -557,8 +560,11 @@ impl Client {
                         if last != 0 && seq > last + 1 {
                             stats.skipped += seq - last - 1;
                         }
-                        let latency = micros_since(plan.epoch, now).saturating_sub(sent);
-                        stats.latency.saturating_record(latency.max(1));
+                        // The server's own writes carry no send time.
+                        if !plan.server_writes {
+                            let latency = micros_since(plan.epoch, now).saturating_sub(sent);
+                            stats.latency.saturating_record(latency.max(1));
+                        }
                     }
                 }
                 SoEvent::Success { key } => {

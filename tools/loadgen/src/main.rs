@@ -68,6 +68,12 @@ struct Args {
     /// Write as fast as the window allows (the default without --rate).
     #[arg(long)]
     max: bool,
+    /// No client writes: the server's own code writes key `w0` (with a
+    /// `seq` field, as a writer's values have), as adapter-tokio's
+    /// `handle-fanout` example does; deliveries count as usual, latency is
+    /// not measured.
+    #[arg(long)]
+    server_writes: bool,
     /// Most unacknowledged writes per writer (a writer waits for SUCCESS).
     #[arg(long, default_value_t = 4)]
     window: usize,
@@ -132,6 +138,7 @@ struct Options {
     floor_messages: usize,
     floor_gap: Duration,
     setup_timeout: Duration,
+    server_writes: bool,
 }
 
 /// The largest run: an hour.
@@ -190,6 +197,7 @@ impl TryFrom<Args> for Options {
             floor_messages: args.floor_messages,
             floor_gap: Duration::from_micros(args.floor_gap_us),
             setup_timeout: seconds("setup-timeout", args.setup_timeout, 1.0)?,
+            server_writes: args.server_writes,
         })
     }
 }
@@ -247,6 +255,7 @@ fn run_clients(options: &Options, url: &str, report: &mut Report) -> Result<(), 
         config: Arc::new(config),
         so: options.so.clone(),
         writers: options.writers,
+        server_writes: options.server_writes,
         period: options
             .rate
             .map(|rate| Duration::from_secs_f64(options.writers as f64 / rate)),
