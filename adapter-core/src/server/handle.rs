@@ -479,3 +479,41 @@ impl ServerHandle {
         rx.recv().await.ok_or(ServerError::ServerGone)?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Server code keeps handles in tasks on any thread, and clones them.
+    #[test]
+    fn a_handle_is_send_sync_and_clone() {
+        fn usable_anywhere<T: Send + Sync + Clone + 'static>() {}
+        usable_anywhere::<ServerHandle>();
+    }
+
+    #[test]
+    fn engine_errors_map_to_specific_ones() {
+        let scope = ScopePath::new("app").expect("a path");
+        let so = SoKey::new(scope.clone(), "x");
+        assert_eq!(
+            ServerError::from(EngineMisuse::NoSuchScope(scope.clone())),
+            ServerError::NoSuchScope(scope.clone())
+        );
+        assert_eq!(
+            ServerError::from(EngineMisuse::ScopeStopping(scope.clone())),
+            ServerError::NoSuchScope(scope)
+        );
+        assert_eq!(
+            ServerError::from(EngineMisuse::NoSuchSharedObject(so.clone())),
+            ServerError::NoSuchSharedObject(so.clone())
+        );
+        assert_eq!(
+            ServerError::from(EngineMisuse::UnknownClient(ClientId(3))),
+            ServerError::NoSuchClient(ClientId(3))
+        );
+        assert!(matches!(
+            ServerError::from(EngineMisuse::AlreadyLocked(so)),
+            ServerError::Denied(_)
+        ));
+    }
+}
