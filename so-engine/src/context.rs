@@ -10,7 +10,7 @@ use crate::error::EngineMisuse;
 use crate::hooks::Retention;
 use crate::interface::{Input, Output, ServerOp};
 use crate::state::{Phase, SharedObject, State};
-use crate::types::{ClientId, ScopePath, SoKey, Tick};
+use crate::types::{CallId, ClientId, ScopePath, SoKey, Tick};
 
 /// A read-only look at the engine's state.
 #[derive(Clone, Copy)]
@@ -303,19 +303,16 @@ pub trait ServerApi {
         self.submit(ServerOp::Release { so: so.clone() })
     }
 
-    /// See [`ServerOp::CallClient`].
+    /// See [`ServerOp::CallClient`]. Returns the id the answer will come
+    /// back under ([`Application::call_result`](crate::Application::call_result),
+    /// [`Output::CallResult`]), so that server code can pair answers with
+    /// its calls.
     fn call_client(
         &mut self,
         client: ClientId,
         method: impl Into<Str>,
         args: Vec<Value>,
-    ) -> Result<(), EngineMisuse> {
-        self.submit(ServerOp::CallClient {
-            client,
-            method: method.into(),
-            args,
-        })
-    }
+    ) -> Result<CallId, EngineMisuse>;
 
     /// See [`ServerOp::StartScope`].
     fn start_scope(&mut self, scope: &ScopePath) -> Result<(), EngineMisuse> {
@@ -358,13 +355,32 @@ pub trait ServerApi {
 /// was called, and a queue for changes (through [`ServerApi`]).
 pub struct Context<'a> {
     state: &'a State,
-    queue: &'a mut Vec<ServerOp>,
+    queue: &'a mut Vec<Queued>,
+    /// The engine's call-id counter: a queued call gets its id at once.
+    next_call: &'a mut u64,
     now: Tick,
 }
 
+/// An operation a hook queued; a [`ServerOp::CallClient`] carries the id
+/// [`ServerApi::call_client`] already returned.
+pub(crate) struct Queued {
+    pub(crate) op: ServerOp,
+    pub(crate) call: Option<CallId>,
+}
+
 impl<'a> Context<'a> {
-    pub(crate) fn new(state: &'a State, queue: &'a mut Vec<ServerOp>, now: Tick) -> Self {
-        Self { state, queue, now }
+    pub(crate) fn new(
+        state: &'a State,
+        queue: &'a mut Vec<Queued>,
+        next_call: &'a mut u64,
+        now: Tick,
+    ) -> Self {
+        Self {
+            state,
+            queue,
+            next_call,
+            now,
+        }
     }
 
     /// The time of the input being applied.
@@ -390,7 +406,7 @@ impl Context<'_> {
         let scope_ok = |scope: &ScopePath| {
             self.state.scopes.get(scope).is_some_and(|s| !s.stopping)
                 || self.queue.iter().any(
-                    |q| matches!(q, ServerOp::StartScope { scope: s } if s.lineage().contains(scope)),
+                    |q| matches!(&q.op, ServerOp::StartScope { scope: s } if s.lineage().contains(scope)),
                 )
         };
         match op {
@@ -430,7 +446,7 @@ impl Context<'_> {
                 let queued = self
                     .queue
                     .iter()
-                    .any(|q| matches!(q, ServerOp::Create { so: s, .. } if s == so));
+                    .any(|q| matches!(&q.op, ServerOp::Create { so: s, .. } if s == so));
                 if self.state.so_id(so).is_some() || queued {
                     Ok(())
                 } else {
@@ -444,8 +460,32 @@ impl Context<'_> {
 impl ServerApi for Context<'_> {
     fn submit(&mut self, op: ServerOp) -> Result<(), EngineMisuse> {
         self.check(&op)?;
-        self.queue.push(op);
+        // A call submitted as a plain op still needs an id to run under.
+        let call = matches!(op, ServerOp::CallClient { .. }).then(|| self.reserve_call());
+        self.queue.push(Queued { op, call });
         Ok(())
+    }
+
+    fn call_client(
+        &mut self,
+        client: ClientId,
+        method: impl Into<Str>,
+        args: Vec<Value>,
+    ) -> Result<CallId, EngineMisuse> {
+        let op = ServerOp::CallClient {
+            client,
+            method: method.into(),
+            args,
+        };
+        self.check(&op)?;
+        // The id is taken now, not when the call is applied, because hooks
+        // that run in between may call clients too.
+        let call = self.reserve_call();
+        self.queue.push(Queued {
+            op,
+            call: Some(call),
+        });
+        Ok(call)
     }
 
     fn view(&self) -> View<'_> {
@@ -462,10 +502,28 @@ pub struct ServerSession<'e> {
     pub(crate) out: &'e mut Vec<Output>,
 }
 
+impl Context<'_> {
+    fn reserve_call(&mut self) -> CallId {
+        let call = CallId(*self.next_call);
+        *self.next_call += 1;
+        call
+    }
+}
+
 impl ServerApi for ServerSession<'_> {
     fn submit(&mut self, op: ServerOp) -> Result<(), EngineMisuse> {
         self.engine
             .handle_input(self.now, Input::Server(op), self.out)
+    }
+
+    fn call_client(
+        &mut self,
+        client: ClientId,
+        method: impl Into<Str>,
+        args: Vec<Value>,
+    ) -> Result<CallId, EngineMisuse> {
+        self.engine
+            .call_now(self.now, client, method.into(), args, self.out)
     }
 
     fn view(&self) -> View<'_> {

@@ -89,8 +89,9 @@ pub trait Application: Send {
     fn room_stop(&mut self, cx: &mut Context<'_>, room: &ScopePath) {
         let _ = (cx, room);
     }
-    /// A client answered a call made with `ServerApi::call_client`. Calls
-    /// to a client that leaves first are dropped without an answer.
+    /// A client answered a call made with `ServerApi::call_client`; `call`
+    /// is the id that call returned. Calls to a client that leaves first
+    /// are dropped without an answer.
     fn call_result(
         &mut self,
         cx: &mut Context<'_>,

@@ -198,7 +198,8 @@ pub enum ServerOp {
     },
     /// Call `method(args)` on a client; its answer arrives as
     /// [`Input::CallResult`] and reaches
-    /// [`Application::call_result`](crate::Application::call_result).
+    /// [`Application::call_result`](crate::Application::call_result), under
+    /// the id [`ServerApi::call_client`](crate::ServerApi::call_client) returns.
     CallClient {
         /// The client.
         client: ClientId,

@@ -8,8 +8,8 @@ use std::time::Instant;
 use rtmp_proto::amf::{Encoding, Str, Value};
 use so_engine::server::{Effects, Hub};
 use so_engine::{
-    Attributes, ClientId, ConnectInfo, Engine, EngineMisuse, Input, Output, ScopePath, ServerOp,
-    Snapshot, SoKey, Tick,
+    Attributes, ClientId, ConnectInfo, Engine, EngineMisuse, Input, Output, ScopePath, ServerApi,
+    ServerOp, Snapshot, SoKey, Tick,
 };
 
 use super::engine::{Calls, JobSender};
@@ -444,26 +444,10 @@ impl ServerHandle {
         let sent = self.jobs.send(Box::new(
             move |hub: &mut Hub, effects: &mut Effects, calls: &mut Calls| {
                 let started = hub.with_engine(Instant::now(), effects, |engine, now, out| {
-                    let before = out.len();
                     if !engine.view().is_connected(client) {
                         return Err(ServerError::NoSuchClient(client));
                     }
-                    let op = ServerOp::CallClient {
-                        client,
-                        method,
-                        args,
-                    };
-                    engine.handle_input(now, Input::Server(op), out)?;
-                    out.get(before..)
-                        .into_iter()
-                        .flatten()
-                        .find_map(|o| match o {
-                            Output::CallClient {
-                                client: c, call, ..
-                            } if *c == client => Some(*call),
-                            _ => None,
-                        })
-                        .ok_or(ServerError::NoSuchClient(client))
+                    Ok(engine.server(now, out).call_client(client, method, args)?)
                 });
                 match started {
                     Ok(call) => {

@@ -331,7 +331,8 @@ impl Engine {
         };
         let mut queue = Vec::new();
         let result = {
-            let mut cx = crate::Context::new(&self.state, &mut queue, self.now);
+            let mut cx =
+                crate::Context::new(&self.state, &mut queue, &mut self.next_call, self.now);
             catch(|| handler.handle(&mut cx, &so.key, client, method, args))
         };
         match result {

@@ -11,11 +11,11 @@ mod server;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use rtmp_proto::amf::Str;
+use rtmp_proto::amf::{Str, Value};
 use rtmp_proto::message::shared_object::SharedObjectMessage;
 
 use crate::config::EngineConfig;
-use crate::context::{Context, ServerSession, View};
+use crate::context::{Context, Queued, ServerSession, View};
 use crate::error::{EngineMisuse, HookPanic};
 use crate::hooks::{
     Application, MethodHandler, SendHandler, SharedObjectListener, SharedObjectSecurity, SoFactory,
@@ -160,6 +160,33 @@ impl Engine {
         input: Input,
         out: &mut Vec<Output>,
     ) -> Result<(), EngineMisuse> {
+        self.step(now, out, |engine, out| engine.dispatch(input, out))
+    }
+
+    /// [`ServerOp::CallClient`] as one input, returning the call's id
+    /// (what [`ServerSession`] does for
+    /// [`ServerApi::call_client`](crate::ServerApi::call_client)).
+    pub(crate) fn call_now(
+        &mut self,
+        now: Tick,
+        client: ClientId,
+        method: Str,
+        args: Vec<Value>,
+        out: &mut Vec<Output>,
+    ) -> Result<CallId, EngineMisuse> {
+        self.step(now, out, |engine, out| {
+            engine.call_client(client, method, args, None, out)
+        })
+    }
+
+    /// One input: due timers, `apply`, what hooks queued, timers now due,
+    /// then the panics caught on the way.
+    fn step<R>(
+        &mut self,
+        now: Tick,
+        out: &mut Vec<Output>,
+        apply: impl FnOnce(&mut Self, &mut Vec<Output>) -> Result<R, EngineMisuse>,
+    ) -> Result<R, EngineMisuse> {
         if now < self.now {
             return Err(EngineMisuse::TimeWentBackwards {
                 last: self.now,
@@ -169,7 +196,7 @@ impl Engine {
         self.now = now;
         self.hook_ops = 0;
         self.settle(out);
-        let result = self.dispatch(input, out);
+        let result = apply(self, out);
         self.settle(out);
         out.extend(self.panic_log.drain(..).map(|panic| Output::HookFailed {
             error: EngineMisuse::HookPanicked(Box::new(panic)),
@@ -416,7 +443,7 @@ impl Engine {
     ) -> Option<R> {
         let mut queue = Vec::new();
         let result = {
-            let mut cx = Context::new(&self.state, &mut queue, self.now);
+            let mut cx = Context::new(&self.state, &mut queue, &mut self.next_call, self.now);
             let app = self.hooks.app.as_mut();
             catch(|| f(app, &mut cx))
         };
@@ -451,7 +478,7 @@ impl Engine {
 
     /// Applies operations hooks queued, in order. Each may run hooks that
     /// queue more (depth first), within the configured bounds.
-    fn run_queue(&mut self, queue: Vec<ServerOp>, out: &mut Vec<Output>) {
+    fn run_queue(&mut self, queue: Vec<Queued>, out: &mut Vec<Output>) {
         if queue.is_empty() {
             return;
         }
@@ -462,7 +489,7 @@ impl Engine {
             return;
         }
         self.hook_depth += 1;
-        for op in queue {
+        for Queued { op, call } in queue {
             self.hook_ops += 1;
             if self.hook_ops > self.config.limits.max_hook_ops_per_input {
                 out.push(Output::HookFailed {
@@ -470,7 +497,20 @@ impl Engine {
                 });
                 break;
             }
-            if let Err(error) = self.execute(op, out) {
+            let result = match (op, call) {
+                (
+                    ServerOp::CallClient {
+                        client,
+                        method,
+                        args,
+                    },
+                    Some(call),
+                ) => self
+                    .call_client(client, method, args, Some(call), out)
+                    .map(drop),
+                (op, _) => self.execute(op, out),
+            };
+            if let Err(error) = result {
                 out.push(Output::HookFailed { error });
             }
         }

@@ -211,7 +211,7 @@ impl Engine {
             let mut queue = Vec::new();
             let mut panics = Vec::new();
             {
-                let mut cx = Context::new(&self.state, &mut queue, self.now);
+                let mut cx = Context::new(&self.state, &mut queue, &mut self.next_call, self.now);
                 for listener in &mut hooks.listeners {
                     let mark = cx.queued();
                     if let Err(message) = catch(|| listener.on_destroy(&mut cx, &so.key)) {
@@ -506,7 +506,7 @@ impl Engine {
         let mut queue = Vec::new();
         let mut panics = Vec::new();
         {
-            let mut cx = Context::new(&self.state, &mut queue, self.now);
+            let mut cx = Context::new(&self.state, &mut queue, &mut self.next_call, self.now);
             for listener in &mut hooks.listeners {
                 // A listener that panics loses what it queued; the others'
                 // changes still apply.

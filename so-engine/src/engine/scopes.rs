@@ -357,7 +357,8 @@ impl Engine {
             Some(handler) => {
                 let mut queue = Vec::new();
                 let reply = {
-                    let mut cx = Context::new(&self.state, &mut queue, self.now);
+                    let mut cx =
+                        Context::new(&self.state, &mut queue, &mut self.next_call, self.now);
                     let request = CallRequest {
                         client,
                         scope: &c.scope,
@@ -427,14 +428,16 @@ impl Engine {
         });
     }
 
-    /// Starts a server call to a client.
+    /// Starts a server call to a client, under `reserved` if a hook already
+    /// took its id, else under a new one.
     pub(super) fn call_client(
         &mut self,
         client: ClientId,
         method: Str,
         args: Vec<Value>,
+        reserved: Option<CallId>,
         out: &mut Vec<Output>,
-    ) -> Result<(), EngineMisuse> {
+    ) -> Result<CallId, EngineMisuse> {
         let max = self.config.limits.max_pending_calls_per_client;
         let c = match self.state.clients.get_mut(&client) {
             Some(c) if c.phase != Phase::Leaving => c,
@@ -444,8 +447,10 @@ impl Engine {
             return Err(limit("pending calls per client", max));
         }
         c.pending_calls += 1;
-        let call = CallId(self.next_call);
-        self.next_call += 1;
+        let call = reserved.unwrap_or_else(|| {
+            self.next_call += 1;
+            CallId(self.next_call - 1)
+        });
         self.pending_calls.insert(call, (client, method.clone()));
         let output = Output::CallClient {
             client,
@@ -458,6 +463,6 @@ impl Engine {
         } else {
             out.push(output);
         }
-        Ok(())
+        Ok(call)
     }
 }

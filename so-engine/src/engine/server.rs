@@ -136,7 +136,7 @@ impl Engine {
                 client,
                 method,
                 args,
-            } => self.call_client(client, method, args, out),
+            } => self.call_client(client, method, args, None, out).map(drop),
             ServerOp::Disconnect { client, reason } => {
                 if !self.state.clients.contains_key(&client) {
                     return Err(EngineMisuse::UnknownClient(client));

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use rtmp_proto::amf::Value;
 use so_engine::{
-    Application, CallId, CallRequest, ClientId, Context, Engine, EngineConfig, Input, Output,
-    ScopePath, ServerApi, SoKey, status_object,
+    Application, CallId, CallRequest, ClientId, Context, Engine, EngineConfig, Input, Origin,
+    Output, ScopePath, ServerApi, SharedObjectListener, SoKey, SoSetup, status_object,
 };
 
 use crate::support::*;
@@ -378,6 +378,102 @@ fn calls_to_clients() {
         w.with_server(|s| s.call_client(ClientId(1), "ping", vec![])),
         Err(so_engine::EngineMisuse::UnknownClient(ClientId(1)))
     );
+}
+
+/// `call_client` returns the id the answer comes back under, also when a
+/// hook that runs before the call is applied calls a client too.
+#[test]
+fn call_ids_pair_answers_with_calls() {
+    type Calls = Arc<Mutex<Vec<(String, CallId)>>>;
+    struct Caller {
+        made: Calls,
+        answered: Calls,
+    }
+    impl Application for Caller {
+        fn app_join(&mut self, cx: &mut Context<'_>, c: ClientId, app: &ScopePath) {
+            let so = SoKey::new(app.clone(), "counter");
+            cx.create(&so, false).unwrap();
+            // Applied first: its listener calls "nested" before "welcome"
+            // below is applied.
+            cx.set(&so, "n", 1.0).unwrap();
+            let call = cx.call_client(c, "welcome", vec![]).unwrap();
+            self.made.lock().unwrap().push(("welcome".into(), call));
+        }
+        fn call_result(
+            &mut self,
+            _: &mut Context<'_>,
+            _: ClientId,
+            call: CallId,
+            method: &str,
+            _: &Result<Vec<Value>, Value>,
+        ) {
+            self.answered.lock().unwrap().push((method.into(), call));
+        }
+    }
+    struct Nested {
+        made: Calls,
+    }
+    impl SharedObjectListener for Nested {
+        fn on_update(&mut self, cx: &mut Context<'_>, so: &SoKey, _: Origin, _: &str, _: &Value) {
+            let client = cx.view().clients_in(&so.scope).next().unwrap();
+            let call = cx.call_client(client, "nested", vec![]).unwrap();
+            self.made.lock().unwrap().push(("nested".into(), call));
+        }
+    }
+    let (made, answered) = (Calls::default(), Calls::default());
+    let mut engine = Engine::new(
+        EngineConfig::default(),
+        Caller {
+            made: made.clone(),
+            answered: answered.clone(),
+        },
+    );
+    let from_listener = made.clone();
+    engine.register_factory("counter", move |_: &SoKey, setup: &mut SoSetup| {
+        setup.listener(Nested {
+            made: from_listener.clone(),
+        });
+    });
+    let mut w = World::with(engine);
+    w.connect(1, "app");
+    let sent: Vec<(String, CallId)> = w
+        .take_other()
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::CallClient { call, method, .. } => Some((method.to_string(), call)),
+            _ => None,
+        })
+        .collect();
+    let mut made_sorted = made.lock().unwrap().clone();
+    made_sorted.sort();
+    let mut sent_sorted = sent.clone();
+    sent_sorted.sort();
+    assert_eq!(made_sorted.len(), 2);
+    assert_eq!(
+        sent_sorted, made_sorted,
+        "the ids hooks got are the ids sent"
+    );
+    // Answer in reverse order: each answer reaches the hook under its call.
+    for (_, call) in sent.iter().rev() {
+        w.apply(Input::CallResult {
+            client: ClientId(1),
+            call: *call,
+            outcome: Ok(vec![]),
+        });
+    }
+    let mut answered_sorted = answered.lock().unwrap().clone();
+    answered_sorted.sort();
+    assert_eq!(answered_sorted, made_sorted);
+    // Outside hooks the id comes back too.
+    let call = w
+        .with_server(|s| s.call_client(ClientId(1), "ping", vec![]))
+        .unwrap();
+    assert!(w.take_other().contains(&Output::CallClient {
+        client: ClientId(1),
+        call,
+        method: "ping".into(),
+        args: vec![],
+    }));
 }
 
 /// Server code can disconnect a client: it leaves everything at once, its
