@@ -182,6 +182,8 @@ fn engine() -> Engine {
     let config = EngineConfig {
         default_linger_ms: LINGER_MS,
         persist_interval_ms: 100,
+        // Short, so that some locks expire between the sim's own unlocks.
+        max_lock_ms: 150,
         ..EngineConfig::default()
     };
     let mut engine = Engine::new(config, Rooms { calls: 0 });
@@ -354,6 +356,16 @@ struct Sim {
     store: BTreeMap<SoKey, Snapshot>,
     batches: Vec<SoKey>,
     acquired: Vec<SoKey>,
+    /// SOs the server locked (the engine may have dropped a lock since: it
+    /// expired, or its SO was destroyed).
+    locked: Vec<SoKey>,
+    /// Locks taken.
+    locks: usize,
+    /// Client messages delivered to a locked SO: held by the engine, so not
+    /// answered yet (the client waits before it USEs that SO again).
+    held: BTreeSet<(u64, SoKey)>,
+    /// Client messages delivered while their SO was locked.
+    held_messages: usize,
     checks: usize,
     /// The hooks seen panicking.
     panicked: BTreeSet<&'static str>,
@@ -372,6 +384,10 @@ impl Sim {
             store: BTreeMap::new(),
             batches: Vec::new(),
             acquired: Vec::new(),
+            locked: Vec::new(),
+            locks: 0,
+            held: BTreeSet::new(),
+            held_messages: 0,
             checks: 0,
             panicked: BTreeSet::new(),
             rejected: BTreeSet::new(),
@@ -405,6 +421,7 @@ impl Sim {
         let id = ClientId(client);
         if self.clients[&client].scope.is_some() {
             self.clients.insert(client, ClientModel::default());
+            self.held.retain(|(c, _)| *c != client);
             self.apply(Input::ClientLeft { client: id }).unwrap();
         } else {
             let scope = *self.rng.pick(&SCOPES);
@@ -473,7 +490,11 @@ impl Sim {
         // A client (re)connects an SO only once its earlier requests for it
         // were answered; otherwise a stale USE reply could not be told from
         // the fresh one.
-        let busy = model.inflight.iter().any(|m| m.name == name);
+        let held = model.scope.is_some_and(|scope| {
+            let so = SoKey::new(ScopePath::new(scope).unwrap(), name);
+            self.held.contains(&(client, so))
+        });
+        let busy = held || model.inflight.iter().any(|m| m.name == name);
         let mut events = Vec::new();
         if !open || rng.chance(5) {
             if busy {
@@ -537,12 +558,25 @@ impl Sim {
             let client = 1 + self.rng.next() % CLIENTS;
             let next = self.clients.get_mut(&client).unwrap().inflight.pop_front();
             if let Some(message) = next {
+                self.note_held(client, &message);
                 self.apply(Input::SharedObject {
                     client: ClientId(client),
                     message,
                 })
                 .unwrap();
             }
+        }
+    }
+
+    /// Records a message the engine will hold because its SO is locked.
+    fn note_held(&mut self, client: u64, message: &SharedObjectMessage) {
+        let Some(scope) = self.clients[&client].scope else {
+            return;
+        };
+        let so = SoKey::new(ScopePath::new(scope).unwrap(), message.name.as_str());
+        if self.locked.contains(&so) {
+            self.held.insert((client, so));
+            self.held_messages += 1;
         }
     }
 
@@ -567,7 +601,7 @@ impl Sim {
             .filter(|(_, m)| m.scope.is_some())
             .map(|(c, _)| *c)
             .collect();
-        let result = match self.rng.below(13) {
+        let result = match self.rng.below(16) {
             12 if !connected.is_empty() => {
                 let client = ClientId(*self.rng.pick(&connected));
                 server.disconnect(client, "kicked")
@@ -590,6 +624,19 @@ impl Sim {
                 self.acquired.push(so.clone());
                 server.acquire(&so)
             }
+            13 | 14 if !self.locked.contains(&so) => {
+                self.locked.push(so.clone());
+                self.locks += 1;
+                server.lock(&so)
+            }
+            13..=15 => match self.locked.pop() {
+                // Gone or expired meanwhile: nothing to unlock.
+                Some(l) => {
+                    self.held.retain(|(_, so)| *so != l);
+                    server.unlock(&l).or(Ok(()))
+                }
+                None => Ok(()),
+            },
             _ => match self.acquired.pop() {
                 Some(a) => server.release(&a).or(Ok(())),
                 None => Ok(()),
@@ -620,7 +667,13 @@ impl Sim {
                 }
                 Output::Disconnect { client, .. } => {
                     self.clients.insert(client.0, ClientModel::default());
+                    self.held.retain(|(c, _)| *c != client.0);
                     kicked.push(*client);
+                }
+                // The engine let the lock go: what it held was applied.
+                Output::LockExpired { so } | Output::SoDestroyed { so } => {
+                    self.locked.retain(|l| l != so);
+                    self.held.retain(|(_, h)| h != so);
                 }
                 Output::ConnectRejected { client, .. } => {
                     self.rejected.insert(*client);
@@ -670,6 +723,11 @@ impl Sim {
         for so in self.batches.drain(..) {
             let _ = server.end_update(&so);
         }
+        // Unlocking replays the held client messages.
+        for so in self.locked.drain(..) {
+            let _ = server.unlock(&so);
+        }
+        self.held.clear();
         self.absorb(out);
         for client in 1..=CLIENTS {
             while let Some(message) = self.clients.get_mut(&client).unwrap().inflight.pop_front() {
@@ -759,9 +817,12 @@ impl Sim {
 fn simulation_keeps_every_view_in_sync() {
     let mut seen = BTreeMap::<&str, usize>::new();
     let mut panicked = BTreeSet::new();
+    let mut held = 0;
     for seed in 1..=12 {
         let sim = Sim::run(seed, 3000);
         assert!(sim.checks >= 20);
+        assert!(sim.locks >= 10, "locks: {}", sim.locks);
+        held += sim.held_messages;
         assert!(sim.engine.hook_panics() >= sim.panicked.len() as u64);
         panicked.extend(sim.panicked.iter().copied());
         for o in &sim.transcript {
@@ -787,11 +848,13 @@ fn simulation_keeps_every_view_in_sync() {
                 Output::DeletePersisted { .. } => "delete persisted",
                 Output::SoDestroyed { .. } => "so destroyed",
                 Output::ScopeStopped { .. } => "scope stopped",
+                Output::LockExpired { .. } => "lock expired",
                 _ => "other",
             };
             *seen.entry(what).or_default() += 1;
         }
     }
+    assert!(held >= 100, "client messages held by locks: {held}");
     // The random walk reaches every interesting path, often.
     for what in [
         "refused write",
@@ -803,6 +866,7 @@ fn simulation_keeps_every_view_in_sync() {
         "delete persisted",
         "so destroyed",
         "scope stopped",
+        "lock expired",
     ] {
         assert!(
             seen.get(what).copied().unwrap_or(0) >= 10,
