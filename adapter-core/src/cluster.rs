@@ -297,10 +297,10 @@ impl RedisLink {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
     /// An entry of a watched SO's update stream, for
-    /// [`Node::handle_entry`](so_cluster::Node::handle_entry).
+    /// [`so_cluster::Node::handle_entry`].
     Entry(StreamEntry),
     /// A message of this process's inbox, for
-    /// [`Node::handle_inbox`](so_cluster::Node::handle_inbox).
+    /// [`so_cluster::Node::handle_inbox`].
     Inbox(InboxMsg),
 }
 

@@ -12,9 +12,13 @@
 //!   event loop ([`Runtime::block_on`]), so application hooks need not be
 //!   `Sync`. It takes inputs from one queue (while the queue is full,
 //!   connections stop reading requests: a flood slows the flooding readers
-//!   down) and pushes what each client must receive into that client's
-//!   [`so_engine::server::OutboundQueue`]. Store writes run on
-//!   the blocking pool, one batch at a time.
+//!   down) and, once per delivery tick, hands each client its share
+//!   ([`so_engine::server::Handover`]) into that client's
+//!   [`so_engine::server::OutboundQueue`], under one lock, with one
+//!   wake-up. The path itself (what is delivered, grouped and coalesced)
+//!   is [`so_engine::server`]'s, sans-IO; this crate only locks, pushes
+//!   and wakes. Store writes run on the blocking pool, one batch at a
+//!   time.
 //! * **Each connection** is one task on the runtime's workers: it owns
 //!   the socket, the `rtmp_proto` `Connection` (so decoding and encoding
 //!   spread over every core), the [`so_engine::server::ClientLink`]

@@ -4,7 +4,8 @@
 //! a takeover after the owner stops renewing.
 //!
 //! Without `redis-server` on the PATH the tests print one line and skip;
-//! with `RTMP_SO_REQUIRE_INTEROP=1` (as `.ci/run` sets it) they fail.
+//! with `RTMP_SO_REQUIRE_INTEROP=1` (as `.ci/run` sets it) they fail
+//! (`rtmp-proto/tests/common/interop.rs`).
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -17,6 +18,10 @@ use so_cluster::{
     Applied, ApplyOp, ClusterConfig, Command, Event, Node, NodeId, Outcome, Reply, Role, SoId,
     StoredState, StreamPos, Token, Update, UpdateBody, WriteRef,
 };
+
+#[allow(dead_code)]
+#[path = "../../rtmp-proto/tests/common/interop.rs"]
+mod interop;
 
 struct RedisServer {
     child: Child,
@@ -38,25 +43,15 @@ fn free_port() -> u16 {
 /// A fresh `redis-server` on a loopback port, or `None` (after saying why)
 /// when the calling test should skip.
 fn redis_server() -> Option<RedisServer> {
+    let program = interop::redis_server()?;
     let port = free_port();
-    let spawned = Process::new("redis-server")
+    let child = Process::new(program)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn();
-    let child = match spawned {
-        Ok(child) => child,
-        Err(e) => {
-            let why = format!("redis-server not runnable ({e}): apt-get install redis-server");
-            assert!(
-                std::env::var("RTMP_SO_REQUIRE_INTEROP").as_deref() != Ok("1"),
-                "{why}"
-            );
-            eprintln!("skipped: {why}");
-            return None;
-        }
-    };
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} ran a moment ago, now: {e}"));
     let server = RedisServer {
         child,
         url: format!("redis://127.0.0.1:{port}/"),

@@ -489,6 +489,47 @@ fn ping_requests_are_answered_and_silence_times_out() {
     assert!(pair.server.is_closed());
 }
 
+#[test]
+fn a_message_whose_chunks_stop_arriving_times_out() {
+    let config = Arc::new(Config {
+        ping_interval: Some(Duration::from_secs(1)),
+        idle_timeout: Some(Duration::from_secs(10)),
+        partial_message_timeout: Some(Duration::from_secs(2)),
+        ..Config::default()
+    });
+    let mut pair = Pair::new(start(), 13, Network::default(), config.clone(), config);
+    pair.establish("app", Encoding::Amf0);
+    // The first 4096-byte chunk (the client's chunk size) of a 100 kB data
+    // message on chunk stream 20, then more chunks of it (fmt 3).
+    let mut first = vec![0x14, 0, 0, 0, 0x01, 0x86, 0xA0, 18, 0, 0, 0, 0];
+    first.extend_from_slice(&[5; 4096]);
+    let mut next = vec![0xC0 | 20];
+    next.extend_from_slice(&[5; 4096]);
+    let now = pair.now;
+    pair.server.handle_input(now, &first).unwrap();
+    assert_eq!(
+        pair.server.poll_timeout(),
+        Some(now + Duration::from_secs(1))
+    );
+    // A chunk a second: it progresses, no timeout.
+    for _ in 0..3 {
+        pair.advance(Duration::from_secs(1));
+        let now = pair.now;
+        pair.server.handle_input(now, &next).unwrap();
+    }
+    let stalled_at = pair.now;
+    // Then nothing more of it; pings and their answers go on meanwhile.
+    pair.advance(Duration::from_millis(1500));
+    assert!(pair.server.is_connected());
+    assert!(pair.server.poll_timeout() <= Some(stalled_at + Duration::from_secs(2)));
+    pair.advance(Duration::from_secs(1));
+    assert!(pair.server.is_closed());
+    assert!(pair.take_server_events().iter().any(|e| matches!(
+        e,
+        Event::Closed(CloseReason::Error(error)) if error.to_string().contains("the rest of a message")
+    )));
+}
+
 /// The scenario behind the split-invariance test: connect, SO traffic both
 /// ways and calls, with the transcript of everything both sides reported.
 fn scenario(seed: u64, max_segment: usize) -> Vec<String> {

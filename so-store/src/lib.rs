@@ -212,18 +212,17 @@ impl Store for SqliteStore {
         let sql = |e| backend(OpenError::sql("read", &path, e));
         let tx = conn.transaction().map_err(sql)?;
         let (report, bad) = read_rows(&tx, &path)?;
-        for (scope, name, reason) in &bad {
+        for (rowid, reason) in &bad {
             tx.execute(
                 "INSERT OR REPLACE INTO unreadable_shared_objects
                      (scope, name, version, data, reason)
-                 SELECT scope, name, version, data, ?3 FROM shared_objects
-                 WHERE scope = ?1 AND name = ?2",
-                params![scope, name, reason],
+                 SELECT scope, name, version, data, ?2 FROM shared_objects WHERE rowid = ?1",
+                params![rowid, reason],
             )
             .map_err(sql)?;
             tx.execute(
-                "DELETE FROM shared_objects WHERE scope = ?1 AND name = ?2",
-                params![scope, name],
+                "DELETE FROM shared_objects WHERE rowid = ?1",
+                params![rowid],
             )
             .map_err(sql)?;
         }
@@ -293,11 +292,8 @@ pub fn inspect(dir: &Path) -> Result<LoadReport, OpenError> {
         .map_err(|e| OpenError::sql("read", &path, e))?;
     let rows = unreadable
         .query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-            ))
+            let text = |i| text(row.get_ref(i).ok()).unwrap_or_else(|lossy| lossy);
+            Ok((text(0), text(1), text(2)))
         })
         .map_err(|e| OpenError::sql("read", &path, e))?;
     for row in rows {
@@ -326,39 +322,31 @@ fn upsert(conn: &Connection, so: &SoKey, snapshot: &Snapshot) -> rusqlite::Resul
     Ok(())
 }
 
-/// A row to set aside: (scope, name, reason).
-type BadRow = (String, String, String);
+/// A row to set aside: its rowid (its key may not be text) and why.
+type BadRow = (i64, String);
 
 /// Reads every row: the usable ones as snapshots, the others as set-aside
-/// entries, also returned as (scope, name, reason) for moving them.
+/// entries, also returned by rowid for moving them.
 fn read_rows(conn: &Connection, path: &Path) -> Result<(LoadReport, Vec<BadRow>), StoreError> {
     let sql = |e| backend(OpenError::sql("read", path, e));
     let mut statement = conn
-        .prepare("SELECT scope, name, version, data FROM shared_objects ORDER BY scope, name")
+        .prepare(
+            "SELECT scope, name, version, data, rowid FROM shared_objects ORDER BY scope, name",
+        )
         .map_err(sql)?;
     let mut rows = statement.query([]).map_err(sql)?;
     let mut report = LoadReport::default();
     let mut bad = Vec::new();
     while let Some(row) = rows.next().map_err(sql)? {
-        // Text that is not UTF-8 (only a hand-edited database has it)
-        // comes back lossily, to name the row.
-        let text = |i| match row.get_ref(i) {
-            Ok(value) => match value.as_str() {
-                Ok(text) => Ok(text.to_owned()),
-                Err(_) => Err(value
-                    .as_bytes()
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .unwrap_or_default()),
-            },
-            Err(_) => Err(String::new()),
-        };
+        let rowid: i64 = row.get(4).map_err(sql)?;
+        let text = |i| text(row.get_ref(i).ok());
         let (scope, name) = match (text(0), text(1)) {
             (Ok(scope), Ok(name)) => (scope, name),
             (scope, name) => {
                 let (scope, name) = (scope.unwrap_or_else(|s| s), name.unwrap_or_else(|n| n));
                 let reason = "scope or name is not UTF-8 text".to_owned();
                 report.set_aside.push(set_aside(&scope, &name, &reason));
-                bad.push((scope, name, reason));
+                bad.push((rowid, reason));
                 continue;
             }
         };
@@ -368,12 +356,25 @@ fn read_rows(conn: &Connection, path: &Path) -> Result<(LoadReport, Vec<BadRow>)
             Ok((so, snapshot)) => report.snapshots.push((so, snapshot)),
             Err(reason) => {
                 report.set_aside.push(set_aside(&scope, &name, &reason));
-                bad.push((scope, name, reason));
+                bad.push((rowid, reason));
             }
         }
     }
     report.snapshots.sort_by(|a, b| a.0.cmp(&b.0));
     Ok((report, bad))
+}
+
+/// A text column's value; `Err` with the text read lossily when it is not
+/// UTF-8 text (only a hand-edited database has such keys), to name the row.
+fn text(value: Option<rusqlite::types::ValueRef<'_>>) -> Result<String, String> {
+    let value = value.ok_or_else(String::new)?;
+    match value.as_str() {
+        Ok(text) => Ok(text.to_owned()),
+        Err(_) => Err(value
+            .as_bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()),
+    }
 }
 
 /// Decodes one row's data and checks it belongs to the row.

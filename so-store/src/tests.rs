@@ -227,6 +227,12 @@ fn an_undecodable_row_is_skipped_and_named() {
         [],
     )
     .unwrap();
+    // A key that is not text at all (only a hand-edited database has one).
+    conn.execute(
+        "INSERT INTO shared_objects (scope, name, version, data) VALUES ('app', x'ff', 1, x'00')",
+        [],
+    )
+    .unwrap();
     // Another SO's data under this row's key.
     conn.execute(
         "UPDATE shared_objects SET data = (SELECT data FROM shared_objects WHERE name = 'good')
@@ -238,25 +244,26 @@ fn an_undecodable_row_is_skipped_and_named() {
 
     let inspected = inspect(&dir.0).unwrap();
     assert_eq!(inspected.snapshots.len(), 1);
-    assert_eq!(inspected.set_aside.len(), 2);
+    assert_eq!(inspected.set_aside.len(), 3);
     assert!(inspected.set_aside.iter().all(|e| e.moved_to.is_none()));
 
     let mut store = SqliteStore::new(&dir.0);
     let report = store.load_all().unwrap();
     assert_eq!(report.snapshots, vec![(good, snap(2, &[("a", 1.into())]))]);
     let text: Vec<_> = report.set_aside.iter().map(ToString::to_string).collect();
-    assert_eq!(text.len(), 2, "{text:?}");
+    assert_eq!(text.len(), 3, "{text:?}");
     assert!(text[0].contains(r#"scope "app", SO "wrong""#), "{text:?}");
     assert!(text[0].contains("belongs to app:good"), "{text:?}");
+    assert!(text[1].contains("not UTF-8"), "{text:?}");
     assert!(
-        text[1].contains(r#"scope "app/room", SO "bad""#),
+        text[2].contains(r#"scope "app/room", SO "bad""#),
         "{text:?}"
     );
     // Moved aside: the next load is clean, the inspection still shows them.
     drop(store);
     assert_eq!(loaded(&dir).len(), 1);
     let inspected = inspect(&dir.0).unwrap();
-    assert_eq!(inspected.set_aside.len(), 2);
+    assert_eq!(inspected.set_aside.len(), 3);
 }
 
 /// The tool's read-only view sees the last committed flush while the

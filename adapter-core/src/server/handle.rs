@@ -103,10 +103,10 @@ pub struct ClientSummary {
 }
 
 /// Server code's handle on a server: cheap to clone, `Send + Sync`,
-/// obtained before the server runs ([`Server::handle`](crate::Server::handle))
-/// and usable while it runs, from any task or thread. Every method runs
-/// one job on the engine thread and returns its own result: the engine's
-/// error ([`ServerError`]) or [`ServerError::ServerGone`] once the server
+/// obtained before the server runs (`Server::handle`) and usable while it
+/// runs, from any task or thread. Every method runs one job on the engine
+/// thread and returns its own result: the engine's error
+/// ([`ServerError`]) or [`ServerError::ServerGone`] once the server
 /// stopped. Changes go through the same path as clients' (listeners see
 /// them, subscribers get them, persistent SOs save them), bypassing
 /// security, which guards clients.

@@ -184,10 +184,10 @@ impl<R: Runtime> ServerBuilder<R> {
     }
 
     /// Authorizes every `connect` with `check`, which gets what the client
-    /// said ([`ConnectInfo`](so_engine::ConnectInfo): peer address, scope,
-    /// tcUrl, pageUrl, swfUrl, flashVer, encoding, extra arguments) and
-    /// answers, asynchronously, the client's attributes (hooks read them
-    /// with [`View::client_attributes`](so_engine::View::client_attributes))
+    /// said ([`so_engine::ConnectInfo`]: peer address, scope, tcUrl,
+    /// pageUrl, swfUrl, flashVer, encoding, extra arguments) and answers,
+    /// asynchronously, the client's attributes (hooks read them with
+    /// [`so_engine::View::client_attributes`])
     /// or a rejection's description. It runs on the connection's task, off
     /// the engine thread, before the engine hears of the client, within
     /// [`Config::authorize_timeout`].

@@ -10,12 +10,13 @@
 //! environment `target/interop-venv` is created, and its packages
 //! installed from PyPI, when they are missing.
 //!
-//! `RTMP_SO_INTEROP_PRETEND_MISSING=tshark,librtmp,python3-venv` treats
-//! those as missing, to check the skip and the failure on a machine that
-//! has them.
+//! `RTMP_SO_INTEROP_PRETEND_MISSING=tshark,librtmp,python3-venv,redis-server`
+//! treats those as missing, to check the skip and the failure on a machine
+//! that has them.
 //!
-//! Shared by `rtmp-proto/tests/interop_py3amf.rs` and
-//! `adapter-tokio/tests/interop.rs` (included with `#[path]`).
+//! Shared by `rtmp-proto/tests/interop_py3amf.rs`,
+//! `adapter-tokio/tests/interop.rs` and `adapter-core/tests/cluster_redis.rs`
+//! (included with `#[path]`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -83,6 +84,20 @@ pub(crate) fn tshark() -> Option<&'static str> {
             Ok("tshark")
         } else {
             Err(Missing::packages(&["tshark"]))
+        }
+    });
+    usable(found, &SAID).copied()
+}
+
+/// `redis-server`, or `None` when the calling test should skip.
+pub(crate) fn redis_server() -> Option<&'static str> {
+    static FOUND: OnceLock<Result<&'static str, Missing>> = OnceLock::new();
+    static SAID: Once = Once::new();
+    let found = FOUND.get_or_init(|| {
+        if !pretending("redis-server") && runs(Command::new("redis-server").arg("--version")) {
+            Ok("redis-server")
+        } else {
+            Err(Missing::packages(&["redis-server"]))
         }
     });
     usable(found, &SAID).copied()

@@ -70,6 +70,9 @@ pub(crate) struct Host {
     /// Writes this process's authoritative copy found already in place
     /// (applied again after an outage, their value was there).
     pub(crate) in_place: BTreeSet<WriteRef>,
+    /// Writes this process's authoritative copy answered without an update
+    /// (refused, or nothing to change).
+    pub(crate) no_update: BTreeSet<WriteRef>,
 }
 
 impl Host {
@@ -132,9 +135,11 @@ impl Host {
                 };
                 if let (ApplyOp::Write { write, .. }, Applied::NoUpdate { answer }) =
                     (&op, &applied)
-                    && answer.as_ref() == b"same"
                 {
-                    self.in_place.insert(*write);
+                    self.no_update.insert(*write);
+                    if answer.as_ref() == b"same" {
+                        self.in_place.insert(*write);
+                    }
                 }
                 let line = format!("apply {so} {op:?} -> {applied:?}");
                 node.handle_applied(now, applied);

@@ -466,10 +466,12 @@ mod tests {
         assert!(stats.updates > 0, "{report}");
         assert!(stats.deliveries > 0, "{report}");
         // Every update reaches the 5 other clients, give or take the
-        // ones in flight at the window's edges.
+        // ones in flight at the window's edges, unless the server coalesced
+        // it away for a client that had not yet taken the one before (as
+        // it does on a loaded machine): those show as skipped.
         let expected = stats.updates * 5;
         assert!(
-            stats.deliveries + 50 >= expected && stats.deliveries <= expected + 50,
+            stats.deliveries + stats.skipped + 50 >= expected && stats.deliveries <= expected + 50,
             "{report}"
         );
         assert_eq!(stats.latency.len(), stats.deliveries);
