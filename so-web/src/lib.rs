@@ -12,6 +12,8 @@
 //!
 //! No runtime, no I/O, no clock: the caller passes the time in.
 
+#![warn(missing_docs)]
+
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
