@@ -248,8 +248,15 @@ impl Capture {
         let probe_to = sink.local_addr().expect("its address");
         let probe = UdpSocket::bind("127.0.0.1:0").await.expect("a UDP port");
         let filter = format!("tcp port {port} or udp port {}", probe_to.port());
+        // Ephemeral ports can be registered to a dissector (tshark then
+        // names that protocol instead of UDP and prints no `Len=`): the
+        // probes' ports are decoded as plain data.
+        let from = probe.local_addr().expect("its address").port();
+        let as_data = |port: u16| format!("udp.port=={port},data");
         let mut child = tokio::process::Command::new(tshark)
-            .args(["-i", "lo", "-f", &filter, "-P", "-l", "-w"])
+            .args(["-i", "lo", "-f", &filter])
+            .args(["-d", &as_data(probe_to.port()), "-d", &as_data(from)])
+            .args(["-P", "-l", "-w"])
             .arg(file)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
