@@ -5,7 +5,7 @@
 //! connect hooks to the disconnect hooks.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use core::net::SocketAddr;
 
 use rtmp_proto::amf::{Encoding, Value};
 
