@@ -4,8 +4,8 @@
 //! [`View::client_attributes`](crate::View::client_attributes), from the
 //! connect hooks to the disconnect hooks.
 
-use std::collections::BTreeMap;
 use core::net::SocketAddr;
+use std::collections::BTreeMap;
 
 use rtmp_proto::amf::{Encoding, Value};
 
