@@ -209,19 +209,6 @@ impl Engine {
         self.panics
     }
 
-    /// The old name of [`Engine::handle_input`].
-    // Kept only until the store's tests, which move to their own crate,
-    // use the new name; nothing else calls it.
-    #[doc(hidden)]
-    pub fn apply(
-        &mut self,
-        now: Tick,
-        input: Input,
-        out: &mut Vec<Output>,
-    ) -> Result<(), EngineMisuse> {
-        self.handle_input(now, input, out)
-    }
-
     /// The server-side API outside hooks, at time `now` (see [`ServerSession`]).
     pub fn server<'e>(&'e mut self, now: Tick, out: &'e mut Vec<Output>) -> ServerSession<'e> {
         ServerSession {

@@ -103,10 +103,10 @@ fn run_engine(store: &mut dyn Store, ops: Vec<ServerOp>) -> Engine {
     let mut report = store.load_all().unwrap();
     assert!(report.set_aside.is_empty());
     for input in report.take_restore_inputs() {
-        engine.apply(Tick::ZERO, input, &mut out).unwrap();
+        engine.handle_input(Tick::ZERO, input, &mut out).unwrap();
     }
     engine
-        .apply(
+        .handle_input(
             Tick::ZERO,
             Input::ClientConnected {
                 client: ClientId(1),
@@ -120,7 +120,9 @@ fn run_engine(store: &mut dyn Store, ops: Vec<ServerOp>) -> Engine {
     let mut write_behind = WriteBehind::new(Duration::from_millis(100));
     for (i, op) in ops.into_iter().enumerate() {
         let now = Tick(i as u64 * 10);
-        engine.apply(now, Input::Server(op), &mut out).unwrap();
+        engine
+            .handle_input(now, Input::Server(op), &mut out)
+            .unwrap();
         for output in out.drain(..) {
             write_behind.offer(output, now);
         }
@@ -129,7 +131,7 @@ fn run_engine(store: &mut dyn Store, ops: Vec<ServerOp>) -> Engine {
         }
     }
     let end = Tick(100_000);
-    engine.apply(end, Input::Shutdown, &mut out).unwrap();
+    engine.handle_input(end, Input::Shutdown, &mut out).unwrap();
     for output in out.drain(..) {
         write_behind.offer(output, end);
     }

@@ -64,7 +64,7 @@ pub(crate) struct Plan {
 }
 
 /// Where the run is; the coordinator moves it forward.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Phase {
     /// Connecting and subscribing.
     Setup,
@@ -76,11 +76,58 @@ pub(crate) enum Phase {
         /// The end of the run.
         until: Instant,
     },
+    /// Writing is over and every writer reported its last update (or
+    /// the wait for them timed out): each client reads on until it holds
+    /// every writer's last value at the SO's last version, or `until`.
+    Settle {
+        /// The state every client must end at.
+        finals: Arc<Finals>,
+        /// When the clients give up.
+        until: Instant,
+    },
     /// Give up (a client failed its setup, or setup took too long).
     Abort,
 }
 
-/// The coordinator's side: the phase, and how many clients are ready.
+/// What every client must hold at the end: each writer's last `seq` (the
+/// value of its key) and the SO's last version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Finals {
+    /// Per writer, its last acknowledged `seq` (0: wrote nothing; `None`:
+    /// did not report in time).
+    pub(crate) seqs: Vec<Option<u64>>,
+    /// The highest version a writer saw after its last acknowledgement:
+    /// the version of the SO's last update.
+    pub(crate) version: u32,
+}
+
+impl Finals {
+    /// No writer reported yet.
+    pub(crate) fn new(writers: usize) -> Self {
+        Self {
+            seqs: vec![None; writers],
+            version: 0,
+        }
+    }
+
+    /// Whether every writer reported.
+    pub(crate) fn complete(&self) -> bool {
+        self.seqs.iter().all(Option::is_some)
+    }
+
+    /// Whether a client that saw `last_seq` of each writer (its own key
+    /// excepted: a writer gets SUCCESS, not CHANGE) and `version` last
+    /// holds the final state.
+    pub(crate) fn reached(&self, me: Option<usize>, last_seq: &[u64], version: u32) -> bool {
+        version == self.version
+            && self.seqs.iter().enumerate().all(|(w, seq)| {
+                Some(w) == me || seq.is_none_or(|s| last_seq.get(w).copied().unwrap_or(0) == s)
+            })
+    }
+}
+
+/// The coordinator's side: the phase, how many clients are ready, and
+/// what the writers wrote last.
 #[derive(Debug)]
 pub(crate) struct Control {
     phase: watch::Sender<Phase>,
@@ -97,6 +144,8 @@ pub(crate) struct Progress {
     pub(crate) failed: usize,
     /// Why the first one failed.
     pub(crate) first_error: Option<String>,
+    /// What the writers reported once their last write was acknowledged.
+    pub(crate) finals: Option<Finals>,
 }
 
 impl Control {
@@ -130,6 +179,39 @@ impl Control {
         }
     }
 
+    /// Blocks until every one of `writers` reported its last update, or
+    /// `deadline`; returns what they reported.
+    pub(crate) fn wait_finals(&self, writers: usize, deadline: Instant) -> Finals {
+        let mut progress = self.progress.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let finals = progress
+                .finals
+                .get_or_insert_with(|| Finals::new(writers))
+                .clone();
+            let now = Instant::now();
+            if finals.complete() || now >= deadline {
+                return finals;
+            }
+            progress = self
+                .changed
+                .wait_timeout(progress, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Writer `index` wrote its last update, `seq`; it saw `version` after
+    /// the acknowledgement.
+    fn report_final(&self, writers: usize, index: usize, seq: u64, version: u32) {
+        self.update(|p| {
+            let finals = p.finals.get_or_insert_with(|| Finals::new(writers));
+            if let Some(slot) = finals.seqs.get_mut(index) {
+                *slot = Some(seq);
+            }
+            finals.version = finals.version.max(version);
+        });
+    }
+
     fn update(&self, change: impl FnOnce(&mut Progress)) {
         change(&mut self.progress.lock().unwrap_or_else(PoisonError::into_inner));
         self.changed.notify_all();
@@ -161,6 +243,13 @@ pub(crate) struct Stats {
     pub(crate) refusals: u64,
     /// The first STATUS error's code.
     pub(crate) first_refusal: Option<String>,
+    /// Clients that ended holding every writer's last value at the SO's
+    /// last version.
+    pub(crate) converged: u64,
+    /// Clients that did not by the end of the settling time.
+    pub(crate) diverged: u64,
+    /// What the first of those held instead.
+    pub(crate) first_divergence: Option<String>,
     /// Clients that failed after their setup.
     pub(crate) errors: u64,
     /// Why the first one failed.
@@ -181,6 +270,9 @@ impl Stats {
             ack_rtt: histogram(),
             refusals: 0,
             first_refusal: None,
+            converged: 0,
+            diverged: 0,
+            first_divergence: None,
             errors: 0,
             first_error: None,
         }
@@ -200,6 +292,9 @@ impl Stats {
         let _ = self.ack_rtt.add(&other.ack_rtt);
         self.refusals += other.refusals;
         self.first_refusal = self.first_refusal.take().or(other.first_refusal);
+        self.converged += other.converged;
+        self.diverged += other.diverged;
+        self.first_divergence = self.first_divergence.take().or(other.first_divergence);
         self.errors += other.errors;
         self.first_error = self.first_error.take().or(other.first_error);
     }
@@ -320,11 +415,32 @@ async fn session(
     let mut stop = pin!(tokio::time::sleep(Duration::from_secs(3600)));
     let mut next_write = pin!(tokio::time::sleep(Duration::from_secs(3600)));
     let mut write_armed = false;
+    // After the run: writing is over, the client waits for the finals.
+    let mut settling = false;
+    let mut reported = false;
+    let mut finals: Option<Arc<Finals>> = None;
     loop {
         if me.subscribed && !*ready {
             *ready = true;
             drop(permit.take());
             thread.control.update(|p| p.ready += 1);
+        }
+        if settling
+            && !reported
+            && let Some(w) = &me.writer
+            && w.in_flight.is_empty()
+        {
+            reported = true;
+            let seq = w.next_seq - 1;
+            thread
+                .control
+                .report_final(plan.writers, index, seq, me.version);
+        }
+        if let Some(f) = &finals
+            && f.reached(me.writer.as_ref().map(|_| index), &me.last_seq, me.version)
+        {
+            thread.stats.borrow_mut().converged += 1;
+            return Ok(());
         }
         let due = match me.writer {
             Some(_) => me.write_due(Instant::now())?,
@@ -349,11 +465,12 @@ async fn session(
                 Err(e) => return Err(format!("write failed: {e}")),
             },
             () = &mut next_write, if write_armed => write_armed = false,
-            changed = phase.changed(), if !running => {
+            changed = phase.changed(), if !running || settling => {
                 if changed.is_err() {
                     return Ok(()); // the coordinator is gone
                 }
-                match *phase.borrow_and_update() {
+                let now = phase.borrow_and_update().clone();
+                match now {
                     Phase::Setup => {}
                     Phase::Abort => return Ok(()),
                     Phase::Run { count_from, until } => {
@@ -363,9 +480,31 @@ async fn session(
                             w.start(Instant::now(), index, plan);
                         }
                     }
+                    Phase::Settle { finals: f, until } => {
+                        finals = Some(f);
+                        stop.as_mut().reset(until.into());
+                    }
                 }
             }
-            () = &mut stop, if running => return Ok(()),
+            () = &mut stop, if running && (!settling || finals.is_some()) => {
+                // The server writes without end: there is no last value.
+                if plan.server_writes {
+                    return Ok(());
+                }
+                let Some(f) = &finals else {
+                    settling = true;
+                    continue;
+                };
+                let mut stats = thread.stats.borrow_mut();
+                stats.diverged += 1;
+                stats.first_divergence.get_or_insert_with(|| {
+                    format!(
+                        "client {index} holds seqs {:?} at version {}, not {:?} at {}",
+                        me.last_seq, me.version, f.seqs, f.version
+                    )
+                });
+                return Ok(());
+            }
         }
     }
 }
@@ -642,6 +781,28 @@ mod tests {
         assert_eq!(writer_index("w2", 2), None);
         assert_eq!(writer_index("x1", 2), None);
         assert_eq!(writer_index("w", 2), None);
+    }
+
+    #[test]
+    fn finals_are_reached_at_every_other_writers_last_seq_and_the_version() {
+        let finals = Finals {
+            seqs: vec![Some(7), Some(0), Some(3)],
+            version: 40,
+        };
+        assert!(finals.complete());
+        assert!(finals.reached(None, &[7, 0, 3], 40));
+        assert!(!finals.reached(None, &[7, 0, 3], 39), "an older version");
+        assert!(!finals.reached(None, &[6, 0, 3], 40), "an older value");
+        // A writer gets no CHANGE of its own key.
+        assert!(finals.reached(Some(0), &[0, 0, 3], 40));
+        assert!(!finals.reached(Some(1), &[0, 0, 3], 40));
+        // A writer that did not report is not waited for.
+        let partial = Finals {
+            seqs: vec![Some(7), None],
+            version: 40,
+        };
+        assert!(!partial.complete());
+        assert!(partial.reached(None, &[7, 0], 40));
     }
 
     #[test]

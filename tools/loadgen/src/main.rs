@@ -114,6 +114,10 @@ struct Args {
     /// the server.
     #[arg(long, default_value_t = 0)]
     floor_gap_us: u64,
+    /// Seconds allowed, after the run, for the writers' last updates to be
+    /// acknowledged and then for every client to reach the final state.
+    #[arg(long, default_value_t = 30.0)]
+    settle_timeout: f64,
     /// Seconds allowed for connecting and subscribing every client.
     #[arg(long, default_value_t = 60.0)]
     setup_timeout: f64,
@@ -138,6 +142,7 @@ struct Options {
     floor_messages: usize,
     floor_gap: Duration,
     setup_timeout: Duration,
+    settle_timeout: Duration,
     server_writes: bool,
 }
 
@@ -197,6 +202,7 @@ impl TryFrom<Args> for Options {
             floor_messages: args.floor_messages,
             floor_gap: Duration::from_micros(args.floor_gap_us),
             setup_timeout: seconds("setup-timeout", args.setup_timeout, 1.0)?,
+            settle_timeout: seconds("settle-timeout", args.settle_timeout, 0.1)?,
             server_writes: args.server_writes,
         })
     }
@@ -297,8 +303,23 @@ fn run_clients(options: &Options, url: &str, report: &mut Report) -> Result<(), 
     sleep_until(until);
     let server_after = options.server_pid.and_then(sys::cpu_sample);
     let me_after = sys::cpu_sample(std::process::id());
+    // Convergence: once the writers' last updates are acknowledged, every
+    // client must end at each writer's last value and the SO's last
+    // version, however much was coalesced on the way.
+    if !options.server_writes {
+        let settle_from = Instant::now();
+        let finals = control.wait_finals(options.writers, until + options.settle_timeout);
+        control.set_phase(Phase::Settle {
+            finals: Arc::new(finals.clone()),
+            until: Instant::now() + options.settle_timeout,
+        });
+        report.finals = Some(finals);
+        report.stats = join(threads);
+        report.settle = settle_from.elapsed();
+    } else {
+        report.stats = join(threads);
+    }
     report.window = options.duration;
-    report.stats = join(threads);
     report.loadgen_cpu = me_before
         .zip(me_after)
         .map(|(before, after)| after.total.saturating_sub(before.total));
@@ -475,6 +496,10 @@ mod tests {
             "{report}"
         );
         assert_eq!(stats.latency.len(), stats.deliveries);
+        // Whatever was coalesced, every client ends at the same state.
+        assert_eq!((stats.converged, stats.diverged), (6, 0), "{report}");
+        let finals = report.finals.as_ref().expect("checked");
+        assert!(finals.complete() && finals.version > 0, "{report}");
         assert!(stats.acks > 0 && stats.update_bytes > 0 && stats.bytes_in > 0);
         // /proc is Linux's.
         assert_eq!(
@@ -485,7 +510,7 @@ mod tests {
         assert_eq!(report.floor.len(), 2);
         assert!(report.floor.iter().all(|c| c.deliveries == 6 * 16));
         let text = report.to_string();
-        for needle in ["deliveries", "latency", "floor", "ratio"] {
+        for needle in ["deliveries", "latency", "floor", "ratio", "converged"] {
             assert!(text.contains(needle), "{needle} missing from\n{text}");
         }
     }
