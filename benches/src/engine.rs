@@ -86,6 +86,12 @@ impl Server {
     /// returns how many were queued.
     fn handle(&mut self, input: Input) -> usize {
         self.hub.handle_input(self.now, input, &mut self.effects);
+        self.hand_over()
+    }
+
+    /// Splits the gathered deliveries into the clients' queues; returns
+    /// how many were queued.
+    fn hand_over(&mut self) -> usize {
         let mut queued = 0;
         let queues = &mut self.queues;
         self.handover
@@ -128,10 +134,12 @@ impl Server {
 /// the input (untimed), run the measured call, settle (untimed) so that the
 /// next run starts from the same state.
 pub trait Measured {
+    /// What one run consumes.
+    type Input;
     /// The next run's input.
-    fn input(&mut self) -> Input;
+    fn input(&mut self) -> Self::Input;
     /// The measured call; returns how many messages it queued or output.
-    fn run(&mut self, input: Input) -> usize;
+    fn run(&mut self, input: Self::Input) -> usize;
     /// Undoes or takes what the run left (queues drained, a subscription
     /// released); returns the body bytes taken, if that is what it does.
     fn settle(&mut self) -> usize;
@@ -159,6 +167,11 @@ struct Updates {
 
 impl Updates {
     fn new() -> Self {
+        Self::keyed(FIRST, KEY)
+    }
+
+    /// `writer`'s two updates of `key`.
+    fn keyed(writer: ClientId, key: &str) -> Self {
         let mut moved = object10();
         if let Value::Object(object) = &mut moved
             && let Some((_, Value::Number(x))) =
@@ -168,9 +181,9 @@ impl Updates {
         }
         let inputs = [object10(), moved].map(|value| {
             so_message(
-                FIRST,
+                writer,
                 vec![SoEvent::RequestChange {
-                    key: KEY.into(),
+                    key: key.into(),
                     value,
                 }],
             )
@@ -214,6 +227,7 @@ impl Fanout {
 }
 
 impl Measured for Fanout {
+    type Input = Input;
     fn input(&mut self) -> Input {
         self.updates.next()
     }
@@ -286,6 +300,7 @@ impl EngineOnly {
 }
 
 impl Measured for EngineOnly {
+    type Input = Input;
     fn input(&mut self) -> Input {
         self.updates.next()
     }
@@ -298,6 +313,73 @@ impl Measured for EngineOnly {
     fn settle(&mut self) -> usize {
         self.outputs.clear();
         0
+    }
+}
+
+/// B3: [`TICK_WRITERS`] writers, each setting its own key, one update
+/// each per hand-over (a delivery tick of the server), N subscribers. The
+/// connections take their queues after every other hand-over, so half the
+/// updates find the previous CHANGE of their key still queued and replace
+/// it (coalescing). This is the engine thread's share of C1 b8.
+pub struct TickFanout {
+    server: Server,
+    /// Each writer's two updates.
+    updates: Vec<Updates>,
+    ticks: usize,
+}
+
+/// B3's writers (clients 1 to 8) and keys.
+pub const TICK_WRITERS: usize = 8;
+
+impl TickFanout {
+    /// N clients subscribed to the SO, queues empty.
+    pub fn new(subscribers: usize) -> Self {
+        let mut server = Server::new();
+        for client in clients(subscribers) {
+            server.join(client);
+        }
+        server.drain();
+        let updates = (1..=TICK_WRITERS as u64)
+            .map(|w| Updates::keyed(ClientId(w), &format!("w{w}")))
+            .collect();
+        Self {
+            server,
+            updates,
+            ticks: 0,
+        }
+    }
+
+    /// Applies one update of every writer, then hands the deliveries
+    /// over at once; returns how many were queued.
+    #[inline(never)]
+    pub fn tick(&mut self, inputs: Vec<Input>) -> usize {
+        for input in inputs {
+            self.server
+                .hub
+                .handle_input(self.server.now, input, &mut self.server.effects);
+        }
+        self.server.hand_over()
+    }
+}
+
+impl Measured for TickFanout {
+    type Input = Vec<Input>;
+    fn input(&mut self) -> Vec<Input> {
+        self.updates.iter_mut().map(Updates::next).collect()
+    }
+
+    fn run(&mut self, inputs: Vec<Input>) -> usize {
+        self.tick(inputs)
+    }
+
+    /// Empties every queue after every other hand-over.
+    fn settle(&mut self) -> usize {
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(2) {
+            self.server.drain()
+        } else {
+            0
+        }
     }
 }
 
@@ -336,6 +418,7 @@ impl InitialSync {
 }
 
 impl Measured for InitialSync {
+    type Input = Input;
     /// The joiner's USE.
     fn input(&mut self) -> Input {
         so_message(self.joiner, vec![SoEvent::Use])

@@ -17,7 +17,8 @@ use bytes::BytesMut;
 
 use benches::chunk::{self, CHUNK_SIZES, SHAPES};
 use benches::engine::{
-    self, EngineOnly, FANOUT_SUBSCRIBERS, Fanout, InitialSync, Measured, SYNC_SLOTS,
+    self, EngineOnly, FANOUT_SUBSCRIBERS, Fanout, InitialSync, Measured, SYNC_SLOTS, TICK_WRITERS,
+    TickFanout,
 };
 use benches::{amf, session, so_message};
 use rtmp_proto::handshake::ClientStyle;
@@ -100,6 +101,7 @@ fn names() -> Vec<String> {
     for n in FANOUT_SUBSCRIBERS {
         names.push(format!("so_engine/update_fanout/N={n}"));
         names.push(format!("so_engine/update_fanout_engine_only/N={n}"));
+        names.push(format!("so_engine/tick_fanout/N={n}"));
     }
     for k in SYNC_SLOTS {
         names.push(format!("so_engine/initial_sync/K={k}"));
@@ -310,6 +312,15 @@ fn engine_case(case: &str, size: &str) -> Option<Case> {
                 let n: usize = n.parse().ok()?;
                 let pass = measured_pass(EngineOnly::new(n), UPDATES);
                 (UPDATES * n, pass, "benches::engine::EngineOnly::update")
+            }
+            ("tick_fanout", ("N", n)) => {
+                let n: usize = n.parse().ok()?;
+                let pass = measured_pass(TickFanout::new(n), UPDATES);
+                (
+                    UPDATES * TICK_WRITERS * n,
+                    pass,
+                    "benches::engine::TickFanout::tick",
+                )
             }
             ("initial_sync", ("K", k)) => {
                 let pass = measured_pass(InitialSync::new(k.parse().ok()?), JOINS);

@@ -180,3 +180,60 @@ fn a_change_is_dropped_whole_only_when_a_later_one_reaches_all_its_recipients() 
     mark_superseded(&deliveries[1..], &mut superseded);
     assert_eq!(superseded, [false, false, false]);
 }
+
+#[test]
+fn runs_merge_into_client_order_with_the_delivery_order_kept_per_client() {
+    let pairs = |v: &[(u64, usize)]| -> Vec<(ClientId, usize)> {
+        v.iter().map(|&(c, i)| (ClientId(c), i)).collect()
+    };
+    let (mut ends, mut scratch) = (vec![3, 5, 6, 9], Vec::new());
+    let mut order = pairs(&[
+        (1, 0),
+        (4, 0),
+        (9, 0),
+        (2, 1),
+        (4, 1),
+        (4, 2),
+        (1, 3),
+        (4, 3),
+        (5, 3),
+    ]);
+    merge_runs(&mut order, &mut ends, &mut scratch);
+    let mut expected = order.clone();
+    expected.sort_unstable();
+    assert_eq!(order, expected);
+    assert_eq!(
+        order,
+        pairs(&[
+            (1, 0),
+            (1, 3),
+            (2, 1),
+            (4, 0),
+            (4, 1),
+            (4, 2),
+            (4, 3),
+            (5, 3),
+            (9, 0)
+        ])
+    );
+    // Already in order: left as it is.
+    let mut ends = vec![1, 3];
+    let mut order = pairs(&[(1, 0), (2, 1), (3, 1)]);
+    merge_runs(&mut order, &mut ends, &mut scratch);
+    assert_eq!(order, pairs(&[(1, 0), (2, 1), (3, 1)]));
+}
+
+#[test]
+fn recipients_out_of_order_are_still_handed_over_once_per_client_in_order() {
+    let e = Encoding::Amf0;
+    let first = message(1, vec![change("a", 1.0)]);
+    let second = message(2, vec![change("b", 1.0)]);
+    let ids = |ids: &[u64]| -> Vec<ClientId> { ids.iter().copied().map(ClientId).collect() };
+    let mut deliveries = vec![
+        delivery(&first, e, ids(&[3, 1, 2])),
+        delivery(&second, e, ids(&[2, 1])),
+    ];
+    let mut seen = Vec::new();
+    Handover::default().split(&mut deliveries, |to, run| seen.push((to, run.len())));
+    assert_eq!(seen, [(ClientId(1), 2), (ClientId(2), 2), (ClientId(3), 1)]);
+}

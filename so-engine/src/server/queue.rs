@@ -96,6 +96,10 @@ pub struct OutboundQueue {
     /// queue holds [`INDEX_FROM`] entries; below that a scan is cheaper
     /// (a reader that keeps up never pays for a map).
     index: Option<BTreeMap<IndexKey, u64>>,
+    /// Until there is an index: the (key hash, seq) of every live single
+    /// CHANGE, so that a push compares against the pending keys only, not
+    /// against every entry and hole.
+    changes: Vec<(u64, u64)>,
     next_seq: u64,
     live: usize,
     bytes: usize,
@@ -140,6 +144,7 @@ impl OutboundQueue {
             limits,
             entries: VecDeque::new(),
             index: None,
+            changes: Vec::new(),
             next_seq: 0,
             live: 0,
             bytes: 0,
@@ -191,10 +196,14 @@ impl OutboundQueue {
             key,
             item: Some(command),
         };
-        if let Some(index) = &mut self.index
-            && let Some(key) = entry.shared_key()
-        {
-            index.insert(key, seq);
+        match (&mut self.index, &entry.key) {
+            (Some(index), _) => {
+                if let Some(key) = entry.shared_key() {
+                    index.insert(key, seq);
+                }
+            }
+            (None, Some(key)) => self.changes.push((key.hash(), seq)),
+            (None, None) => {}
         }
         self.entries.push_back(entry);
         self.live += 1;
@@ -218,6 +227,7 @@ impl OutboundQueue {
             {
                 index.remove(&key);
             }
+            self.forget_change(entry.seq);
             if self.live == 0 {
                 self.index = None;
             }
@@ -266,6 +276,7 @@ impl OutboundQueue {
     fn clear(&mut self) {
         self.entries.clear();
         self.index = None;
+        self.changes.clear();
         self.live = 0;
         self.bytes = 0;
     }
@@ -281,14 +292,41 @@ impl OutboundQueue {
             return index.remove(&index_key(key, body));
         }
         let wanted = key.slices(body);
-        self.entries
-            .iter()
-            .rev()
-            .find(|e| e.key.is_some_and(|k| k.hash() == key.hash()) && e.key() == Some(wanted))
-            .map(|e| e.seq)
+        let hash = key.hash();
+        // Newest first; the hash rules out other keys, the bytes settle
+        // collisions.
+        let at = self.changes.iter().rposition(|&(h, seq)| {
+            h == hash && self.entry(seq).and_then(Entry::key) == Some(wanted)
+        })?;
+        Some(self.changes.swap_remove(at).1)
+    }
+
+    /// The entry `seq`, if still in the queue.
+    fn entry(&self, seq: u64) -> Option<&Entry> {
+        self.entries.get(self.position(seq)?)
+    }
+
+    /// Where the entry `seq` is, if still in the queue: found at once
+    /// while no compaction moved entries (seqs then run without gaps from
+    /// the front), by a search otherwise.
+    fn position(&self, seq: u64) -> Option<usize> {
+        let first = self.entries.front()?.seq;
+        let guess = usize::try_from(seq.wrapping_sub(first)).ok()?;
+        if self.entries.get(guess).is_some_and(|e| e.seq == seq) {
+            return Some(guess);
+        }
+        self.entries.binary_search_by_key(&seq, |e| e.seq).ok()
+    }
+
+    /// `seq` is no longer a live single CHANGE.
+    fn forget_change(&mut self, seq: u64) {
+        if let Some(at) = self.changes.iter().position(|&(_, s)| s == seq) {
+            self.changes.swap_remove(at);
+        }
     }
 
     fn build_index(&mut self) {
+        self.changes.clear();
         let index = self
             .entries
             .iter()
@@ -299,7 +337,7 @@ impl OutboundQueue {
 
     /// Turns the live entry `seq` into a hole.
     fn remove(&mut self, seq: u64) {
-        let Ok(at) = self.entries.binary_search_by_key(&seq, |e| e.seq) else {
+        let Some(at) = self.position(seq) else {
             return;
         };
         let Some(entry) = self.entries.get_mut(at) else {
