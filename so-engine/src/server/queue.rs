@@ -293,9 +293,9 @@ impl OutboundQueue {
         }
         let wanted = key.slices(body);
         let hash = key.hash();
-        // Newest first; the hash rules out other keys, the bytes settle
-        // collisions.
-        let at = self.changes.iter().rposition(|&(h, seq)| {
+        // Coalescing leaves at most one pending CHANGE per key: the hash
+        // rules out other keys, the bytes settle collisions.
+        let at = self.changes.iter().position(|&(h, seq)| {
             h == hash && self.entry(seq).and_then(Entry::key) == Some(wanted)
         })?;
         Some(self.changes.swap_remove(at).1)

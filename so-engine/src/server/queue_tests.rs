@@ -388,3 +388,70 @@ fn a_hot_key_for_a_stalled_reader_stays_small() {
     let last = drain(&mut queue).pop().unwrap();
     assert_eq!(decode(e, &last).version, 10_000);
 }
+
+/// Pushes, pops and drains at random against the rule applied to a plain
+/// list (remove the pending single CHANGE of the same SO and key, append):
+/// the queue hands out exactly what the list does, through compactions,
+/// the index coming and going, and pops of the front.
+#[test]
+fn the_queue_hands_out_what_the_rule_on_a_plain_list_does() {
+    let e = Encoding::Amf0;
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut queue = OutboundQueue::new(QueueLimits::default());
+    let mut model: Vec<(Option<(String, String)>, ClientCommand)> = Vec::new();
+    let mut version = 0;
+    let (mut indexed, mut holes) = (false, false);
+    for _ in 0..20_000 {
+        version += 1;
+        let name = ["a", "b"][usize::try_from(next(2)).unwrap()];
+        // Few keys at times (holes, compactions), many at others (index).
+        let keys = if version % 3000 < 1500 { 3 } else { 48 };
+        let key = format!("k{}", next(keys));
+        let (tag, command) = match next(10) {
+            0 => (None, ClientCommand::Accept),
+            1 => (
+                None,
+                ClientCommand::SharedObject(body(
+                    e,
+                    name,
+                    version,
+                    vec![SoEvent::Success {
+                        key: key.clone().into(),
+                    }],
+                )),
+            ),
+            _ => (
+                Some((name.to_string(), key.clone())),
+                change(e, name, version, &key, f64::from(version)),
+            ),
+        };
+        if let Some(tag) = &tag
+            && let Some(at) = model.iter().position(|(t, _)| t.as_ref() == Some(tag))
+        {
+            model.remove(at);
+        }
+        model.push((tag, command.clone()));
+        queue.push_as(e, command).unwrap();
+        match next(40) {
+            0 => assert_eq!(
+                drain(&mut queue),
+                model.drain(..).map(|(_, c)| c).collect::<Vec<_>>()
+            ),
+            1..=4 => {
+                let expected = (!model.is_empty()).then(|| model.remove(0).1);
+                assert_eq!(queue.pop(), expected);
+            }
+            _ => {}
+        }
+        assert_eq!(queue.len(), model.len());
+        indexed |= queue.index.is_some();
+        holes |= queue.entries.len() > queue.len();
+    }
+    assert!(indexed && holes, "indexed {indexed}, holes {holes}");
+}
