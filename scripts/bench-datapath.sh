@@ -9,6 +9,7 @@
 #   scripts/bench-datapath.sh                 # both adapters, every case once
 #   RUNS=3 ADAPTERS=tokio CASES="b1 b8" scripts/bench-datapath.sh
 #
+# With RUNS > 1 it also prints the median ratio per adapter and case.
 # Environment: RUNS (default 1), ADAPTERS (tokio smol), CASES (b1 b8 10k),
 # PORT (19391), DURATION (5 seconds), OUT (a directory for the full reports).
 set -euo pipefail
@@ -36,6 +37,8 @@ server_bin() {
 }
 
 summary=()
+ratios="$OUT/ratios.txt"
+: >"$ratios"
 for adapter in $ADAPTERS; do
     for case in $CASES; do
         for run in $(seq 1 "$RUNS"); do
@@ -70,10 +73,11 @@ for adapter in $ADAPTERS; do
                 echo "   loadgen failed ($status): $(tail -1 "$report")"
             fi
             ratio=$(sed -n 's/^verdict .*delivery \([0-9.]*\)× the \(b[18]\).*: \(.*\)$/\1× \2 floor (\3)/p' "$report")
+            if [ -n "$ratio" ]; then echo "$adapter $case ${ratio%%×*}" >>"$ratios"; fi
             rss=$(sed -n 's/^server .*peak RSS \([0-9.]* MiB\).*/\1/p' "$report")
             conv=$(sed -n 's/^converged *\([0-9]* of [0-9]*\) clients.*/\1 converged/p' "$report")
-            summary+=("$(printf '%-6s %-4s run %s: %s%s, peak RSS %s, %s' "$adapter" "$case" "$run" \
-                "${ratio:-no ratio}" "" "${rss:-?}" "${conv:-convergence not shown}")")
+            summary+=("$(printf '%-6s %-4s run %s: %s, peak RSS %s, %s' "$adapter" "$case" "$run" \
+                "${ratio:-no ratio}" "${rss:-?}" "${conv:-convergence not shown}")")
         done
     done
 done
@@ -81,3 +85,14 @@ done
 echo
 echo "== summary (targets: b1 ≤ 1.15×, b8 ≤ 1.5×, 10k RSS ≤ 200 MB and every client converged; reports in $OUT)"
 printf '%s\n' "${summary[@]}"
+if [ "$RUNS" -gt 1 ]; then
+    echo "== medians of the ratios"
+    for adapter in $ADAPTERS; do
+        for case in $CASES; do
+            awk -v a="$adapter" -v c="$case" '$1 == a && $2 == c { print $3 }' "$ratios" | sort -g |
+                awk -v a="$adapter" -v c="$case" '{ v[NR] = $1 } END {
+                    if (NR) printf "%-6s %-4s median %.2f× over %d runs (%.2f–%.2f)\n", a, c,
+                        (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), NR, v[1], v[NR] }'
+        done
+    done
+fi
