@@ -10,8 +10,8 @@ use app_cli::demo;
 use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::message::shared_object::SoEvent;
 use serde_json::json;
-use so_engine::status;
-use so_web::{Limits, ServerMessage};
+use so_engine::{ServerApi, status};
+use so_web::{ClientMessage, Limits, ServerMessage};
 use tungstenite::Message;
 use tungstenite::protocol::frame::coding::CloseCode;
 
@@ -474,7 +474,112 @@ async fn more_of_the_contract_and_the_demo_over_websocket<R: Adapter>() {
     server.stop().await;
 }
 
+/// Lets a client in only if its authorization attached a `user`, which
+/// the connect hook reads.
+struct NeedsUser;
+
+impl so_engine::Application for NeedsUser {
+    fn app_connect(
+        &mut self,
+        cx: &mut so_engine::Context<'_>,
+        client: so_engine::ClientId,
+        _: &so_engine::ScopePath,
+        _: &[Value],
+    ) -> Result<(), String> {
+        let attributes = cx.view().client_attributes(client);
+        match attributes.and_then(|a| a.get("user")) {
+            Some(_) => Ok(()),
+            None => Err(format!("no user in {attributes:?}")),
+        }
+    }
+}
+
+/// `ServerBuilder::authorize` checks WebSocket connects like RTMP ones: a
+/// rejection (or a check past its time) is a `rejected` frame with its
+/// description, then close code 4000; an accepted client's attributes
+/// reach the connect hook and later hooks (a method), with the connect's
+/// scope and arguments as the check saw them.
+async fn websocket_connects_are_authorized<R: Adapter>() {
+    let server = adapter_core::Server::<R>::builder()
+        .bind_addr("127.0.0.1:0")
+        .http_addr(Some("127.0.0.1:0".into()))
+        .memory_store()
+        .application(NeedsUser)
+        .setup(|engine| {
+            engine.register_method(
+                "whoami",
+                |cx: &mut so_engine::Context<'_>, call: &so_engine::CallRequest<'_>| {
+                    let view = cx.view();
+                    let attributes = view.client_attributes(call.client).cloned();
+                    let info = view.client_info(call.client);
+                    Ok(Value::object([
+                        ("attributes", Value::object(attributes.unwrap_or_default())),
+                        ("peer", Value::from(info.is_some_and(|i| i.peer.is_some()))),
+                    ]))
+                },
+            );
+        })
+        .authorize_timeout(Duration::from_millis(300))
+        .authorize(|info: so_engine::ConnectInfo| async move {
+            match info.args.first().and_then(Value::as_str) {
+                Some("token-alice") => {
+                    let mut attributes = so_engine::Attributes::new();
+                    attributes.insert("user".into(), Value::from("alice"));
+                    attributes.insert("scope".into(), Value::from(info.scope.to_string()));
+                    Ok(attributes)
+                }
+                Some("slow") => std::future::pending().await,
+                _ => Err(format!("bad token for {}", info.scope)),
+            }
+        })
+        .bind()
+        .await
+        .expect("the server starts");
+    let server = TestServer::<R>::run(server);
+    let http = http_of(&server);
+    let connect = |token: &str| {
+        let mut ws = WsClient::open(http);
+        ws.send(&ClientMessage::Connect {
+            app: "app".into(),
+            room: Some("room".into()),
+            args: vec![Value::from(token)],
+        });
+        ws
+    };
+
+    for (token, reason) in [
+        ("wrong", "bad token for app/room"),
+        ("slow", "authorization timed out"),
+    ] {
+        let mut refused = connect(token);
+        assert_eq!(
+            refused.next(),
+            ServerMessage::Rejected {
+                reason: reason.into()
+            },
+            "{token}"
+        );
+        assert_eq!(refused.closed_with(), CloseCode::from(4000), "{token}");
+    }
+
+    let mut alice = connect("token-alice");
+    assert_eq!(alice.next(), ServerMessage::Connected);
+    let Ok(me) = alice.call("whoami", vec![]) else {
+        panic!("whoami failed");
+    };
+    assert_eq!(
+        me.property("attributes"),
+        Some(&Value::object([
+            ("scope", Value::from("app/room")),
+            ("user", Value::from("alice")),
+        ]))
+    );
+    assert_eq!(me.property("peer"), Some(&Value::from(true)));
+    server.stop().await;
+}
+
 suite!(
+    websocket_connects_are_authorized,
     more_of_the_contract_and_the_demo_over_websocket,
     the_admin_token_allows_set_remove_and_destroy,
     websocket_and_rtmp_clients_share_one_so,
