@@ -98,8 +98,12 @@ pub struct OutboundQueue {
     index: Option<BTreeMap<IndexKey, u64>>,
     /// Until there is an index: the (key hash, seq) of every live single
     /// CHANGE, so that a push compares against the pending keys only, not
-    /// against every entry and hole.
+    /// against every entry and hole. Built at the first push that looks
+    /// (a reader that keeps up, whose queue is empty at every push, never
+    /// needs it), kept up to date from then on.
     changes: Vec<(u64, u64)>,
+    /// Whether `changes` is built.
+    changes_built: bool,
     next_seq: u64,
     live: usize,
     bytes: usize,
@@ -145,6 +149,7 @@ impl OutboundQueue {
             entries: VecDeque::new(),
             index: None,
             changes: Vec::new(),
+            changes_built: false,
             next_seq: 0,
             live: 0,
             bytes: 0,
@@ -202,8 +207,8 @@ impl OutboundQueue {
                     index.insert(key, seq);
                 }
             }
-            (None, Some(key)) => self.changes.push((key.hash(), seq)),
-            (None, None) => {}
+            (None, Some(key)) if self.changes_built => self.changes.push((key.hash(), seq)),
+            (None, _) => {}
         }
         self.entries.push_back(entry);
         self.live += 1;
@@ -277,6 +282,7 @@ impl OutboundQueue {
         self.entries.clear();
         self.index = None;
         self.changes.clear();
+        self.changes_built = false;
         self.live = 0;
         self.bytes = 0;
     }
@@ -290,6 +296,16 @@ impl OutboundQueue {
         }
         if let Some(index) = &mut self.index {
             return index.remove(&index_key(key, body));
+        }
+        if !self.changes_built {
+            self.changes.clear();
+            self.changes.extend(
+                self.entries
+                    .iter()
+                    .filter(|e| e.item.is_some())
+                    .filter_map(|e| Some((e.key?.hash(), e.seq))),
+            );
+            self.changes_built = true;
         }
         let wanted = key.slices(body);
         let hash = key.hash();
@@ -327,6 +343,7 @@ impl OutboundQueue {
 
     fn build_index(&mut self) {
         self.changes.clear();
+        self.changes_built = false;
         let index = self
             .entries
             .iter()
