@@ -429,11 +429,10 @@ pub enum Output {
         /// The SO.
         so: SoKey,
     },
-    /// Cluster mode: a client's writes to an SO it uses, not applied here:
-    /// hand them to the SO's owner (see [`cluster`](crate::cluster)).
+    /// Cluster mode: a client's writes to an SO it uses, or server code's
+    /// changes, not applied here: hand them to the SO's owner (see
+    /// [`cluster`](crate::cluster)).
     ClusterWrite {
-        /// The writer.
-        client: ClientId,
         /// The SO.
         so: SoKey,
         /// The write.
