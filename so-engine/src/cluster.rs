@@ -9,7 +9,7 @@
 //!   an SO it uses) are not applied where the client is: they come out as
 //!   [`Output::ClusterWrite`](crate::Output::ClusterWrite) (a
 //!   [`ForwardedWrite`]) for the caller to hand to the SO's owner;
-//! * on the **owner**, [`Engine::handle_forwarded_write`] applies one
+//! * on the **owner**, [`Engine::handle_forwarded_write`](crate::Engine::handle_forwarded_write) applies one
 //!   through the security hooks, listeners and send handlers, exactly like
 //!   a client message of a single server, and returns the
 //!   [`WriteOutcome`]: the update to publish (its version, the
