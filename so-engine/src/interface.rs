@@ -405,8 +405,9 @@ pub enum Output {
         /// What went wrong.
         error: EngineMisuse,
     },
-    /// A client answered a server call (after
-    /// [`Application::call_result`](crate::Application::call_result) ran):
+    /// A client answered a server call, or a call a hook queued could not
+    /// be made when applied (`Err`, `NetConnection.Call.Failed`), after
+    /// [`Application::call_result`](crate::Application::call_result) ran:
     /// for adapters that hand the answer to whoever made the call.
     CallResult {
         /// The client.

@@ -23,8 +23,8 @@ use so_engine::status;
 use crate::adapter::{Adapter, PATIENCE};
 use crate::harness::TempDir;
 use crate::process::{ServerProcess, fails_to_start, start_error};
-use crate::websocket::get;
 use crate::wire::{TestClient, change, set, status_error};
+use crate::ws_client::get;
 
 #[allow(dead_code)]
 #[path = "../../../rtmp-proto/tests/common/interop.rs"]

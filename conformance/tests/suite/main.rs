@@ -48,3 +48,4 @@ mod store;
 mod tls;
 mod websocket;
 mod wire;
+mod ws_client;
