@@ -27,6 +27,10 @@
 //! randomness and iterates ordered collections only: the same inputs give
 //! the same outputs, bit for bit.
 //!
+//! With [`EngineConfig::cluster`] on, the engine is one process's part of
+//! several that share their SOs: clients' writes come out to be applied by
+//! each SO's owner, and published updates come back in (see [`cluster`]).
+//!
 //! # Driving it
 //!
 //! The caller (an adapter) numbers connections ([`ClientId`]), feeds every
@@ -385,6 +389,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cluster;
 mod config;
 mod connect;
 mod context;
