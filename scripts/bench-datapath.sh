@@ -57,7 +57,7 @@ for adapter in $ADAPTERS; do
             case $case in
                 b1) lg+=(--clients 1000 --writers 1 --window 1 --max) ;;
                 b8) lg+=(--clients 1000 --writers 8 --max) ;;
-                10k) lg+=(--clients 10000 --rate 2 --threads 2 --floor-messages 0) ;;
+                10k) lg+=(--clients 10000 --rate 2 --threads 2 --floor-writes 0) ;;
                 *) echo "unknown case $case" >&2; exit 2 ;;
             esac
             report="$OUT/$adapter-$case-$run.txt"

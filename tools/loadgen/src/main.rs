@@ -105,9 +105,11 @@ struct Args {
     /// Measure only the floor (no server needed).
     #[arg(long)]
     floor: bool,
-    /// Messages per socket in each floor case; 0 skips the floor.
-    #[arg(long, default_value_t = 512)]
-    floor_messages: usize,
+    /// Writes per socket in each floor case (b1 writes one message each,
+    /// b8 eight), so both cases time the same number of `write` calls;
+    /// 0 skips the floor.
+    #[arg(long, alias = "floor-messages", default_value_t = 256)]
+    floor_writes: usize,
     /// Microseconds the floor's writer pauses after each round of writes
     /// to every socket (0: none). A pause like the server's delivery tick
     /// lets the readers fall asleep between rounds, as they do against
@@ -139,7 +141,7 @@ struct Options {
     server_pid: Option<u32>,
     encoding: Encoding,
     threads: usize,
-    floor_messages: usize,
+    floor_writes: usize,
     floor_gap: Duration,
     setup_timeout: Duration,
     settle_timeout: Duration,
@@ -199,7 +201,7 @@ impl TryFrom<Args> for Options {
                 Encoding::Amf0
             },
             threads: args.threads,
-            floor_messages: args.floor_messages,
+            floor_writes: args.floor_writes,
             floor_gap: Duration::from_micros(args.floor_gap_us),
             setup_timeout: seconds("setup-timeout", args.setup_timeout, 1.0)?,
             settle_timeout: seconds("settle-timeout", args.settle_timeout, 0.1)?,
@@ -222,11 +224,11 @@ fn main() {
 }
 
 /// The whole run: the clients against the server (unless there is no
-/// URL), then the floor (unless `floor_messages` is 0).
+/// URL), then the floor (unless `floor_writes` is 0).
 fn run(options: &Options) -> Result<Report, String> {
     // The clients' sockets, then the floor's two ends of N sockets.
     let sockets = options.clients as u64 * if options.url.is_some() { 1 } else { 0 };
-    let floor = if options.floor_messages > 0 {
+    let floor = if options.floor_writes > 0 {
         2 * options.clients as u64
     } else {
         0
@@ -236,9 +238,9 @@ fn run(options: &Options) -> Result<Report, String> {
     if let Some(url) = &options.url {
         run_clients(options, url, &mut report)?;
     }
-    if options.floor_messages > 0 {
-        report.floor = floor::measure(options.clients, options.floor_messages, options.floor_gap)?;
-        report.floor_messages = options.floor_messages;
+    if options.floor_writes > 0 {
+        report.floor = floor::measure(options.clients, options.floor_writes, options.floor_gap)?;
+        report.floor_writes = options.floor_writes;
     }
     Ok(report)
 }
@@ -472,7 +474,7 @@ mod tests {
             "0.2",
             "--threads",
             "2",
-            "--floor-messages",
+            "--floor-writes",
             "16",
             "--server-pid",
             &std::process::id().to_string(),
@@ -508,7 +510,9 @@ mod tests {
             "{report}"
         );
         assert_eq!(report.floor.len(), 2);
-        assert!(report.floor.iter().all(|c| c.deliveries == 6 * 16));
+        // 16 writes per socket in each case: 16 messages in b1, 128 in b8.
+        assert_eq!(report.floor[0].deliveries, 6 * 16);
+        assert_eq!(report.floor[1].deliveries, 6 * 16 * 8);
         let text = report.to_string();
         for needle in ["deliveries", "latency", "floor", "ratio", "converged"] {
             assert!(text.contains(needle), "{needle} missing from\n{text}");

@@ -54,8 +54,8 @@ pub(crate) struct Report {
     pub(crate) loadgen_cpu: Option<Duration>,
     /// The floor's cases, in [`floor::BATCHES`] order.
     pub(crate) floor: Vec<FloorCase>,
-    /// Messages per socket per floor case.
-    pub(crate) floor_messages: usize,
+    /// Writes per socket per floor case.
+    pub(crate) floor_writes: usize,
     /// The writers wrote as fast as they could (no `--rate`).
     pub(crate) saturated: bool,
     /// How many clients wrote.
@@ -248,10 +248,10 @@ impl Report {
         }
         writeln!(
             f,
-            "floor       N={}, {} B messages, {} per socket per case, one writer thread, TCP_NODELAY:",
+            "floor       N={}, {} B messages, {} writes per socket per case, one writer thread, TCP_NODELAY:",
             self.clients,
             floor::MESSAGE_BYTES,
-            self.floor_messages
+            self.floor_writes
         )?;
         for case in &self.floor {
             writeln!(
