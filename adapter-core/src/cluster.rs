@@ -27,6 +27,50 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_STREAM_MAXLEN: u64 = 10_000;
 /// Entries one `XREAD` returns at most per stream.
 pub const DEFAULT_READ_COUNT: usize = 256;
+/// How long a process's inbox stream lives after the last message sent to
+/// it (every `XADD` to it renews this): the inbox of a process killed
+/// without a clean stop goes away by itself. A clean stop deletes its
+/// inbox at once. Far longer than any forwarded write waits for its answer.
+pub const DEFAULT_INBOX_TTL: Duration = Duration::from_secs(3600);
+
+/// Cluster mode's settings: where Redis is and the protocol's timings
+/// ([`ServerBuilder::cluster`](crate::ServerBuilder::cluster)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterOptions {
+    /// `redis://host:port/db` (a password in it never reaches the logs).
+    pub redis_url: String,
+    /// Lease time, renewal, timeouts and limits.
+    pub config: so_cluster::ClusterConfig,
+}
+
+impl ClusterOptions {
+    /// Cluster mode through the Redis server at `redis_url`, with
+    /// [`ClusterConfig`](so_cluster::ClusterConfig)'s defaults.
+    pub fn new(redis_url: impl Into<String>) -> Self {
+        Self {
+            redis_url: redis_url.into(),
+            config: so_cluster::ClusterConfig::default(),
+        }
+    }
+
+    /// Sets the lease's time to live, and the timings that follow from it
+    /// in the same proportions as the defaults: renewal every third of it,
+    /// takeover jitter a tenth, forwarded writes refused after twice it
+    /// plus a second (longer than a takeover).
+    pub fn lease_ttl_ms(mut self, ttl_ms: u64) -> Self {
+        let ttl_ms = ttl_ms.max(MIN_LEASE_TTL_MS);
+        let c = &mut self.config;
+        c.lease_ttl_ms = ttl_ms;
+        c.renew_every_ms = ttl_ms / 3;
+        c.takeover_jitter_ms = ttl_ms / 10;
+        c.forward_timeout_ms = ttl_ms.saturating_mul(2).saturating_add(1_000);
+        self
+    }
+}
+
+/// The shortest lease [`ClusterOptions::lease_ttl_ms`] accepts: renewals
+/// every third of it must fit several Redis round trips.
+pub const MIN_LEASE_TTL_MS: u64 = 300;
 
 /// Why the Redis link failed.
 #[derive(Debug, thiserror::Error)]
@@ -262,14 +306,23 @@ impl RedisLink {
                 }
             }
             Command::Append { to, msg, .. } => {
-                let _: Value = redis::cmd("XADD")
-                    .arg(inbox_key(*to))
+                let inbox = inbox_key(*to);
+                let ttl_ms = u64::try_from(DEFAULT_INBOX_TTL.as_millis()).unwrap_or(u64::MAX);
+                let _: Value = redis::pipe()
+                    .atomic()
+                    .cmd("XADD")
+                    .arg(&inbox)
                     .arg("MAXLEN")
                     .arg("~")
                     .arg(self.maxlen)
                     .arg("*")
                     .arg("m")
                     .arg(encode_inbox(msg))
+                    .ignore()
+                    .cmd("PEXPIRE")
+                    .arg(&inbox)
+                    .arg(ttl_ms)
+                    .ignore()
                     .query(&mut self.con)?;
                 Outcome::Appended
             }
@@ -290,6 +343,16 @@ impl RedisLink {
             Command::Watch { .. } | Command::Unwatch { .. } => return Ok(None),
         };
         Ok(Some(outcome))
+    }
+}
+
+impl RedisLink {
+    /// Deletes `node`'s inbox stream (a clean stop: nothing will read it).
+    pub fn delete_inbox(&mut self, node: NodeId) -> Result<(), ClusterError> {
+        let _: Value = redis::cmd("DEL")
+            .arg(inbox_key(node))
+            .query(&mut self.con)?;
+        Ok(())
     }
 }
 
@@ -332,6 +395,13 @@ impl StreamReader {
             inbox_pos: StreamPos::default(),
             watches: BTreeMap::new(),
         })
+    }
+
+    /// Open a new connection to `url` after a failure, keeping the
+    /// positions read so far (nothing is read twice or skipped).
+    pub fn reconnect(&mut self, url: &str) -> Result<(), ClusterError> {
+        self.con = open(url, DEFAULT_COMMAND_TIMEOUT)?;
+        Ok(())
     }
 
     /// Apply a [`Command::Watch`] or [`Command::Unwatch`] (others are

@@ -25,6 +25,10 @@ pub enum Error {
     /// The TLS certificate or key could not be used.
     #[error("TLS: {0}")]
     Tls(String),
+    /// Cluster mode: Redis could not be reached at start (the message
+    /// names the URL, without its password, and the error).
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// A system call failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -12,12 +12,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use adapter_core::cluster::ClusterOptions;
 use adapter_core::{Config, Runtime, Server};
 
 use crate::demo::ServeDemo;
 use clap::Parser;
 use rtmp_proto::chunk::DecoderLimits;
 use rtmp_proto::connection::Config as Connection;
+use so_cluster::ClusterConfig;
 use so_engine::EngineConfig;
 use so_engine::server::QueueLimits;
 use so_store::{SqliteStore, Synchronous};
@@ -111,6 +113,16 @@ pub struct Args {
     /// Most bytes one shared object may take.
     #[arg(long)]
     pub max_so_bytes: Option<usize>,
+    /// Cluster mode: share the shared objects with every server process
+    /// given the same Redis (`redis://HOST:PORT/`); persistent SOs are then
+    /// stored in Redis, not under --data-dir. The server does not start
+    /// without Redis.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// Cluster mode: the SO ownership lease, in milliseconds; a crashed
+    /// process's SOs are taken over after about this long.
+    #[arg(long, default_value_t = ClusterConfig::default().lease_ttl_ms, requires = "redis")]
+    pub cluster_lease_ms: u64,
 }
 
 /// The database's `synchronous` setting (see the `so_store` docs).
@@ -126,6 +138,12 @@ impl Args {
     /// The HTTP address, `None` for `off`.
     pub fn http_addr(&self) -> Option<String> {
         (self.http_listen != "off").then(|| self.http_listen.clone())
+    }
+
+    /// Cluster mode as these flags describe it (`None` without --redis).
+    pub fn cluster(&self) -> Option<ClusterOptions> {
+        let url = self.redis.clone()?;
+        Some(ClusterOptions::new(url).lease_ttl_ms(self.cluster_lease_ms))
     }
 
     /// The store these flags describe.
@@ -194,8 +212,12 @@ pub async fn main<R: Runtime>() -> ExitCode {
         .zip(args.tls_cert.clone())
         .zip(args.tls_key.clone());
     let store = args.store();
+    let cluster = args.cluster();
     let served = async {
         let mut builder = Server::<R>::builder();
+        if let Some(options) = cluster {
+            builder = builder.cluster(options);
+        }
         if let Some(((addr, cert), key)) = tls {
             builder = builder.tls(addr, cert, key);
         }
@@ -214,7 +236,7 @@ pub async fn main<R: Runtime>() -> ExitCode {
     match served.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "the server stopped");
+            // One message, on stderr (logs go there too).
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
@@ -275,6 +297,7 @@ mod tests {
         assert_eq!(config.delivery_tick, Duration::from_micros(500));
         assert_eq!(config.max_handshaking, 11);
         assert_eq!(config.connection.ping_interval, None);
+        assert!(args.cluster().is_none(), "no cluster without --redis");
         assert_eq!(
             config.connection.partial_message_timeout,
             Some(Duration::from_millis(700))
@@ -313,6 +336,32 @@ mod tests {
         assert_eq!(
             config.connection.partial_message_timeout,
             connection.partial_message_timeout
+        );
+    }
+
+    #[test]
+    fn cluster_flags() {
+        let args = Args::try_parse_from([
+            "server",
+            "--redis",
+            "redis://127.0.0.1:6390/",
+            "--cluster-lease-ms",
+            "1000",
+        ])
+        .expect("valid flags");
+        let options = args.cluster().expect("cluster mode");
+        assert_eq!(options.redis_url, "redis://127.0.0.1:6390/");
+        assert_eq!(options.config.lease_ttl_ms, 1000);
+        assert_eq!(options.config.renew_every_ms, 333);
+        let default = Args::try_parse_from(["server", "--redis", "redis://h:1/"]).unwrap();
+        assert_eq!(
+            default.cluster().unwrap().config,
+            ClusterConfig::default(),
+            "the default lease keeps every default"
+        );
+        assert!(
+            Args::try_parse_from(["server", "--cluster-lease-ms", "1000"]).is_err(),
+            "a lease without --redis is a mistake"
         );
     }
 }

@@ -18,6 +18,10 @@ pub struct EngineConfig {
     pub max_lock_ms: u64,
     /// The limits.
     pub limits: EngineLimits,
+    /// Cluster mode (see [`cluster`](crate::cluster)): clients' writes come
+    /// out as [`Output::ClusterWrite`](crate::Output::ClusterWrite) instead
+    /// of being applied here. Off by default.
+    pub cluster: bool,
 }
 
 impl EngineConfig {
@@ -36,6 +40,7 @@ impl Default for EngineConfig {
             persist_interval_ms: Self::DEFAULT_PERSIST_INTERVAL_MS,
             max_lock_ms: Self::DEFAULT_MAX_LOCK_MS,
             limits: EngineLimits::default(),
+            cluster: false,
         }
     }
 }

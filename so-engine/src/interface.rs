@@ -4,6 +4,7 @@
 use rtmp_proto::amf::{Encoding, Str, Value};
 use rtmp_proto::message::shared_object::SharedObjectMessage;
 
+use crate::cluster::{ForwardedWrite, ReplicaDelta, WriterAnswer};
 use crate::connect::{Attributes, ConnectInfo};
 use crate::delivery::{Body, ChangeKey, Recipients};
 use crate::error::EngineMisuse;
@@ -89,6 +90,48 @@ pub enum Input {
     Shutdown,
     /// A server-side operation, as server code outside hooks issues it.
     Server(ServerOp),
+    /// Cluster mode: this process owns the SO (`true`, from now on its
+    /// published updates coming back are not applied again) or no longer
+    /// does (`false`). See [`cluster`](crate::cluster).
+    Owned {
+        /// The SO.
+        so: SoKey,
+        /// Whether this process owns it now.
+        owned: bool,
+    },
+    /// Cluster mode: apply an update the SO's owner published: `writer`
+    /// (if connected here) gets the delta's writer events, every other
+    /// subscriber its events, all at `version`. Ignored on the owner, and
+    /// below the SO's version (a send, which keeps the version, is
+    /// delivered at the same version).
+    ReplicaUpdate {
+        /// The SO.
+        so: SoKey,
+        /// Its version after the update.
+        version: u32,
+        /// What changed.
+        delta: ReplicaDelta,
+        /// The writer, if the write was made here.
+        writer: Option<ClientId>,
+    },
+    /// Cluster mode: replace the SO's state with `snapshot` if its version
+    /// is above the SO's: every subscriber gets CLEAR and every attribute,
+    /// at that version.
+    ReplicaReset {
+        /// The SO.
+        so: SoKey,
+        /// The state.
+        snapshot: Snapshot,
+    },
+    /// Cluster mode: the answer to a client's write that published nothing.
+    WriteAnswered {
+        /// The writer.
+        client: ClientId,
+        /// The SO.
+        so: SoKey,
+        /// The answer.
+        answer: WriterAnswer,
+    },
 }
 
 /// A server-side operation on SOs, scopes or clients: what Red5's
@@ -385,5 +428,15 @@ pub enum Output {
     LockExpired {
         /// The SO.
         so: SoKey,
+    },
+    /// Cluster mode: a client's writes to an SO it uses, not applied here:
+    /// hand them to the SO's owner (see [`cluster`](crate::cluster)).
+    ClusterWrite {
+        /// The writer.
+        client: ClientId,
+        /// The SO.
+        so: SoKey,
+        /// The write.
+        write: ForwardedWrite,
     },
 }

@@ -374,6 +374,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cluster;
 mod config;
 mod connect;
 mod context;

@@ -20,6 +20,7 @@ use so_engine::{CallId, ClientId, Engine, EngineConfig, EngineMisuse, Input, Out
 use tracing::{debug, error, info, warn};
 
 use super::Config;
+use super::cluster::{ClusterDriver, ClusterStart, FromLink};
 use super::mailbox::Mailbox;
 use super::web::{AdminView, Stats};
 use crate::Error;
@@ -47,6 +48,8 @@ pub(super) enum ToEngine {
     Shutdown(OneshotSender<()>),
     /// Server code from a [`ServerHandle`](super::ServerHandle).
     Job(Job),
+    /// Cluster mode: what the Redis link threads report.
+    Cluster(FromLink),
 }
 
 /// A [`ServerHandle`](super::ServerHandle) operation, run on the engine
@@ -71,6 +74,28 @@ impl JobSender {
         }
         let was_empty = state.messages.is_empty();
         state.messages.push_back(ToEngine::Job(job));
+        drop(state);
+        if was_empty {
+            self.0.engine.notify();
+        }
+        true
+    }
+}
+
+/// Where cluster mode's link threads report, without keeping the engine
+/// alive (like [`JobSender`]).
+#[derive(Clone)]
+pub(super) struct ClusterSender(Arc<Inbox>);
+
+impl ClusterSender {
+    /// Queues `message`; `false` if the engine is gone.
+    pub(super) fn send(&self, message: FromLink) -> bool {
+        let mut state = lock(&self.0.state);
+        if state.closed || state.senders == 0 {
+            return false;
+        }
+        let was_empty = state.messages.is_empty();
+        state.messages.push_back(ToEngine::Cluster(message));
         drop(state);
         if was_empty {
             self.0.engine.notify();
@@ -218,6 +243,7 @@ impl EngineHandle {
         config: Arc<Config>,
         stats: Arc<Stats>,
         admin: Arc<AdminView>,
+        cluster: Option<ClusterStart>,
     ) -> Result<Self, Error> {
         let inbox = Arc::new(Inbox {
             state: Mutex::new(InboxState {
@@ -231,6 +257,7 @@ impl EngineHandle {
             engine: Signal::default(),
         });
         let sender = EngineSender(inbox.clone());
+        let cluster_sender = ClusterSender(inbox.clone());
         let receiver = EngineReceiver(inbox);
         let (ready_tx, ready_rx) = oneshot();
         let thread = thread::Builder::new()
@@ -247,6 +274,8 @@ impl EngineHandle {
                     };
                     let mut effects = Effects::default();
                     hub.handle_restore(Instant::now(), report, &mut effects);
+                    let cluster = cluster
+                        .map(|start| ClusterDriver::start(start, cluster_sender, stats.clone()));
                     let mut thread = EngineThread::<R> {
                         tick: config.delivery_tick,
                         handover: Handover::default(),
@@ -260,6 +289,7 @@ impl EngineHandle {
                         shut_down: false,
                         stats,
                         admin,
+                        cluster,
                         runtime: std::marker::PhantomData,
                     };
                     thread.dispatch();
@@ -351,6 +381,8 @@ struct EngineThread<R> {
     stats: Arc<Stats>,
     /// The state `/admin` shows.
     admin: Arc<AdminView>,
+    /// Cluster mode: the node and its Redis links.
+    cluster: Option<ClusterDriver>,
     runtime: std::marker::PhantomData<fn() -> R>,
 }
 
@@ -365,7 +397,13 @@ impl<R: Runtime> EngineThread<R> {
         // later, gathering what arrives meanwhile (none at first).
         let mut delivered: Option<Instant> = None;
         loop {
-            let deadline = self.hub.poll_timeout();
+            let deadline = match (
+                self.hub.poll_timeout(),
+                self.cluster.as_ref().and_then(ClusterDriver::poll_timeout),
+            ) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             if let Some(at) = deadline
                 && armed != Some(at)
             {
@@ -409,6 +447,9 @@ impl<R: Runtime> EngineThread<R> {
                 }
                 Wake::Timer => {
                     armed = None;
+                    if let Some(cluster) = &mut self.cluster {
+                        cluster.handle_timeout(Instant::now());
+                    }
                     self.guarded(|hub, fx| hub.handle_timeout(Instant::now(), fx));
                 }
                 Wake::Batch(failed) => {
@@ -418,6 +459,7 @@ impl<R: Runtime> EngineThread<R> {
                 Wake::Flush => flush_armed = None,
                 Wake::Closed => break,
             }
+            self.cluster_turn();
             self.run_store_and_log();
             let now = Instant::now();
             if !self.effects.deliveries.is_empty()
@@ -436,6 +478,27 @@ impl<R: Runtime> EngineThread<R> {
         }
         // Every sender is gone (or the engine broke): write what is left.
         self.drain_store().await;
+    }
+
+    /// Cluster mode: the node and the engine trade what they have for
+    /// each other (a panic escaping the engine stops it, as in
+    /// [`EngineThread::guarded`]).
+    fn cluster_turn(&mut self) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        if self.broken {
+            return;
+        }
+        let (hub, effects) = (&mut self.hub, &mut self.effects);
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            cluster.turn(Instant::now(), hub, effects);
+        }));
+        if result.is_err() {
+            error!("server code panicked inside the engine: the server stops");
+            Stats::add(&self.stats.hook_panics, 1);
+            self.broken = true;
+        }
     }
 
     /// Runs `f` on the hub, catching a panic of server code (a hook)
@@ -479,10 +542,19 @@ impl<R: Runtime> EngineThread<R> {
                     }
                 }
             }
+            ToEngine::Cluster(message) => {
+                if let Some(cluster) = &mut self.cluster {
+                    cluster.handle_link(Instant::now(), message);
+                }
+            }
             ToEngine::Shutdown(done) => {
                 self.shut_down = true;
                 self.calls.clear();
                 self.drain_store().await;
+                self.cluster_turn();
+                if let Some(cluster) = &mut self.cluster {
+                    cluster.stop(Instant::now());
+                }
                 for mailbox in self.clients.values() {
                     mailbox.shut_down();
                 }

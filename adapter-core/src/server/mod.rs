@@ -3,6 +3,7 @@
 //! [`connection`], and between them sit the [`mailbox`]es.
 
 mod authorize;
+mod cluster;
 mod connection;
 mod engine;
 mod handle;
@@ -131,6 +132,7 @@ pub struct ServerBuilder<R> {
     store: Box<dyn Store + Send>,
     config: Config,
     authorizer: Option<authorize::Authorizer>,
+    cluster: Option<crate::cluster::ClusterOptions>,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -225,6 +227,17 @@ impl<R: Runtime> ServerBuilder<R> {
         self
     }
 
+    /// Cluster mode: this process shares its SharedObjects with every
+    /// other server process given the same Redis server (see
+    /// [`crate::cluster`] and the repository's `docs/CLUSTER.md`).
+    /// Persistent SOs are then stored in Redis, not in the
+    /// [`ServerBuilder::store`]. [`ServerBuilder::bind`] fails with
+    /// [`Error::Cluster`] when Redis cannot be reached.
+    pub fn cluster(mut self, options: crate::cluster::ClusterOptions) -> Self {
+        self.cluster = Some(options);
+        self
+    }
+
     /// Replaces the whole configuration.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -282,7 +295,20 @@ impl<R: Runtime> ServerBuilder<R> {
     /// restores it into the engine. No connection is accepted before
     /// [`Server::run_until`]; clients that connect meanwhile wait in the
     /// listen backlog.
-    pub async fn bind(self) -> Result<Server<R>, Error> {
+    pub async fn bind(mut self) -> Result<Server<R>, Error> {
+        // Cluster mode first: without Redis the server does not start.
+        let cluster = match self.cluster.take() {
+            Some(options) => {
+                self.config.engine.cluster = true;
+                // Persistent SOs live in Redis (their stored state).
+                self.store = Box::new(MemoryStore::new());
+                Some(cluster::ClusterStart::connect::<R>(options).await?)
+            }
+            None => None,
+        };
+        let client_base = cluster
+            .as_ref()
+            .map_or(0, cluster::ClusterStart::client_base);
         let listener = R::bind(self.addr.clone())
             .await
             .map_err(|source| Error::Bind {
@@ -330,6 +356,7 @@ impl<R: Runtime> ServerBuilder<R> {
             config.clone(),
             stats.clone(),
             admin.clone(),
+            cluster,
         )
         .await?;
         info!(%local_addr, "listening");
@@ -354,6 +381,7 @@ impl<R: Runtime> ServerBuilder<R> {
             config,
             authorizer: self.authorizer,
             shutdown: ShutdownHandle(Arc::new(Signal::default())),
+            client_base,
         })
     }
 }
@@ -372,6 +400,8 @@ pub struct Server<R: Runtime> {
     config: Arc<Config>,
     authorizer: Option<authorize::Authorizer>,
     shutdown: ShutdownHandle,
+    /// The first client id (cluster mode: unique across the processes).
+    client_base: u64,
 }
 
 /// Asks a running server to shut down gracefully (cloneable, any thread).
@@ -414,6 +444,7 @@ impl<R: Runtime> Server<R> {
             store: Box::new(MemoryStore::new()),
             config: Config::default(),
             authorizer: None,
+            cluster: None,
             runtime: PhantomData,
         }
     }
@@ -465,11 +496,12 @@ impl<R: Runtime> Server<R> {
             config,
             authorizer,
             shutdown: handle,
+            client_base,
             ..
         } = self;
         let connection_config = Arc::new(config.connection.clone());
         let live = Arc::new(Live::default());
-        let mut next_client = 0u64;
+        let mut next_client = client_base;
         let mut shutdown = pin!(shutdown);
         // After a failed accept (out of file descriptors and the like):
         // wait a little rather than spin.

@@ -36,6 +36,7 @@ mod adapter;
 mod cli;
 mod client;
 mod client_demo;
+mod cluster;
 mod contract;
 mod demo;
 mod embedded;

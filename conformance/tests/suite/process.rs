@@ -21,7 +21,7 @@ use crate::harness::TempDir;
 use crate::wire::{TestClient, set, small_window, status_error, until_closed};
 
 /// An example server process, killed on drop.
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
     addr: SocketAddr,
     log: Arc<Mutex<String>>,
@@ -30,7 +30,7 @@ struct ServerProcess {
 impl ServerProcess {
     /// Starts `R`'s example server on a free port with `data_dir` and the
     /// extra flags, and waits until it listens.
-    fn start<R: Adapter>(data_dir: &Path, args: &[&str]) -> Self {
+    pub(crate) fn start<R: Adapter>(data_dir: &Path, args: &[&str]) -> Self {
         let mut child = Command::new(R::server_binary())
             .args([
                 "--listen",
@@ -68,12 +68,34 @@ impl ServerProcess {
         Self { child, addr, log }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("rtmp://{}/{path}", self.addr)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// The HTTP listener's address (`/metrics`), from the log.
+    pub(crate) fn http_addr(&self) -> SocketAddr {
+        let log = self.log();
+        let at = log.find("http_addr=").expect("the server serves HTTP");
+        let rest = &log[at + "http_addr=".len()..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        rest[..end].parse().expect("an address")
+    }
+
+    /// Waits until the log holds `what` (a line the server logs).
+    pub(crate) fn wait_for_log(&self, what: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.log().contains(what) {
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} in the log in time:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Resident memory, in KiB.
@@ -87,13 +109,13 @@ impl ServerProcess {
             .expect("VmRSS")
     }
 
-    fn kill_9(mut self) {
+    pub(crate) fn kill_9(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
 
     /// SIGTERM, and the exit status.
-    fn terminate(mut self) -> ExitStatus {
+    pub(crate) fn terminate(mut self) -> ExitStatus {
         let pid = self.child.id();
         // The shell's built-in `kill`: a fresh Debian may lack procps' binary.
         let killed = Command::new("sh")
@@ -130,7 +152,7 @@ fn stored(dir: &Path) -> so_engine::store::LoadReport {
 
 /// Runs `R`'s example server with `data_dir` and expects it to refuse to
 /// start: returns its stderr.
-fn fails_to_start<R: Adapter>(command: Command, data_dir: &Path) -> String {
+pub(crate) fn fails_to_start<R: Adapter>(command: Command, data_dir: &Path) -> String {
     let mut command = command;
     command
         .args([
@@ -160,7 +182,7 @@ fn fails_to_start<R: Adapter>(command: Command, data_dir: &Path) -> String {
 }
 
 /// The one message a refused start prints (the `error:` line on stderr).
-fn start_error(stderr: &str) -> &str {
+pub(crate) fn start_error(stderr: &str) -> &str {
     let lines: Vec<_> = stderr
         .lines()
         .filter(|l| l.starts_with("error: "))

@@ -196,7 +196,7 @@ fn http_of<R>(server: &TestServer<R>) -> SocketAddr {
 }
 
 /// One plain HTTP GET: the status and the body.
-fn get(http: SocketAddr, path_and_headers: &str) -> (u16, String) {
+pub(crate) fn get(http: SocketAddr, path_and_headers: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(http).expect("TCP connect");
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     write!(stream, "GET {path_and_headers}\r\nHost: test\r\n\r\n").unwrap();

@@ -14,6 +14,7 @@ use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 
 use super::objects::status_event;
 use super::{Engine, Site, catch};
+use crate::cluster::ForwardedWrite;
 use crate::error::EngineMisuse;
 use crate::interface::Output;
 use crate::state::{Phase, SoId};
@@ -50,6 +51,7 @@ impl Engine {
         // The SO whose update this message holds open, if any.
         let mut open: Option<SoId> = None;
         let mut resync = None;
+        let mut forward = Vec::new();
         for event in events {
             // A hook may have disconnected the sender half-way.
             if !self
@@ -76,6 +78,19 @@ impl Engine {
             let Some(id) = id else {
                 continue;
             };
+            if self.config.cluster
+                && matches!(
+                    event,
+                    SoEvent::RequestChange { .. }
+                        | SoEvent::RequestRemove { .. }
+                        | SoEvent::SendMessage { .. }
+                )
+            {
+                // Cluster mode: the SO's owner applies writes (and may be
+                // another process); they go out in one forwarded write.
+                forward.push(event);
+                continue;
+            }
             self.open_client_update(&mut open, id, client, out);
             if !self.charge(&mut budget, id, &event) {
                 self.refuse_owner(id, status::LIMIT_EXCEEDED);
@@ -97,6 +112,17 @@ impl Engine {
         if let Some(id) = open {
             self.close_client_update(id, out);
         }
+        if !forward.is_empty() {
+            out.push(Output::ClusterWrite {
+                client,
+                so: key,
+                write: ForwardedWrite {
+                    writer: client,
+                    persistent,
+                    events: forward,
+                },
+            });
+        }
         // The rest of the message was refused, but the client may have
         // applied its writes locally: it gets the authoritative state.
         if let Some(id) = resync {
@@ -107,7 +133,7 @@ impl Engine {
     /// Charges the worst case of what `event` makes the engine send (a
     /// STATUS and a rollback to the writer, the change to the others);
     /// `false` when the message's budget cannot pay for it.
-    fn charge(&self, budget: &mut Budget, id: SoId, event: &SoEvent) -> bool {
+    pub(super) fn charge(&self, budget: &mut Budget, id: SoId, event: &SoEvent) -> bool {
         // A STATUS LimitExceeded or NoWriteAccess event, with room to spare.
         const STATUS: usize = 48;
         let Some(so) = self.state.sos.get(&id) else {
@@ -232,7 +258,7 @@ impl Engine {
         id
     }
 
-    fn client_set(
+    pub(super) fn client_set(
         &mut self,
         id: SoId,
         client: ClientId,
@@ -265,7 +291,13 @@ impl Engine {
         self.set_attr(id, Origin::Client(client), key, value, out);
     }
 
-    fn client_remove(&mut self, id: SoId, client: ClientId, key: Str, out: &mut Vec<Output>) {
+    pub(super) fn client_remove(
+        &mut self,
+        id: SoId,
+        client: ClientId,
+        key: Str,
+        out: &mut Vec<Output>,
+    ) {
         // Security is asked for every removal, a removal of a key that is
         // not there included (Red5 asks `isDeleteAllowed` for every delete,
         // and applications audit denials). A denial is answered with
@@ -279,7 +311,7 @@ impl Engine {
         self.delete_attr(id, Origin::Client(client), key, false, out);
     }
 
-    fn client_send(
+    pub(super) fn client_send(
         &mut self,
         id: SoId,
         client: ClientId,
@@ -350,7 +382,7 @@ impl Engine {
 
     /// A refused write: STATUS to the writer, then the authoritative value
     /// (CHANGE, or REMOVE if the key does not exist) so its copy converges.
-    fn refuse_write(&mut self, id: SoId, key: Str, code: &str) {
+    pub(super) fn refuse_write(&mut self, id: SoId, key: Str, code: &str) {
         let Some(so) = self.state.sos.get_mut(&id) else {
             return;
         };
@@ -365,7 +397,7 @@ impl Engine {
         so.pending.for_owner(rollback);
     }
 
-    fn refuse_owner(&mut self, id: SoId, code: &str) {
+    pub(super) fn refuse_owner(&mut self, id: SoId, code: &str) {
         if let Some(so) = self.state.sos.get_mut(&id) {
             so.pending.for_owner(status_event(code, "error"));
         }
@@ -374,7 +406,7 @@ impl Engine {
     /// Makes `id` the SO whose update this message holds open, with `client`
     /// as its source. A server batch open on it is flushed first, so that
     /// the client's update carries only its own message.
-    fn open_client_update(
+    pub(super) fn open_client_update(
         &mut self,
         open: &mut Option<SoId>,
         id: SoId,
@@ -403,7 +435,7 @@ impl Engine {
 
     /// Ends the message's update: always flushed, so the client gets its
     /// answers even while a server batch stays open around it.
-    fn close_client_update(&mut self, id: SoId, out: &mut Vec<Output>) {
+    pub(super) fn close_client_update(&mut self, id: SoId, out: &mut Vec<Output>) {
         let Some(so) = self.state.sos.get_mut(&id) else {
             return;
         };
@@ -434,7 +466,7 @@ impl Engine {
 }
 
 /// What one client message may still make the engine send, in bytes.
-struct Budget {
-    owner: usize,
-    sync: usize,
+pub(super) struct Budget {
+    pub(super) owner: usize,
+    pub(super) sync: usize,
 }

@@ -4,6 +4,7 @@
 //! (the SO primitives every path shares) and `server` (server operations).
 
 mod client;
+mod cluster;
 mod lock;
 mod objects;
 mod scopes;
@@ -53,6 +54,13 @@ pub struct Engine {
     panics: u64,
     /// Hook panics caught during this input, reported at its end.
     panic_log: Vec<HookPanic>,
+    /// Cluster mode: the update of a forwarded write being applied.
+    capture: Option<cluster::Capture>,
+    /// Cluster mode: the SOs this process owns.
+    cluster_owned: BTreeSet<SoKey>,
+    /// Cluster mode: owned SOs that went idle here, to come back with their
+    /// state.
+    cluster_kept: BTreeMap<SoKey, Snapshot>,
 }
 
 /// Hooks live apart from the state, so that a hook can be called mutably
@@ -103,6 +111,9 @@ impl Engine {
             replay: VecDeque::new(),
             panics: 0,
             panic_log: Vec::new(),
+            capture: None,
+            cluster_owned: BTreeSet::new(),
+            cluster_kept: BTreeMap::new(),
         }
     }
 
@@ -340,6 +351,27 @@ impl Engine {
                 Ok(())
             }
             Input::Server(op) => self.execute(op, out),
+            Input::Owned { so, owned } => {
+                self.set_owned(so, owned);
+                Ok(())
+            }
+            Input::ReplicaUpdate {
+                so,
+                version,
+                delta,
+                writer,
+            } => {
+                self.replica_update(&so, version, delta, writer, out);
+                Ok(())
+            }
+            Input::ReplicaReset { so, snapshot } => {
+                self.replica_reset(&so, snapshot, out);
+                Ok(())
+            }
+            Input::WriteAnswered { client, so, answer } => {
+                self.write_answered(client, &so, answer, out);
+                Ok(())
+            }
         }
     }
 

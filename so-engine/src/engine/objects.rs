@@ -86,7 +86,15 @@ impl Engine {
         if setup.persistent != persistent {
             return Err(EngineMisuse::BadPersistence(key));
         }
-        let stored = persistent.then(|| self.state.stored.remove(&key)).flatten();
+        let stored = match self.cluster_kept.remove(&key) {
+            // Cluster mode: this process owns the SO and served it until a
+            // moment ago: its state goes on.
+            Some(kept) => {
+                self.state.stored.remove(&key);
+                Some(kept)
+            }
+            None => persistent.then(|| self.state.stored.remove(&key)).flatten(),
+        };
         let (version, values) = match stored {
             Some(snapshot) => (snapshot.version, snapshot.values),
             None => (1, setup.initial),
@@ -189,6 +197,11 @@ impl Engine {
                     .filter(|(c, _)| clients.get(c).is_some_and(|c| c.phase != Phase::Leaving)),
             );
         }
+        if self.cluster_owned.contains(&so.key) {
+            // Cluster mode: the SO lives on in the cluster while this
+            // process owns it; a new subscriber here gets it back.
+            self.cluster_kept.insert(so.key.clone(), so.snapshot());
+        }
         if so.persistent {
             match how {
                 Teardown::Destroy => out.push(Output::DeletePersisted { so: so.key.clone() }),
@@ -257,6 +270,11 @@ impl Engine {
         let pending = std::mem::take(&mut so.pending);
         // The source stays for the rest of its message (see client.rs).
         so.pending.source = pending.source;
+        if let Some(capture) = self.capture.as_mut().filter(|c| c.id == id) {
+            capture.writer.extend(pending.owner.iter().cloned());
+            capture.others.extend(pending.sync.iter().cloned());
+            capture.changed |= pending.changed;
+        }
         if pending.changed {
             so.version = so.version.wrapping_add(1);
             if so.persistent && so.persist_at.is_none() {
@@ -624,7 +642,7 @@ impl Engine {
 
 /// CLEAR, then one CHANGE per attribute: what a client needs to hold the
 /// SO's state whatever it held before.
-fn full_state(so: &SharedObject) -> impl Iterator<Item = SoEvent> + '_ {
+pub(super) fn full_state(so: &SharedObject) -> impl Iterator<Item = SoEvent> + '_ {
     std::iter::once(SoEvent::Clear).chain(so.attrs.iter().map(|(key, value)| SoEvent::Change {
         key: key.clone(),
         value: value.clone(),

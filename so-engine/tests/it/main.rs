@@ -1,5 +1,6 @@
 //! Scenario tests for the engine, one binary (see each module).
 
+mod cluster;
 mod contract;
 mod declared;
 mod fuzz;

@@ -134,6 +134,32 @@ impl World {
         }
     }
 
+    /// Cluster mode: applies a forwarded write on this (owning) engine.
+    pub(crate) fn forwarded(
+        &mut self,
+        so: &SoKey,
+        write: so_engine::cluster::ForwardedWrite,
+    ) -> so_engine::cluster::WriteOutcome {
+        let mut out = Vec::new();
+        let outcome = self
+            .engine
+            .handle_forwarded_write(self.now, so, write, &mut out)
+            .unwrap();
+        self.absorb(out);
+        outcome
+    }
+
+    /// Cluster mode: raises the SO's version on this (owning) engine.
+    pub(crate) fn raise(&mut self, so: &SoKey, version: u32) -> so_engine::cluster::WriteOutcome {
+        let mut out = Vec::new();
+        let outcome = self
+            .engine
+            .handle_raise(self.now, so, version, &mut out)
+            .unwrap();
+        self.absorb(out);
+        outcome
+    }
+
     pub(crate) fn advance(&mut self, ms: u64) {
         self.now = self.now.plus_millis(ms);
         self.apply(Input::Tick);

@@ -34,6 +34,10 @@ pub(crate) struct Stats {
     /// Store batches written, and their total time in microseconds.
     store_flushes: AtomicU64,
     store_flush_micros: AtomicU64,
+    /// Cluster mode is on (1) or off (0).
+    cluster: AtomicU64,
+    /// Cluster mode: Redis reachable (1) or not (0).
+    cluster_redis_up: AtomicU64,
 }
 
 /// Counts one open socket of a transport while it lives.
@@ -83,6 +87,20 @@ impl Stats {
         self.store_flushes.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         self.store_flush_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Cluster mode is on: `/metrics` shows `rtmp_so_cluster_redis_up`
+    /// (1 at first: the server starts only with Redis reached).
+    pub(crate) fn cluster_on(&self, on: bool) {
+        self.cluster.store(u64::from(on), Ordering::Relaxed);
+        self.cluster_redis_up
+            .store(u64::from(on), Ordering::Relaxed);
+    }
+
+    /// Cluster mode: Redis became reachable or unreachable.
+    pub(crate) fn cluster_redis_up(&self, up: bool) {
+        self.cluster_redis_up
+            .store(u64::from(up), Ordering::Relaxed);
     }
 
     /// The Prometheus text page.
@@ -154,6 +172,14 @@ impl Stats {
             "Panics of server code inside the engine (the server stops after one).",
             &[("", get(&self.hook_panics))],
         );
+        if get(&self.cluster) == 1 {
+            metric(
+                "rtmp_so_cluster_redis_up",
+                "gauge",
+                "Cluster mode: whether Redis is reachable (1) or not (0).",
+                &[("", get(&self.cluster_redis_up))],
+            );
+        }
         let flushes = get(&self.store_flushes);
         let micros = get(&self.store_flush_micros);
         let _ = writeln!(

@@ -1,0 +1,391 @@
+//! Cluster mode (see [`crate::cluster`]): the owner applies forwarded
+//! writes and reports their delta; replicas apply published updates and
+//! states; writers get the answers of writes that published nothing.
+
+use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
+
+use super::Engine;
+use super::client::Budget;
+use super::objects::{full_state, status_event};
+use crate::cluster::{ForwardedWrite, ReplicaDelta, WriteOutcome, WriterAnswer};
+use crate::delivery::fan_out;
+use crate::error::EngineMisuse;
+use crate::interface::{Output, Snapshot};
+use crate::state::{Phase, SoId};
+use crate::status;
+use crate::types::{ClientId, SoKey, Tick};
+use crate::values::attribute_size;
+
+/// The events of the forwarded write being applied, gathered from every
+/// flush of its SO.
+pub(super) struct Capture {
+    pub(super) id: SoId,
+    pub(super) writer: Vec<SoEvent>,
+    pub(super) others: Vec<SoEvent>,
+    pub(super) changed: bool,
+}
+
+impl Engine {
+    /// Cluster mode, on the SO's owner: apply a client's write (made here
+    /// or on another process) through the security hooks, listeners and
+    /// send handlers, as one update, like a client message on a single
+    /// server. The SO's subscribers here get it at once (the writer too,
+    /// if it is connected here); the outcome is what to publish for the
+    /// other processes' replicas, or the writer's answer when nothing
+    /// changed. A write to an SO that is not live here is answered with
+    /// STATUS `SharedObject.NoObjectFound`.
+    ///
+    /// `Err` only for time going backwards.
+    pub fn handle_forwarded_write(
+        &mut self,
+        now: Tick,
+        so: &SoKey,
+        write: ForwardedWrite,
+        out: &mut Vec<Output>,
+    ) -> Result<WriteOutcome, EngineMisuse> {
+        self.step(now, out, |engine, out| {
+            Ok(engine.forwarded_write(so, write, out))
+        })
+    }
+
+    /// Cluster mode, on the SO's owner: raise the SO's version to at least
+    /// `version` (and above its own) as one update; its subscribers here get
+    /// the full state at the new version. The outcome carries the state to
+    /// publish (a version floor from a former owner, see `so_cluster`).
+    pub fn handle_raise(
+        &mut self,
+        now: Tick,
+        so: &SoKey,
+        version: u32,
+        out: &mut Vec<Output>,
+    ) -> Result<WriteOutcome, EngineMisuse> {
+        self.step(now, out, |engine, out| Ok(engine.raise(so, version, out)))
+    }
+
+    fn forwarded_write(
+        &mut self,
+        key: &SoKey,
+        write: ForwardedWrite,
+        out: &mut Vec<Output>,
+    ) -> WriteOutcome {
+        let Some(id) = self.state.so_id(key) else {
+            return WriteOutcome::NoUpdate {
+                answer: vec![status_event(status::NO_OBJECT_FOUND, "error")],
+            };
+        };
+        let limits = &self.config.limits;
+        if write.events.len() > limits.max_events_per_message {
+            return WriteOutcome::NoUpdate {
+                answer: vec![status_event(status::LIMIT_EXCEEDED, "error")],
+            };
+        }
+        let mut budget = Budget {
+            owner: limits.max_update_bytes,
+            sync: limits.max_update_bytes,
+        };
+        let client = write.writer;
+        self.capture = Some(Capture {
+            id,
+            writer: Vec::new(),
+            others: Vec::new(),
+            changed: false,
+        });
+        let mut open = None;
+        let mut resync = false;
+        for event in write.events {
+            // A hook may have destroyed the SO half-way.
+            if self.state.so_id(key) != Some(id) {
+                break;
+            }
+            self.open_client_update(&mut open, id, client, out);
+            if !self.charge(&mut budget, id, &event) {
+                self.refuse_owner(id, status::LIMIT_EXCEEDED);
+                resync = true;
+                break;
+            }
+            match event {
+                SoEvent::RequestChange { key, value } => {
+                    self.client_set(id, client, key, value, out)
+                }
+                SoEvent::RequestRemove { key } => self.client_remove(id, client, key, out),
+                SoEvent::SendMessage { method, args } => {
+                    self.client_send(id, client, method, args, out);
+                }
+                // Only writes are forwarded; anything else is skipped, as
+                // a single server skips what clients may not send.
+                _ => {}
+            }
+        }
+        if let Some(open) = open {
+            self.close_client_update(open, out);
+        }
+        let mut capture = self.capture.take().unwrap_or(Capture {
+            id,
+            writer: Vec::new(),
+            others: Vec::new(),
+            changed: false,
+        });
+        let Some(so) = self.state.sos.get(&id) else {
+            // Destroyed by a hook: its subscribers were told.
+            return WriteOutcome::NoUpdate {
+                answer: capture.writer,
+            };
+        };
+        if resync {
+            // The rest of the message was refused: the writer gets the
+            // authoritative state.
+            capture.writer.extend(full_state(so));
+            self.send_full_state(id, client, out);
+        }
+        let so = self.state.sos.get(&id).unwrap_or(so);
+        if !capture.changed && capture.others.is_empty() {
+            return WriteOutcome::NoUpdate {
+                answer: capture.writer,
+            };
+        }
+        WriteOutcome::Update {
+            version: so.version,
+            delta: ReplicaDelta {
+                writer_events: capture.writer,
+                events: capture.others,
+            },
+            state: so.snapshot(),
+        }
+    }
+
+    fn raise(&mut self, key: &SoKey, version: u32, out: &mut Vec<Output>) -> WriteOutcome {
+        let Some(id) = self.state.so_id(key) else {
+            return WriteOutcome::NoUpdate { answer: Vec::new() };
+        };
+        let Some(so) = self.state.sos.get_mut(&id) else {
+            return WriteOutcome::NoUpdate { answer: Vec::new() };
+        };
+        so.version = version.max(so.version.wrapping_add(1));
+        let message = SharedObjectMessage {
+            name: so.key.name.clone(),
+            version: so.version,
+            persistent: so.persistent,
+            events: full_state(so).collect(),
+        };
+        self.fan_out_to(id, &message, None, out);
+        let Some(so) = self.state.sos.get(&id) else {
+            return WriteOutcome::NoUpdate { answer: Vec::new() };
+        };
+        WriteOutcome::Update {
+            version: so.version,
+            delta: ReplicaDelta::default(),
+            state: so.snapshot(),
+        }
+    }
+
+    pub(super) fn set_owned(&mut self, so: SoKey, owned: bool) {
+        if owned {
+            self.cluster_owned.insert(so);
+        } else {
+            self.cluster_kept.remove(&so);
+            self.cluster_owned.remove(&so);
+        }
+    }
+
+    pub(super) fn replica_update(
+        &mut self,
+        key: &SoKey,
+        version: u32,
+        delta: ReplicaDelta,
+        writer: Option<ClientId>,
+        out: &mut Vec<Output>,
+    ) {
+        if self.cluster_owned.contains(key) {
+            // Applied here already, when this process's engine made it.
+            return;
+        }
+        let Some(id) = self.state.so_id(key) else {
+            return;
+        };
+        let Some(so) = self.state.sos.get_mut(&id) else {
+            return;
+        };
+        let changes = delta.changes_state();
+        if version < so.version || (changes && version == so.version) {
+            return;
+        }
+        for event in &delta.events {
+            match event {
+                SoEvent::Change { key, value } => {
+                    let removed = so.attribute_size(key);
+                    so.bytes = so
+                        .bytes
+                        .saturating_sub(removed)
+                        .saturating_add(attribute_size(key, value));
+                    so.attrs.insert(key.clone(), value.clone());
+                }
+                SoEvent::Remove { key } => {
+                    so.bytes = so.bytes.saturating_sub(so.attribute_size(key));
+                    so.attrs.remove(key);
+                }
+                SoEvent::Clear => {
+                    so.attrs.clear();
+                    so.bytes = 0;
+                }
+                _ => {}
+            }
+        }
+        so.version = version;
+        let name = so.key.name.clone();
+        let persistent = so.persistent;
+        let writer = writer.filter(|w| so.subscribers.contains_key(w));
+        if let Some(w) = writer
+            && !delta.writer_events.is_empty()
+        {
+            let message = SharedObjectMessage {
+                name: name.clone(),
+                version,
+                persistent,
+                events: delta.writer_events,
+            };
+            self.fan_out_to(id, &message, Some(w), out);
+        }
+        if !delta.events.is_empty() {
+            let message = SharedObjectMessage {
+                name,
+                version,
+                persistent,
+                events: delta.events,
+            };
+            let except = writer.map(Err);
+            self.fan_out_filtered(id, &message, except, out);
+        }
+    }
+
+    pub(super) fn replica_reset(&mut self, key: &SoKey, snapshot: Snapshot, out: &mut Vec<Output>) {
+        if self.cluster_owned.contains(key) {
+            return;
+        }
+        let Some(id) = self.state.so_id(key) else {
+            return;
+        };
+        let key_bytes = self.config.limits.key_bytes();
+        let Some(so) = self.state.sos.get_mut(&id) else {
+            return;
+        };
+        if snapshot.version <= so.version {
+            return;
+        }
+        so.version = snapshot.version;
+        so.attrs = snapshot
+            .values
+            .into_iter()
+            .filter(|(k, v)| k.len() <= key_bytes && !v.is_null_or_undefined())
+            .collect();
+        so.bytes = so
+            .attrs
+            .iter()
+            .fold(0usize, |n, (k, v)| n.saturating_add(attribute_size(k, v)));
+        let message = SharedObjectMessage {
+            name: so.key.name.clone(),
+            version: so.version,
+            persistent: so.persistent,
+            events: full_state(so).collect(),
+        };
+        self.fan_out_to(id, &message, None, out);
+    }
+
+    pub(super) fn write_answered(
+        &mut self,
+        client: ClientId,
+        key: &SoKey,
+        answer: WriterAnswer,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(id) = self.state.so_id(key) else {
+            return;
+        };
+        let Some(so) = self.state.sos.get(&id) else {
+            return;
+        };
+        if !so.subscribers.contains_key(&client) {
+            return;
+        }
+        let events = match answer {
+            WriterAnswer::Events(events) => events,
+            WriterAnswer::Settled(write) => write
+                .events
+                .into_iter()
+                .filter_map(|e| match e {
+                    SoEvent::RequestChange { key, .. } => Some(SoEvent::Success { key }),
+                    _ => None,
+                })
+                .collect(),
+            WriterAnswer::Refused(write) => {
+                let mut events = Vec::new();
+                for event in write.events {
+                    match event {
+                        SoEvent::RequestChange { key, .. } | SoEvent::RequestRemove { key } => {
+                            events.push(status_event(status::NO_WRITE_ACCESS, "error"));
+                            events.push(match so.attrs.get(&key) {
+                                Some(value) => SoEvent::Change {
+                                    key,
+                                    value: value.clone(),
+                                },
+                                None => SoEvent::Remove { key },
+                            });
+                        }
+                        SoEvent::SendMessage { .. } => {
+                            events.push(status_event(status::NO_WRITE_ACCESS, "error"));
+                        }
+                        _ => {}
+                    }
+                }
+                events
+            }
+        };
+        if events.is_empty() {
+            return;
+        }
+        let message = SharedObjectMessage {
+            name: so.key.name.clone(),
+            version: so.version,
+            persistent: so.persistent,
+            events,
+        };
+        self.fan_out_to(id, &message, Some(client), out);
+    }
+
+    /// Sends `message` to one subscriber of the SO (`Some`), or to all.
+    fn fan_out_to(
+        &self,
+        id: SoId,
+        message: &SharedObjectMessage,
+        only: Option<ClientId>,
+        out: &mut Vec<Output>,
+    ) {
+        self.fan_out_filtered(id, message, only.map(Ok), out);
+    }
+
+    /// Sends `message` to the SO's subscribers that are not leaving:
+    /// `Ok(c)` only `c`, `Err(c)` all but `c`, `None` all.
+    fn fan_out_filtered(
+        &self,
+        id: SoId,
+        message: &SharedObjectMessage,
+        filter: Option<Result<ClientId, ClientId>>,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(so) = self.state.sos.get(&id) else {
+            return;
+        };
+        let clients = &self.state.clients;
+        let recipients = so.subscribers.iter().filter(|(c, _)| {
+            let wanted = match filter {
+                None => true,
+                Some(Ok(only)) => *c == only,
+                Some(Err(except)) => *c != except,
+            };
+            wanted
+                && clients
+                    .get(c)
+                    .is_some_and(|client| client.phase != Phase::Leaving)
+        });
+        fan_out(out, message, recipients);
+    }
+}
