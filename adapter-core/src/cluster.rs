@@ -45,7 +45,7 @@ pub struct ClusterOptions {
 
 impl ClusterOptions {
     /// Cluster mode through the Redis server at `redis_url`, with
-    /// [`ClusterConfig`](so_cluster::ClusterConfig)'s defaults.
+    /// [`so_cluster::ClusterConfig`]'s defaults.
     pub fn new(redis_url: impl Into<String>) -> Self {
         Self {
             redis_url: redis_url.into(),

@@ -38,6 +38,17 @@
 //!   client, save every persistent SO and write every pending store
 //!   operation, wait for the connections to close.
 //!
+//! * **Cluster mode** ([`ServerBuilder::cluster`]): several server
+//!   processes share one set of SOs through Redis. The ownership protocol
+//!   (`so_cluster::Node`) runs on the engine thread beside the engine, its
+//!   Redis link ([`cluster`]) on two threads of its own; clients' writes and
+//!   server code's changes are applied by each SO's owner and published to
+//!   every process's replica. Without Redis at start the server does not
+//!   start; Redis lost while running refuses writes to SOs other processes
+//!   own (a STATUS, never silently) and shows on `/metrics`
+//!   (`rtmp_so_cluster_redis_up`). The design is the repository's
+//!   `docs/CLUSTER.md`.
+//!
 //! Logs go through `tracing`: connections opened and closed (with the
 //! reason), rejected connects, refused connections, slow readers, store
 //! errors, unreadable stored files set aside.

@@ -9,7 +9,7 @@
 //!   an SO it uses) are not applied where the client is: they come out as
 //!   [`Output::ClusterWrite`](crate::Output::ClusterWrite) (a
 //!   [`ForwardedWrite`]) for the caller to hand to the SO's owner;
-//! * on the **owner**, [`Engine::handle_forwarded_write`] applies one
+//! * on the **owner**, [`Engine::handle_forwarded_write`](crate::Engine::handle_forwarded_write) applies one
 //!   through the security hooks, listeners and send handlers, exactly like
 //!   a client message of a single server, and returns the
 //!   [`WriteOutcome`]: the update to publish (its version, the
@@ -26,6 +26,12 @@
 //!   state below the replica's version is ignored;
 //! * a forwarded write answered without an update reaches its writer with
 //!   [`Input::WriteAnswered`](crate::Input::WriteAnswered).
+//!
+//! Server code's changes to an SO (a [`ServerOp`](crate::ServerOp), or a
+//! hook's change) are forwarded the same way, unless they join the update
+//! the owner is applying (a listener or send handler reacting to a
+//! forwarded write): every change of an SO is made by its owner, so that
+//! all processes see the same versions.
 //!
 //! Listeners, security and send handlers run on the owner only; a
 //! forwarded write's hooks see the writer's [`ClientId`], which is not
@@ -50,13 +56,16 @@ use crate::types::{ClientId, SoKey};
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ForwardedWrite {
-    /// The writer (client ids are unique across the cluster's processes:
-    /// the caller numbers them so).
-    pub writer: ClientId,
+    /// The writing client (client ids are unique across the cluster's
+    /// processes: the caller numbers them so), or `None` for server code
+    /// (a [`ServerOp`](crate::ServerOp) or a hook's change to an SO whose
+    /// update is not being applied here: the owner applies it as server
+    /// code, without security checks and without SUCCESS).
+    pub writer: Option<ClientId>,
     /// The persistence flag of the client's message.
     pub persistent: bool,
-    /// REQUEST_CHANGE, REQUEST_REMOVE and SEND_MESSAGE events, in order:
-    /// one client message, one update.
+    /// REQUEST_CHANGE, REQUEST_REMOVE and SEND_MESSAGE events, in order
+    /// (server code's writes also CLEAR): one message, one update.
     pub events: Vec<SoEvent>,
 }
 
@@ -152,7 +161,13 @@ const ANSWER: u8 = b'A';
 pub fn encode_write(write: &ForwardedWrite) -> Result<Bytes, RecordError> {
     let mut out = BytesMut::new();
     out.put_u8(WRITE);
-    out.put_u64(write.writer.0);
+    match write.writer {
+        Some(client) => {
+            out.put_u8(1);
+            out.put_u64(client.0);
+        }
+        None => out.put_u8(0),
+    }
     put_events(&mut out, write.persistent, 0, &write.events)?;
     Ok(out.freeze())
 }
@@ -160,12 +175,20 @@ pub fn encode_write(write: &ForwardedWrite) -> Result<Bytes, RecordError> {
 /// Decodes what [`encode_write`] wrote.
 pub fn decode_write(bytes: &[u8], limits: &Limits) -> Result<ForwardedWrite, RecordError> {
     let rest = kind(bytes, WRITE, "write")?;
-    let (writer, rest) = rest
-        .split_first_chunk::<8>()
-        .ok_or(RecordError::Truncated)?;
+    let (writer, rest) = match rest.split_first() {
+        Some((0, rest)) => (None, rest),
+        Some((1, rest)) => {
+            let (id, rest) = rest
+                .split_first_chunk::<8>()
+                .ok_or(RecordError::Truncated)?;
+            (Some(ClientId(u64::from_be_bytes(*id))), rest)
+        }
+        Some(_) => return Err(RecordError::Kind("write")),
+        None => return Err(RecordError::Truncated),
+    };
     let message = SharedObjectMessage::decode(rest, Encoding::Amf3, limits)?;
     Ok(ForwardedWrite {
-        writer: ClientId(u64::from_be_bytes(*writer)),
+        writer,
         persistent: message.persistent,
         events: message.events,
     })
@@ -264,7 +287,7 @@ mod tests {
     #[test]
     fn records_round_trip() {
         let write = ForwardedWrite {
-            writer: ClientId(0xdead_beef_0000_0007),
+            writer: Some(ClientId(0xdead_beef_0000_0007)),
             persistent: true,
             events: vec![
                 SoEvent::RequestChange {
@@ -280,6 +303,13 @@ mod tests {
         };
         let bytes = encode_write(&write).unwrap();
         assert_eq!(decode_write(&bytes, &limits()).unwrap(), write);
+        let server = ForwardedWrite {
+            writer: None,
+            persistent: false,
+            events: vec![SoEvent::Clear],
+        };
+        let bytes = encode_write(&server).unwrap();
+        assert_eq!(decode_write(&bytes, &limits()).unwrap(), server);
 
         let delta = ReplicaDelta {
             writer_events: vec![SoEvent::Success { key: "k".into() }],
@@ -323,7 +353,7 @@ mod tests {
     #[test]
     fn bad_records_are_errors_not_panics() {
         let write = encode_write(&ForwardedWrite {
-            writer: ClientId(1),
+            writer: Some(ClientId(1)),
             persistent: false,
             events: vec![SoEvent::RequestRemove { key: "k".into() }],
         })
@@ -335,6 +365,10 @@ mod tests {
         assert_eq!(
             decode_answer(&[], &limits()),
             Err(RecordError::Kind("answer"))
+        );
+        assert_eq!(
+            decode_write(&[WRITE, 7], &limits()),
+            Err(RecordError::Kind("write"))
         );
         for cut in 0..20 {
             assert!(decode_write(&write[..cut], &limits()).is_err(), "cut {cut}");

@@ -90,8 +90,11 @@ pub trait Application: Send {
         let _ = (cx, room);
     }
     /// A client answered a call made with `ServerApi::call_client`; `call`
-    /// is the id that call returned. Calls to a client that leaves first
-    /// are dropped without an answer.
+    /// is the id that call returned. A call a hook queued that cannot be
+    /// made when it is applied (its client left, too many calls pending)
+    /// is answered here at once with `Err`, a `NetConnection.Call.Failed`
+    /// information object saying why. Calls to a client that leaves after
+    /// they went out are dropped without an answer.
     fn call_result(
         &mut self,
         cx: &mut Context<'_>,

@@ -405,8 +405,9 @@ pub enum Output {
         /// What went wrong.
         error: EngineMisuse,
     },
-    /// A client answered a server call (after
-    /// [`Application::call_result`](crate::Application::call_result) ran):
+    /// A client answered a server call, or a call a hook queued could not
+    /// be made when applied (`Err`, `NetConnection.Call.Failed`), after
+    /// [`Application::call_result`](crate::Application::call_result) ran:
     /// for adapters that hand the answer to whoever made the call.
     CallResult {
         /// The client.
@@ -429,11 +430,10 @@ pub enum Output {
         /// The SO.
         so: SoKey,
     },
-    /// Cluster mode: a client's writes to an SO it uses, not applied here:
-    /// hand them to the SO's owner (see [`cluster`](crate::cluster)).
+    /// Cluster mode: a client's writes to an SO it uses, or server code's
+    /// changes, not applied here: hand them to the SO's owner (see
+    /// [`cluster`](crate::cluster)).
     ClusterWrite {
-        /// The writer.
-        client: ClientId,
         /// The SO.
         so: SoKey,
         /// The write.

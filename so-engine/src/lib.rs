@@ -27,6 +27,10 @@
 //! randomness and iterates ordered collections only: the same inputs give
 //! the same outputs, bit for bit.
 //!
+//! With [`EngineConfig::cluster`] on, the engine is one process's part of
+//! several that share their SOs: clients' writes come out to be applied by
+//! each SO's owner, and published updates come back in (see [`cluster`]).
+//!
 //! # Driving it
 //!
 //! The caller (an adapter) numbers connections ([`ClientId`]), feeds every
@@ -176,6 +180,17 @@
 //! update is open (the client message being applied, or a server batch)
 //! joins that update; the writer of the client message then receives it
 //! too. A queued operation that fails is reported as [`Output::HookFailed`].
+//!
+//! **Calls to clients** ([`ServerApi::call_client`]) return the [`CallId`]
+//! the answer comes back under, to [`Application::call_result`] and as
+//! [`Output::CallResult`]. Every id a hook got is answered once: by the
+//! client, or, when the queued call cannot be made as it is applied (the
+//! client left meanwhile, [`EngineLimits::max_pending_calls_per_client`]
+//! reached), at once with `Err`, a `NetConnection.Call.Failed` information
+//! object whose description says why (besides the
+//! [`Output::HookFailed`]). The exceptions: a call whose client leaves after
+//! it went out is abandoned ([`Output::CallAbandoned`], no `call_result`),
+//! and a hook that panics drops the calls it queued with everything else.
 //!
 //! Outside hooks, server code uses [`Engine::server`] (each operation
 //! applies at once) or feeds [`Input::Server`]. Reads go through

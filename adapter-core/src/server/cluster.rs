@@ -5,8 +5,8 @@
 //! watches ([`StreamReader`]), sending what they get back through the
 //! engine's inbox.
 //!
-//! * A client's write comes out of the engine as `Output::ClusterWrite`
-//!   and goes to [`Node::handle_write`]; the node applies it here if this
+//! * A client's write (or server code's change) comes out of the engine
+//!   as `Output::ClusterWrite` and goes to [`Node::handle_write`]; the node applies it here if this
 //!   process owns the SO ([`Event::Apply`], through
 //!   `Engine::handle_forwarded_write`) or forwards it to the owner.
 //! * [`Event::ReplicaUpdate`] / [`Event::ReplicaReset`] feed the engine's
@@ -135,7 +135,8 @@ enum ToLink {
 
 /// A write made here that waits for its answer.
 struct Waiting {
-    client: ClientId,
+    /// `None`: server code's.
+    client: Option<ClientId>,
     so: SoKey,
     write: ForwardedWrite,
 }
@@ -268,10 +269,10 @@ impl ClusterDriver {
             while i < effects.events.len() {
                 match &effects.events[i] {
                     HubEvent::Engine(Output::ClusterWrite { .. }) => {
-                        if let HubEvent::Engine(Output::ClusterWrite { client, so, write }) =
+                        if let HubEvent::Engine(Output::ClusterWrite { so, write }) =
                             effects.events.remove(i)
                         {
-                            self.write(ms, client, so, write);
+                            self.write(ms, so, write);
                         }
                         continue;
                     }
@@ -296,7 +297,7 @@ impl ClusterDriver {
         }
     }
 
-    fn write(&mut self, ms: u64, client: ClientId, so: SoKey, write: ForwardedWrite) {
+    fn write(&mut self, ms: u64, so: SoKey, write: ForwardedWrite) {
         let payload = match encode_write(&write) {
             Ok(payload) => payload,
             Err(e) => {
@@ -305,6 +306,7 @@ impl ClusterDriver {
             }
         };
         let id = so_id(&so);
+        let client = write.writer;
         let wref = self.node.handle_write(ms, &id, payload);
         self.pending.insert(wref, Waiting { client, so, write });
     }
@@ -373,7 +375,7 @@ impl ClusterDriver {
                 let Some(key) = so_key(&so) else { return };
                 let writer = writer
                     .and_then(|w| self.pending.remove(&w))
-                    .map(|w| w.client);
+                    .and_then(|w| w.client);
                 match decode_delta(&delta, &self.limits) {
                     Ok(delta) => hub.handle_input(
                         now,
@@ -437,8 +439,15 @@ impl ClusterDriver {
         hub: &mut Hub,
         effects: &mut Effects,
     ) {
+        let Some(client) = waiting.client else {
+            // Server code's write: nobody to answer.
+            if let WriterAnswer::Refused(_) = answer {
+                warn!(so = %waiting.so, "a change made by server code was refused: cluster unavailable");
+            }
+            return;
+        };
         let input = Input::WriteAnswered {
-            client: waiting.client,
+            client,
             so: waiting.so,
             answer,
         };

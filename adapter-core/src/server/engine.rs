@@ -636,11 +636,9 @@ impl<R: Runtime> EngineThread<R> {
             // One batch, one call: a store that can makes it one transaction.
             self.batch = Some(Box::pin(R::spawn_blocking(move || {
                 let _timed = Timed(&stats, Instant::now());
-                let mut store = lock(&store);
-                match store.apply_batch(&ops) {
-                    Ok(()) => Ok(()),
-                    Err(error) => Err(FailedBatch { ops, error }),
-                }
+                let done = lock(&store).apply_batch(&ops);
+                stats.store_done(done.is_ok());
+                done.map_err(|error| FailedBatch { ops, error })
             })));
         }
         for event in self.effects.events.drain(..) {

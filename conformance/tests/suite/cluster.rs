@@ -23,8 +23,8 @@ use so_engine::status;
 use crate::adapter::{Adapter, PATIENCE};
 use crate::harness::TempDir;
 use crate::process::{ServerProcess, fails_to_start, start_error};
-use crate::websocket::get;
 use crate::wire::{TestClient, change, set, status_error};
+use crate::ws_client::get;
 
 #[allow(dead_code)]
 #[path = "../../../rtmp-proto/tests/common/interop.rs"]
@@ -187,6 +187,47 @@ async fn a_write_on_one_process_reaches_the_other_at_the_same_version<R: Adapter
     );
 }
 
+/// Security checks and send handlers run on the SO's owner, for writes
+/// made on any process: a denied write on the other process gets the
+/// STATUS and the authoritative value; the demo's `say` handler's change
+/// reaches everybody, before the message.
+async fn hooks_run_on_the_owner_for_writes_from_any_process<R: Adapter>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (dir_a, dir_b) = (TempDir::new(), TempDir::new());
+    let a = cluster_process::<R>(&redis, &dir_a);
+    let b = cluster_process::<R>(&redis, &dir_b);
+    let mut ca = TestClient::connect(&a.url("app"), Encoding::Amf0);
+    let mut cb = TestClient::connect(&b.url("app"), Encoding::Amf0);
+    for name in ["readonly.x", "server.echo"] {
+        ca.use_so(name, false);
+        // Whichever process owns it, the hooks run there.
+        ca.sync();
+        cb.use_so(name, false);
+    }
+
+    cb.send_so("readonly.x", false, vec![set("k", 1.0)]);
+    let refusal = next_where(&mut cb, |_| true);
+    assert_eq!(
+        refusal.events,
+        vec![
+            status_error(status::NO_WRITE_ACCESS),
+            SoEvent::Remove { key: "k".into() }
+        ]
+    );
+
+    let said = SoEvent::SendMessage {
+        method: "say".into(),
+        args: vec![Value::from("hi")],
+    };
+    cb.send_so("server.echo", false, vec![said.clone()]);
+    for client in [&mut ca, &mut cb] {
+        let update = next_where(client, |m| has(m, &said));
+        assert_eq!(update.events, vec![change("last", "hi"), said.clone()]);
+    }
+}
+
 /// Redis unreachable at start: the server stops with one message naming
 /// the URL and the error, and a non-zero exit.
 async fn redis_unreachable_at_start_stops_with_one_message<R: Adapter>() {
@@ -275,6 +316,7 @@ async fn writes_to_a_remote_owned_so_are_refused_while_redis_is_down<R: Adapter>
 
 suite!(
     a_write_on_one_process_reaches_the_other_at_the_same_version,
+    hooks_run_on_the_owner_for_writes_from_any_process,
     redis_unreachable_at_start_stops_with_one_message,
     writes_to_a_remote_owned_so_are_refused_while_redis_is_down,
 );

@@ -50,3 +50,4 @@ mod store;
 mod tls;
 mod websocket;
 mod wire;
+mod ws_client;

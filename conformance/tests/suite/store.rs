@@ -4,19 +4,20 @@
 //! `process`.)
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use adapter_core::{Server, sleep};
 use app_cli::demo::ServeDemo;
 use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::message::shared_object::SoEvent;
-use so_engine::store::{LoadReport, Store, StoreError, StoreOp};
+use so_engine::store::{LoadReport, MemoryStore, Store, StoreError, StoreOp};
 use so_engine::{Snapshot, SoKey};
 
-use crate::adapter::Adapter;
+use crate::adapter::{Adapter, PATIENCE};
 use crate::harness::{TempDir, TestServer};
 use crate::wire::{TestClient, change, set};
+use crate::ws_client::{get, http_of};
 
 /// SO names that are paths, or that a file store would encode alike.
 const ODD_NAMES: [&str; 7] = ["clash", "clash.rso", "a/b", "..", "%2F", "/", "Grüße ☃"];
@@ -160,8 +161,103 @@ async fn a_failing_store_is_retried_with_a_backoff<R: Adapter>() {
     server.stop().await;
 }
 
+/// A store that fails while its switch is on, and keeps what it is given
+/// while it is off.
+struct Switched {
+    failing: Arc<AtomicBool>,
+    kept: MemoryStore,
+}
+
+impl Switched {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("disk full".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Store for Switched {
+    fn load_all(&mut self) -> Result<LoadReport, StoreError> {
+        self.kept.load_all()
+    }
+    fn save(&mut self, so: &SoKey, snapshot: &Snapshot) -> Result<(), StoreError> {
+        self.check()?;
+        self.kept.save(so, snapshot)
+    }
+    fn delete(&mut self, so: &SoKey) -> Result<(), StoreError> {
+        self.check()?;
+        self.kept.delete(so)
+    }
+}
+
+/// The value of an unlabelled sample on a `/metrics` page.
+fn sample(page: &str, name: &str) -> Option<u64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Polls `/metrics` until `done` holds for the page; returns the page.
+fn metrics_until(http: std::net::SocketAddr, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, page) = get(http, "/metrics HTTP/1.1");
+        assert_eq!(status, 200);
+        if done(&page) {
+            return page;
+        }
+        assert!(Instant::now() < deadline, "never reached:\n{page}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `/metrics` counts failed flushes and says while the last one failed;
+/// once the store works again the gauge goes back to 0 and the counter
+/// keeps its count.
+async fn failed_flushes_show_on_metrics<R: Adapter>() {
+    let failing = Arc::new(AtomicBool::new(false));
+    let server = Server::<R>::builder()
+        .bind_addr("127.0.0.1:0")
+        .http_addr(Some("127.0.0.1:0".into()))
+        .store(Switched {
+            failing: failing.clone(),
+            kept: MemoryStore::default(),
+        })
+        .flush_interval(Duration::from_millis(20))
+        .demo()
+        .bind()
+        .await
+        .expect("the server starts");
+    let server = TestServer::run(server);
+    let http = http_of(&server);
+    let failures = |page: &str| sample(page, "rtmp_so_store_flush_failures_total");
+    let failed_last = |page: &str| sample(page, "rtmp_so_store_last_flush_failed");
+    let mut c = TestClient::connect(&server.url("app"), Encoding::Amf0);
+    c.use_so("p", true);
+    c.send_so("p", true, vec![set("k", 1.0)]);
+    c.next_so();
+    // Written: nothing failed.
+    let page = metrics_until(http, |p| {
+        sample(p, "rtmp_so_store_flush_seconds_count") >= Some(1)
+    });
+    assert_eq!((failures(&page), failed_last(&page)), (Some(0), Some(0)));
+
+    failing.store(true, Ordering::SeqCst);
+    c.send_so("p", true, vec![set("k", 2.0)]);
+    c.next_so();
+    let page = metrics_until(http, |p| failures(p) >= Some(1));
+    assert_eq!(failed_last(&page), Some(1), "{page}");
+
+    // The retry (after 250 ms) succeeds.
+    failing.store(false, Ordering::SeqCst);
+    let page = metrics_until(http, |p| failed_last(p) == Some(0));
+    assert!(failures(&page) >= Some(1), "{page}");
+    server.stop().await;
+}
+
 suite!(
     odd_names_stay_distinct_after_a_restart,
     versions_never_go_back_over_restarts_and_clears,
     a_failing_store_is_retried_with_a_backoff,
+    failed_flushes_show_on_metrics,
 );

@@ -4,220 +4,23 @@
 //! subprotocol and oversized frames get their error or close code and
 //! nothing else is affected; `/healthz`, `/metrics` and `/admin` answer.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use app_cli::demo;
 use rtmp_proto::amf::{Encoding, Value};
-use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
+use rtmp_proto::message::shared_object::SoEvent;
 use serde_json::json;
-use so_engine::status;
+use so_engine::{ServerApi, status};
 use so_web::{ClientMessage, Limits, ServerMessage};
-use tungstenite::client::IntoClientRequest;
+use tungstenite::Message;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::{Message, WebSocket};
 
 use app_cli::demo::ServeDemo;
 
 use crate::adapter::Adapter;
 use crate::harness::{TempDir, TestServer};
 use crate::wire::{TestClient, change, set, status_error};
-
-/// How long a test waits for any one answer.
-const PATIENCE: Duration = Duration::from_secs(10);
-
-/// A WebSocket client speaking `rtmp-so.v1`, with the same calls as the
-/// RTMP [`TestClient`]: SharedObject messages in and out as
-/// `SharedObjectMessage`s, so the same scenarios read the same.
-struct WsClient {
-    ws: WebSocket<TcpStream>,
-    next_call: f64,
-}
-
-impl WsClient {
-    /// Opens the WebSocket with the subprotocol, without `connect`.
-    fn open(http: SocketAddr) -> Self {
-        let stream = TcpStream::connect(http).expect("TCP connect");
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        let mut request = format!("ws://{http}/so").into_client_request().unwrap();
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            so_web::SUBPROTOCOL.parse().unwrap(),
-        );
-        let (ws, response) = tungstenite::client(request, stream).expect("the upgrade");
-        assert_eq!(
-            response.headers()["sec-websocket-protocol"],
-            so_web::SUBPROTOCOL
-        );
-        Self { ws, next_call: 0.0 }
-    }
-
-    /// Opens and connects to `path` (`app` or `app/room`), expecting the accept.
-    fn connect(http: SocketAddr, path: &str) -> Self {
-        let mut client = Self::open(http);
-        client.send_connect(path);
-        assert_eq!(client.next(), ServerMessage::Connected, "connect to {path}");
-        client
-    }
-
-    fn send_connect(&mut self, path: &str) {
-        let (app, room) = match path.split_once('/') {
-            Some((app, room)) => (app, Some(room.to_owned())),
-            None => (path, None),
-        };
-        self.send(&ClientMessage::Connect {
-            app: app.into(),
-            room,
-            args: vec![],
-        });
-    }
-
-    fn send(&mut self, message: &ClientMessage) {
-        self.send_text(&message.to_json().to_string());
-    }
-
-    fn send_text(&mut self, text: &str) {
-        self.ws.send(Message::text(text)).expect("send");
-    }
-
-    /// The next frame from the server (pings answered inside).
-    fn next(&mut self) -> ServerMessage {
-        loop {
-            match self.ws.read().expect("a frame in time") {
-                Message::Text(text) => {
-                    return ServerMessage::decode(text.as_str(), &Limits::default())
-                        .unwrap_or_else(|e| panic!("{text}: {e}"));
-                }
-                Message::Close(frame) => panic!("closed: {frame:?}"),
-                _ => {}
-            }
-        }
-    }
-
-    /// The close frame's code, reading past anything else.
-    fn closed_with(&mut self) -> CloseCode {
-        let deadline = Instant::now() + PATIENCE;
-        while Instant::now() < deadline {
-            match self.ws.read() {
-                Ok(Message::Close(Some(frame))) => return frame.code,
-                Ok(Message::Close(None)) => return CloseCode::Status,
-                Ok(_) => {}
-                Err(e) => panic!("no close frame: {e}"),
-            }
-        }
-        panic!("no close frame in time")
-    }
-
-    fn next_so(&mut self) -> SharedObjectMessage {
-        match self.next() {
-            ServerMessage::SharedObject(message) => message,
-            other => panic!("expected a SharedObject frame, got {other:?}"),
-        }
-    }
-
-    /// Sends the events an RTMP client would, as the matching frame.
-    fn send_so(&mut self, name: &str, persistent: bool, events: Vec<SoEvent>) {
-        let so = name.into();
-        let message = match events.as_slice() {
-            [SoEvent::Use] => ClientMessage::Use { so, persistent },
-            [SoEvent::Release] => ClientMessage::Release { so },
-            [SoEvent::SendMessage { method, args }] => ClientMessage::Send {
-                so,
-                method: method.clone(),
-                args: args.clone(),
-            },
-            [SoEvent::RequestRemove { .. }, ..] => ClientMessage::Remove {
-                so,
-                keys: events
-                    .iter()
-                    .map(|e| match e {
-                        SoEvent::RequestRemove { key } => key.clone(),
-                        other => panic!("mixed events {other:?}"),
-                    })
-                    .collect(),
-            },
-            _ => ClientMessage::Set {
-                so,
-                values: events
-                    .into_iter()
-                    .map(|e| match e {
-                        SoEvent::RequestChange { key, value } => (key, value),
-                        other => panic!("no frame for {other:?}"),
-                    })
-                    .collect(),
-            },
-        };
-        self.send(&message);
-    }
-
-    fn use_so(&mut self, name: &str, persistent: bool) -> SharedObjectMessage {
-        self.send_so(name, persistent, vec![SoEvent::Use]);
-        self.next_so()
-    }
-
-    fn call(&mut self, method: &str, args: Vec<Value>) -> Result<Value, Value> {
-        self.next_call += 1.0;
-        let id = self.next_call;
-        self.send(&ClientMessage::Call {
-            id,
-            method: method.into(),
-            args,
-        });
-        match self.next() {
-            ServerMessage::Result { id: got, outcome } if got == id => outcome,
-            other => panic!("expected the answer to {method}, got {other:?}"),
-        }
-    }
-
-    /// A round trip through the engine (`echo`), returning the SharedObject
-    /// frames that came before its answer.
-    fn sync(&mut self) -> Vec<SharedObjectMessage> {
-        self.next_call += 1.0;
-        let id = self.next_call;
-        self.send(&ClientMessage::Call {
-            id,
-            method: "echo".into(),
-            args: vec![],
-        });
-        let mut skipped = Vec::new();
-        loop {
-            match self.next() {
-                ServerMessage::Result { id: got, .. } if got == id => return skipped,
-                ServerMessage::SharedObject(message) => skipped.push(message),
-                other => panic!("expected the echo, got {other:?}"),
-            }
-        }
-    }
-}
-
-fn http_of<R>(server: &TestServer<R>) -> SocketAddr {
-    server.http.expect("the test server serves HTTP")
-}
-
-/// One plain HTTP GET: the status and the body.
-pub(crate) fn get(http: SocketAddr, path_and_headers: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(http).expect("TCP connect");
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    write!(stream, "GET {path_and_headers}\r\nHost: test\r\n\r\n").unwrap();
-    let mut response = Vec::new();
-    loop {
-        let mut buf = [0; 8192];
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => response.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => panic!("reading the response: {e}"),
-        }
-    }
-    let text = String::from_utf8(response).expect("a UTF-8 response");
-    let status = text[9..12].parse().expect("a status line");
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
+use crate::ws_client::{PATIENCE, WsClient, get, http_of};
 
 async fn websocket_and_rtmp_clients_share_one_so<R: Adapter>() {
     let dir = TempDir::new();
@@ -671,7 +474,112 @@ async fn more_of_the_contract_and_the_demo_over_websocket<R: Adapter>() {
     server.stop().await;
 }
 
+/// Lets a client in only if its authorization attached a `user`, which
+/// the connect hook reads.
+struct NeedsUser;
+
+impl so_engine::Application for NeedsUser {
+    fn app_connect(
+        &mut self,
+        cx: &mut so_engine::Context<'_>,
+        client: so_engine::ClientId,
+        _: &so_engine::ScopePath,
+        _: &[Value],
+    ) -> Result<(), String> {
+        let attributes = cx.view().client_attributes(client);
+        match attributes.and_then(|a| a.get("user")) {
+            Some(_) => Ok(()),
+            None => Err(format!("no user in {attributes:?}")),
+        }
+    }
+}
+
+/// `ServerBuilder::authorize` checks WebSocket connects like RTMP ones: a
+/// rejection (or a check past its time) is a `rejected` frame with its
+/// description, then close code 4000; an accepted client's attributes
+/// reach the connect hook and later hooks (a method), with the connect's
+/// scope and arguments as the check saw them.
+async fn websocket_connects_are_authorized<R: Adapter>() {
+    let server = adapter_core::Server::<R>::builder()
+        .bind_addr("127.0.0.1:0")
+        .http_addr(Some("127.0.0.1:0".into()))
+        .memory_store()
+        .application(NeedsUser)
+        .setup(|engine| {
+            engine.register_method(
+                "whoami",
+                |cx: &mut so_engine::Context<'_>, call: &so_engine::CallRequest<'_>| {
+                    let view = cx.view();
+                    let attributes = view.client_attributes(call.client).cloned();
+                    let info = view.client_info(call.client);
+                    Ok(Value::object([
+                        ("attributes", Value::object(attributes.unwrap_or_default())),
+                        ("peer", Value::from(info.is_some_and(|i| i.peer.is_some()))),
+                    ]))
+                },
+            );
+        })
+        .authorize_timeout(Duration::from_millis(300))
+        .authorize(|info: so_engine::ConnectInfo| async move {
+            match info.args.first().and_then(Value::as_str) {
+                Some("token-alice") => {
+                    let mut attributes = so_engine::Attributes::new();
+                    attributes.insert("user".into(), Value::from("alice"));
+                    attributes.insert("scope".into(), Value::from(info.scope.to_string()));
+                    Ok(attributes)
+                }
+                Some("slow") => std::future::pending().await,
+                _ => Err(format!("bad token for {}", info.scope)),
+            }
+        })
+        .bind()
+        .await
+        .expect("the server starts");
+    let server = TestServer::<R>::run(server);
+    let http = http_of(&server);
+    let connect = |token: &str| {
+        let mut ws = WsClient::open(http);
+        ws.send(&ClientMessage::Connect {
+            app: "app".into(),
+            room: Some("room".into()),
+            args: vec![Value::from(token)],
+        });
+        ws
+    };
+
+    for (token, reason) in [
+        ("wrong", "bad token for app/room"),
+        ("slow", "authorization timed out"),
+    ] {
+        let mut refused = connect(token);
+        assert_eq!(
+            refused.next(),
+            ServerMessage::Rejected {
+                reason: reason.into()
+            },
+            "{token}"
+        );
+        assert_eq!(refused.closed_with(), CloseCode::from(4000), "{token}");
+    }
+
+    let mut alice = connect("token-alice");
+    assert_eq!(alice.next(), ServerMessage::Connected);
+    let Ok(me) = alice.call("whoami", vec![]) else {
+        panic!("whoami failed");
+    };
+    assert_eq!(
+        me.property("attributes"),
+        Some(&Value::object([
+            ("scope", Value::from("app/room")),
+            ("user", Value::from("alice")),
+        ]))
+    );
+    assert_eq!(me.property("peer"), Some(&Value::from(true)));
+    server.stop().await;
+}
+
 suite!(
+    websocket_connects_are_authorized,
     more_of_the_contract_and_the_demo_over_websocket,
     the_admin_token_allows_set_remove_and_destroy,
     websocket_and_rtmp_clients_share_one_so,

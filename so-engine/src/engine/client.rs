@@ -114,10 +114,9 @@ impl Engine {
         }
         if !forward.is_empty() {
             out.push(Output::ClusterWrite {
-                client,
                 so: key,
                 write: ForwardedWrite {
-                    writer: client,
+                    writer: Some(client),
                     persistent,
                     events: forward,
                 },

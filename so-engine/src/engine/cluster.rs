@@ -13,7 +13,7 @@ use crate::error::EngineMisuse;
 use crate::interface::{Output, Snapshot};
 use crate::state::{Phase, SoId};
 use crate::status;
-use crate::types::{ClientId, SoKey, Tick};
+use crate::types::{ClientId, Origin, SoKey, Tick};
 use crate::values::attribute_size;
 
 /// The events of the forwarded write being applied, gathered from every
@@ -73,6 +73,9 @@ impl Engine {
                 answer: vec![status_event(status::NO_OBJECT_FOUND, "error")],
             };
         };
+        let Some(client) = write.writer else {
+            return self.server_write(id, write.events, out);
+        };
         let limits = &self.config.limits;
         if write.events.len() > limits.max_events_per_message {
             return WriteOutcome::NoUpdate {
@@ -83,7 +86,6 @@ impl Engine {
             owner: limits.max_update_bytes,
             sync: limits.max_update_bytes,
         };
-        let client = write.writer;
         self.capture = Some(Capture {
             id,
             writer: Vec::new(),
@@ -119,38 +121,112 @@ impl Engine {
         if let Some(open) = open {
             self.close_client_update(open, out);
         }
-        let mut capture = self.capture.take().unwrap_or(Capture {
+        if resync && let Some(so) = self.state.sos.get(&id) {
+            // The rest of the message was refused: the writer gets the
+            // authoritative state.
+            let state: Vec<SoEvent> = full_state(so).collect();
+            if let Some(capture) = self.capture.as_mut() {
+                capture.writer.extend(state);
+            }
+            self.send_full_state(id, client, out);
+        }
+        self.captured(id)
+    }
+
+    /// Server code's changes made on some process, applied by the owner
+    /// as server code: one update, CHANGE (or REMOVE, CLEAR,
+    /// SEND_MESSAGE) to every subscriber, no security, no SUCCESS.
+    fn server_write(
+        &mut self,
+        id: SoId,
+        events: Vec<SoEvent>,
+        out: &mut Vec<Output>,
+    ) -> WriteOutcome {
+        let sets = events.iter().filter_map(|e| match e {
+            SoEvent::RequestChange { key, value } => Some((key, value)),
+            _ => None,
+        });
+        if let Err(error) = self.check_write(id, sets) {
+            // Checked where it was made, against that process's copy: it
+            // may differ from the owner's. Reported like a hook's failure.
+            out.push(Output::HookFailed { error });
+            return WriteOutcome::NoUpdate { answer: Vec::new() };
+        }
+        let key_bytes = self.config.limits.key_bytes();
+        self.capture = Some(Capture {
             id,
             writer: Vec::new(),
             others: Vec::new(),
             changed: false,
         });
-        let Some(so) = self.state.sos.get(&id) else {
-            // Destroyed by a hook: its subscribers were told.
-            return WriteOutcome::NoUpdate {
-                answer: capture.writer,
-            };
-        };
-        if resync {
-            // The rest of the message was refused: the writer gets the
-            // authoritative state.
-            capture.writer.extend(full_state(so));
-            self.send_full_state(id, client, out);
+        self.begin(id);
+        for event in events {
+            match event {
+                SoEvent::RequestChange { key, value } => {
+                    self.set_attr(id, Origin::Server, key, value, out);
+                }
+                SoEvent::RequestRemove { key } => {
+                    self.delete_attr(id, Origin::Server, key, false, out);
+                }
+                SoEvent::Clear => self.clear_attrs(id, Origin::Server, out),
+                SoEvent::SendMessage { method, args } if method.len() <= key_bytes => {
+                    self.send_msg(id, Origin::Server, method, args, out);
+                }
+                _ => {}
+            }
         }
-        let so = self.state.sos.get(&id).unwrap_or(so);
-        if !capture.changed && capture.others.is_empty() {
-            return WriteOutcome::NoUpdate {
-                answer: capture.writer,
-            };
+        self.end(id, out);
+        self.captured(id)
+    }
+
+    /// The outcome of the update `self.capture` gathered.
+    fn captured(&mut self, id: SoId) -> WriteOutcome {
+        let capture = self.capture.take();
+        let (writer, others, changed) = capture.map_or((Vec::new(), Vec::new(), false), |c| {
+            (c.writer, c.others, c.changed)
+        });
+        let Some(so) = self.state.sos.get(&id) else {
+            return WriteOutcome::NoUpdate { answer: writer };
+        };
+        if !changed && others.is_empty() {
+            return WriteOutcome::NoUpdate { answer: writer };
         }
         WriteOutcome::Update {
             version: so.version,
             delta: ReplicaDelta {
-                writer_events: capture.writer,
-                events: capture.others,
+                writer_events: writer,
+                events: others,
             },
             state: so.snapshot(),
         }
+    }
+
+    /// Cluster mode: whether server code's change to `id` goes to the
+    /// owner (everything but the update being applied as the owner).
+    pub(super) fn forwards(&self, id: SoId) -> bool {
+        self.config.cluster && self.capture.as_ref().is_none_or(|c| c.id != id)
+    }
+
+    /// Hands server code's change to the SO's owner.
+    pub(super) fn forward_server_write(
+        &mut self,
+        so: SoKey,
+        events: Vec<SoEvent>,
+        out: &mut Vec<Output>,
+    ) {
+        let persistent = self
+            .state
+            .so_id(&so)
+            .and_then(|id| self.state.sos.get(&id))
+            .is_some_and(|s| s.persistent);
+        out.push(Output::ClusterWrite {
+            so,
+            write: ForwardedWrite {
+                writer: None,
+                persistent,
+                events,
+            },
+        });
     }
 
     fn raise(&mut self, key: &SoKey, version: u32, out: &mut Vec<Output>) -> WriteOutcome {

@@ -20,6 +20,7 @@ use crate::context::{Context, Queued, ServerSession, View};
 use crate::error::{EngineMisuse, HookPanic};
 use crate::hooks::{
     Application, MethodHandler, SendHandler, SharedObjectListener, SharedObjectSecurity, SoFactory,
+    status_object,
 };
 use crate::interface::{Input, Output, ServerOp, Snapshot};
 use crate::pattern;
@@ -537,9 +538,15 @@ impl Engine {
                         args,
                     },
                     Some(call),
-                ) => self
-                    .call_client(client, method, args, Some(call), out)
-                    .map(drop),
+                ) => {
+                    let made = self.call_client(client, method.clone(), args, Some(call), out);
+                    if let Err(error) = &made {
+                        // The hook holds the id: it gets its answer, a failure.
+                        let info = status_object("NetConnection.Call.Failed", &error.to_string());
+                        self.answer_call(client, call, &method, Err(info), out);
+                    }
+                    made.map(drop)
+                }
                 (op, _) => self.execute(op, out),
             };
             if let Err(error) = result {

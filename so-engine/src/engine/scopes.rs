@@ -418,8 +418,21 @@ impl Engine {
         if let Some(c) = self.state.clients.get_mut(&client) {
             c.pending_calls = c.pending_calls.saturating_sub(1);
         }
+        self.answer_call(client, call, &method, outcome, out);
+    }
+
+    /// Hands the outcome of a server call to `Application::call_result`,
+    /// then to the adapter ([`Output::CallResult`]).
+    pub(super) fn answer_call(
+        &mut self,
+        client: ClientId,
+        call: CallId,
+        method: &str,
+        outcome: Result<Vec<Value>, Value>,
+        out: &mut Vec<Output>,
+    ) {
         self.app_hook(Site::client("call_result", client), out, |app, cx| {
-            app.call_result(cx, client, call, &method, &outcome);
+            app.call_result(cx, client, call, method, &outcome);
         });
         out.push(Output::CallResult {
             client,

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use rtmp_proto::amf::{Str, Value};
+use rtmp_proto::message::shared_object::SoEvent;
 
 use super::Engine;
 use super::objects::{Teardown, limit};
@@ -41,6 +42,10 @@ impl Engine {
             ServerOp::Set { so, key, value } => {
                 let id = self.live(&so)?;
                 self.check_write(id, [(&key, &value)])?;
+                if self.forwards(id) {
+                    self.forward_server_write(so, vec![SoEvent::RequestChange { key, value }], out);
+                    return Ok(());
+                }
                 self.begin(id);
                 self.set_attr(id, Origin::Server, key, value, out);
                 self.end(id, out);
@@ -49,6 +54,14 @@ impl Engine {
             ServerOp::SetMany { so, values } => {
                 let id = self.live(&so)?;
                 self.check_write(id, values.iter().map(|(k, v)| (k, v)))?;
+                if self.forwards(id) {
+                    let events = values
+                        .into_iter()
+                        .map(|(key, value)| SoEvent::RequestChange { key, value })
+                        .collect();
+                    self.forward_server_write(so, events, out);
+                    return Ok(());
+                }
                 self.begin(id);
                 for (key, value) in values {
                     self.set_attr(id, Origin::Server, key, value, out);
@@ -58,6 +71,10 @@ impl Engine {
             }
             ServerOp::Remove { so, key } => {
                 let id = self.live(&so)?;
+                if self.forwards(id) {
+                    self.forward_server_write(so, vec![SoEvent::RequestRemove { key }], out);
+                    return Ok(());
+                }
                 self.begin(id);
                 self.delete_attr(id, Origin::Server, key, false, out);
                 self.end(id, out);
@@ -73,6 +90,10 @@ impl Engine {
                 let limits = &self.config.limits;
                 if method.len() > limits.key_bytes() {
                     return Err(limit("handler name length", limits.key_bytes()));
+                }
+                if self.forwards(id) {
+                    self.forward_server_write(so, vec![SoEvent::SendMessage { method, args }], out);
+                    return Ok(());
                 }
                 self.begin(id);
                 self.send_msg(id, Origin::Server, method, args, out);
@@ -159,7 +180,7 @@ impl Engine {
 
     /// The same limits clients get, so server code cannot build what the
     /// wire cannot carry or memory was not meant to hold.
-    fn check_write<'v>(
+    pub(super) fn check_write<'v>(
         &self,
         id: SoId,
         writes: impl IntoIterator<Item = (&'v Str, &'v Value)>,
@@ -202,7 +223,14 @@ impl Engine {
         Ok(())
     }
 
-    fn clear_one(&mut self, id: SoId, out: &mut Vec<Output>) {
+    pub(super) fn clear_one(&mut self, id: SoId, out: &mut Vec<Output>) {
+        if self.forwards(id) {
+            if let Some(so) = self.state.sos.get(&id) {
+                let key = so.key.clone();
+                self.forward_server_write(key, vec![SoEvent::Clear], out);
+            }
+            return;
+        }
         self.begin(id);
         self.clear_attrs(id, Origin::Server, out);
         self.end(id, out);

@@ -18,6 +18,7 @@
 //! [`snapshot`] feeds bytes to the snapshot decoder: anything it accepts
 //! re-encodes to bytes that decode to the same snapshot.
 
+pub mod chaos;
 mod model;
 mod ops;
 
@@ -25,20 +26,19 @@ use rtmp_proto::amf::{Encoding, Value};
 use rtmp_proto::message::shared_object::SoEvent;
 use rtmp_proto::mirror::RemoteSharedObject;
 
+use self::chaos::{ChaosRooms, ChaosSecurity, Curse, Presence, ReadOnly};
 use self::model::{Peer, World};
 use self::ops::{
     Client, Edit, KEYS, MAX_EDITS, METHODS, NAMES, Name, Op, ServerAction, client_id,
     is_persistent, scope_path, so_key,
 };
 use crate::config::{EngineConfig, EngineLimits};
-use crate::context::{Context, ServerApi, View};
+use crate::context::{Context, ServerApi};
 use crate::engine::Engine;
-use crate::hooks::{
-    Application, CallRequest, Retention, SharedObjectListener, SharedObjectSecurity, SoSetup,
-};
+use crate::hooks::{CallRequest, Retention, SharedObjectListener, SoSetup};
 use crate::interface::{Input, ServerOp};
 use crate::store::{decode_snapshot, encode_snapshot};
-use crate::types::{CallId, ClientId, Origin, ScopePath, SoKey};
+use crate::types::{ClientId, Origin, ScopePath, SoKey};
 
 /// How long an SO a client created lingers once idle, in the fuzz world.
 pub const LINGER_MS: u64 = 40;
@@ -337,11 +337,19 @@ fn server(world: &mut World, scope: ops::Scope, name: Name, action: &ServerActio
         .expect("a batch that began ends");
 }
 
+/// Where the fuzz world's security checks panic.
+const CURSE: Curse = Curse {
+    every: 3,
+    key: "b",
+    creation: "p",
+    connection: (2, "s1"),
+};
+
 /// The fuzz world's engine: linger and persistence timers, small limits,
 /// an application that sets up `s0` in every room, a factory for `s1`
 /// (a listener counting subscribers, a send handler, no linger) and a
 /// security check that keeps `ro` read-only for clients; and hooks that
-/// panic at every hook point (see [`Chaos`]).
+/// panic at every hook point ([`chaos`], [`Chaos`]).
 fn engine() -> Engine {
     let config = EngineConfig {
         default_linger_ms: LINGER_MS,
@@ -349,9 +357,9 @@ fn engine() -> Engine {
         limits: limits(),
         ..EngineConfig::default()
     };
-    let mut engine = Engine::new(config, Rooms { calls: 0 });
-    engine.register_security(ReadOnly);
-    engine.register_security(Chaos);
+    let mut engine = Engine::new(config, ChaosRooms::new(5, "s0", "c"));
+    engine.register_security(ReadOnly("ro"));
+    engine.register_security(ChaosSecurity(CURSE));
     engine.register_factory("s1", |so: &SoKey, setup: &mut SoSetup| {
         assert!(so.scope.as_str() != "app/r0/d", "factory boom");
         setup
@@ -374,52 +382,9 @@ fn engine() -> Engine {
     engine
 }
 
-/// Hook panics at every hook point, each tied to something deterministic
-/// (a client, a key, a call count), and each consistent for one client and
-/// key (a client refused writing `b` is refused removing it too).
+/// A listener whose hooks panic, each tied to something deterministic (a
+/// key, a client).
 struct Chaos;
-
-/// The clients whose checks on key `b` and sends of `ping` panic.
-fn cursed(client: ClientId) -> bool {
-    client.0.is_multiple_of(3)
-}
-
-impl SharedObjectSecurity for Chaos {
-    fn is_creation_allowed(&mut self, _: &View<'_>, so: &SoKey, _: bool, c: ClientId) -> bool {
-        assert!(!(cursed(c) && so.name == "p"), "creation boom");
-        true
-    }
-    fn is_connection_allowed(&mut self, _: &View<'_>, so: &SoKey, c: ClientId) -> bool {
-        assert!(!(c.0 == 2 && so.name == "s1"), "connection boom");
-        true
-    }
-    fn is_write_allowed(
-        &mut self,
-        _: &View<'_>,
-        _: &SoKey,
-        c: ClientId,
-        k: &str,
-        _: &Value,
-    ) -> bool {
-        assert!(!(cursed(c) && k == "b"), "write boom");
-        true
-    }
-    fn is_delete_allowed(&mut self, _: &View<'_>, _: &SoKey, c: ClientId, k: &str) -> bool {
-        assert!(!(cursed(c) && k == "b"), "delete boom");
-        true
-    }
-    fn is_send_allowed(
-        &mut self,
-        _: &View<'_>,
-        _: &SoKey,
-        c: ClientId,
-        m: &str,
-        _: &[Value],
-    ) -> bool {
-        assert!(!(cursed(c) && m == "ping"), "send boom");
-        true
-    }
-}
 
 impl SharedObjectListener for Chaos {
     fn on_update(&mut self, cx: &mut Context<'_>, so: &SoKey, _: Origin, key: &str, _: &Value) {
@@ -436,106 +401,5 @@ impl SharedObjectListener for Chaos {
     }
     fn on_destroy(&mut self, _: &mut Context<'_>, _: &SoKey) {
         panic!("on_destroy boom");
-    }
-}
-
-/// Sets up `s0` in every room; its lifecycle hooks panic every few calls.
-struct Rooms {
-    calls: u64,
-}
-
-impl Rooms {
-    fn maybe_panic(&mut self, hook: &str) {
-        self.calls += 1;
-        assert!(!self.calls.is_multiple_of(5), "{hook} boom");
-    }
-}
-
-impl Application for Rooms {
-    fn room_start(&mut self, cx: &mut Context<'_>, room: &ScopePath) {
-        let so = SoKey::new(room.clone(), "s0");
-        let _ = cx.create(&so, false);
-        let _ = cx.set(&so, "c", room.as_str());
-        self.maybe_panic("room_start");
-    }
-    fn app_connect(
-        &mut self,
-        _: &mut Context<'_>,
-        _: ClientId,
-        _: &ScopePath,
-        _: &[Value],
-    ) -> Result<(), String> {
-        self.maybe_panic("app_connect");
-        Ok(())
-    }
-    fn room_join(&mut self, _: &mut Context<'_>, _: ClientId, _: &ScopePath) {
-        self.maybe_panic("room_join");
-    }
-    fn app_leave(&mut self, _: &mut Context<'_>, _: ClientId, _: &ScopePath) {
-        self.maybe_panic("app_leave");
-    }
-    fn room_stop(&mut self, _: &mut Context<'_>, _: &ScopePath) {
-        self.maybe_panic("room_stop");
-    }
-    fn call_result(
-        &mut self,
-        _: &mut Context<'_>,
-        _: ClientId,
-        _: CallId,
-        _: &str,
-        _: &Result<Vec<Value>, Value>,
-    ) {
-        self.maybe_panic("call_result");
-    }
-}
-
-struct Presence;
-
-impl SharedObjectListener for Presence {
-    fn on_connect(&mut self, cx: &mut Context<'_>, so: &SoKey, _: ClientId) {
-        recount(cx, so);
-    }
-    fn on_disconnect(&mut self, cx: &mut Context<'_>, so: &SoKey, _: ClientId) {
-        recount(cx, so);
-    }
-}
-
-fn recount(cx: &mut Context<'_>, so: &SoKey) {
-    let n = cx
-        .view()
-        .shared_object(so)
-        .map_or(0, |s| s.subscriber_count());
-    let _ = cx.set(
-        so,
-        "count",
-        Value::Integer(i32::try_from(n).unwrap_or(i32::MAX)),
-    );
-}
-
-struct ReadOnly;
-
-impl SharedObjectSecurity for ReadOnly {
-    fn is_write_allowed(
-        &mut self,
-        _: &View<'_>,
-        _: &SoKey,
-        _: ClientId,
-        k: &str,
-        _: &Value,
-    ) -> bool {
-        k != "ro"
-    }
-    fn is_delete_allowed(&mut self, _: &View<'_>, _: &SoKey, _: ClientId, k: &str) -> bool {
-        k != "ro"
-    }
-    fn is_send_allowed(
-        &mut self,
-        _: &View<'_>,
-        _: &SoKey,
-        _: ClientId,
-        method: &str,
-        _: &[Value],
-    ) -> bool {
-        method != "ro"
     }
 }

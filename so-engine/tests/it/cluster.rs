@@ -8,8 +8,8 @@ use rtmp_proto::amf::Value;
 use rtmp_proto::message::shared_object::SoEvent;
 use so_engine::cluster::{ForwardedWrite, ReplicaDelta, WriteOutcome, WriterAnswer};
 use so_engine::{
-    ClientId, Engine, EngineConfig, Input, Output, SharedObjectSecurity, Snapshot, SoKey, View,
-    status,
+    ClientId, Engine, EngineConfig, Input, Output, ServerApi, SharedObjectSecurity, Snapshot,
+    SoKey, View, status,
 };
 
 use crate::support::*;
@@ -64,11 +64,11 @@ fn two_processes() -> (World, World, SoKey) {
 }
 
 /// The writes B's engine handed out for the owner.
-fn forwarded(w: &mut World) -> Vec<(ClientId, SoKey, ForwardedWrite)> {
+fn forwarded(w: &mut World) -> Vec<(Option<ClientId>, SoKey, ForwardedWrite)> {
     w.take_other()
         .into_iter()
         .filter_map(|o| match o {
-            Output::ClusterWrite { client, so, write } => Some((client, so, write)),
+            Output::ClusterWrite { so, write } => Some((write.writer, so, write)),
             _ => None,
         })
         .collect()
@@ -84,7 +84,7 @@ fn a_write_on_a_replica_is_applied_by_the_owner_and_answered_like_one_server() {
     );
     assert_eq!(b.value(&so, "k"), None);
     let [(client, target, write)] = forwarded(&mut b).try_into().unwrap();
-    assert_eq!((client, &target), (ClientId(1001), &so));
+    assert_eq!((client, &target), (Some(ClientId(1001)), &so));
 
     let WriteOutcome::Update {
         version,
@@ -189,7 +189,7 @@ fn a_refused_or_unchanged_write_publishes_nothing_and_answers_the_writer() {
     a.forwarded(&so, write);
     a.drain();
     let same = ForwardedWrite {
-        writer: ClientId(1001),
+        writer: Some(ClientId(1001)),
         persistent: false,
         events: vec![request_change("k", 1.0)],
     };
@@ -300,7 +300,7 @@ fn refused_and_settled_writes_answer_their_writer() {
     });
     b.drain();
     let write = ForwardedWrite {
-        writer: ClientId(1001),
+        writer: Some(ClientId(1001)),
         persistent: false,
         events: vec![
             request_change("k", 2.0),
@@ -393,4 +393,86 @@ fn without_cluster_mode_writes_apply_locally() {
             .iter()
             .any(|o| matches!(o, Output::ClusterWrite { .. }))
     );
+}
+
+#[test]
+fn server_code_changes_go_to_the_owner_unless_they_join_its_update() {
+    let (mut a, mut b, so) = two_processes();
+    // Server code on the replica's process: forwarded, not applied there.
+    b.set(&so, "server", 1.0);
+    assert!(b.take(1001).is_empty());
+    let [(writer, _, write)] = forwarded(&mut b).try_into().unwrap();
+    assert_eq!(writer, None);
+    let WriteOutcome::Update { version, delta, .. } = a.forwarded(&so, write) else {
+        panic!("server code's change is published");
+    };
+    assert_eq!(version, 2);
+    assert!(delta.writer_events.is_empty());
+    assert_eq!(delta.events, vec![change("server", 1.0)]);
+    assert_eq!(
+        a.take(1),
+        vec![msg("chat", 2, false, vec![change("server", 1.0)])]
+    );
+    b.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version,
+        delta,
+        writer: None,
+    });
+    assert_eq!(
+        b.take(1001),
+        vec![msg("chat", 2, false, vec![change("server", 1.0)])]
+    );
+
+    // On the owner too, outside a forwarded write: through the owner's
+    // node like everything else (so that it is published).
+    a.with_server(|s| s.clear(&so)).unwrap();
+    let [(writer, _, clear)] = forwarded(&mut a).try_into().unwrap();
+    assert_eq!(writer, None);
+    assert_eq!(clear.events, vec![SoEvent::Clear]);
+    let WriteOutcome::Update { version, .. } = a.forwarded(&so, clear) else {
+        panic!("a clear is published");
+    };
+    assert_eq!(version, 3);
+    assert_eq!(a.take(1), vec![msg("chat", 3, false, vec![SoEvent::Clear])]);
+}
+
+#[test]
+fn a_send_handlers_change_joins_the_owners_update() {
+    let so = key("app/room", "echo");
+    let mut a = cluster_world();
+    a.engine
+        .register_factory("echo", |_: &SoKey, setup: &mut so_engine::SoSetup| {
+            setup.send_handler(
+                "",
+                "say",
+                |cx: &mut so_engine::Context<'_>,
+                 so: &SoKey,
+                 _: ClientId,
+                 _: &str,
+                 args: &[Value]| {
+                    let _ = cx.set(so, "last", args[0].clone());
+                },
+            );
+        });
+    a.connect(1, "app/room");
+    a.use_so(1, "echo");
+    a.apply(Input::Owned {
+        so: so.clone(),
+        owned: true,
+    });
+    a.drain();
+    let write = ForwardedWrite {
+        writer: Some(ClientId(1001)),
+        persistent: false,
+        events: vec![send("say", vec![Value::from("hi")])],
+    };
+    let WriteOutcome::Update { version, delta, .. } = a.forwarded(&so, write) else {
+        panic!("an update");
+    };
+    assert_eq!(version, 2, "the handler's change counts");
+    let said = send("say", vec![Value::from("hi")]);
+    assert_eq!(delta.events, vec![change("last", "hi"), said.clone()]);
+    assert_eq!(delta.writer_events, vec![change("last", "hi"), said]);
+    assert!(forwarded(&mut a).is_empty(), "nothing forwarded again");
 }

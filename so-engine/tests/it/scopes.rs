@@ -476,6 +476,102 @@ fn call_ids_pair_answers_with_calls() {
     }));
 }
 
+/// A call a hook made that cannot be started when its queue is applied
+/// (past the pending calls limit; to a client that is leaving) still gets
+/// its `call_result`, a `NetConnection.Call.Failed` error, under the id
+/// `call_client` returned: pairing calls with answers always completes.
+#[test]
+fn a_call_that_fails_when_applied_is_answered_with_an_error() {
+    type Answers = Arc<Mutex<Vec<(CallId, String, Result<Vec<Value>, Value>)>>>;
+    struct Caller {
+        made: Arc<Mutex<Vec<CallId>>>,
+        answered: Answers,
+    }
+    impl Application for Caller {
+        fn room_join(&mut self, cx: &mut Context<'_>, c: ClientId, _: &ScopePath) {
+            // The limit is one pending call: the second cannot start.
+            for method in ["first", "second"] {
+                let call = cx.call_client(c, method, vec![]).unwrap();
+                self.made.lock().unwrap().push(call);
+            }
+        }
+        fn room_leave(&mut self, cx: &mut Context<'_>, c: ClientId, _: &ScopePath) {
+            // Queued while the client is still known, applied once it left.
+            let call = cx.call_client(c, "goodbye", vec![]).unwrap();
+            self.made.lock().unwrap().push(call);
+        }
+        fn call_result(
+            &mut self,
+            _: &mut Context<'_>,
+            _: ClientId,
+            call: CallId,
+            method: &str,
+            outcome: &Result<Vec<Value>, Value>,
+        ) {
+            let answer = (call, method.to_owned(), outcome.clone());
+            self.answered.lock().unwrap().push(answer);
+        }
+    }
+    let (made, answered) = (Arc::default(), Answers::default());
+    let mut config = EngineConfig::default();
+    config.limits.max_pending_calls_per_client = 1;
+    let app = Caller {
+        made: Arc::clone(&made),
+        answered: answered.clone(),
+    };
+    let mut w = World::new(config, app);
+    w.connect(1, "app/room");
+    let made = |n: usize| made.lock().unwrap()[n];
+    let failed = |call: CallId, method: &str| {
+        let outcome = answered
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(c, ..)| *c == call)
+            .cloned();
+        let Some((_, m, Err(info))) = outcome else {
+            panic!("no failed call_result for {method}: {outcome:?}");
+        };
+        assert_eq!(m, method);
+        assert_eq!(
+            info.property("code"),
+            Some(&Value::from("NetConnection.Call.Failed"))
+        );
+        info
+    };
+    let other = w.take_other();
+    let sent: Vec<CallId> = other
+        .iter()
+        .filter_map(|o| match o {
+            Output::CallClient { call, .. } => Some(*call),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, [made(0)], "only the first call goes out");
+    let info = failed(made(1), "second");
+    assert!(
+        other.contains(&Output::CallResult {
+            client: ClientId(1),
+            call: made(1),
+            outcome: Err(info),
+        }),
+        "{other:?}"
+    );
+    assert!(
+        other.iter().any(|o| matches!(o, Output::HookFailed { .. })),
+        "the failure is reported for the log too: {other:?}"
+    );
+
+    w.leave(1);
+    failed(made(2), "goodbye");
+    // The first call was sent: its client left, so it is abandoned, not failed.
+    assert!(w.take_other().contains(&Output::CallAbandoned {
+        client: ClientId(1),
+        call: made(0),
+    }));
+    assert_eq!(answered.lock().unwrap().len(), 2);
+}
+
 /// Server code can disconnect a client: it leaves everything at once, its
 /// late inputs are ignored, its ClientLeft is accepted.
 #[test]

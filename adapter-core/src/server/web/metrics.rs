@@ -38,6 +38,9 @@ pub(crate) struct Stats {
     cluster: AtomicU64,
     /// Cluster mode: Redis reachable (1) or not (0).
     cluster_redis_up: AtomicU64,
+    /// Store batches that failed, and whether the last one did (0 or 1).
+    store_failures: AtomicU64,
+    store_failing: AtomicU64,
 }
 
 /// Counts one open socket of a transport while it lives.
@@ -101,6 +104,15 @@ impl Stats {
     pub(crate) fn cluster_redis_up(&self, up: bool) {
         self.cluster_redis_up
             .store(u64::from(up), Ordering::Relaxed);
+    }
+
+    /// Records whether a store batch was written (`false`: it failed, and
+    /// is retried after a backoff).
+    pub(crate) fn store_done(&self, ok: bool) {
+        if !ok {
+            self.store_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        self.store_failing.store(u64::from(!ok), Ordering::Relaxed);
     }
 
     /// The Prometheus text page.
@@ -169,7 +181,7 @@ impl Stats {
         metric(
             "rtmp_so_hook_panics_total",
             "counter",
-            "Panics of server code inside the engine (the server stops after one).",
+            "Panics of server code inside the engine (each fails its request; the server serves on).",
             &[("", get(&self.hook_panics))],
         );
         if get(&self.cluster) == 1 {
@@ -180,6 +192,18 @@ impl Stats {
                 &[("", get(&self.cluster_redis_up))],
             );
         }
+        metric(
+            "rtmp_so_store_flush_failures_total",
+            "counter",
+            "Store batches that failed (each is retried after a backoff).",
+            &[("", get(&self.store_failures))],
+        );
+        metric(
+            "rtmp_so_store_last_flush_failed",
+            "gauge",
+            "1 while the last store batch failed (changes are not on disk), else 0.",
+            &[("", get(&self.store_failing))],
+        );
         let flushes = get(&self.store_flushes);
         let micros = get(&self.store_flush_micros);
         let _ = writeln!(
@@ -208,6 +232,7 @@ mod tests {
         stats.upgraded();
         Stats::add(&stats.updates, 3);
         stats.store_flushed(Duration::from_micros(1_500_002));
+        stats.store_done(false);
         let page = stats.render(&admin);
         for line in [
             "rtmp_so_connections{transport=\"rtmp\"} 1",
@@ -216,6 +241,8 @@ mod tests {
             "rtmp_so_updates_total 3",
             "rtmp_so_store_flush_seconds_sum 1.500002",
             "rtmp_so_store_flush_seconds_count 1",
+            "rtmp_so_store_flush_failures_total 1",
+            "rtmp_so_store_last_flush_failed 1",
         ] {
             assert!(page.lines().any(|l| l == line), "{line} in\n{page}");
         }
