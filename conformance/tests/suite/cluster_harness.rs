@@ -12,7 +12,7 @@ use crate::adapter::PATIENCE;
 use crate::cluster::{RedisServer, cluster_process};
 use crate::harness::TempDir;
 use crate::process::ServerProcess;
-use crate::websocket::get;
+use crate::ws_client::get;
 
 /// Process `i`'s example server: tokio's for even `i`, smol's for odd.
 fn spawn(redis: &RedisServer, dir: &TempDir, i: usize) -> ServerProcess {
