@@ -582,7 +582,9 @@ fn redis_restarted_mid_run() {
     remote_owner.await_value("r", &Value::from(1.0));
 
     cluster.redis.stop();
-    cluster.await_redis_up(0, 0.0);
+    for i in 0..3 {
+        cluster.await_redis_up(i, 0.0);
+    }
     remote.write("r", 2.0);
     let refused = remote.next();
     assert_eq!(
