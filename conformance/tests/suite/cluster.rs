@@ -81,6 +81,28 @@ impl RedisServer {
         self.wait_ready();
     }
 
+    /// `GET key` (`None`: no such key), over a plain socket.
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        write!(stream, "*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()).unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut head = String::new();
+        reader.read_line(&mut head).unwrap();
+        let len: i64 = head
+            .trim_end()
+            .strip_prefix('$')
+            .expect("a bulk reply")
+            .parse()
+            .unwrap();
+        let len = usize::try_from(len).ok()?;
+        let mut body = vec![0; len + 2];
+        reader.read_exact(&mut body).unwrap();
+        body.truncate(len);
+        Some(String::from_utf8(body).unwrap())
+    }
+
     fn wait_ready(&self) {
         let deadline = Instant::now() + PATIENCE;
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
@@ -228,6 +250,40 @@ async fn hooks_run_on_the_owner_for_writes_from_any_process<R: Adapter>() {
     }
 }
 
+/// A clean stop (SIGTERM) of the owner releases its leases: the other
+/// process takes the SO over from the stored state (no waiting for the
+/// lease to expire) and its clients' writes go on, versions continuing.
+async fn a_clean_stop_hands_the_sos_over<R: Adapter>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (dir_a, dir_b) = (TempDir::new(), TempDir::new());
+    let a = cluster_process::<R>(&redis, &dir_a);
+    let b = cluster_process::<R>(&redis, &dir_b);
+    let mut ca = TestClient::connect(&a.url("app/room"), Encoding::Amf0);
+    ca.use_so("chat", false);
+    ca.send_so("chat", false, vec![set("k", 1.0)]);
+    let success = SoEvent::Success { key: "k".into() };
+    next_where(&mut ca, |m| has(m, &success));
+    let lease = "rso:{8:app/room/chat}:lease";
+    let owner = redis.get(lease).expect("A holds the lease");
+    let mut cb = TestClient::connect(&b.url("app/room"), Encoding::Amf0);
+    let reply = cb.use_so("chat", false);
+    let seen = if has(&reply, &change("k", 1.0)) {
+        reply
+    } else {
+        next_where(&mut cb, |m| has(m, &change("k", 1.0)))
+    };
+
+    assert!(a.terminate().success(), "a clean stop");
+    assert_ne!(redis.get(lease), Some(owner), "released");
+    cb.send_so("chat", false, vec![set("k", 2.0)]);
+    let answer = next_where(&mut cb, |m| has(m, &success));
+    assert_eq!(answer.version, seen.version + 1, "versions go on");
+    let held = redis.get(lease).expect("B holds the lease");
+    assert!(!held.is_empty());
+}
+
 /// Redis unreachable at start: the server stops with one message naming
 /// the URL and the error, and a non-zero exit.
 async fn redis_unreachable_at_start_stops_with_one_message<R: Adapter>() {
@@ -317,6 +373,7 @@ async fn writes_to_a_remote_owned_so_are_refused_while_redis_is_down<R: Adapter>
 suite!(
     a_write_on_one_process_reaches_the_other_at_the_same_version,
     hooks_run_on_the_owner_for_writes_from_any_process,
+    a_clean_stop_hands_the_sos_over,
     redis_unreachable_at_start_stops_with_one_message,
     writes_to_a_remote_owned_so_are_refused_while_redis_is_down,
 );
