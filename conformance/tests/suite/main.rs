@@ -37,6 +37,8 @@ mod cli;
 mod client;
 mod client_demo;
 mod cluster;
+mod cluster_harness;
+mod cluster_three;
 mod contract;
 mod demo;
 mod embedded;

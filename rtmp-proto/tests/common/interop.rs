@@ -15,8 +15,8 @@
 //! that has them.
 //!
 //! Shared by `rtmp-proto/tests/interop_py3amf.rs`,
-//! `adapter-tokio/tests/interop.rs` and `adapter-core/tests/cluster_redis.rs`
-//! (included with `#[path]`).
+//! `adapter-tokio/tests/interop.rs`, `adapter-core/tests/cluster_redis.rs`
+//! and the conformance suite's cluster tests (included with `#[path]`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

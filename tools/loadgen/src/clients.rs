@@ -9,6 +9,11 @@
 //! run's epoch, one clock for every thread) and padding. Receivers take
 //! the propagation latency from `sent` and see updates skipped (coalesced
 //! by the server for a slow reader) as gaps in `seq`.
+//!
+//! With several servers (the processes of one cluster), the writers
+//! connect to one of them and the other clients spread over all, round
+//! robin; one client, on the server that is to own the SO, USEs it before
+//! any other client connects. Latency is also kept per server.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -40,10 +45,16 @@ const MAX_LATENCY_US: u64 = 60_000_000;
 /// What every client needs to know; the same for all threads.
 #[derive(Debug)]
 pub(crate) struct Plan {
-    /// The server.
-    pub(crate) addr: SocketAddr,
-    /// What `connect` asks for.
-    pub(crate) params: ConnectParams,
+    /// The servers, and what `connect` asks each for.
+    pub(crate) servers: Vec<(SocketAddr, ConnectParams)>,
+    /// The server the writers connect to.
+    pub(crate) writer_server: usize,
+    /// The client that USEs the SO before any other connects (its
+    /// server owns the SO in a cluster); `None`: no order.
+    pub(crate) first: Option<usize>,
+    /// Keep the time of every acknowledgement (to find the first one
+    /// after a kill).
+    pub(crate) record_acks: bool,
     /// The connections' limits (no timers: runs are short).
     pub(crate) config: Arc<Config>,
     /// The SO every client uses.
@@ -131,6 +142,8 @@ impl Finals {
 #[derive(Debug)]
 pub(crate) struct Control {
     phase: watch::Sender<Phase>,
+    /// The [`Plan::first`] client is subscribed.
+    first_ready: watch::Sender<bool>,
     progress: Mutex<Progress>,
     changed: Condvar,
 }
@@ -153,6 +166,7 @@ impl Control {
     pub(crate) fn new() -> Self {
         Self {
             phase: watch::Sender::new(Phase::Setup),
+            first_ready: watch::Sender::new(false),
             progress: Mutex::new(Progress::default()),
             changed: Condvar::new(),
         }
@@ -231,6 +245,8 @@ pub(crate) struct Stats {
     pub(crate) reads: u64,
     /// Send-to-receive time of each delivery, µs.
     pub(crate) latency: Histogram<u64>,
+    /// The same per receiving server (index of its URL).
+    pub(crate) latency_by_server: Vec<Histogram<u64>>,
     /// Updates written inside the window.
     pub(crate) updates: u64,
     /// Their bytes on the wire (chunk headers included).
@@ -239,6 +255,9 @@ pub(crate) struct Stats {
     pub(crate) acks: u64,
     /// Write-to-SUCCESS time, µs.
     pub(crate) ack_rtt: Histogram<u64>,
+    /// When each SUCCESS came, in the window and after it (with
+    /// [`Plan::record_acks`]).
+    pub(crate) ack_times: Vec<Instant>,
     /// STATUS errors from the server (refused writes and the like).
     pub(crate) refusals: u64,
     /// The first STATUS error's code.
@@ -264,10 +283,12 @@ impl Stats {
             bytes_in: 0,
             reads: 0,
             latency: histogram(),
+            latency_by_server: Vec::new(),
             updates: 0,
             update_bytes: 0,
             acks: 0,
             ack_rtt: histogram(),
+            ack_times: Vec::new(),
             refusals: 0,
             first_refusal: None,
             converged: 0,
@@ -286,10 +307,17 @@ impl Stats {
         self.reads += other.reads;
         // Same bounds on both sides: adding cannot fail.
         let _ = self.latency.add(&other.latency);
+        for (i, theirs) in other.latency_by_server.iter().enumerate() {
+            while self.latency_by_server.len() <= i {
+                self.latency_by_server.push(histogram());
+            }
+            let _ = self.latency_by_server[i].add(theirs);
+        }
         self.updates += other.updates;
         self.update_bytes += other.update_bytes;
         self.acks += other.acks;
         let _ = self.ack_rtt.add(&other.ack_rtt);
+        self.ack_times.extend(other.ack_times);
         self.refusals += other.refusals;
         self.first_refusal = self.first_refusal.take().or(other.first_refusal);
         self.converged += other.converged;
@@ -379,13 +407,25 @@ async fn session(
     ready: &mut bool,
 ) -> Result<(), String> {
     let plan = &thread.plan;
+    if plan.first.is_some_and(|first| first != index) {
+        let mut first_ready = thread.control.first_ready.subscribe();
+        tokio::select! {
+            _ = first_ready.wait_for(|ready| *ready) => {}
+            _ = phase.wait_for(|p| *p == Phase::Abort) => return Ok(()),
+        }
+    }
     let permit = thread
         .connecting
         .acquire()
         .await
         .map_err(|e| e.to_string())?;
+    let server = plan.server_of(index);
+    let (addr, params) = plan
+        .servers
+        .get(server)
+        .ok_or_else(|| format!("no server {server}"))?;
     let mut stream = tokio::select! {
-        connected = TcpStream::connect(plan.addr) => connected.map_err(|e| format!("TCP connect: {e}"))?,
+        connected = TcpStream::connect(*addr) => connected.map_err(|e| format!("TCP connect: {e}"))?,
         _ = phase.wait_for(|p| *p == Phase::Abort) => return Ok(()),
     };
     // Updates are small: send them now, not after Nagle's delay.
@@ -394,10 +434,11 @@ async fn session(
         .map_err(|e| format!("TCP_NODELAY: {e}"))?;
     let now = Instant::now();
     let mut conn = Connection::new(plan.config.clone(), Side::Client, now, seed(index));
-    conn.connect(now, plan.params.clone())
+    conn.connect(now, params.clone())
         .map_err(|e| format!("connect: {e}"))?;
     let mut me = Client {
         thread: thread.clone(),
+        server,
         conn,
         out: BytesMut::new(),
         writer: (index < plan.writers && !plan.server_writes)
@@ -424,6 +465,9 @@ async fn session(
             *ready = true;
             drop(permit.take());
             thread.control.update(|p| p.ready += 1);
+            if plan.first == Some(index) {
+                thread.control.first_ready.send_replace(true);
+            }
         }
         if settling
             && !reported
@@ -521,6 +565,8 @@ fn arm(sleep: std::pin::Pin<&mut Sleep>, at: Instant, armed: &mut bool) {
 /// One client's state.
 struct Client {
     thread: Rc<ThreadCtx>,
+    /// Which server it is connected to.
+    server: usize,
     conn: Connection,
     /// Bytes for the socket.
     out: BytesMut,
@@ -703,6 +749,12 @@ impl Client {
                         if !plan.server_writes {
                             let latency = micros_since(plan.epoch, now).saturating_sub(sent);
                             stats.latency.saturating_record(latency.max(1));
+                            while stats.latency_by_server.len() <= self.server {
+                                stats.latency_by_server.push(histogram());
+                            }
+                            if let Some(h) = stats.latency_by_server.get_mut(self.server) {
+                                h.saturating_record(latency.max(1));
+                            }
                         }
                     }
                 }
@@ -713,7 +765,11 @@ impl Client {
                     if *key != w.key {
                         continue;
                     }
-                    if let Some(sent) = w.in_flight.pop_front()
+                    let sent = w.in_flight.pop_front();
+                    if plan.record_acks && self.window.is_some() {
+                        self.thread.stats.borrow_mut().ack_times.push(now);
+                    }
+                    if let Some(sent) = sent
                         && counting
                     {
                         let mut stats = self.thread.stats.borrow_mut();
@@ -728,6 +784,11 @@ impl Client {
                     if !self.subscribed {
                         return Err(format!("USE refused: {code}"));
                     }
+                    // A writer's write was refused (a cluster without Redis,
+                    // say): it no longer takes a place in the window.
+                    if let Some(w) = &mut self.writer {
+                        w.in_flight.pop_front();
+                    }
                     let mut stats = self.thread.stats.borrow_mut();
                     stats.refusals += 1;
                     stats.first_refusal.get_or_insert_with(|| code.to_string());
@@ -736,6 +797,26 @@ impl Client {
             }
         }
         Ok(())
+    }
+}
+
+impl Plan {
+    /// The server client `index` connects to: the writers' for the
+    /// writers, round robin over all for the others.
+    pub(crate) fn server_of(&self, index: usize) -> usize {
+        let servers = self.servers.len().max(1);
+        if self.server_writes {
+            index % servers
+        } else if index < self.writers {
+            self.writer_server
+        } else {
+            (index - self.writers) % servers
+        }
+    }
+
+    /// The first client on server `server` (`None`: there is none).
+    pub(crate) fn first_on(&self, server: usize, clients: usize) -> Option<usize> {
+        (0..clients).find(|&i| self.server_of(i) == server)
     }
 }
 

@@ -26,6 +26,20 @@
 //! second to the floor's per core, and of the floor's CPU per delivery to
 //! the server's.
 //!
+//! Several URLs (the processes of one cluster, docs/CLUSTER.md): the
+//! writers connect to `--writer-server`, the other clients spread over
+//! all; the client on `--owner-server` USEs the SO first, so that its
+//! process owns it. Latency is reported per receiving server, the CPU
+//! time summed over every `--server-pid`. `--kill-pid P --kill-after S`
+//! sends SIGKILL to P S seconds into the measured window and reports when
+//! the first write was acknowledged after it (a cluster's takeover).
+//!
+//! ```text
+//! loadgen rtmp://127.0.0.1:19401/bench rtmp://127.0.0.1:19402/bench \
+//!     rtmp://127.0.0.1:19403/bench --clients 300 --rate 200 \
+//!     --server-pid $A --server-pid $B --server-pid $C
+//! ```
+//!
 //! Everything is bounded: setup by a timeout, the run by its duration,
 //! memory by fixed buffers per client and fixed-size histograms. All
 //! traffic stays on loopback when the URL does.
@@ -45,17 +59,25 @@ use rtmp_proto::amf::{Encoding, Str};
 use rtmp_proto::connection::{Config, ConnectParams};
 
 use crate::clients::{Control, Phase, Plan, Stats};
-use crate::report::{Report, ServerUsage};
+use crate::report::{Report, ServerUsage, Takeover};
 
 /// Load generator for RTMP SharedObject servers, with this machine's raw
 /// fan-out floor for comparison.
 #[derive(Debug, Clone, PartialEq, Parser)]
 #[command(version)]
 struct Args {
-    /// The server and application: `rtmp://host[:port]/app[/room]`. Not
-    /// needed with --floor.
-    #[arg(required_unless_present = "floor")]
-    url: Option<String>,
+    /// The server and application: `rtmp://host[:port]/app[/room]`; for
+    /// a cluster, one URL per process (the same application). Not needed
+    /// with --floor.
+    #[arg(required_unless_present = "floor", num_args = 1..)]
+    urls: Vec<String>,
+    /// With several URLs: the one (0 is the first) the writers connect to.
+    #[arg(long, default_value_t = 0)]
+    writer_server: usize,
+    /// With several URLs: the one whose client USEs the SO before any
+    /// other client connects, so that its process owns the SO.
+    #[arg(long, default_value_t = 0)]
+    owner_server: usize,
     /// Clients to open, all subscribed to the SO.
     #[arg(long, default_value_t = 100)]
     clients: usize,
@@ -90,9 +112,18 @@ struct Args {
     /// about 100 bytes on the wire, the floor's message size.
     #[arg(long, default_value_t = 20)]
     value_bytes: usize,
-    /// The server's process id (Linux): report its CPU time and memory.
+    /// The server's process id (Linux): report its CPU time and memory;
+    /// repeat it for each process of a cluster (their CPU times are
+    /// summed).
     #[arg(long)]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
+    /// Send SIGKILL to this process during the run (Unix), and report
+    /// when the first write was acknowledged after it.
+    #[arg(long, requires = "kill_after")]
+    kill_pid: Option<u32>,
+    /// Seconds into the measured window at which --kill-pid is killed.
+    #[arg(long, requires = "kill_pid")]
+    kill_after: Option<f64>,
     /// Ask for AMF0 (the default: type 19 SO messages).
     #[arg(long, conflicts_with = "amf3")]
     amf0: bool,
@@ -128,7 +159,10 @@ struct Args {
 /// The settings of one run, checked.
 #[derive(Debug, Clone)]
 struct Options {
-    url: Option<String>,
+    /// Empty: the floor alone.
+    urls: Vec<String>,
+    writer_server: usize,
+    owner_server: usize,
     clients: usize,
     writers: usize,
     /// Updates per second in all; `None`: as fast as the window allows.
@@ -138,7 +172,9 @@ struct Options {
     warmup: Duration,
     so: Str,
     value_bytes: usize,
-    server_pid: Option<u32>,
+    server_pids: Vec<u32>,
+    /// The process to kill, and when (after the warm-up).
+    kill: Option<(u32, Duration)>,
     encoding: Encoding,
     threads: usize,
     floor_writes: usize,
@@ -184,17 +220,37 @@ impl TryFrom<Args> for Options {
         if args.threads == 0 || args.threads > args.clients {
             return Err("--threads must be 1 to --clients".into());
         }
+        let servers = args.urls.len();
+        if !args.floor && (args.writer_server >= servers || args.owner_server >= servers) {
+            return Err(format!(
+                "--writer-server and --owner-server must be below the number of URLs ({servers})"
+            ));
+        }
+        let duration = seconds("duration", args.duration, 0.1)?;
+        let kill = match (args.kill_pid, args.kill_after) {
+            (Some(pid), Some(after)) => {
+                let after = seconds("kill-after", after, 0.0)?;
+                if after >= duration {
+                    return Err("--kill-after must be less than --duration".into());
+                }
+                Some((pid, after))
+            }
+            _ => None,
+        };
         Ok(Self {
-            url: if args.floor { None } else { args.url },
+            urls: if args.floor { Vec::new() } else { args.urls },
+            writer_server: args.writer_server,
+            owner_server: args.owner_server,
             clients: args.clients,
             writers: args.writers,
             rate: args.rate,
             window: args.window,
-            duration: seconds("duration", args.duration, 0.1)?,
+            duration,
             warmup: seconds("warmup", args.warmup, 0.0)?,
             so: args.so.into(),
             value_bytes: args.value_bytes,
-            server_pid: args.server_pid,
+            server_pids: args.server_pid,
+            kill,
             encoding: if args.amf3 {
                 Encoding::Amf3
             } else {
@@ -227,7 +283,7 @@ fn main() {
 /// URL), then the floor (unless `floor_writes` is 0).
 fn run(options: &Options) -> Result<Report, String> {
     // The clients' sockets, then the floor's two ends of N sockets.
-    let sockets = options.clients as u64 * if options.url.is_some() { 1 } else { 0 };
+    let sockets = options.clients as u64 * if options.urls.is_empty() { 0 } else { 1 };
     let floor = if options.floor_writes > 0 {
         2 * options.clients as u64
     } else {
@@ -235,8 +291,8 @@ fn run(options: &Options) -> Result<Report, String> {
     };
     let fd_limit = sys::raise_open_files(sockets.max(floor) + SPARE_FDS)?;
     let mut report = Report::new(options.clients, fd_limit);
-    if let Some(url) = &options.url {
-        run_clients(options, url, &mut report)?;
+    if !options.urls.is_empty() {
+        run_clients(options, &mut report)?;
     }
     if options.floor_writes > 0 {
         report.floor = floor::measure(options.clients, options.floor_writes, options.floor_gap)?;
@@ -246,10 +302,16 @@ fn run(options: &Options) -> Result<Report, String> {
 }
 
 /// Connects every client, runs the writers, and fills `report`.
-fn run_clients(options: &Options, url: &str, report: &mut Report) -> Result<(), String> {
-    let addr = resolve(url)?;
-    let params = ConnectParams::from_url(url, options.encoding)
-        .ok_or_else(|| format!("not an rtmp://host[:port]/app URL: {url}"))?;
+fn run_clients(options: &Options, report: &mut Report) -> Result<(), String> {
+    let servers = options
+        .urls
+        .iter()
+        .map(|url| {
+            let params = ConnectParams::from_url(url, options.encoding)
+                .ok_or_else(|| format!("not an rtmp://host[:port]/app URL: {url}"))?;
+            Ok((resolve(url)?, params))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let config = Config {
         // The runs are short; pings and idle timeouts would only add
         // timers to every client.
@@ -257,9 +319,12 @@ fn run_clients(options: &Options, url: &str, report: &mut Report) -> Result<(), 
         idle_timeout: None,
         ..Config::default()
     };
-    let plan = Arc::new(Plan {
-        addr,
-        params,
+    let several = servers.len() > 1;
+    let mut plan = Plan {
+        servers,
+        writer_server: options.writer_server,
+        first: None,
+        record_acks: options.kill.is_some(),
         config: Arc::new(config),
         so: options.so.clone(),
         writers: options.writers,
@@ -270,7 +335,11 @@ fn run_clients(options: &Options, url: &str, report: &mut Report) -> Result<(), 
         window: options.window,
         pad: "x".repeat(options.value_bytes).into(),
         epoch: Instant::now(),
-    });
+    };
+    if several {
+        plan.first = plan.first_on(options.owner_server, options.clients);
+    }
+    let plan = Arc::new(plan);
     let control = Arc::new(Control::new());
     let mut threads = Vec::with_capacity(options.threads);
     for t in 0..options.threads {
@@ -300,10 +369,28 @@ fn run_clients(options: &Options, url: &str, report: &mut Report) -> Result<(), 
     let until = count_from + options.duration;
     control.set_phase(Phase::Run { count_from, until });
     sleep_until(count_from);
-    let server_before = options.server_pid.and_then(sys::cpu_sample);
+    // A killed process cannot be measured to the end: it is left out.
+    let measured: Vec<u32> = options
+        .server_pids
+        .iter()
+        .copied()
+        .filter(|pid| options.kill.is_none_or(|(killed, _)| killed != *pid))
+        .collect();
+    let servers_before: Vec<_> = measured.iter().map(|pid| sys::cpu_sample(*pid)).collect();
     let me_before = sys::cpu_sample(std::process::id());
+    let mut killed_at = None;
+    if let Some((pid, after)) = options.kill {
+        sleep_until(count_from + after);
+        let killed = sys::kill_9(pid);
+        killed_at = Some(Instant::now());
+        if let Err(why) = killed {
+            control.set_phase(Phase::Abort);
+            join(threads);
+            return Err(why);
+        }
+    }
     sleep_until(until);
-    let server_after = options.server_pid.and_then(sys::cpu_sample);
+    let servers_after: Vec<_> = measured.iter().map(|pid| sys::cpu_sample(*pid)).collect();
     let me_after = sys::cpu_sample(std::process::id());
     // Convergence: once the writers' last updates are acknowledged, every
     // client must end at each writer's last value and the SO's last
@@ -325,19 +412,23 @@ fn run_clients(options: &Options, url: &str, report: &mut Report) -> Result<(), 
     report.loadgen_cpu = me_before
         .zip(me_after)
         .map(|(before, after)| after.total.saturating_sub(before.total));
-    if let (Some(pid), Some(before), Some(after)) =
-        (options.server_pid, server_before, server_after)
-    {
-        let (peak_kib, rss_kib) = sys::memory_kib(pid).unwrap_or_default();
-        report.server = Some(ServerUsage {
-            pid,
+    for ((pid, before), after) in measured.iter().zip(servers_before).zip(servers_after) {
+        let (Some(before), Some(after)) = (before, after) else {
+            continue;
+        };
+        let (peak_kib, rss_kib) = sys::memory_kib(*pid).unwrap_or_default();
+        report.servers.push(ServerUsage {
+            pid: *pid,
             cpu: after.total.saturating_sub(before.total),
             threads: after.by_name_since(&before),
             peak_kib,
             rss_kib,
         });
     }
-    report.describe_run(options, url);
+    if let Some(killed_at) = killed_at {
+        report.takeover = Some(Takeover::from_acks(killed_at, &report.stats.ack_times));
+    }
+    report.describe_run(options);
     Ok(())
 }
 
@@ -420,7 +511,25 @@ mod tests {
         assert_eq!((o.clients, o.writers, o.rate), (10, 3, Some(50.0)));
         assert_eq!(o.encoding, Encoding::Amf3);
         let o = parse(&["--floor", "--clients", "7"]).expect("valid");
-        assert_eq!((o.url, o.clients), (None, 7));
+        assert_eq!((o.urls.len(), o.clients), (0, 7));
+        let o = parse(&[
+            "rtmp://a/app",
+            "rtmp://b/app",
+            "--writer-server",
+            "1",
+            "--server-pid",
+            "10",
+            "--server-pid",
+            "11",
+            "--kill-pid",
+            "10",
+            "--kill-after",
+            "2",
+        ])
+        .expect("valid");
+        assert_eq!((o.urls.len(), o.writer_server, o.owner_server), (2, 1, 0));
+        assert_eq!(o.server_pids, [10, 11]);
+        assert_eq!(o.kill, Some((10, Duration::from_secs(2))));
         for bad in [
             &["rtmp://h/app", "--writers", "0"][..],
             &["rtmp://h/app", "--clients", "2", "--writers", "3"],
@@ -429,6 +538,10 @@ mod tests {
             &["rtmp://h/app", "--amf0", "--amf3"],
             &["rtmp://h/app", "--duration", "0"],
             &["rtmp://h/app", "--window", "0"],
+            &["rtmp://h/app", "--writer-server", "1"],
+            &["rtmp://a/app", "rtmp://b/app", "--owner-server", "2"],
+            &["rtmp://h/app", "--kill-pid", "10"],
+            &["rtmp://h/app", "--kill-pid", "10", "--kill-after", "5"],
             &[],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
@@ -505,8 +618,8 @@ mod tests {
         assert!(stats.acks > 0 && stats.update_bytes > 0 && stats.bytes_in > 0);
         // /proc is Linux's.
         assert_eq!(
-            report.server.is_some(),
-            cfg!(target_os = "linux"),
+            report.servers.len(),
+            usize::from(cfg!(target_os = "linux")),
             "{report}"
         );
         assert_eq!(report.floor.len(), 2);
@@ -515,6 +628,78 @@ mod tests {
         assert_eq!(report.floor[1].deliveries, 6 * 16 * 8);
         let text = report.to_string();
         for needle in ["deliveries", "latency", "floor", "ratio", "converged"] {
+            assert!(text.contains(needle), "{needle} missing from\n{text}");
+        }
+    }
+
+    /// Two independent servers (not a cluster): the writer on #1
+    /// reaches only #1's clients, as the per-server latency says; a
+    /// process killed mid-run is reported with the first write
+    /// acknowledged after the kill.
+    #[cfg(unix)]
+    #[test]
+    fn several_servers_and_a_kill() {
+        use std::os::unix::process::ExitStatusExt;
+
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let mut urls = Vec::new();
+        let mut running = Vec::new();
+        for _ in 0..2 {
+            let server = runtime
+                .block_on(Server::builder().bind_addr("127.0.0.1:0").bind())
+                .expect("server");
+            urls.push(format!("rtmp://{}/loadgen-test", server.local_addr()));
+            let shutdown = server.shutdown_handle();
+            running.push((
+                shutdown,
+                runtime.spawn(server.run_until(std::future::pending())),
+            ));
+        }
+        let mut victim = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("a process to kill");
+        let options = parse(&[
+            &urls[0],
+            &urls[1],
+            "--clients",
+            "5",
+            "--writer-server",
+            "1",
+            "--rate",
+            "200",
+            "--duration",
+            "1",
+            "--warmup",
+            "0.2",
+            "--floor-messages",
+            "0",
+            "--kill-pid",
+            &victim.id().to_string(),
+            "--kill-after",
+            "0.3",
+        ])
+        .expect("valid");
+        let report = run(&options).expect("run");
+        for (shutdown, serving) in running {
+            shutdown.shutdown();
+            runtime.block_on(serving).expect("join").expect("server");
+        }
+        assert_eq!(victim.wait().expect("reaped").signal(), Some(9));
+
+        // Client 0 writes on #1; clients 1 and 3 are on #0, 2 and 4 on #1.
+        let stats = &report.stats;
+        assert_eq!((stats.errors, stats.refusals), (0, 0), "{report}");
+        assert!(stats.deliveries > 0, "{report}");
+        let at = |i: usize| stats.latency_by_server.get(i).map_or(0, |h| h.len());
+        assert_eq!((at(0), at(1)), (0, stats.deliveries), "{report}");
+        let takeover = report.takeover.expect("a kill");
+        assert!(
+            takeover.first_ack.is_some() && takeover.acks_after > 0,
+            "{report}"
+        );
+        let text = report.to_string();
+        for needle in ["2 servers", "at #0", "at #1", "takeover"] {
             assert!(text.contains(needle), "{needle} missing from\n{text}");
         }
     }

@@ -2,7 +2,7 @@
 //! the ratios to the floor last.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use rtmp_proto::amf::Encoding;
@@ -33,6 +33,27 @@ pub(crate) struct ServerUsage {
     pub(crate) rss_kib: u64,
 }
 
+/// What a `--kill-pid` run saw of the takeover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Takeover {
+    /// From the kill to the first write acknowledged after it; `None`:
+    /// none was.
+    pub(crate) first_ack: Option<Duration>,
+    /// Acknowledgements after the kill.
+    pub(crate) acks_after: usize,
+}
+
+impl Takeover {
+    /// From the kill time and every acknowledgement's time.
+    pub(crate) fn from_acks(killed_at: Instant, acks: &[Instant]) -> Self {
+        let after = acks.iter().filter(|t| **t > killed_at);
+        Self {
+            first_ack: after.clone().min().map(|t| *t - killed_at),
+            acks_after: after.count(),
+        }
+    }
+}
+
 /// Everything one run measured.
 #[derive(Debug, Default)]
 pub(crate) struct Report {
@@ -48,8 +69,12 @@ pub(crate) struct Report {
     pub(crate) window: Duration,
     /// What the clients counted in the window.
     pub(crate) stats: Stats,
-    /// The server's CPU time and memory, with `--server-pid`.
-    pub(crate) server: Option<ServerUsage>,
+    /// Each server's CPU time and memory, with `--server-pid`.
+    pub(crate) servers: Vec<ServerUsage>,
+    /// The servers' URLs, in `--writer-server` order.
+    pub(crate) urls: Vec<String>,
+    /// With `--kill-pid`.
+    pub(crate) takeover: Option<Takeover>,
     /// This process's CPU time in the window.
     pub(crate) loadgen_cpu: Option<Duration>,
     /// The floor's cases, in [`floor::BATCHES`] order.
@@ -78,7 +103,7 @@ impl Report {
     }
 
     /// Records the run's settings for the first line.
-    pub(crate) fn describe_run(&mut self, options: &Options, url: &str) {
+    pub(crate) fn describe_run(&mut self, options: &Options) {
         let encoding = match options.encoding {
             Encoding::Amf0 => "AMF0",
             Encoding::Amf3 => "AMF3",
@@ -90,6 +115,17 @@ impl Report {
                 options.window
             ),
         };
+        let url = match options.urls.as_slice() {
+            [one] => one.clone(),
+            several => format!(
+                "{} servers ({}; writers on #{}, SO owner #{})",
+                several.len(),
+                several.join(" "),
+                options.writer_server,
+                options.owner_server
+            ),
+        };
+        self.urls.clone_from(&options.urls);
         self.description = format!(
             "{url}, SO \"{}\" ({encoding}), {} clients on {} thread(s), {} writer(s) at {pace}, \
              {:.1} s measured after {:.1} s of warm-up",
@@ -102,6 +138,12 @@ impl Report {
         );
         self.saturated = options.rate.is_none();
         self.writers = options.writers;
+    }
+
+    /// The servers' CPU time in the window, summed; `None` without
+    /// `--server-pid`.
+    fn server_cpu(&self) -> Option<Duration> {
+        (!self.servers.is_empty()).then(|| self.servers.iter().map(|s| s.cpu).sum())
     }
 
     /// CHANGEs received per second, all clients together.
@@ -120,11 +162,11 @@ impl Report {
             _ => return None,
         };
         let floor = self.floor.iter().find(|c| c.batch == batch)?;
-        let server = self.server.as_ref()?;
+        let server_cpu = self.server_cpu()?;
         if !self.saturated || self.clients < 1000 || self.stats.deliveries == 0 {
             return None;
         }
-        let ours = per(server.cpu, self.stats.deliveries);
+        let ours = per(server_cpu, self.stats.deliveries);
         let ratio = ours.as_secs_f64() / floor.cpu_per_delivery().as_secs_f64().max(1e-12);
         let verdict = if ratio <= target { "met" } else { "missed" };
         Some((batch, ratio, target, verdict))
@@ -170,6 +212,15 @@ impl Report {
             count(s.skipped as f64),
         )?;
         writeln!(f, "latency     send → receive {}", quantiles(&s.latency))?;
+        if self.urls.len() > 1 {
+            for (i, url) in self.urls.iter().enumerate() {
+                let at = s
+                    .latency_by_server
+                    .get(i)
+                    .map_or_else(|| "-".into(), quantiles);
+                writeln!(f, "            at #{i} {url}: {at}")?;
+            }
+        }
         // Several CHANGEs per read mean the server wrote several per write
         // (or TCP merged them): the batching the floor's b1/b8 stand for.
         writeln!(
@@ -209,7 +260,28 @@ impl Report {
                 s.first_refusal.as_deref().unwrap_or("-"),
             )?;
         }
-        if let Some(server) = &self.server {
+        if let Some(takeover) = &self.takeover {
+            let first = takeover.first_ack.map_or_else(|| "none".into(), micros);
+            writeln!(
+                f,
+                "takeover    first write acknowledged after the kill: {first} after it; \
+                 {} acknowledged after it",
+                takeover.acks_after
+            )?;
+        }
+        if self.servers.len() > 1
+            && let Some(cpu) = self.server_cpu()
+        {
+            writeln!(
+                f,
+                "servers     {} processes: {:.2} s CPU in all ({:.2} cores) = {} per delivery",
+                self.servers.len(),
+                cpu.as_secs_f64(),
+                cpu.as_secs_f64() / secs,
+                micros(per(cpu, s.deliveries)),
+            )?;
+        }
+        for server in &self.servers {
             let per_delivery = per(server.cpu, s.deliveries);
             writeln!(
                 f,
@@ -270,9 +342,8 @@ impl Report {
         // CPU time, the floor's measure; on a shared machine the wall rate
         // also depends on how much CPU the server was given.
         let per_core = self
-            .server
-            .as_ref()
-            .map(|s| self.stats.deliveries as f64 / s.cpu.as_secs_f64().max(1e-9));
+            .server_cpu()
+            .map(|cpu| self.stats.deliveries as f64 / cpu.as_secs_f64().max(1e-9));
         let wall = self.deliveries_per_second();
         let against = |ours: f64| {
             let ratios: Vec<String> = self
@@ -390,13 +461,13 @@ mod tests {
         report.writers = 1;
         report.window = Duration::from_secs(2);
         report.stats.deliveries = 200_000;
-        report.server = Some(ServerUsage {
+        report.servers = vec![ServerUsage {
             pid: 1,
             cpu: Duration::from_secs(1),
             threads: vec![("w".into(), Duration::from_secs(1), 2)],
             peak_kib: 2048,
             rss_kib: 1024,
-        });
+        }];
         report.floor = vec![
             FloorCase {
                 batch: 1,
@@ -440,7 +511,7 @@ mod tests {
         report.saturated = false;
         assert!(!report.to_string().contains("verdict"));
         report.saturated = true;
-        report.server = None;
+        report.servers.clear();
         assert!(!report.to_string().contains("verdict"));
     }
 }

@@ -52,6 +52,23 @@ pub(crate) fn raise_open_files(needed: u64) -> Result<u64, String> {
     }
 }
 
+/// Sends SIGKILL to process `pid` (Unix).
+pub(crate) fn kill_9(pid: u32) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Pid, Signal, kill_process};
+        let target = i32::try_from(pid)
+            .ok()
+            .and_then(Pid::from_raw)
+            .ok_or_else(|| format!("--kill-pid {pid} is not a process id"))?;
+        kill_process(target, Signal::KILL).map_err(|e| format!("cannot kill {pid}: {e}"))
+    }
+    #[cfg(not(unix))]
+    {
+        Err(format!("cannot kill {pid}: signals are Unix's"))
+    }
+}
+
 /// CPU time of one process, whole and per thread name, at one moment.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CpuSample {
