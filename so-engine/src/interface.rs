@@ -99,6 +99,18 @@ pub enum Input {
         /// Whether this process owns it now.
         owned: bool,
     },
+    /// Cluster mode: this process now owns the SO, and its authoritative
+    /// copy becomes `snapshot`, the last published state (`None`: nothing
+    /// is stored, a new SO), whatever the copy here held. Like
+    /// [`Input::Owned`] with `true`; its clients here are shown the state
+    /// if it is newer than what they saw (a USE waiting for it is
+    /// answered with it).
+    Rebuild {
+        /// The SO.
+        so: SoKey,
+        /// The last published state.
+        snapshot: Option<Snapshot>,
+    },
     /// Cluster mode: apply an update the SO's owner published: `writer`
     /// (if connected here) gets the delta's writer events, every other
     /// subscriber its events, all at `version`. Ignored below the SO's

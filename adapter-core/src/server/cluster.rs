@@ -326,27 +326,17 @@ impl ClusterDriver {
         match event {
             Event::Rebuild { so, state } => {
                 let Some(key) = so_key(&so) else { return };
-                if let Some(state) = state.filter(|s| !s.data.is_empty()) {
-                    match decode_state(&state.data, &self.limits) {
-                        Ok(snapshot) => hub.handle_input(
-                            now,
-                            Input::ReplicaReset {
-                                so: key.clone(),
-                                snapshot,
-                            },
-                            effects,
-                        ),
-                        Err(e) => warn!(%key, error = %e, "unreadable stored cluster state"),
-                    }
-                }
-                hub.handle_input(
-                    now,
-                    Input::Owned {
-                        so: key,
-                        owned: true,
-                    },
-                    effects,
-                );
+                let snapshot =
+                    state.filter(|s| !s.data.is_empty()).and_then(|s| {
+                        match decode_state(&s.data, &self.limits) {
+                            Ok(snapshot) => Some(snapshot),
+                            Err(e) => {
+                                warn!(%key, error = %e, "unreadable stored cluster state");
+                                None
+                            }
+                        }
+                    });
+                hub.handle_input(now, Input::Rebuild { so: key, snapshot }, effects);
                 debug!(%so, "owning");
             }
             Event::Dismiss { so } => {

@@ -2,8 +2,9 @@
 //! writes and reports their delta; replicas apply published updates and
 //! states; writers get the answers of writes that published nothing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+use rtmp_proto::amf::{Str, Value};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 
 use super::Engine;
@@ -24,6 +25,44 @@ pub(super) struct Loading {
     due: Tick,
     /// The subscribers whose USE answer waits.
     pub(super) waiting: BTreeSet<ClientId>,
+}
+
+/// Cluster mode, an SO this process owns: the state its clients here were
+/// shown (the published updates), apart from the authoritative copy the
+/// owner applies writes to. A USE here is answered from it, and when the
+/// process stops owning the SO its copy goes back to it (what was applied
+/// but never published is void).
+#[derive(Default)]
+pub(super) struct Shown {
+    pub(super) version: u32,
+    pub(super) attrs: BTreeMap<Str, Value>,
+}
+
+impl Shown {
+    fn apply(&mut self, events: &[SoEvent]) {
+        for event in events {
+            match event {
+                SoEvent::Change { key, value } => {
+                    self.attrs.insert(key.clone(), value.clone());
+                }
+                SoEvent::Remove { key } => {
+                    self.attrs.remove(key);
+                }
+                SoEvent::Clear => self.attrs.clear(),
+                _ => {}
+            }
+        }
+    }
+
+    /// CLEAR and every attribute.
+    pub(super) fn full_state(&self) -> impl Iterator<Item = SoEvent> + '_ {
+        std::iter::once(SoEvent::Clear).chain(self.attrs.iter().map(|(key, value)| {
+            SoEvent::Change {
+                key: key.clone(),
+                value: value.clone(),
+            }
+        }))
+    }
 }
 
 /// The events of the forwarded write being applied, gathered from every
@@ -256,21 +295,96 @@ impl Engine {
         }
     }
 
-    pub(super) fn set_owned(&mut self, so: SoKey, owned: bool, out: &mut Vec<Output>) {
+    /// This process owns `so` from now on; its authoritative copy is
+    /// `snapshot` if given.
+    pub(super) fn rebuild(&mut self, so: SoKey, snapshot: Option<Snapshot>, out: &mut Vec<Output>) {
+        let key_bytes = self.config.limits.key_bytes();
         let id = self.state.so_id(&so);
-        if owned {
-            // Its clients here have seen its state as it is now (the
-            // stored state the owner was rebuilt from).
-            let shown = id
-                .and_then(|id| self.state.sos.get(&id))
-                .map_or(0, |so| so.version);
+        let Some((id, live)) = id.and_then(|id| Some((id, self.state.sos.get_mut(&id)?))) else {
+            // Not live here: a USE gets it back from the stored state.
+            let shown = match snapshot {
+                Some(snapshot) => {
+                    let shown = Shown {
+                        version: snapshot.version,
+                        attrs: snapshot.values.iter().cloned().collect(),
+                    };
+                    self.cluster_kept.insert(so.clone(), snapshot);
+                    shown
+                }
+                None => self
+                    .cluster_kept
+                    .get(&so)
+                    .map(|kept| Shown {
+                        version: kept.version,
+                        attrs: kept.values.iter().cloned().collect(),
+                    })
+                    .unwrap_or_default(),
+            };
             self.cluster_owned.insert(so, shown);
-            if let Some(id) = id {
-                self.finish_loading(id, out);
-            }
+            return;
+        };
+        // What its clients here saw (as a replica, or before it was lost).
+        let seen = Shown {
+            version: live.version,
+            attrs: live.attrs.clone(),
+        };
+        if let Some(snapshot) = snapshot {
+            live.version = snapshot.version;
+            live.attrs = snapshot
+                .values
+                .into_iter()
+                .filter(|(k, v)| k.len() <= key_bytes && !v.is_null_or_undefined())
+                .collect();
+            live.bytes = live
+                .attrs
+                .iter()
+                .fold(0usize, |n, (k, v)| n.saturating_add(attribute_size(k, v)));
+        }
+        let current = Shown {
+            version: live.version,
+            attrs: live.attrs.clone(),
+        };
+        if self.cluster_loading.contains_key(&id) {
+            // The state the first USE answers waited for.
+            self.cluster_owned.insert(so, current);
+            self.finish_loading(id, out);
+        } else if current.version > seen.version {
+            let message = SharedObjectMessage {
+                name: so.name.clone(),
+                version: current.version,
+                persistent: live.persistent,
+                events: current.full_state().collect(),
+            };
+            self.cluster_owned.insert(so, current);
+            self.fan_out_to(id, &message, None, out);
         } else {
-            self.cluster_kept.remove(&so);
-            self.cluster_owned.remove(&so);
+            // Older than what they saw (their process published what
+            // others did not store): they keep their view until the
+            // owner raises the version above it.
+            self.cluster_owned.insert(so, seen);
+        }
+    }
+
+    /// This process no longer owns `so`.
+    pub(super) fn disown(&mut self, so: SoKey) {
+        self.cluster_kept.remove(&so);
+        let Some(shown) = self.cluster_owned.remove(&so) else {
+            return;
+        };
+        // What was applied here but not published is void: the copy goes
+        // back to what the clients here saw, and follows the new owner's
+        // updates from there.
+        if let Some(so) = self
+            .state
+            .so_id(&so)
+            .and_then(|id| self.state.sos.get_mut(&id))
+        {
+            so.version = shown.version;
+            so.attrs = shown.attrs;
+            so.bytes = so
+                .attrs
+                .iter()
+                .fold(0usize, |n, (k, v)| n.saturating_add(attribute_size(k, v)));
         }
     }
 
@@ -329,17 +443,16 @@ impl Engine {
         writer: Option<ClientId>,
         out: &mut Vec<Output>,
     ) {
-        let Some(id) = self.state.so_id(key) else {
-            return;
-        };
-        let Some(so) = self.state.sos.get_mut(&id) else {
-            return;
-        };
+        let id = self.state.so_id(key);
         if let Some(shown) = self.cluster_owned.get_mut(key) {
-            // The owner's own update, published: applied when the owner
-            // made it, shown to its clients here now.
-            *shown = version;
+            // The owner's own update, published: applied to the
+            // authoritative copy when the owner made it, shown now.
+            shown.apply(&delta.events);
+            shown.version = version;
         } else {
+            let Some(so) = id.and_then(|id| self.state.sos.get_mut(&id)) else {
+                return;
+            };
             let changes = delta.changes_state();
             if version < so.version || (changes && version == so.version) {
                 return;
@@ -367,6 +480,9 @@ impl Engine {
             }
             so.version = version;
         }
+        let Some((id, so)) = id.and_then(|id| Some((id, self.state.sos.get(&id)?))) else {
+            return;
+        };
         let name = so.key.name.clone();
         let persistent = so.persistent;
         let writer = writer.filter(|w| so.subscribers.contains_key(w));
@@ -394,36 +510,39 @@ impl Engine {
     }
 
     pub(super) fn replica_reset(&mut self, key: &SoKey, snapshot: Snapshot, out: &mut Vec<Output>) {
-        let Some(id) = self.state.so_id(key) else {
-            return;
-        };
         let key_bytes = self.config.limits.key_bytes();
-        let Some(so) = self.state.sos.get_mut(&id) else {
-            return;
-        };
         let values = snapshot
             .values
             .into_iter()
             .filter(|(k, v)| k.len() <= key_bytes && !v.is_null_or_undefined());
+        let id = self.state.so_id(key);
         if let Some(shown) = self.cluster_owned.get_mut(key) {
             // The owner's own published state (a raised version): shown to
             // its clients here if newer than what they saw; the SO's state
             // is the authoritative copy already.
-            if snapshot.version <= *shown {
+            if snapshot.version <= shown.version {
                 return;
             }
-            *shown = snapshot.version;
+            shown.version = snapshot.version;
+            shown.attrs = values.collect();
+            let Some((id, so)) = id.and_then(|id| Some((id, self.state.sos.get(&id)?))) else {
+                return;
+            };
             let message = SharedObjectMessage {
                 name: so.key.name.clone(),
-                version: snapshot.version,
+                version: shown.version,
                 persistent: so.persistent,
-                events: std::iter::once(SoEvent::Clear)
-                    .chain(values.map(|(key, value)| SoEvent::Change { key, value }))
-                    .collect(),
+                events: shown.full_state().collect(),
             };
             self.fan_out_to(id, &message, None, out);
             return;
         }
+        let Some(id) = id else {
+            return;
+        };
+        let Some(so) = self.state.sos.get_mut(&id) else {
+            return;
+        };
         if snapshot.version > so.version {
             so.version = snapshot.version;
             so.attrs = values.collect();
@@ -504,7 +623,10 @@ impl Engine {
             return;
         }
         // On the owner, at the version its clients here were shown.
-        let version = self.cluster_owned.get(key).copied().unwrap_or(so.version);
+        let version = self
+            .cluster_owned
+            .get(key)
+            .map_or(so.version, |s| s.version);
         let message = SharedObjectMessage {
             name: so.key.name.clone(),
             version,

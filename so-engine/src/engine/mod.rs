@@ -57,10 +57,9 @@ pub struct Engine {
     panic_log: Vec<HookPanic>,
     /// Cluster mode: the update of a forwarded write being applied.
     capture: Option<cluster::Capture>,
-    /// Cluster mode: the SOs this process owns, with the version its
-    /// clients were last shown (the owner's updates reach them once
-    /// published).
-    cluster_owned: BTreeMap<SoKey, u32>,
+    /// Cluster mode: the SOs this process owns, with the state its clients
+    /// were shown (the owner's updates reach them once published).
+    cluster_owned: BTreeMap<SoKey, cluster::Shown>,
     /// Cluster mode: SOs created here whose state the cluster has not
     /// given yet, with the subscribers whose USE answer waits for it.
     cluster_loading: BTreeMap<SoId, cluster::Loading>,
@@ -367,7 +366,15 @@ impl Engine {
             }
             Input::Server(op) => self.execute(op, out),
             Input::Owned { so, owned } => {
-                self.set_owned(so, owned, out);
+                if owned {
+                    self.rebuild(so, None, out);
+                } else {
+                    self.disown(so);
+                }
+                Ok(())
+            }
+            Input::Rebuild { so, snapshot } => {
+                self.rebuild(so, snapshot, out);
                 Ok(())
             }
             Input::ReplicaUpdate {

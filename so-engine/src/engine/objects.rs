@@ -86,7 +86,9 @@ impl Engine {
         if setup.persistent != persistent {
             return Err(EngineMisuse::BadPersistence(key));
         }
-        let mut loading = self.config.cluster;
+        // Cluster mode: its state comes from the cluster, unless this
+        // process owns it (then it is the state here).
+        let mut loading = self.config.cluster && !self.cluster_owned.contains_key(&key);
         let stored = match self.cluster_kept.remove(&key) {
             // Cluster mode: this process owns the SO and served it until a
             // moment ago: its state goes on.
@@ -127,6 +129,16 @@ impl Engine {
             scope.sos.insert(key.name.clone(), id);
         }
         out.push(Output::SoCreated { so: key.clone() });
+        if self.config.cluster
+            && !loading
+            && let Some(shown) = self.cluster_owned.get_mut(&key)
+            && shown.version == 0
+        {
+            // Owned, and nothing was ever stored: a new SO, as the factory
+            // made it.
+            shown.version = version;
+            shown.attrs = attrs.clone();
+        }
         self.state.sos.insert(
             id,
             SharedObject {
@@ -147,8 +159,7 @@ impl Engine {
         );
         self.maybe_idle.insert(id);
         if loading {
-            // Cluster mode: its state comes from the cluster; the USE
-            // answers wait for it (bounded).
+            // The USE answers wait for it (bounded).
             self.start_loading(id);
         }
         Ok(id)
@@ -472,6 +483,18 @@ impl Engine {
         if let Some(loading) = self.cluster_loading.get_mut(&id) {
             // Cluster mode: answered once the cluster gave the SO's state.
             loading.waiting.insert(client);
+        } else if let Some(shown) = self.cluster_owned.get(&so.key) {
+            // Cluster mode, on the owner: what its clients here were shown
+            // (updates not yet published follow once they are).
+            let message = SharedObjectMessage {
+                name: so.key.name.clone(),
+                version: shown.version,
+                persistent: so.persistent,
+                events: std::iter::once(SoEvent::UseSuccess)
+                    .chain(shown.full_state())
+                    .collect(),
+            };
+            fan_out(out, &message, std::iter::once((client, c.encoding)));
         } else {
             so.pending.for_owner(SoEvent::UseSuccess);
             if so.pending.source.is_some() {

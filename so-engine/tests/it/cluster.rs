@@ -379,9 +379,17 @@ fn an_owned_so_keeps_its_state_when_it_goes_idle_here() {
     let (mut a, _b, so) = two_processes();
     a.so(1, "chat", false, vec![request_change("k", 1.0)]);
     let [(_, _, write)] = forwarded(&mut a).try_into().unwrap();
-    a.forwarded(&so, write);
+    let WriteOutcome::Update { version, delta, .. } = a.forwarded(&so, write) else {
+        panic!("an update");
+    };
     a.leave(1);
     assert_eq!(a.version(&so), None, "destroyed here (linger 0)");
+    a.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version,
+        delta,
+        writer: None,
+    });
     a.connect(2, "app/room");
     a.use_so(2, "chat");
     assert_eq!(
@@ -851,5 +859,122 @@ fn the_owners_writer_waits_for_the_publish_or_the_answer() {
     assert_eq!(
         a.take(2),
         vec![msg("chat", 2, false, vec![change("k", 1.0)])]
+    );
+}
+
+/// On the owner, a USE shows what was published, and when the process
+/// stops owning the SO its copy goes back to that: what it applied but
+/// never published is void, and the new owner's updates apply on top.
+#[test]
+fn the_owners_clients_see_only_what_was_published() {
+    let (mut a, _b, so) = two_processes();
+    a.so(1, "chat", false, vec![request_change("k", 1.0)]);
+    let [(_, _, write)] = forwarded(&mut a).try_into().unwrap();
+    let WriteOutcome::Update { version, delta, .. } = a.forwarded(&so, write) else {
+        panic!("an update");
+    };
+    a.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version,
+        delta,
+        writer: Some(ClientId(1)),
+    });
+    // Applied, never published.
+    a.so(1, "chat", false, vec![request_change("k", 2.0)]);
+    let [(_, _, write)] = forwarded(&mut a).try_into().unwrap();
+    a.forwarded(&so, write);
+    assert_eq!(a.version(&so), Some(3));
+    a.connect(2, "app/room");
+    a.use_so(2, "chat");
+    assert_eq!(
+        a.take(2),
+        vec![use_reply("chat", 2, &[("k", Value::Number(1.0))])]
+    );
+    a.apply(Input::Owned {
+        so: so.clone(),
+        owned: false,
+    });
+    assert_eq!(a.version(&so), Some(2));
+    assert_eq!(a.value(&so, "k"), Some(Value::Number(1.0)));
+    // The new owner's next update (version 3) is not taken for a repeat.
+    a.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version: 3,
+        delta: ReplicaDelta {
+            writer_events: vec![],
+            events: vec![change("other", true)],
+        },
+        writer: None,
+    });
+    assert_eq!(
+        a.take(2),
+        vec![msg("chat", 3, false, vec![change("other", true)])]
+    );
+    assert_eq!(a.value(&so, "k"), Some(Value::Number(1.0)));
+}
+
+/// Taking an SO over, the owner's authoritative copy is the stored state,
+/// whatever its copy held; its clients are shown it only if it is newer
+/// than what they saw, and a USE of an SO not live here gets it at once.
+#[test]
+fn a_rebuild_starts_from_the_stored_state() {
+    let (_a, mut b, so) = two_processes();
+    b.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version: 5,
+        delta: ReplicaDelta {
+            writer_events: vec![],
+            events: vec![change("seen", 1.0)],
+        },
+        writer: None,
+    });
+    b.drain();
+    b.apply(Input::Rebuild {
+        so: so.clone(),
+        snapshot: Some(Snapshot {
+            version: 3,
+            values: vec![("stored".into(), Value::Bool(true))],
+        }),
+    });
+    assert!(b.take(1001).is_empty(), "older than what they saw");
+    assert_eq!(b.version(&so), Some(3));
+    assert_eq!(b.value(&so, "seen"), None);
+    assert_eq!(b.value(&so, "stored"), Some(Value::Bool(true)));
+    b.connect(1003, "app/room");
+    b.use_so(1003, "chat");
+    assert_eq!(
+        b.take(1003),
+        vec![use_reply("chat", 5, &[("seen", Value::Number(1.0))])],
+        "a USE shows what this process's clients saw"
+    );
+    b.apply(Input::Rebuild {
+        so,
+        snapshot: Some(Snapshot {
+            version: 8,
+            values: vec![("new".into(), Value::Bool(true))],
+        }),
+    });
+    assert_eq!(
+        b.take(1001),
+        vec![msg(
+            "chat",
+            8,
+            false,
+            vec![SoEvent::Clear, change("new", Value::Bool(true))]
+        )]
+    );
+
+    let idle = key("app/room", "idle");
+    b.apply(Input::Rebuild {
+        so: idle,
+        snapshot: Some(Snapshot {
+            version: 4,
+            values: vec![("x".into(), Value::Number(2.0))],
+        }),
+    });
+    b.use_so(1001, "idle");
+    assert_eq!(
+        b.take(1001),
+        vec![use_reply("idle", 4, &[("x", Value::Number(2.0))])]
     );
 }
