@@ -480,10 +480,11 @@ impl Engine {
         if let Some(t) = so.expires_at.take() {
             self.linger_due.remove(&(t, id));
         }
-        if let Some(loading) = self.cluster_loading.get_mut(&id) {
+        let cluster = self.config.cluster;
+        if cluster && let Some(loading) = self.cluster_loading.get_mut(&id) {
             // Cluster mode: answered once the cluster gave the SO's state.
             loading.waiting.insert(client);
-        } else if let Some(shown) = self.cluster_owned.get(&so.key) {
+        } else if cluster && let Some(shown) = self.cluster_owned.get(&so.key) {
             // Cluster mode, on the owner: what its clients here were shown
             // (updates not yet published follow once they are).
             let message = SharedObjectMessage {
