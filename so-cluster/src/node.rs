@@ -116,6 +116,11 @@ struct Owned {
     releasing: bool,
     /// Applies queued or awaiting an answer.
     applies: usize,
+    /// Writes queued for an apply and not applied yet: in `applied` (so
+    /// that they are not queued twice) but not in a stored state's dedupe
+    /// table (a state published before they are applied must not claim
+    /// them, or an owner rebuilt from it would drop them as applied).
+    queued: BTreeSet<WriteRef>,
 }
 
 /// One writer process's writes an owner applied (see [`Dedupe`]).
@@ -319,6 +324,9 @@ impl Node {
             return;
         };
         owned.applies = owned.applies.saturating_sub(1);
+        if let ApplyOp::Write { write, .. } = &aw.op {
+            owned.queued.remove(write);
+        }
         match (aw.op, applied) {
             (ApplyOp::Write { write, .. }, Applied::NoUpdate { answer }) => {
                 if write.node == me {
@@ -380,7 +388,14 @@ impl Node {
                         .map(|(node, s)| Dedupe {
                             node: *node,
                             floor: s.floor,
-                            seen: s.seqs.iter().copied().collect(),
+                            seen: s
+                                .seqs
+                                .iter()
+                                .copied()
+                                .filter(|&seq| {
+                                    !owned.queued.contains(&WriteRef { node: *node, seq })
+                                })
+                                .collect(),
                         })
                         .collect(),
                     data,

@@ -14,10 +14,18 @@
 //!   a client message of a single server, and returns the
 //!   [`WriteOutcome`]: the update to publish (its version, the
 //!   [`ReplicaDelta`] and the SO's full state), or the answer for the
-//!   writer when nothing changed. The owner's own subscribers get the
-//!   update at once; [`Input::Owned`](crate::Input::Owned) tells the engine
-//!   which SOs it owns, so that their published updates coming back are
-//!   not applied twice;
+//!   writer when nothing changed. Nobody is shown it yet: every
+//!   process's subscribers, the owner's included, see an update once it is
+//!   published, as [`Input::ReplicaUpdate`](crate::Input::ReplicaUpdate);
+//!   [`Input::Owned`](crate::Input::Owned) tells the engine which SOs it
+//!   owns, so that their published updates are shown to the clients here
+//!   without being applied twice;
+//! * an SO created here waits for its state from the cluster
+//!   ([`Input::ReplicaReset`](crate::Input::ReplicaReset),
+//!   [`Input::ReplicaLoaded`](crate::Input::ReplicaLoaded) or
+//!   [`Input::Owned`](crate::Input::Owned)) before its subscribers get their
+//!   USE answer, at most
+//!   [`EngineConfig::cluster_load_wait_ms`](crate::EngineConfig::cluster_load_wait_ms);
 //! * everywhere else, [`Input::ReplicaUpdate`](crate::Input::ReplicaUpdate)
 //!   applies a published update (the writer, if connected here, gets its
 //!   answer, the others the CHANGE, all at the update's version) and

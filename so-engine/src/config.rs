@@ -22,6 +22,15 @@ pub struct EngineConfig {
     /// out as [`Output::ClusterWrite`](crate::Output::ClusterWrite) instead
     /// of being applied here. Off by default.
     pub cluster: bool,
+    /// Cluster mode: how long the USE answer of an SO's first subscriber on
+    /// this process waits for the SO's state from the cluster
+    /// ([`Input::ReplicaReset`](crate::Input::ReplicaReset),
+    /// [`Input::ReplicaLoaded`](crate::Input::ReplicaLoaded) or
+    /// [`Input::Owned`](crate::Input::Owned)), in milliseconds. Past it
+    /// (Redis out of reach), the USE is answered with the SO as this process
+    /// has it, and the state follows (CLEAR and every attribute) when it
+    /// arrives.
+    pub cluster_load_wait_ms: u64,
 }
 
 impl EngineConfig {
@@ -31,6 +40,9 @@ impl EngineConfig {
     /// Default lock time limit: 10 s, far beyond any batch of changes, short
     /// enough that a forgotten unlock does not freeze an SO for its clients.
     pub const DEFAULT_MAX_LOCK_MS: u64 = 10_000;
+    /// Default [`EngineConfig::cluster_load_wait_ms`]: 2 s, hundreds of
+    /// Redis round trips.
+    pub const DEFAULT_CLUSTER_LOAD_WAIT_MS: u64 = 2_000;
 }
 
 impl Default for EngineConfig {
@@ -41,6 +53,7 @@ impl Default for EngineConfig {
             max_lock_ms: Self::DEFAULT_MAX_LOCK_MS,
             limits: EngineLimits::default(),
             cluster: false,
+            cluster_load_wait_ms: Self::DEFAULT_CLUSTER_LOAD_WAIT_MS,
         }
     }
 }

@@ -99,11 +99,25 @@ pub enum Input {
         /// Whether this process owns it now.
         owned: bool,
     },
+    /// Cluster mode: this process now owns the SO, and its authoritative
+    /// copy becomes `snapshot`, the last published state (`None`: nothing
+    /// is stored, a new SO), whatever the copy here held. Like
+    /// [`Input::Owned`] with `true`; its clients here are shown the state
+    /// if it is newer than what they saw (a USE waiting for it is
+    /// answered with it).
+    Rebuild {
+        /// The SO.
+        so: SoKey,
+        /// The last published state.
+        snapshot: Option<Snapshot>,
+    },
     /// Cluster mode: apply an update the SO's owner published: `writer`
     /// (if connected here) gets the delta's writer events, every other
-    /// subscriber its events, all at `version`. Ignored on the owner, and
-    /// below the SO's version (a send, which keeps the version, is
-    /// delivered at the same version).
+    /// subscriber its events, all at `version`. Ignored below the SO's
+    /// version (a send, which keeps the version, is delivered at the same
+    /// version). On the owner, the update was applied when the owner made
+    /// it: it is only delivered to the clients here (the owner's clients
+    /// see its updates once they are published).
     ReplicaUpdate {
         /// The SO.
         so: SoKey,
@@ -116,12 +130,22 @@ pub enum Input {
     },
     /// Cluster mode: replace the SO's state with `snapshot` if its version
     /// is above the SO's: every subscriber gets CLEAR and every attribute,
-    /// at that version.
+    /// at that version (a subscriber whose USE answer waited for the
+    /// state gets its USE answer with it instead). On the owner, the SO's
+    /// state is not changed (it is the authoritative copy): its clients
+    /// are shown the published state if it is newer than what they saw.
     ReplicaReset {
         /// The SO.
         so: SoKey,
         /// The state.
         snapshot: Snapshot,
+    },
+    /// Cluster mode: the cluster has no stored state for the SO (a new
+    /// one): the USE answers waiting for its state go out with the SO as
+    /// this process has it.
+    ReplicaLoaded {
+        /// The SO.
+        so: SoKey,
     },
     /// Cluster mode: the answer to a client's write that published nothing.
     WriteAnswered {

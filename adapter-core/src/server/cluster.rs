@@ -323,31 +323,20 @@ impl ClusterDriver {
     }
 
     fn apply(&mut self, now: Instant, ms: u64, event: Event, hub: &mut Hub, effects: &mut Effects) {
-        let me = self.node.id();
         match event {
             Event::Rebuild { so, state } => {
                 let Some(key) = so_key(&so) else { return };
-                if let Some(state) = state.filter(|s| !s.data.is_empty()) {
-                    match decode_state(&state.data, &self.limits) {
-                        Ok(snapshot) => hub.handle_input(
-                            now,
-                            Input::ReplicaReset {
-                                so: key.clone(),
-                                snapshot,
-                            },
-                            effects,
-                        ),
-                        Err(e) => warn!(%key, error = %e, "unreadable stored cluster state"),
-                    }
-                }
-                hub.handle_input(
-                    now,
-                    Input::Owned {
-                        so: key,
-                        owned: true,
-                    },
-                    effects,
-                );
+                let snapshot =
+                    state.filter(|s| !s.data.is_empty()).and_then(|s| {
+                        match decode_state(&s.data, &self.limits) {
+                            Ok(snapshot) => Some(snapshot),
+                            Err(e) => {
+                                warn!(%key, error = %e, "unreadable stored cluster state");
+                                None
+                            }
+                        }
+                    });
+                hub.handle_input(now, Input::Rebuild { so: key, snapshot }, effects);
                 debug!(%so, "owning");
             }
             Event::Dismiss { so } => {
@@ -363,7 +352,7 @@ impl ClusterDriver {
                 }
             }
             Event::Apply { so, op } => {
-                let applied = self.apply_op(now, me, &so, op, hub, effects);
+                let applied = self.apply_op(now, &so, op, hub, effects);
                 self.node.handle_applied(ms, applied);
             }
             Event::ReplicaUpdate {
@@ -392,15 +381,21 @@ impl ClusterDriver {
             }
             Event::ReplicaReset { so, data, .. } => {
                 let Some(key) = so_key(&so) else { return };
-                if data.is_empty() {
-                    return;
-                }
-                match decode_state(&data, &self.limits) {
-                    Ok(snapshot) => {
-                        hub.handle_input(now, Input::ReplicaReset { so: key, snapshot }, effects);
-                    }
-                    Err(e) => warn!(%key, error = %e, "unreadable cluster state"),
-                }
+                let snapshot = if data.is_empty() {
+                    // No stored state: a new SO.
+                    None
+                } else {
+                    decode_state(&data, &self.limits)
+                        .inspect_err(|e| warn!(%key, error = %e, "unreadable cluster state"))
+                        .ok()
+                };
+                let input = match snapshot {
+                    Some(snapshot) => Input::ReplicaReset { so: key, snapshot },
+                    // The USE answers waiting for the state go out with
+                    // what this process has.
+                    None => Input::ReplicaLoaded { so: key },
+                };
+                hub.handle_input(now, input, effects);
             }
             Event::Answered { write, answer, .. } => {
                 let Some(w) = self.pending.remove(&write) else {
@@ -457,7 +452,6 @@ impl ClusterDriver {
     fn apply_op(
         &mut self,
         now: Instant,
-        me: NodeId,
         so: &SoId,
         op: ApplyOp,
         hub: &mut Hub,
@@ -470,11 +464,10 @@ impl ClusterDriver {
             return nothing();
         };
         let outcome = match op {
-            ApplyOp::Write { write, payload } => {
-                if write.node == me {
-                    // The engine answers a writer connected here itself.
-                    self.pending.remove(&write);
-                }
+            ApplyOp::Write { payload, .. } => {
+                // A writer connected here is answered like any other: by
+                // the update once published (`Event::ReplicaUpdate`), or
+                // by `Event::Answered`.
                 let forwarded = match decode_write(&payload, &self.limits) {
                     Ok(forwarded) => forwarded,
                     Err(e) => {

@@ -154,6 +154,9 @@ impl Node {
             }
         }
         owned.applies += 1;
+        if let ApplyOp::Write { write, .. } = &op {
+            owned.queued.insert(*write);
+        }
         let epoch = owned.epoch;
         self.events.push_back(Queued::Apply {
             so: so.clone(),
@@ -409,6 +412,7 @@ impl Node {
             lost: false,
             releasing: !st.interest,
             applies: 0,
+            queued: Default::default(),
         });
         let changed = st.known_owner.is_none_or(|t| t.node != me);
         st.known_owner = Some(token);

@@ -405,3 +405,53 @@ fn a_reader_that_lost_stream_entries_reloads_the_state() {
     c.run(5);
     assert_eq!(c.replica(1), Cluster::model(3, &[("a", "2"), ("b", "3")]));
 }
+
+/// Writes queued on the owner but not applied yet are not in the dedupe
+/// table of a state published meanwhile: an owner rebuilt from that state
+/// (a takeover, or this process after its lease was in doubt) must apply
+/// them, not drop them as applied and settle their writers.
+#[test]
+fn a_published_state_claims_only_the_writes_applied() {
+    use so_cluster::{Applied, Event, Outcome, Reply, StreamPos};
+    let so = SoId::new("app/room", "chat");
+    let mut node = Node::new(config(), NodeId(1), 7);
+    node.handle_interest(0, &so, true);
+    let Some(Command::Acquire { id, .. }) = node.poll_command() else {
+        panic!("the first subscriber acquires the lease");
+    };
+    let acquired = Outcome::Acquired {
+        term: 1,
+        state: None,
+        end: StreamPos::default(),
+    };
+    node.handle_reply(
+        0,
+        Reply {
+            id,
+            result: Ok(acquired),
+        },
+    );
+    while node.poll_event().is_some() {}
+    while node.poll_command().is_some() {}
+    let first = node.handle_write(0, &so, Bytes::from_static(b"1"));
+    let second = node.handle_write(0, &so, Bytes::from_static(b"2"));
+    let Some(Event::Apply { .. }) = node.poll_event() else {
+        panic!("the first write is applied");
+    };
+    node.handle_applied(
+        0,
+        Applied::Update {
+            version: 2,
+            delta: Bytes::from_static(b"d"),
+            data: Bytes::from_static(b"s"),
+        },
+    );
+    let state = std::iter::from_fn(|| node.poll_command())
+        .find_map(|c| match c {
+            Command::Publish { state, .. } => Some(state),
+            _ => None,
+        })
+        .expect("the first write's update is published");
+    assert!(state.has_applied(first));
+    assert!(!state.has_applied(second), "{:?}", state.applied);
+}

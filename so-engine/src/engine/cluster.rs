@@ -2,6 +2,9 @@
 //! writes and reports their delta; replicas apply published updates and
 //! states; writers get the answers of writes that published nothing.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use rtmp_proto::amf::{Str, Value};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
 
 use super::Engine;
@@ -16,6 +19,52 @@ use crate::status;
 use crate::types::{ClientId, Origin, SoKey, Tick};
 use crate::values::attribute_size;
 
+/// An SO created here whose state the cluster has not given yet.
+pub(super) struct Loading {
+    /// When its waiting USEs are answered anyway.
+    due: Tick,
+    /// The subscribers whose USE answer waits.
+    pub(super) waiting: BTreeSet<ClientId>,
+}
+
+/// Cluster mode, an SO this process owns: the state its clients here were
+/// shown (the published updates), apart from the authoritative copy the
+/// owner applies writes to. A USE here is answered from it, and when the
+/// process stops owning the SO its copy goes back to it (what was applied
+/// but never published is void).
+#[derive(Default)]
+pub(super) struct Shown {
+    pub(super) version: u32,
+    pub(super) attrs: BTreeMap<Str, Value>,
+}
+
+impl Shown {
+    fn apply(&mut self, events: &[SoEvent]) {
+        for event in events {
+            match event {
+                SoEvent::Change { key, value } => {
+                    self.attrs.insert(key.clone(), value.clone());
+                }
+                SoEvent::Remove { key } => {
+                    self.attrs.remove(key);
+                }
+                SoEvent::Clear => self.attrs.clear(),
+                _ => {}
+            }
+        }
+    }
+
+    /// CLEAR and every attribute.
+    pub(super) fn full_state(&self) -> impl Iterator<Item = SoEvent> + '_ {
+        std::iter::once(SoEvent::Clear).chain(self.attrs.iter().map(|(key, value)| {
+            SoEvent::Change {
+                key: key.clone(),
+                value: value.clone(),
+            }
+        }))
+    }
+}
+
 /// The events of the forwarded write being applied, gathered from every
 /// flush of its SO.
 pub(super) struct Capture {
@@ -29,10 +78,12 @@ impl Engine {
     /// Cluster mode, on the SO's owner: apply a client's write (made here
     /// or on another process) through the security hooks, listeners and
     /// send handlers, as one update, like a client message on a single
-    /// server. The SO's subscribers here get it at once (the writer too,
-    /// if it is connected here); the outcome is what to publish for the
-    /// other processes' replicas, or the writer's answer when nothing
-    /// changed. A write to an SO that is not live here is answered with
+    /// server. Nobody gets it yet: the outcome is what to publish, which
+    /// reaches every process's subscribers (this one's too, the writer
+    /// included if it is connected here) as
+    /// [`Input::ReplicaUpdate`](crate::Input::ReplicaUpdate) once it is
+    /// published, or the writer's answer when nothing changed
+    /// ([`Input::WriteAnswered`](crate::Input::WriteAnswered)). A write to an SO that is not live here is answered with
     /// STATUS `SharedObject.NoObjectFound`.
     ///
     /// `Err` only for time going backwards.
@@ -49,9 +100,10 @@ impl Engine {
     }
 
     /// Cluster mode, on the SO's owner: raise the SO's version to at least
-    /// `version` (and above its own) as one update; its subscribers here get
-    /// the full state at the new version. The outcome carries the state to
-    /// publish (a version floor from a former owner, see `so_cluster`).
+    /// `version` (and above its own) as one update. The outcome carries the
+    /// state to publish (a version floor from a former owner, see
+    /// `so_cluster`); the subscribers here get it, as every process's do,
+    /// once it is published ([`Input::ReplicaReset`](crate::Input::ReplicaReset)).
     pub fn handle_raise(
         &mut self,
         now: Tick,
@@ -59,7 +111,7 @@ impl Engine {
         version: u32,
         out: &mut Vec<Output>,
     ) -> Result<WriteOutcome, EngineMisuse> {
-        self.step(now, out, |engine, out| Ok(engine.raise(so, version, out)))
+        self.step(now, out, |engine, _| Ok(engine.raise(so, version)))
     }
 
     fn forwarded_write(
@@ -123,12 +175,11 @@ impl Engine {
         }
         if resync && let Some(so) = self.state.sos.get(&id) {
             // The rest of the message was refused: the writer gets the
-            // authoritative state.
+            // authoritative state (with its answer).
             let state: Vec<SoEvent> = full_state(so).collect();
             if let Some(capture) = self.capture.as_mut() {
                 capture.writer.extend(state);
             }
-            self.send_full_state(id, client, out);
         }
         self.captured(id)
     }
@@ -229,7 +280,7 @@ impl Engine {
         });
     }
 
-    fn raise(&mut self, key: &SoKey, version: u32, out: &mut Vec<Output>) -> WriteOutcome {
+    fn raise(&mut self, key: &SoKey, version: u32) -> WriteOutcome {
         let Some(id) = self.state.so_id(key) else {
             return WriteOutcome::NoUpdate { answer: Vec::new() };
         };
@@ -237,16 +288,6 @@ impl Engine {
             return WriteOutcome::NoUpdate { answer: Vec::new() };
         };
         so.version = version.max(so.version.wrapping_add(1));
-        let message = SharedObjectMessage {
-            name: so.key.name.clone(),
-            version: so.version,
-            persistent: so.persistent,
-            events: full_state(so).collect(),
-        };
-        self.fan_out_to(id, &message, None, out);
-        let Some(so) = self.state.sos.get(&id) else {
-            return WriteOutcome::NoUpdate { answer: Vec::new() };
-        };
         WriteOutcome::Update {
             version: so.version,
             delta: ReplicaDelta::default(),
@@ -254,13 +295,144 @@ impl Engine {
         }
     }
 
-    pub(super) fn set_owned(&mut self, so: SoKey, owned: bool) {
-        if owned {
-            self.cluster_owned.insert(so);
-        } else {
-            self.cluster_kept.remove(&so);
-            self.cluster_owned.remove(&so);
+    /// This process owns `so` from now on; its authoritative copy is
+    /// `snapshot` if given.
+    pub(super) fn rebuild(&mut self, so: SoKey, snapshot: Option<Snapshot>, out: &mut Vec<Output>) {
+        let key_bytes = self.config.limits.key_bytes();
+        let id = self.state.so_id(&so);
+        let Some((id, live)) = id.and_then(|id| Some((id, self.state.sos.get_mut(&id)?))) else {
+            // Not live here: a USE gets it back from the stored state.
+            let shown = match snapshot {
+                Some(snapshot) => {
+                    let shown = Shown {
+                        version: snapshot.version,
+                        attrs: snapshot.values.iter().cloned().collect(),
+                    };
+                    self.cluster_kept.insert(so.clone(), snapshot);
+                    shown
+                }
+                None => self
+                    .cluster_kept
+                    .get(&so)
+                    .map(|kept| Shown {
+                        version: kept.version,
+                        attrs: kept.values.iter().cloned().collect(),
+                    })
+                    .unwrap_or_default(),
+            };
+            self.cluster_owned.insert(so, shown);
+            return;
+        };
+        // What its clients here saw (as a replica, or before it was lost).
+        let seen = Shown {
+            version: live.version,
+            attrs: live.attrs.clone(),
+        };
+        if let Some(snapshot) = snapshot {
+            live.version = snapshot.version;
+            live.attrs = snapshot
+                .values
+                .into_iter()
+                .filter(|(k, v)| k.len() <= key_bytes && !v.is_null_or_undefined())
+                .collect();
+            live.bytes = live
+                .attrs
+                .iter()
+                .fold(0usize, |n, (k, v)| n.saturating_add(attribute_size(k, v)));
         }
+        let current = Shown {
+            version: live.version,
+            attrs: live.attrs.clone(),
+        };
+        if self.cluster_loading.contains_key(&id) {
+            // The state the first USE answers waited for.
+            self.cluster_owned.insert(so, current);
+            self.finish_loading(id, out);
+        } else if current.version > seen.version {
+            let message = SharedObjectMessage {
+                name: so.name.clone(),
+                version: current.version,
+                persistent: live.persistent,
+                events: current.full_state().collect(),
+            };
+            self.cluster_owned.insert(so, current);
+            self.fan_out_to(id, &message, None, out);
+        } else {
+            // Older than what they saw (their process published what
+            // others did not store): they keep their view until the
+            // owner raises the version above it.
+            self.cluster_owned.insert(so, seen);
+        }
+    }
+
+    /// This process no longer owns `so`.
+    pub(super) fn disown(&mut self, so: SoKey) {
+        self.cluster_kept.remove(&so);
+        let Some(shown) = self.cluster_owned.remove(&so) else {
+            return;
+        };
+        // What was applied here but not published is void: the copy goes
+        // back to what the clients here saw, and follows the new owner's
+        // updates from there.
+        if let Some(so) = self
+            .state
+            .so_id(&so)
+            .and_then(|id| self.state.sos.get_mut(&id))
+        {
+            so.version = shown.version;
+            so.attrs = shown.attrs;
+            so.bytes = so
+                .attrs
+                .iter()
+                .fold(0usize, |n, (k, v)| n.saturating_add(attribute_size(k, v)));
+        }
+    }
+
+    /// Cluster mode: the USE answers of a new SO wait for its state.
+    pub(super) fn start_loading(&mut self, id: SoId) {
+        let due = self.now.plus_millis(self.config.cluster_load_wait_ms);
+        self.cluster_loading.insert(
+            id,
+            Loading {
+                due,
+                waiting: BTreeSet::new(),
+            },
+        );
+        self.cluster_load_due.insert((due, id));
+    }
+
+    /// Forgets that the SO waits for its state (it is gone).
+    pub(super) fn stop_loading(&mut self, id: SoId) -> Option<Loading> {
+        let loading = self.cluster_loading.remove(&id)?;
+        self.cluster_load_due.remove(&(loading.due, id));
+        Some(loading)
+    }
+
+    /// The SO's state is in (or the wait is over): its waiting subscribers
+    /// get their USE answer, SUCCESS and the full state, as on one server.
+    pub(super) fn finish_loading(&mut self, id: SoId, out: &mut Vec<Output>) {
+        let Some(loading) = self.stop_loading(id) else {
+            return;
+        };
+        let Some(so) = self.state.sos.get(&id) else {
+            return;
+        };
+        let message = SharedObjectMessage {
+            name: so.key.name.clone(),
+            version: so.version,
+            persistent: so.persistent,
+            events: std::iter::once(SoEvent::UseSuccess)
+                .chain(full_state(so))
+                .collect(),
+        };
+        let clients = &self.state.clients;
+        let recipients = so.subscribers.iter().filter(|(c, _)| {
+            loading.waiting.contains(c)
+                && clients
+                    .get(c)
+                    .is_some_and(|client| client.phase != Phase::Leaving)
+        });
+        fan_out(out, &message, recipients);
     }
 
     pub(super) fn replica_update(
@@ -271,42 +443,46 @@ impl Engine {
         writer: Option<ClientId>,
         out: &mut Vec<Output>,
     ) {
-        if self.cluster_owned.contains(key) {
-            // Applied here already, when this process's engine made it.
-            return;
-        }
-        let Some(id) = self.state.so_id(key) else {
-            return;
-        };
-        let Some(so) = self.state.sos.get_mut(&id) else {
-            return;
-        };
-        let changes = delta.changes_state();
-        if version < so.version || (changes && version == so.version) {
-            return;
-        }
-        for event in &delta.events {
-            match event {
-                SoEvent::Change { key, value } => {
-                    let removed = so.attribute_size(key);
-                    so.bytes = so
-                        .bytes
-                        .saturating_sub(removed)
-                        .saturating_add(attribute_size(key, value));
-                    so.attrs.insert(key.clone(), value.clone());
-                }
-                SoEvent::Remove { key } => {
-                    so.bytes = so.bytes.saturating_sub(so.attribute_size(key));
-                    so.attrs.remove(key);
-                }
-                SoEvent::Clear => {
-                    so.attrs.clear();
-                    so.bytes = 0;
-                }
-                _ => {}
+        let id = self.state.so_id(key);
+        if let Some(shown) = self.cluster_owned.get_mut(key) {
+            // The owner's own update, published: applied to the
+            // authoritative copy when the owner made it, shown now.
+            shown.apply(&delta.events);
+            shown.version = version;
+        } else {
+            let Some(so) = id.and_then(|id| self.state.sos.get_mut(&id)) else {
+                return;
+            };
+            let changes = delta.changes_state();
+            if version < so.version || (changes && version == so.version) {
+                return;
             }
+            for event in &delta.events {
+                match event {
+                    SoEvent::Change { key, value } => {
+                        let removed = so.attribute_size(key);
+                        so.bytes = so
+                            .bytes
+                            .saturating_sub(removed)
+                            .saturating_add(attribute_size(key, value));
+                        so.attrs.insert(key.clone(), value.clone());
+                    }
+                    SoEvent::Remove { key } => {
+                        so.bytes = so.bytes.saturating_sub(so.attribute_size(key));
+                        so.attrs.remove(key);
+                    }
+                    SoEvent::Clear => {
+                        so.attrs.clear();
+                        so.bytes = 0;
+                    }
+                    _ => {}
+                }
+            }
+            so.version = version;
         }
-        so.version = version;
+        let Some((id, so)) = id.and_then(|id| Some((id, self.state.sos.get(&id)?))) else {
+            return;
+        };
         let name = so.key.name.clone();
         let persistent = so.persistent;
         let writer = writer.filter(|w| so.subscribers.contains_key(w));
@@ -334,29 +510,57 @@ impl Engine {
     }
 
     pub(super) fn replica_reset(&mut self, key: &SoKey, snapshot: Snapshot, out: &mut Vec<Output>) {
-        if self.cluster_owned.contains(key) {
+        let key_bytes = self.config.limits.key_bytes();
+        let values = snapshot
+            .values
+            .into_iter()
+            .filter(|(k, v)| k.len() <= key_bytes && !v.is_null_or_undefined());
+        let id = self.state.so_id(key);
+        if let Some(shown) = self.cluster_owned.get_mut(key) {
+            // The owner's own published state (a raised version): shown to
+            // its clients here if newer than what they saw; the SO's state
+            // is the authoritative copy already.
+            if snapshot.version <= shown.version {
+                return;
+            }
+            shown.version = snapshot.version;
+            shown.attrs = values.collect();
+            let Some((id, so)) = id.and_then(|id| Some((id, self.state.sos.get(&id)?))) else {
+                return;
+            };
+            let message = SharedObjectMessage {
+                name: so.key.name.clone(),
+                version: shown.version,
+                persistent: so.persistent,
+                events: shown.full_state().collect(),
+            };
+            self.fan_out_to(id, &message, None, out);
             return;
         }
-        let Some(id) = self.state.so_id(key) else {
+        let Some(id) = id else {
             return;
         };
-        let key_bytes = self.config.limits.key_bytes();
         let Some(so) = self.state.sos.get_mut(&id) else {
             return;
         };
-        if snapshot.version <= so.version {
+        if snapshot.version > so.version {
+            so.version = snapshot.version;
+            so.attrs = values.collect();
+            so.bytes = so
+                .attrs
+                .iter()
+                .fold(0usize, |n, (k, v)| n.saturating_add(attribute_size(k, v)));
+        } else if !self.cluster_loading.contains_key(&id) {
             return;
         }
-        so.version = snapshot.version;
-        so.attrs = snapshot
-            .values
-            .into_iter()
-            .filter(|(k, v)| k.len() <= key_bytes && !v.is_null_or_undefined())
-            .collect();
-        so.bytes = so
-            .attrs
-            .iter()
-            .fold(0usize, |n, (k, v)| n.saturating_add(attribute_size(k, v)));
+        if self.cluster_loading.contains_key(&id) {
+            // The state the first USE answers waited for.
+            self.finish_loading(id, out);
+            return;
+        }
+        let Some(so) = self.state.sos.get(&id) else {
+            return;
+        };
         let message = SharedObjectMessage {
             name: so.key.name.clone(),
             version: so.version,
@@ -418,9 +622,14 @@ impl Engine {
         if events.is_empty() {
             return;
         }
+        // On the owner, at the version its clients here were shown.
+        let version = self
+            .cluster_owned
+            .get(key)
+            .map_or(so.version, |s| s.version);
         let message = SharedObjectMessage {
             name: so.key.name.clone(),
-            version: so.version,
+            version,
             persistent: so.persistent,
             events,
         };

@@ -57,8 +57,13 @@ pub struct Engine {
     panic_log: Vec<HookPanic>,
     /// Cluster mode: the update of a forwarded write being applied.
     capture: Option<cluster::Capture>,
-    /// Cluster mode: the SOs this process owns.
-    cluster_owned: BTreeSet<SoKey>,
+    /// Cluster mode: the SOs this process owns, with the state its clients
+    /// were shown (the owner's updates reach them once published).
+    cluster_owned: BTreeMap<SoKey, cluster::Shown>,
+    /// Cluster mode: SOs created here whose state the cluster has not
+    /// given yet, with the subscribers whose USE answer waits for it.
+    cluster_loading: BTreeMap<SoId, cluster::Loading>,
+    cluster_load_due: BTreeSet<(Tick, SoId)>,
     /// Cluster mode: owned SOs that went idle here, to come back with their
     /// state.
     cluster_kept: BTreeMap<SoKey, Snapshot>,
@@ -113,7 +118,9 @@ impl Engine {
             panics: 0,
             panic_log: Vec::new(),
             capture: None,
-            cluster_owned: BTreeSet::new(),
+            cluster_owned: BTreeMap::new(),
+            cluster_loading: BTreeMap::new(),
+            cluster_load_due: BTreeSet::new(),
             cluster_kept: BTreeMap::new(),
         }
     }
@@ -236,12 +243,18 @@ impl Engine {
     }
 
     /// When the engine next needs an [`Input::Tick`]: the earliest linger
-    /// expiry, persist or lock expiry. `None`: no timer is armed.
+    /// expiry, persist or lock expiry, or (cluster mode) the end of a USE
+    /// answer's wait for the SO's state. `None`: no timer is armed.
     pub fn poll_timeout(&self) -> Option<Tick> {
-        [&self.linger_due, &self.persist_due, &self.lock_due]
-            .into_iter()
-            .filter_map(|due| due.first().map(|(t, _)| *t))
-            .min()
+        [
+            &self.linger_due,
+            &self.persist_due,
+            &self.lock_due,
+            &self.cluster_load_due,
+        ]
+        .into_iter()
+        .filter_map(|due| due.first().map(|(t, _)| *t))
+        .min()
     }
 
     /// The time of the latest input.
@@ -340,7 +353,15 @@ impl Engine {
             }
             Input::Server(op) => self.execute(op, out),
             Input::Owned { so, owned } => {
-                self.set_owned(so, owned);
+                if owned {
+                    self.rebuild(so, None, out);
+                } else {
+                    self.disown(so);
+                }
+                Ok(())
+            }
+            Input::Rebuild { so, snapshot } => {
+                self.rebuild(so, snapshot, out);
                 Ok(())
             }
             Input::ReplicaUpdate {
@@ -354,6 +375,12 @@ impl Engine {
             }
             Input::ReplicaReset { so, snapshot } => {
                 self.replica_reset(&so, snapshot, out);
+                Ok(())
+            }
+            Input::ReplicaLoaded { so } => {
+                if let Some(id) = self.state.so_id(&so) {
+                    self.finish_loading(id, out);
+                }
                 Ok(())
             }
             Input::WriteAnswered { client, so, answer } => {
@@ -428,6 +455,14 @@ impl Engine {
                     self.destroy_so(id, objects::Teardown::Destroy, out);
                 }
             }
+            return true;
+        }
+        if let Some(&(t, id)) = self.cluster_load_due.first()
+            && t <= now
+        {
+            // The cluster did not give the state in time: the waiting USEs
+            // are answered with what this process has.
+            self.finish_loading(id, out);
             return true;
         }
         false

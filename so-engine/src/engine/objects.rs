@@ -86,10 +86,14 @@ impl Engine {
         if setup.persistent != persistent {
             return Err(EngineMisuse::BadPersistence(key));
         }
+        // Cluster mode: its state comes from the cluster, unless this
+        // process owns it (then it is the state here).
+        let mut loading = self.config.cluster && !self.cluster_owned.contains_key(&key);
         let stored = match self.cluster_kept.remove(&key) {
             // Cluster mode: this process owns the SO and served it until a
             // moment ago: its state goes on.
             Some(kept) => {
+                loading = false;
                 self.state.stored.remove(&key);
                 Some(kept)
             }
@@ -125,6 +129,16 @@ impl Engine {
             scope.sos.insert(key.name.clone(), id);
         }
         out.push(Output::SoCreated { so: key.clone() });
+        if self.config.cluster
+            && !loading
+            && let Some(shown) = self.cluster_owned.get_mut(&key)
+            && shown.version == 0
+        {
+            // Owned, and nothing was ever stored: a new SO, as the factory
+            // made it.
+            shown.version = version;
+            shown.attrs = attrs.clone();
+        }
         self.state.sos.insert(
             id,
             SharedObject {
@@ -144,6 +158,10 @@ impl Engine {
             },
         );
         self.maybe_idle.insert(id);
+        if loading {
+            // The USE answers wait for it (bounded).
+            self.start_loading(id);
+        }
         Ok(id)
     }
 
@@ -172,6 +190,7 @@ impl Engine {
         }
         self.maybe_idle.remove(&id);
         self.drop_lock(id);
+        self.stop_loading(id);
         if !so.subscribers.is_empty() {
             for client in so.subscribers.keys() {
                 if let Some(c) = self.state.clients.get_mut(&client) {
@@ -197,7 +216,7 @@ impl Engine {
                     .filter(|(c, _)| clients.get(c).is_some_and(|c| c.phase != Phase::Leaving)),
             );
         }
-        if self.cluster_owned.contains(&so.key) {
+        if self.cluster_owned.contains_key(&so.key) {
             // Cluster mode: the SO lives on in the cluster while this
             // process owns it; a new subscriber here gets it back.
             self.cluster_kept.insert(so.key.clone(), so.snapshot());
@@ -270,11 +289,6 @@ impl Engine {
         let pending = std::mem::take(&mut so.pending);
         // The source stays for the rest of its message (see client.rs).
         so.pending.source = pending.source;
-        if let Some(capture) = self.capture.as_mut().filter(|c| c.id == id) {
-            capture.writer.extend(pending.owner.iter().cloned());
-            capture.others.extend(pending.sync.iter().cloned());
-            capture.changed |= pending.changed;
-        }
         if pending.changed {
             so.version = so.version.wrapping_add(1);
             if so.persistent && so.persist_at.is_none() {
@@ -282,6 +296,16 @@ impl Engine {
                 so.persist_at = Some(due);
                 self.persist_due.insert((due, id));
             }
+        }
+        if let Some(capture) = self.capture.as_mut().filter(|c| c.id == id) {
+            // Cluster mode, the owner applying a write: the update goes out
+            // here, to the writer and the others, once it is published
+            // (`Input::ReplicaUpdate`), or in the writer's answer when it
+            // publishes nothing.
+            capture.writer.extend(pending.owner);
+            capture.others.extend(pending.sync);
+            capture.changed |= pending.changed;
+            return;
         }
         let clients = &self.state.clients;
         let message = |events| SharedObjectMessage {
@@ -456,10 +480,28 @@ impl Engine {
         if let Some(t) = so.expires_at.take() {
             self.linger_due.remove(&(t, id));
         }
-        so.pending.for_owner(SoEvent::UseSuccess);
-        if so.pending.source.is_some() {
-            let state = full_state(so).collect::<Vec<_>>();
-            so.pending.owner.extend(state);
+        let cluster = self.config.cluster;
+        if cluster && let Some(loading) = self.cluster_loading.get_mut(&id) {
+            // Cluster mode: answered once the cluster gave the SO's state.
+            loading.waiting.insert(client);
+        } else if cluster && let Some(shown) = self.cluster_owned.get(&so.key) {
+            // Cluster mode, on the owner: what its clients here were shown
+            // (updates not yet published follow once they are).
+            let message = SharedObjectMessage {
+                name: so.key.name.clone(),
+                version: shown.version,
+                persistent: so.persistent,
+                events: std::iter::once(SoEvent::UseSuccess)
+                    .chain(shown.full_state())
+                    .collect(),
+            };
+            fan_out(out, &message, std::iter::once((client, c.encoding)));
+        } else {
+            so.pending.for_owner(SoEvent::UseSuccess);
+            if so.pending.source.is_some() {
+                let state = full_state(so).collect::<Vec<_>>();
+                so.pending.owner.extend(state);
+            }
         }
         if new {
             self.notify(id, "on_connect", Some(client), out, |l, cx, so| {

@@ -58,6 +58,8 @@ fn two_processes() -> (World, World, SoKey) {
         b.connect(c, "app/room");
         b.use_so(c, "chat");
     }
+    // A new SO: nothing stored in the cluster.
+    b.apply(Input::ReplicaLoaded { so: so.clone() });
     a.drain();
     b.drain();
     (a, b, so)
@@ -99,7 +101,15 @@ fn a_write_on_a_replica_is_applied_by_the_owner_and_answered_like_one_server() {
     assert_eq!(state.values, vec![("k".into(), Value::from("v"))]);
     assert_eq!(delta.writer_events, vec![success("k")]);
     assert_eq!(delta.events, vec![change("k", "v")]);
-    // The owner's own subscriber sees it at once.
+    // The owner's own subscriber sees it once it is published, like
+    // everybody's.
+    assert!(a.take(1).is_empty());
+    a.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version,
+        delta: delta.clone(),
+        writer: None,
+    });
     assert_eq!(
         a.take(1),
         vec![msg("chat", 2, false, vec![change("k", "v")])]
@@ -122,23 +132,31 @@ fn a_write_on_a_replica_is_applied_by_the_owner_and_answered_like_one_server() {
     assert_eq!(b.value(&so, "k"), Some(Value::from("v")));
     assert_eq!(b.version(&so), Some(2));
 
-    // The same update again (a retried read) changes nothing; nor does it
-    // on the owner, which applied it already.
+    // The same update again (a retried read) changes nothing.
     b.apply(Input::ReplicaUpdate {
         so: so.clone(),
         version,
-        delta: delta.clone(),
-        writer: None,
-    });
-    assert!(b.take(1002).is_empty());
-    a.apply(Input::ReplicaUpdate {
-        so: so.clone(),
-        version: 3,
         delta,
         writer: None,
     });
-    assert!(a.take(1).is_empty());
+    assert!(b.take(1002).is_empty());
+    // On the owner, a published update is only shown: its state is the
+    // authoritative copy.
+    a.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version: 3,
+        delta: ReplicaDelta {
+            writer_events: vec![],
+            events: vec![change("k", "other")],
+        },
+        writer: None,
+    });
+    assert_eq!(
+        a.take(1),
+        vec![msg("chat", 3, false, vec![change("k", "other")])]
+    );
     assert_eq!(a.version(&so), Some(2));
+    assert_eq!(a.value(&so, "k"), Some(Value::from("v")));
 }
 
 #[test]
@@ -147,10 +165,18 @@ fn the_owners_own_client_writes_through_the_same_path() {
     a.so(1, "chat", false, vec![request_change("k", 1.0)]);
     assert!(a.take(1).is_empty());
     let [(_, _, write)] = forwarded(&mut a).try_into().unwrap();
-    let WriteOutcome::Update { version, .. } = a.forwarded(&so, write) else {
+    let WriteOutcome::Update { version, delta, .. } = a.forwarded(&so, write) else {
         panic!("an update");
     };
     assert_eq!(version, 2);
+    // Not acknowledged before it is published.
+    assert!(a.take(1).is_empty());
+    a.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version,
+        delta,
+        writer: Some(ClientId(1)),
+    });
     assert_eq!(a.take(1), vec![msg("chat", 2, false, vec![success("k")])]);
 }
 
@@ -216,6 +242,13 @@ fn a_send_is_relayed_at_the_same_version() {
     };
     assert_eq!(version, 1);
     let sent = send("hello", vec![Value::from("x")]);
+    assert!(a.take(1).is_empty());
+    a.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version,
+        delta: delta.clone(),
+        writer: None,
+    });
     assert_eq!(a.take(1), vec![msg("chat", 1, false, vec![sent.clone()])]);
     b.apply(Input::ReplicaUpdate {
         so: so.clone(),
@@ -346,9 +379,17 @@ fn an_owned_so_keeps_its_state_when_it_goes_idle_here() {
     let (mut a, _b, so) = two_processes();
     a.so(1, "chat", false, vec![request_change("k", 1.0)]);
     let [(_, _, write)] = forwarded(&mut a).try_into().unwrap();
-    a.forwarded(&so, write);
+    let WriteOutcome::Update { version, delta, .. } = a.forwarded(&so, write) else {
+        panic!("an update");
+    };
     a.leave(1);
     assert_eq!(a.version(&so), None, "destroyed here (linger 0)");
+    a.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version,
+        delta,
+        writer: None,
+    });
     a.connect(2, "app/room");
     a.use_so(2, "chat");
     assert_eq!(
@@ -356,10 +397,18 @@ fn an_owned_so_keeps_its_state_when_it_goes_idle_here() {
         vec![use_reply("chat", 2, &[("k", Value::Number(1.0))])]
     );
     // Once no longer owned, an idle SO goes as on one server.
-    a.apply(Input::Owned { so, owned: false });
+    a.apply(Input::Owned {
+        so: so.clone(),
+        owned: false,
+    });
     a.leave(2);
     a.connect(3, "app/room");
     a.use_so(3, "chat");
+    assert!(
+        a.take(3).is_empty(),
+        "the USE waits for the cluster's state"
+    );
+    a.apply(Input::ReplicaLoaded { so });
     assert_eq!(a.take(3), vec![use_reply("chat", 1, &[])]);
 }
 
@@ -370,10 +419,20 @@ fn a_raise_lifts_the_version_above_a_floor() {
         panic!("a raise publishes");
     };
     assert_eq!((version, state.version), (10, 10));
+    assert!(a.take(1).is_empty(), "shown once published");
+    a.apply(Input::ReplicaReset {
+        so: so.clone(),
+        snapshot: state.clone(),
+    });
     assert_eq!(
         a.take(1),
         vec![msg("chat", 10, false, vec![SoEvent::Clear])]
     );
+    a.apply(Input::ReplicaReset {
+        so: so.clone(),
+        snapshot: state,
+    });
+    assert!(a.take(1).is_empty(), "shown once");
     let WriteOutcome::Update { version, .. } = a.raise(&so, 4) else {
         panic!("a raise publishes");
     };
@@ -409,6 +468,13 @@ fn server_code_changes_go_to_the_owner_unless_they_join_its_update() {
     assert_eq!(version, 2);
     assert!(delta.writer_events.is_empty());
     assert_eq!(delta.events, vec![change("server", 1.0)]);
+    assert!(a.take(1).is_empty());
+    a.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version,
+        delta: delta.clone(),
+        writer: None,
+    });
     assert_eq!(
         a.take(1),
         vec![msg("chat", 2, false, vec![change("server", 1.0)])]
@@ -430,10 +496,16 @@ fn server_code_changes_go_to_the_owner_unless_they_join_its_update() {
     let [(writer, _, clear)] = forwarded(&mut a).try_into().unwrap();
     assert_eq!(writer, None);
     assert_eq!(clear.events, vec![SoEvent::Clear]);
-    let WriteOutcome::Update { version, .. } = a.forwarded(&so, clear) else {
+    let WriteOutcome::Update { version, delta, .. } = a.forwarded(&so, clear) else {
         panic!("a clear is published");
     };
     assert_eq!(version, 3);
+    a.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version,
+        delta,
+        writer: None,
+    });
     assert_eq!(a.take(1), vec![msg("chat", 3, false, vec![SoEvent::Clear])]);
 }
 
@@ -537,20 +609,25 @@ impl ClientView {
 }
 
 /// The owner `a` applies a write made on `a` (`from_a`) or on the replica
-/// `b`, and `b` gets the published update or its writer the answer, as
-/// the node would carry them.
+/// `b`, and both get the published update (the writer's process with its
+/// writer), or the writer the answer, as the node would carry them.
 fn deliver(a: &mut World, b: &mut World, so: &SoKey, from_a: bool, write: ForwardedWrite) {
     let writer = write.writer;
     match a.forwarded(so, write) {
-        WriteOutcome::Update { version, delta, .. } => b.apply(Input::ReplicaUpdate {
-            so: so.clone(),
-            version,
-            delta,
-            writer: writer.filter(|_| !from_a),
-        }),
+        WriteOutcome::Update { version, delta, .. } => {
+            for (w, here) in [(&mut *a, from_a), (&mut *b, !from_a)] {
+                w.apply(Input::ReplicaUpdate {
+                    so: so.clone(),
+                    version,
+                    delta: delta.clone(),
+                    writer: writer.filter(|_| here),
+                });
+            }
+        }
         WriteOutcome::NoUpdate { answer } => {
-            if let (false, Some(client)) = (from_a, writer) {
-                b.apply(Input::WriteAnswered {
+            if let Some(client) = writer {
+                let w = if from_a { &mut *a } else { &mut *b };
+                w.apply(Input::WriteAnswered {
                     client,
                     so: so.clone(),
                     answer: WriterAnswer::Events(answer),
@@ -652,4 +729,252 @@ fn seeded_writes_from_both_processes_converge() {
             assert_eq!(b.value(&so, k), a.value(&so, k), "seed {seed}");
         }
     }
+}
+
+/// A process's first subscriber of an SO gets the cluster's state in its
+/// USE answer, as on one server: the answer waits for it (a second
+/// subscriber arriving meanwhile too), and nothing comes before it.
+#[test]
+fn the_first_use_answer_waits_for_the_clusters_state() {
+    let so = key("app/room", "chat");
+    let mut c = cluster_world();
+    for client in [1, 2] {
+        c.connect(client, "app/room");
+        c.use_so(client, "chat");
+        assert!(c.take(client).is_empty(), "no answer before the state");
+    }
+    c.apply(Input::ReplicaReset {
+        so,
+        snapshot: Snapshot {
+            version: 5,
+            values: vec![("a".into(), Value::Number(1.0))],
+        },
+    });
+    for client in [1, 2] {
+        assert_eq!(
+            c.take(client),
+            vec![use_reply("chat", 5, &[("a", Value::Number(1.0))])]
+        );
+    }
+    // Later subscribers are answered at once.
+    c.connect(3, "app/room");
+    c.use_so(3, "chat");
+    assert_eq!(
+        c.take(3),
+        vec![use_reply("chat", 5, &[("a", Value::Number(1.0))])]
+    );
+
+    // On the process that becomes the owner: answered when it owns it,
+    // from the state it was rebuilt from.
+    let other = key("app/room", "other");
+    c.use_so(1, "other");
+    assert!(c.take(1).is_empty());
+    c.apply(Input::Owned {
+        so: other,
+        owned: true,
+    });
+    assert_eq!(c.take(1), vec![use_reply("other", 1, &[])]);
+}
+
+/// Without the cluster's state in time (Redis out of reach), the USE is
+/// answered with what this process has after `cluster_load_wait_ms`, and
+/// the state follows when it comes, as CLEAR and every attribute.
+#[test]
+fn a_use_answer_waits_no_longer_than_configured() {
+    let so = key("app/room", "chat");
+    let mut c = cluster_world();
+    let wait = c.engine.config().cluster_load_wait_ms;
+    assert_eq!(wait, EngineConfig::DEFAULT_CLUSTER_LOAD_WAIT_MS);
+    c.connect(1, "app/room");
+    c.use_so(1, "chat");
+    assert!(c.engine.poll_timeout().is_some());
+    c.advance(wait - 1);
+    assert!(c.take(1).is_empty());
+    c.advance(1);
+    assert_eq!(c.take(1), vec![use_reply("chat", 1, &[])]);
+    assert_eq!(c.engine.poll_timeout(), None);
+    c.apply(Input::ReplicaReset {
+        so,
+        snapshot: Snapshot {
+            version: 4,
+            values: vec![("a".into(), Value::Bool(true))],
+        },
+    });
+    assert_eq!(
+        c.take(1),
+        vec![msg(
+            "chat",
+            4,
+            false,
+            vec![SoEvent::Clear, change("a", Value::Bool(true))]
+        )]
+    );
+}
+
+/// The owner's own writer is answered through the cluster like any other:
+/// SUCCESS with the published update, a refusal with the owner's answer
+/// at the version its clients were shown.
+#[test]
+fn the_owners_writer_waits_for_the_publish_or_the_answer() {
+    let (mut a, _b, so) = two_processes();
+    a.connect(2, "app/room");
+    a.use_so(2, "chat");
+    a.drain();
+    a.so(1, "chat", false, vec![request_change("k", 1.0)]);
+    let [(_, _, write)] = forwarded(&mut a).try_into().unwrap();
+    let WriteOutcome::Update { version, delta, .. } = a.forwarded(&so, write) else {
+        panic!("an update");
+    };
+    // Applied (the owner's copy is authoritative), not yet shown.
+    assert_eq!(a.version(&so), Some(2));
+    a.so(1, "chat", false, vec![request_change("locked", 1.0)]);
+    let [(_, _, denied)] = forwarded(&mut a).try_into().unwrap();
+    let WriteOutcome::NoUpdate { answer } = a.forwarded(&so, denied) else {
+        panic!("a denied write publishes nothing");
+    };
+    assert!(a.take(1).is_empty() && a.take(2).is_empty());
+    a.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version,
+        delta,
+        writer: Some(ClientId(1)),
+    });
+    a.apply(Input::WriteAnswered {
+        client: ClientId(1),
+        so: so.clone(),
+        answer: WriterAnswer::Events(answer),
+    });
+    assert_eq!(
+        a.take(1),
+        vec![
+            msg("chat", 2, false, vec![success("k")]),
+            msg(
+                "chat",
+                2,
+                false,
+                vec![status(status::NO_WRITE_ACCESS), remove("locked")]
+            ),
+        ]
+    );
+    assert_eq!(
+        a.take(2),
+        vec![msg("chat", 2, false, vec![change("k", 1.0)])]
+    );
+}
+
+/// On the owner, a USE shows what was published, and when the process
+/// stops owning the SO its copy goes back to that: what it applied but
+/// never published is void, and the new owner's updates apply on top.
+#[test]
+fn the_owners_clients_see_only_what_was_published() {
+    let (mut a, _b, so) = two_processes();
+    a.so(1, "chat", false, vec![request_change("k", 1.0)]);
+    let [(_, _, write)] = forwarded(&mut a).try_into().unwrap();
+    let WriteOutcome::Update { version, delta, .. } = a.forwarded(&so, write) else {
+        panic!("an update");
+    };
+    a.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version,
+        delta,
+        writer: Some(ClientId(1)),
+    });
+    // Applied, never published.
+    a.so(1, "chat", false, vec![request_change("k", 2.0)]);
+    let [(_, _, write)] = forwarded(&mut a).try_into().unwrap();
+    a.forwarded(&so, write);
+    assert_eq!(a.version(&so), Some(3));
+    a.connect(2, "app/room");
+    a.use_so(2, "chat");
+    assert_eq!(
+        a.take(2),
+        vec![use_reply("chat", 2, &[("k", Value::Number(1.0))])]
+    );
+    a.apply(Input::Owned {
+        so: so.clone(),
+        owned: false,
+    });
+    assert_eq!(a.version(&so), Some(2));
+    assert_eq!(a.value(&so, "k"), Some(Value::Number(1.0)));
+    // The new owner's next update (version 3) is not taken for a repeat.
+    a.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version: 3,
+        delta: ReplicaDelta {
+            writer_events: vec![],
+            events: vec![change("other", true)],
+        },
+        writer: None,
+    });
+    assert_eq!(
+        a.take(2),
+        vec![msg("chat", 3, false, vec![change("other", true)])]
+    );
+    assert_eq!(a.value(&so, "k"), Some(Value::Number(1.0)));
+}
+
+/// Taking an SO over, the owner's authoritative copy is the stored state,
+/// whatever its copy held; its clients are shown it only if it is newer
+/// than what they saw, and a USE of an SO not live here gets it at once.
+#[test]
+fn a_rebuild_starts_from_the_stored_state() {
+    let (_a, mut b, so) = two_processes();
+    b.apply(Input::ReplicaUpdate {
+        so: so.clone(),
+        version: 5,
+        delta: ReplicaDelta {
+            writer_events: vec![],
+            events: vec![change("seen", 1.0)],
+        },
+        writer: None,
+    });
+    b.drain();
+    b.apply(Input::Rebuild {
+        so: so.clone(),
+        snapshot: Some(Snapshot {
+            version: 3,
+            values: vec![("stored".into(), Value::Bool(true))],
+        }),
+    });
+    assert!(b.take(1001).is_empty(), "older than what they saw");
+    assert_eq!(b.version(&so), Some(3));
+    assert_eq!(b.value(&so, "seen"), None);
+    assert_eq!(b.value(&so, "stored"), Some(Value::Bool(true)));
+    b.connect(1003, "app/room");
+    b.use_so(1003, "chat");
+    assert_eq!(
+        b.take(1003),
+        vec![use_reply("chat", 5, &[("seen", Value::Number(1.0))])],
+        "a USE shows what this process's clients saw"
+    );
+    b.apply(Input::Rebuild {
+        so,
+        snapshot: Some(Snapshot {
+            version: 8,
+            values: vec![("new".into(), Value::Bool(true))],
+        }),
+    });
+    assert_eq!(
+        b.take(1001),
+        vec![msg(
+            "chat",
+            8,
+            false,
+            vec![SoEvent::Clear, change("new", Value::Bool(true))]
+        )]
+    );
+
+    let idle = key("app/room", "idle");
+    b.apply(Input::Rebuild {
+        so: idle,
+        snapshot: Some(Snapshot {
+            version: 4,
+            values: vec![("x".into(), Value::Number(2.0))],
+        }),
+    });
+    b.use_so(1001, "idle");
+    assert_eq!(
+        b.take(1001),
+        vec![use_reply("idle", 4, &[("x", Value::Number(2.0))])]
+    );
 }
