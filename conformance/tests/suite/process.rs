@@ -53,13 +53,17 @@ impl ServerProcess {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                // Logged before it is reported, so that whoever hears of the
+                // address finds its line in the log.
+                {
+                    let mut log = sink.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
                 if let Some(at) = line.find("local_addr=") {
                     let addr = line[at + "local_addr=".len()..].trim().parse();
                     let _ = found.send(addr.expect("an address"));
                 }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
             }
         });
         let addr = listening.recv_timeout(PATIENCE).unwrap_or_else(|_| {
@@ -76,8 +80,10 @@ impl ServerProcess {
         self.log.lock().unwrap().clone()
     }
 
-    /// The HTTP listener's address (`/metrics`), from the log.
+    /// The HTTP listener's address (`/metrics`), from the log: the line may
+    /// come after the RTMP listener's, so this waits for it.
     pub(crate) fn http_addr(&self) -> SocketAddr {
+        self.wait_for_log("http_addr=");
         let log = self.log();
         let at = log.find("http_addr=").expect("the server serves HTTP");
         let rest = &log[at + "http_addr=".len()..];
