@@ -111,12 +111,24 @@ fn key(so: &SoId, part: &str) -> String {
     format!("rso:{{{}}}:{part}", so.as_str())
 }
 
+/// A process in an SO's interest set.
+fn node_member(node: NodeId) -> String {
+    format!("{:x}", node.0)
+}
+
 /// The inbox stream of a process.
 pub fn inbox_key(node: NodeId) -> String {
     format!("rso:node:{:x}:inbox", node.0)
 }
 
+// The interest set (KEYS[5]): process id -> Redis time in ms of its last
+// attempt; entries older than ARGV[4] ms are dropped, and so is the set.
 const ACQUIRE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[5], now, ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[4]))
+redis.call('PEXPIRE', KEYS[5], ARGV[4])
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   local term = redis.call('INCR', KEYS[2])
   local last = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
@@ -134,9 +146,21 @@ end
 return 0
 ";
 
+// ARGV[5]: '' to keep the state, or the interest window in ms: a
+// non-persistent SO nobody else showed interest in within it is deleted.
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[3], ARGV[4])
+  if ARGV[5] ~= '' then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[5]))
+    if redis.call('ZCARD', KEYS[3]) == 0 then
+      redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+      return 2
+    end
+  end
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[2])
   return 1
 end
@@ -224,7 +248,11 @@ impl RedisLink {
     pub fn execute(&mut self, command: &Command) -> Result<Option<Outcome>, ClusterError> {
         let outcome = match command {
             Command::Acquire {
-                so, token, ttl_ms, ..
+                so,
+                token,
+                ttl_ms,
+                interest_ms,
+                ..
             } => {
                 let reply: Value = self
                     .acquire
@@ -232,8 +260,11 @@ impl RedisLink {
                     .key(key(so, "term"))
                     .key(key(so, "state"))
                     .key(key(so, "updates"))
+                    .key(key(so, "interest"))
                     .arg(encode_token(*token))
                     .arg(*ttl_ms)
+                    .arg(node_member(token.node))
+                    .arg(*interest_ms)
                     .invoke(&mut self.con)?;
                 let items = array(reply, "acquire")?;
                 match items.as_slice() {
@@ -266,15 +297,22 @@ impl RedisLink {
                     Outcome::Lost
                 }
             }
-            Command::Release { so, token, .. } => {
+            Command::Release {
+                so, token, discard, ..
+            } => {
                 let entry = encode_entry(&StreamEntry::Released { so: so.clone() });
                 let _: i64 = self
                     .release
                     .key(key(so, "lease"))
                     .key(key(so, "updates"))
+                    .key(key(so, "interest"))
+                    .key(key(so, "state"))
+                    .key(key(so, "seq"))
                     .arg(encode_token(*token))
                     .arg(entry)
                     .arg(self.maxlen)
+                    .arg(node_member(token.node))
+                    .arg(discard.map_or_else(String::new, |ms| ms.to_string()))
                     .invoke(&mut self.con)?;
                 Outcome::Released
             }

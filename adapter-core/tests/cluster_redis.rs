@@ -117,6 +117,7 @@ fn the_scripts_keep_the_lease_and_publish_contract() {
         so: so(),
         token: token(node),
         ttl_ms: 5_000,
+        interest_ms: 15_000,
     };
     assert_eq!(
         run(&mut link, acquire(1)),
@@ -162,6 +163,7 @@ fn the_scripts_keep_the_lease_and_publish_contract() {
         id,
         so: so(),
         token: token(1),
+        discard: None,
     };
     assert_eq!(run(&mut link, release), Outcome::Released);
     let Outcome::Acquired {
@@ -175,6 +177,30 @@ fn the_scripts_keep_the_lease_and_publish_contract() {
     assert_eq!(term, 2);
     assert_eq!(state.unwrap().seq, 1);
     assert!(after > end, "the release marker is on the stream");
+
+    // A non-persistent SO another process still uses keeps its state...
+    assert!(matches!(run(&mut link, acquire(3)), Outcome::Held { .. }));
+    let discard = |node| Command::Release {
+        id,
+        so: so(),
+        token: token(node),
+        discard: Some(15_000),
+    };
+    assert_eq!(run(&mut link, discard(2)), Outcome::Released);
+    let Outcome::Acquired { state, .. } = run(&mut link, acquire(3)) else {
+        panic!("a released lease was not free");
+    };
+    assert_eq!(state.unwrap().seq, 1);
+    // ...and is gone when the last one leaves.
+    assert_eq!(run(&mut link, discard(3)), Outcome::Released);
+    let Outcome::Loaded { state, end } = run(&mut link, Command::Load { id, so: so() }) else {
+        panic!("no load");
+    };
+    assert_eq!((state, end), (None, StreamPos::default()));
+    let Outcome::Acquired { term, state, .. } = run(&mut link, acquire(1)) else {
+        panic!("a released lease was not free");
+    };
+    assert_eq!((term, state), (4, None), "terms go on");
 }
 
 #[test]

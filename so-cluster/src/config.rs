@@ -1,5 +1,11 @@
 //! The protocol's timings and limits.
 
+/// A process that tried to acquire an SO's lease within this many lease
+/// times counts as having subscribers to it: a non-persistent SO's stored
+/// state is dropped only when no other process did (followers retry about
+/// once a lease time).
+pub const INTEREST_LEASES: u64 = 3;
+
 /// Timings and limits of one process's ownership protocol. Every limit that
 /// bounds memory is here, with a default that serves real deployments.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -60,7 +60,7 @@ mod node;
 mod redis;
 mod types;
 
-pub use config::ClusterConfig;
+pub use config::{ClusterConfig, INTEREST_LEASES};
 pub use event::{Applied, ApplyOp, Event, Refusal, Role};
 pub use node::Node;
 pub use redis::{Command, CommandId, LinkError, Outcome, Reply, StreamPos};

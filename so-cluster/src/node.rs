@@ -81,6 +81,9 @@ enum InFlight {
 #[derive(Debug)]
 struct SoState {
     interest: bool,
+    /// Non-persistent, and its last subscriber here left: released with
+    /// [`Command::Release`]'s `discard`.
+    discard: bool,
     owner: Option<Owned>,
     /// The lease holder as last seen (followers).
     known_owner: Option<Token>,
@@ -221,6 +224,7 @@ impl Node {
         if subscribed {
             if let Some(st) = self.sos.get_mut(so) {
                 st.interest = true;
+                st.discard = false;
                 if let Some(owned) = st.owner.as_mut() {
                     owned.releasing = false;
                 }
@@ -230,6 +234,7 @@ impl Node {
                 so.clone(),
                 SoState {
                     interest: true,
+                    discard: false,
                     owner: None,
                     known_owner: None,
                     next_attempt: Some(now_ms),
@@ -257,6 +262,17 @@ impl Node {
                 self.sweep();
             }
         }
+    }
+
+    /// The last local subscriber of the non-persistent `so` left and the
+    /// engine destroyed it: as [`Node::handle_interest`] with `false`, and
+    /// if this process releases its lease for it, the SO's stored state goes
+    /// too unless another process has subscribers to it.
+    pub fn handle_gone(&mut self, now_ms: u64, so: &SoId) {
+        if let Some(st) = self.sos.get_mut(so) {
+            st.discard = true;
+        }
+        self.handle_interest(now_ms, so, false);
     }
 
     /// A client here wrote to `so` (one client message, encoded by the
@@ -729,6 +745,7 @@ impl Node {
                         id,
                         so: so.clone(),
                         token: owned.token,
+                        discard: None,
                     });
                 }
                 self.event(Event::Dismiss { so: so.clone() });

@@ -20,7 +20,9 @@ pub struct StreamPos {
 /// One request to Redis.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Take the SO's lease if it is free: `SET lease token NX PX ttl`; on
+    /// Record the token's process as interested in the SO (it has
+    /// subscribers), forgetting processes not seen for `interest_ms`; then
+    /// take the SO's lease if it is free: `SET lease token NX PX ttl`; on
     /// success `INCR term` and read the stored state and the update
     /// stream's end, in one script. Answered by [`Outcome::Acquired`] or
     /// [`Outcome::Held`].
@@ -33,6 +35,9 @@ pub enum Command {
         token: Token,
         /// The lease time to live.
         ttl_ms: u64,
+        /// How long a process's interest lasts without a new acquisition
+        /// attempt.
+        interest_ms: u64,
     },
     /// Compare and renew: `if GET lease == token then PEXPIRE lease ttl`.
     /// Answered by [`Outcome::Renewed`] or [`Outcome::Lost`].
@@ -48,7 +53,11 @@ pub enum Command {
     },
     /// Compare and delete the lease, then append
     /// [`StreamEntry::Released`](crate::StreamEntry::Released) to the
-    /// update stream. Answered by [`Outcome::Released`].
+    /// update stream, and drop the token's process from the SO's interest.
+    /// With `discard` (a non-persistent SO its last subscriber here left):
+    /// if no other process showed interest within that many milliseconds,
+    /// delete the SO's stored state, sequence, update stream and interest
+    /// instead of appending. Answered by [`Outcome::Released`].
     Release {
         /// Its id.
         id: CommandId,
@@ -56,6 +65,8 @@ pub enum Command {
         so: SoId,
         /// The token held.
         token: Token,
+        /// Drop the SO's stored state if nobody else uses it.
+        discard: Option<u64>,
     },
     /// The publish script: if the lease holds `token` and `update.seq` is
     /// the stored sequence + 1, store `state` and `XADD` the update to the

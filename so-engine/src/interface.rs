@@ -421,6 +421,9 @@ pub enum Output {
     SoDestroyed {
         /// The SO.
         so: SoKey,
+        /// Whether it was persistent (a non-persistent SO's state is gone
+        /// with it).
+        persistent: bool,
     },
     /// A change server code queued in a hook could not be applied (the
     /// error it would have returned), or a hook panicked

@@ -279,8 +279,12 @@ impl ClusterDriver {
                     HubEvent::Engine(Output::SoCreated { so }) => {
                         self.node.handle_interest(ms, &so_id(so), true);
                     }
-                    HubEvent::Engine(Output::SoDestroyed { so }) => {
-                        self.node.handle_interest(ms, &so_id(so), false);
+                    HubEvent::Engine(Output::SoDestroyed { so, persistent }) => {
+                        if *persistent {
+                            self.node.handle_interest(ms, &so_id(so), false);
+                        } else {
+                            self.node.handle_gone(ms, &so_id(so));
+                        }
                     }
                     _ => {}
                 }

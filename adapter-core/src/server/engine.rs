@@ -686,7 +686,7 @@ fn log(event: HubEvent) {
         HubEvent::Engine(Output::ScopeStarted { scope }) => debug!(%scope, "scope started"),
         HubEvent::Engine(Output::ScopeStopped { scope }) => debug!(%scope, "scope stopped"),
         HubEvent::Engine(Output::SoCreated { so }) => debug!(%so, "shared object created"),
-        HubEvent::Engine(Output::SoDestroyed { so }) => debug!(%so, "shared object destroyed"),
+        HubEvent::Engine(Output::SoDestroyed { so, .. }) => debug!(%so, "shared object destroyed"),
         HubEvent::Engine(other) => debug!(?other, "engine output"),
         HubEvent::Misuse(misuse) => error!(%misuse, "the adapter misused the engine"),
         HubEvent::StoreFailed {

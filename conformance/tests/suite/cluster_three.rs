@@ -369,7 +369,6 @@ fn persistent_sos_survive_every_process_restarting() {
 
 /// A non-persistent SO that everybody left is gone, as on one server.
 #[test]
-#[ignore = "cluster gap: a non-persistent SO's state stays in Redis after everybody left; a new subscriber gets it back"]
 fn a_transient_so_everybody_left_is_gone() {
     let Some(mut cluster) = Cluster::start(2) else {
         return;
@@ -396,6 +395,48 @@ fn a_transient_so_everybody_left_is_gone() {
         Encoding::Amf3,
     );
     assert!(fresh.values.is_empty(), "{:?}", fresh.values);
+}
+
+/// A non-persistent SO stays while a client on another process uses it:
+/// its owner's last client leaving hands it over, state and all.
+#[test]
+fn a_transient_so_another_process_uses_stays() {
+    let Some(cluster) = Cluster::start(2) else {
+        return;
+    };
+    let mut first = Member::join(
+        &cluster.url(0, "app/room"),
+        "scratch",
+        false,
+        Encoding::Amf0,
+    );
+    first.write("kept", 1.0);
+    first.await_answers();
+    let lease = "rso:{8:app/room/scratch}:lease";
+    let owner = cluster.redis.get(lease).expect("process 0 holds the lease");
+    let mut other = Member::join(
+        &cluster.url(1, "app/room"),
+        "scratch",
+        false,
+        Encoding::Amf3,
+    );
+    other.await_value("kept", &Value::from(1.0));
+    drop(first);
+    let deadline = Instant::now() + PATIENCE;
+    while cluster.redis.get(lease).is_none_or(|held| held == owner) {
+        assert!(Instant::now() < deadline, "process 0 never released");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    other.write("more", 2.0);
+    other.await_answers();
+    let late = Member::join(
+        &cluster.url(0, "app/room"),
+        "scratch",
+        false,
+        Encoding::Amf0,
+    );
+    assert_eq!(late.values.get("kept"), Some(&Value::from(1.0)));
+    assert_eq!(late.values.get("more"), Some(&Value::from(2.0)));
 }
 
 /// What one writer saw in [`a_killed_owner_is_taken_over`].

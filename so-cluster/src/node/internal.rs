@@ -2,6 +2,7 @@
 //! publishing, and the replica.
 
 use super::{InFlight, Node, Owned, PendingWrite, Queued, Seen};
+use crate::config::INTEREST_LEASES;
 use crate::event::{ApplyOp, Event, Refusal};
 use crate::redis::{Command, CommandId, StreamPos};
 use crate::types::{
@@ -221,6 +222,7 @@ impl Node {
     /// its updates are stored.
     pub(super) fn try_release(&mut self, so: &SoId) {
         let link_up = self.link_up;
+        let interest_ms = self.interest_ms();
         let Some(st) = self.sos.get_mut(so) else {
             return;
         };
@@ -234,11 +236,13 @@ impl Node {
         let Some(owned) = st.owner.take() else {
             return;
         };
+        let discard = st.discard.then_some(interest_ms);
         let id = self.command_id(InFlight::Release);
         self.commands.push_back(Command::Release {
             id,
             so: so.clone(),
             token: owned.token,
+            discard,
         });
         self.event(Event::Dismiss { so: so.clone() });
         self.forget(so);
@@ -296,7 +300,13 @@ impl Node {
             so: so.clone(),
             token,
             ttl_ms,
+            interest_ms: self.interest_ms(),
         });
+    }
+
+    /// How long a process's interest in an SO lasts in Redis.
+    pub(super) fn interest_ms(&self) -> u64 {
+        self.config.lease_ttl_ms.saturating_mul(INTEREST_LEASES)
     }
 
     pub(super) fn load(&mut self, so: &SoId) {
@@ -332,6 +342,7 @@ impl Node {
                 id,
                 so: so.clone(),
                 token,
+                discard: None,
             });
             return;
         };

@@ -23,6 +23,9 @@ pub(crate) struct Redis {
     pub(crate) inboxes: BTreeMap<NodeId, Vec<InboxMsg>>,
     /// Every accepted publish, in order.
     pub(crate) published: BTreeMap<SoId, Vec<Update>>,
+    /// Processes interested in each SO, with when they last tried to
+    /// acquire it.
+    interest: BTreeMap<SoId, BTreeMap<NodeId, u64>>,
 }
 
 impl Redis {
@@ -51,25 +54,34 @@ impl Redis {
         let now = self.now;
         Some(match command {
             Command::Acquire {
-                so, token, ttl_ms, ..
-            } => match self.lease(so) {
-                Some((holder, exp)) => Outcome::Held {
-                    holder,
-                    remaining_ms: exp - now,
-                },
-                None => {
-                    self.leases.insert(so.clone(), (*token, now + ttl_ms));
-                    let term = self.terms.entry(so.clone()).or_default();
-                    *term += 1;
-                    let term = *term;
-                    self.term_holder.insert((so.clone(), term), *token);
-                    Outcome::Acquired {
-                        term,
-                        state: self.states.get(so).cloned(),
-                        end: self.end(so),
+                so,
+                token,
+                ttl_ms,
+                interest_ms,
+                ..
+            } => {
+                let seen = self.interest.entry(so.clone()).or_default();
+                seen.insert(token.node, now);
+                seen.retain(|_, at| *at + interest_ms > now);
+                match self.lease(so) {
+                    Some((holder, exp)) => Outcome::Held {
+                        holder,
+                        remaining_ms: exp - now,
+                    },
+                    None => {
+                        self.leases.insert(so.clone(), (*token, now + ttl_ms));
+                        let term = self.terms.entry(so.clone()).or_default();
+                        *term += 1;
+                        let term = *term;
+                        self.term_holder.insert((so.clone(), term), *token);
+                        Outcome::Acquired {
+                            term,
+                            state: self.states.get(so).cloned(),
+                            end: self.end(so),
+                        }
                     }
                 }
-            },
+            }
             Command::Renew {
                 so, token, ttl_ms, ..
             } => match self.lease(so) {
@@ -79,13 +91,30 @@ impl Redis {
                 }
                 _ => Outcome::Lost,
             },
-            Command::Release { so, token, .. } => {
+            Command::Release {
+                so, token, discard, ..
+            } => {
                 if self.lease(so).is_some_and(|(t, _)| t == *token) {
                     self.leases.remove(so);
-                    self.streams
-                        .entry(so.clone())
-                        .or_default()
-                        .push(StreamEntry::Released { so: so.clone() });
+                    let seen = self.interest.entry(so.clone()).or_default();
+                    seen.remove(&token.node);
+                    let nobody = discard.is_some_and(|window| {
+                        seen.retain(|_, at| *at + window > now);
+                        seen.is_empty()
+                    });
+                    if nobody {
+                        // A non-persistent SO nobody uses: gone, as on a
+                        // single server.
+                        self.states.remove(so);
+                        self.streams.remove(so);
+                        self.published.remove(so);
+                        self.interest.remove(so);
+                    } else {
+                        self.streams
+                            .entry(so.clone())
+                            .or_default()
+                            .push(StreamEntry::Released { so: so.clone() });
+                    }
                 }
                 Outcome::Released
             }

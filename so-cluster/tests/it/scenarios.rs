@@ -455,3 +455,55 @@ fn a_published_state_claims_only_the_writes_applied() {
     assert!(state.has_applied(first));
     assert!(!state.has_applied(second), "{:?}", state.applied);
 }
+
+#[test]
+fn a_non_persistent_so_is_dropped_from_redis_when_its_last_process_leaves() {
+    let mut c = pair();
+    let w = c.write(1, "k=v");
+    c.run(5);
+    assert_eq!(c.answer(1, w), ACK);
+    // The owner's last subscriber left; the follower still has some: the
+    // state stays and the follower takes over where it was.
+    let (now, so) = (c.now, c.so.clone());
+    c.members[0].node.handle_gone(now, &so);
+    // Its engine dropped the SO.
+    c.members[0].host.replicas.remove(&so);
+    c.pump(0);
+    c.run(TTL);
+    assert!(matches!(c.role(1), Role::Owner { .. }));
+    assert_eq!(c.redis.states[&c.so].version, 1);
+    let again = c.write(1, "k=w");
+    c.run(5);
+    assert_eq!(c.answer(1, again), ACK);
+    assert_eq!(c.replica(1), Cluster::model(2, &[("k", "w")]));
+    // Now nobody has subscribers: the SO is gone, as on a single server.
+    let now = c.now;
+    c.members[1].node.handle_gone(now, &so);
+    c.pump(1);
+    c.run(5);
+    assert!(!c.redis.states.contains_key(&c.so));
+    assert!(!c.redis.streams.contains_key(&c.so));
+    // The next subscriber starts it afresh.
+    c.subscribe(0);
+    c.run(5);
+    let fresh = c.write(0, "n=1");
+    c.run(5);
+    assert_eq!(c.answer(0, fresh), ACK);
+    assert_eq!(c.redis.states[&c.so].seq, 1);
+}
+
+#[test]
+fn a_persistent_sos_state_stays_when_everybody_left() {
+    let mut c = pair();
+    let w = c.write(0, "k=v");
+    c.run(5);
+    assert_eq!(c.answer(0, w), ACK);
+    let so = c.so.clone();
+    for i in [1, 0] {
+        let now = c.now;
+        c.members[i].node.handle_interest(now, &so, false);
+        c.pump(i);
+        c.run(5);
+    }
+    assert_eq!(c.redis.states[&c.so].version, 1);
+}

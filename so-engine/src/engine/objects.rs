@@ -236,7 +236,10 @@ impl Engine {
                 }
             }
         }
-        out.push(Output::SoDestroyed { so: so.key.clone() });
+        out.push(Output::SoDestroyed {
+            so: so.key.clone(),
+            persistent: so.persistent,
+        });
         if let Some(mut hooks) = self.hooks.per_so.remove(&id)
             && !hooks.listeners.is_empty()
         {

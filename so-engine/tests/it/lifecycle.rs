@@ -215,7 +215,10 @@ fn retention_while_scope_runs() {
     w.leave(2);
     // The room stopped, taking its SOs.
     assert!(!w.engine.view().has(&so));
-    assert!(w.take_other().contains(&Output::SoDestroyed { so }));
+    assert!(w.take_other().contains(&Output::SoDestroyed {
+        so,
+        persistent: false
+    }));
 }
 
 /// Pitfall 11: Red5's close() tells subscribers nothing and leaves them

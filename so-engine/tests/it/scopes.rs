@@ -176,13 +176,15 @@ fn hooks_run_in_red5_order() {
                 so: key("app/room/sub", "roster")
             },
             Output::SoDestroyed {
-                so: key("app/room/sub", "roster")
+                so: key("app/room/sub", "roster"),
+                persistent: false,
             },
             Output::ScopeStopped {
                 scope: s("app/room/sub")
             },
             Output::SoDestroyed {
-                so: key("app/room", "roster")
+                so: key("app/room", "roster"),
+                persistent: false,
             },
             Output::ScopeStopped {
                 scope: s("app/room")

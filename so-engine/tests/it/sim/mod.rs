@@ -362,7 +362,7 @@ impl Sim {
                     kicked.push(*client);
                 }
                 // The engine let the lock go: what it held was applied.
-                Output::LockExpired { so } | Output::SoDestroyed { so } => {
+                Output::LockExpired { so } | Output::SoDestroyed { so, .. } => {
                     self.locked.retain(|l| l != so);
                     self.held.retain(|(_, h)| h != so);
                 }
