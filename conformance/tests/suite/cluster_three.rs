@@ -382,6 +382,19 @@ fn a_transient_so_everybody_left_is_gone() {
     scratch.write("gone", 1.0);
     scratch.await_answers();
     drop(scratch);
+    // The owner drops the SO's state from Redis once it has seen the last
+    // subscriber leave; a clean stop before that would keep it (a stop
+    // hands SOs over, it never discards them).
+    let state = "rso:{8:app/room/scratch}:state";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !redis_keys(&cluster.redis, state).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the transient SO's state is still in Redis after everybody left:\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     for i in 0..2 {
         cluster.terminate(i);
     }
