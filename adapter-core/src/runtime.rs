@@ -87,6 +87,17 @@ pub trait Runtime: Sized + Send + Sync + 'static {
     /// Sets `TCP_NODELAY`: small SO messages leave at once.
     fn set_nodelay(stream: &Self::Stream) -> io::Result<()>;
 
+    /// A second handle on `stream`'s socket (a duplicated descriptor, in
+    /// the same non-blocking mode), through which the server's engine
+    /// thread writes SharedObject updates straight to the socket while
+    /// the connection's task has nothing of its own to send: one system
+    /// call per client and hand-over, no task wake-up. `None` (the
+    /// default) queues every update for the connection's task instead.
+    fn try_clone_socket(stream: &Self::Stream) -> Option<std::net::TcpStream> {
+        let _ = stream;
+        None
+    }
+
     /// Reads what the socket has into `buf`; `Ok(0)` at the end.
     fn poll_read(
         stream: &mut Self::Stream,

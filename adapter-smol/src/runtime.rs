@@ -120,6 +120,10 @@ impl Runtime for Smol {
         stream.io.get_ref().set_nodelay(true)
     }
 
+    fn try_clone_socket(stream: &Stream) -> Option<TcpStream> {
+        stream.io.get_ref().try_clone().ok()
+    }
+
     fn poll_read(
         stream: &mut Stream,
         cx: &mut Context<'_>,

@@ -90,6 +90,10 @@ impl Runtime for Tokio {
         stream.set_nodelay(true)
     }
 
+    fn try_clone_socket(stream: &TcpStream) -> Option<std::net::TcpStream> {
+        duplicate(stream)
+    }
+
     fn poll_read(
         stream: &mut TcpStream,
         cx: &mut Context<'_>,
@@ -153,6 +157,28 @@ impl Runtime for Tokio {
 
     async fn next_call(calls: &mut Self::IncomingCalls) -> Option<IncomingCall> {
         calls.recv().await
+    }
+}
+
+/// A second descriptor of `stream`'s socket, as a std stream (tokio has
+/// no `try_clone`); it shares the socket's non-blocking mode.
+fn duplicate(stream: &TcpStream) -> Option<std::net::TcpStream> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        let fd = stream.as_fd().try_clone_to_owned().ok()?;
+        Some(std::net::TcpStream::from(fd))
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::io::AsSocket;
+        let socket = stream.as_socket().try_clone_to_owned().ok()?;
+        Some(std::net::TcpStream::from(socket))
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        let _ = stream;
+        None
     }
 }
 

@@ -92,6 +92,10 @@ pub struct Args {
     /// client gets a tick's worth in one write (0: after every engine turn).
     #[arg(long, default_value_t = u64::try_from(Config::DEFAULT_DELIVERY_TICK.as_micros()).unwrap_or(u64::MAX))]
     pub delivery_tick_us: u64,
+    /// Whether the engine writes SharedObject updates straight to plain
+    /// RTMP sockets (`false`: every update through the connection's task).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub direct_writes: bool,
     /// Time allowed for the handshake, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     pub handshake_timeout_ms: u64,
@@ -165,6 +169,7 @@ impl Args {
         };
         config.queue.max_queued_bytes = self.max_queued_bytes;
         config.delivery_tick = Duration::from_micros(self.delivery_tick_us);
+        config.direct_writes = self.direct_writes;
         let connection = &mut config.connection;
         connection.chunk_limits.max_message_size = self.max_message_size;
         connection.handshake_timeout = Duration::from_millis(self.handshake_timeout_ms);

@@ -18,6 +18,7 @@ use tracing::{debug, error, info};
 
 use super::Config;
 use super::authorize::{Authorizer, Authorizing, connect_info};
+use super::direct::Direct;
 use super::engine::{EngineSender, ToEngine};
 use super::mailbox::{Live, Mailbox, Notice};
 use crate::runtime::Runtime;
@@ -111,6 +112,13 @@ pub(super) async fn run<R: Runtime, W: Wire>(stream: R::Stream, accepted: Accept
     }
     engine.send(ToEngine::Register(client, mailbox.clone()));
     info!(client = id, %peer, transport = W::TRANSPORT, "connection opened");
+    // A second handle on the socket for the engine's direct writes, where
+    // the transport's bytes are the connection's own (not inside TLS).
+    let socket = if W::DIRECT && config.direct_writes {
+        R::try_clone_socket(&stream)
+    } else {
+        None
+    };
     let now = Instant::now();
     let mut task = Task::<R, W> {
         conn,
@@ -122,6 +130,9 @@ pub(super) async fn run<R: Runtime, W: Wire>(stream: R::Stream, accepted: Accept
         config,
         stream,
         write_buf: BytesMut::new(),
+        socket,
+        direct: false,
+        claimed: false,
         commands: Vec::new(),
         inputs: Vec::new(),
         wake: false,
@@ -138,6 +149,9 @@ pub(super) async fn run<R: Runtime, W: Wire>(stream: R::Stream, accepted: Accept
         refused: false,
     };
     poll_fn(|cx| task.poll_run(cx)).await;
+    if task.direct {
+        task.mailbox.unregister_direct();
+    }
     let why = task.why.take().unwrap_or_else(|| "closed".into());
     info!(client = id, %peer, reason = %why, "connection closed");
     task.engine.send(ToEngine::Gone(client));
@@ -161,6 +175,20 @@ pub(super) trait Wire: Peer + Send + 'static {
     fn poll_timeout(&self) -> Option<Instant>;
     /// Whether the connection is over.
     fn is_closed(&self) -> bool;
+    /// Whether the engine may write SharedObject messages straight to
+    /// the socket ([direct writes](super::direct)): the connection's bytes
+    /// are the socket's.
+    const DIRECT: bool = false;
+    /// Whether bytes wait in the connection for [`Wire::poll_transmit`]
+    /// (only direct writers must know; true is always safe).
+    fn has_pending_transmit(&self) -> bool {
+        true
+    }
+    /// For direct writes, once the connection is accepted: the message
+    /// type of its SharedObject encoding and the chunk size it announced.
+    fn direct_framing(&self) -> Option<(u8, u32)> {
+        None
+    }
 }
 
 impl Wire for Connection {
@@ -184,6 +212,21 @@ impl Wire for Connection {
     fn is_closed(&self) -> bool {
         Connection::is_closed(self)
     }
+    const DIRECT: bool = true;
+    fn has_pending_transmit(&self) -> bool {
+        self.pending_transmit() > 0
+    }
+    fn direct_framing(&self) -> Option<(u8, u32)> {
+        use rtmp_proto::message::types::{SHARED_OBJECT_AMF0, SHARED_OBJECT_AMF3};
+        if !self.is_connected() {
+            return None;
+        }
+        let type_id = match self.encoding() {
+            rtmp_proto::Encoding::Amf0 => SHARED_OBJECT_AMF0,
+            rtmp_proto::Encoding::Amf3 => SHARED_OBJECT_AMF3,
+        };
+        Some((type_id, self.send_chunk_size()))
+    }
 }
 
 struct Task<R: Runtime, W> {
@@ -197,6 +240,14 @@ struct Task<R: Runtime, W> {
     config: Arc<Config>,
     stream: R::Stream,
     write_buf: BytesMut,
+    /// A second handle on the socket, until it is handed to the mailbox
+    /// for the engine's direct writes.
+    socket: Option<std::net::TcpStream>,
+    /// The engine may write to the socket directly: this task claims it
+    /// before writing bytes of its own (see [`Mailbox::claim`]).
+    direct: bool,
+    /// This task holds the claim.
+    claimed: bool,
     commands: Vec<ClientCommand>,
     inputs: Vec<Input>,
     /// The queue has (or may have) something: take it once the socket
@@ -246,7 +297,7 @@ impl<R: Runtime, W: Wire> Task<R, W> {
             if self.shutdown && !self.wake && !self.conn.is_closed() {
                 self.close("the server is shutting down");
             }
-            self.conn.poll_transmit(&mut self.write_buf);
+            self.transmit();
             while let Some(event) = self.conn.poll_event() {
                 if let Event::Closed(reason) = &event {
                     self.closed(now, reason);
@@ -258,7 +309,7 @@ impl<R: Runtime, W: Wire> Task<R, W> {
                 {
                     // Full: refused here, the engine never hears of it.
                     let _ = self.conn.reject(now, "the server is full");
-                    self.conn.poll_transmit(&mut self.write_buf);
+                    self.transmit();
                     continue;
                 }
                 if let (Some(_), Event::ConnectRequest(request)) = (&self.authorizer, &event) {
@@ -267,7 +318,7 @@ impl<R: Runtime, W: Wire> Task<R, W> {
                 self.inputs
                     .extend(self.link.handle_event(&mut self.conn, now, event));
                 // A refused connect was answered just now.
-                self.conn.poll_transmit(&mut self.write_buf);
+                self.transmit();
             }
             for input in std::mem::take(&mut self.inputs) {
                 self.forward(now, input);
@@ -275,6 +326,7 @@ impl<R: Runtime, W: Wire> Task<R, W> {
             // Everything pending in one write, right away: the socket
             // usually has room, and writing now saves a wake-up.
             self.write(cx);
+            self.hand_socket_back();
             if self
                 .close_by
                 .is_some_and(|by| self.write_buf.is_empty() || now >= by)
@@ -285,9 +337,12 @@ impl<R: Runtime, W: Wire> Task<R, W> {
             let room = self.write_buf.len() < self.config.max_unsent_bytes;
             // Commands are taken with the notification, under its lock,
             // when the socket has room for them.
-            let take = (room && self.commands.is_empty()).then_some(&mut self.commands);
+            let take = (room && self.commands.is_empty())
+                .then_some((&mut self.commands, &mut self.write_buf));
             if let Poll::Ready(notice) = self.mailbox.poll_notified(cx, &mut self.registered, take)
             {
+                // Taking claims the socket.
+                self.claimed |= self.direct;
                 if self.notified(notice) {
                     return Poll::Ready(());
                 }
@@ -405,7 +460,11 @@ impl<R: Runtime, W: Wire> Task<R, W> {
     /// the wake-up was, under the same lock, if the socket had room).
     fn take_commands(&mut self, now: Instant) {
         if self.commands.is_empty() {
-            self.mailbox.drain_into(&mut self.commands);
+            self.mailbox
+                .drain_into(&mut self.commands, &mut self.write_buf);
+            self.claimed |= self.direct;
+        } else {
+            self.claim();
         }
         for command in self.commands.drain(..) {
             if let ClientCommand::Disconnect(reason) = &command {
@@ -436,6 +495,56 @@ impl<R: Runtime, W: Wire> Task<R, W> {
         self.shutdown |= notice.shutdown;
         self.wake = true;
         false
+    }
+
+    /// Moves what the connection has to send into the write buffer,
+    /// claiming the socket first while the engine writes to it directly.
+    fn transmit(&mut self) {
+        if self.conn.has_pending_transmit() {
+            self.claim();
+            self.conn.poll_transmit(&mut self.write_buf);
+        }
+    }
+
+    /// Claims the socket, if the engine writes to it and this task does
+    /// not hold it yet, before bytes of its own enter the write buffer.
+    fn claim(&mut self) {
+        if self.direct && !self.claimed {
+            self.mailbox.claim(&mut self.write_buf);
+            self.claimed = true;
+        }
+    }
+
+    /// Once everything this task had is written: gives the socket back to
+    /// the engine's direct writes, or hands it over the first time (the
+    /// connection accepted and its chunk size announced). A closed
+    /// connection's socket is taken back from the engine.
+    fn hand_socket_back(&mut self) {
+        let idle = self.write_buf.is_empty()
+            && self.commands.is_empty()
+            && !self.conn.has_pending_transmit();
+        if self.conn.is_closed() {
+            if self.direct {
+                self.mailbox.unregister_direct();
+                self.direct = false;
+            }
+            self.socket = None;
+            return;
+        }
+        if !idle {
+            return;
+        }
+        if self.claimed {
+            self.mailbox.release();
+            self.claimed = false;
+        } else if self.socket.is_some()
+            && let Some((type_id, chunk_size)) = self.conn.direct_framing()
+            && let Some(socket) = self.socket.take()
+        {
+            self.mailbox
+                .register_direct(Direct::new(socket, type_id, chunk_size));
+            self.direct = true;
+        }
     }
 
     /// Writes what the socket takes now.

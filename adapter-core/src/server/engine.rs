@@ -279,6 +279,7 @@ impl EngineHandle {
                     let mut thread = EngineThread::<R> {
                         tick: config.delivery_tick,
                         handover: Handover::default(),
+                        scratch: Vec::new(),
                         hub,
                         store,
                         clients: BTreeMap::new(),
@@ -365,6 +366,8 @@ struct EngineThread<R> {
     tick: Duration,
     /// How deliveries reach the mailboxes.
     handover: Handover,
+    /// Where direct writes are framed (kept for its capacity).
+    scratch: Vec<u8>,
     hub: Hub,
     store: SharedStore,
     clients: BTreeMap<ClientId, Arc<Mailbox>>,
@@ -393,8 +396,9 @@ impl<R: Runtime> EngineThread<R> {
         let mut armed = None;
         let mut flush_timer = R::timer(Instant::now() + IDLE_TIMER);
         let mut flush_armed = None;
-        // When deliveries last went out: the next ones wait until a tick
-        // later, gathering what arrives meanwhile (none at first).
+        // When the last hand-over of deliveries ended: the next ones wait
+        // until a tick later, gathering what arrives meanwhile (none at
+        // first).
         let mut delivered: Option<Instant> = None;
         loop {
             let deadline = match (
@@ -466,7 +470,12 @@ impl<R: Runtime> EngineThread<R> {
                 && delivered.is_none_or(|at| now >= at + self.tick)
             {
                 self.deliver();
-                delivered = Some(now);
+                // The tick counts from the hand-over's end: under load a
+                // hand-over to many clients takes a while, and what arrives
+                // meanwhile and just after goes out together next time
+                // (with direct writes, the writers' answers go out early in
+                // a hand-over and their next updates come during it).
+                delivered = Some(Instant::now());
             }
             if self.admin.wanted(now) {
                 let queued = self.clients.values().map(|m| m.queued_bytes() as u64).sum();
@@ -615,11 +624,22 @@ impl<R: Runtime> EngineThread<R> {
     fn deliver(&mut self) {
         let clients = &self.clients;
         let stats = &self.stats;
+        let scratch = &mut self.scratch;
         Stats::add(&stats.deliveries, self.effects.deliveries.len() as u64);
+        // Clients come in ascending order, as the map holds them: one walk
+        // along the map finds every mailbox, where a lookup per client
+        // would descend the tree from its (cold) root each time.
+        let mut mailboxes = clients.iter().peekable();
         self.handover
             .split(&mut self.effects.deliveries, |to, run| {
-                if let Some(mailbox) = clients.get(&to)
-                    && mailbox.deliver_all(to, run.drain(..))
+                while mailboxes.next_if(|&(&id, _)| id < to).is_some() {}
+                let mailbox = match mailboxes.peek() {
+                    Some(&(&id, mailbox)) if id == to => Some(mailbox),
+                    // Out of order (never, as split promises): look it up.
+                    _ => clients.get(&to),
+                };
+                if let Some(mailbox) = mailbox
+                    && mailbox.deliver_all(to, run, scratch)
                 {
                     Stats::add(&stats.slow_readers, 1);
                 }

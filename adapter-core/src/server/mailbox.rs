@@ -8,10 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use bytes::{Bytes, BytesMut};
 use so_engine::ClientId;
-use so_engine::server::{ChangeKey, ClientCommand, OutboundQueue, Pushed, QueueLimits};
-use tracing::warn;
+use so_engine::server::{ClientCommand, OutboundQueue, Pushed, QueueLimits, Run};
+use tracing::{debug, warn};
 
+use super::direct::Direct;
 use crate::sync::{Signal, lock};
 
 /// One client's queue as the engine thread and its connection share it.
@@ -28,19 +30,55 @@ pub(crate) struct Mailbox {
     state: Mutex<MailboxState>,
 }
 
-/// What sits behind the [`Mailbox`] lock.
+/// What sits behind the [`Mailbox`] lock. `repr(C)`, in this order: what
+/// a direct write checks (flags, socket) sits next to the lock word, and
+/// the queue's count right after, so that a hand-over to a client that
+/// keeps up touches as few cache lines as it can.
+#[repr(C)]
 pub(crate) struct MailboxState {
-    /// What the engine sends the client.
-    pub(crate) queue: OutboundQueue,
+    /// The connection has bytes of its own on the way to the socket (or
+    /// took commands it has not written yet): the engine writes nothing
+    /// directly until it is released. Set by the connection before any
+    /// byte enters its write buffer, cleared once the buffer is written.
+    claimed: bool,
+    /// The server gave up on the connection: end it at once.
+    pub(crate) killed: bool,
     /// The server is shutting down: close the connection (after what is
     /// queued).
     pub(crate) shutdown: bool,
-    /// The server gave up on the connection: end it at once.
-    pub(crate) killed: bool,
+    /// The client's socket, for the engine's [direct
+    /// writes](super::direct), once the connection registered it.
+    direct: Option<Direct>,
+    /// What the engine sends the client.
+    pub(crate) queue: OutboundQueue,
+    /// The rest of a message the engine wrote in part: the connection
+    /// writes it before anything else (it takes it when it claims).
+    unsent: Option<Bytes>,
     /// The connection's waker: registered by the connection when it first
     /// waits (again only if its task's waker changes), kept across
     /// notifications.
     waker: Option<Waker>,
+}
+
+impl MailboxState {
+    /// Moves what the connection is to write to its side, in order: the
+    /// rest of a partly written message into `bytes`, the queued commands
+    /// into `commands`; the socket is claimed.
+    fn take_into(&mut self, commands: &mut Vec<ClientCommand>, bytes: &mut BytesMut) {
+        self.claim_into(bytes);
+        self.queue.drain_into(commands);
+    }
+
+    /// Claims the socket for the connection: the rest of a partly written
+    /// message goes into `bytes` first.
+    fn claim_into(&mut self, bytes: &mut BytesMut) {
+        if let Some(rest) = self.unsent.take() {
+            // Nothing of the connection's can be in the buffer yet: the
+            // engine wrote only while it was unclaimed.
+            bytes.extend_from_slice(&rest);
+        }
+        self.claimed = true;
+    }
 }
 
 /// What the connection learns from a notification.
@@ -61,6 +99,9 @@ impl Mailbox {
                 shutdown: false,
                 killed: false,
                 waker: None,
+                direct: None,
+                claimed: false,
+                unsent: None,
             }),
             notified: AtomicBool::new(false),
         }
@@ -70,32 +111,89 @@ impl Mailbox {
         lock(&self.state)
     }
 
-    /// Queues everything the engine has for this client from one turn
-    /// (engine side), in order, under one lock, waking the connection
-    /// once: when its queue was empty, or just overflowed.
+    /// Hands over everything the engine has for this client from one
+    /// turn (engine side), in order, under one lock, emptying `run`:
+    /// written straight to the socket while the connection has not
+    /// claimed it and nothing is queued ([`Direct`]), the rest queued.
+    /// Wakes the connection once: when its queue was empty, when a
+    /// message was written in part, or when the queue just overflowed
+    /// (then true: the client reads too slowly). `scratch` is the
+    /// engine's framing buffer.
     pub(crate) fn deliver_all(
         &self,
         client: ClientId,
-        commands: impl IntoIterator<Item = (ClientCommand, Option<ChangeKey>)>,
+        run: &mut Run,
+        scratch: &mut Vec<u8>,
     ) -> bool {
         let mut state = self.lock();
         let was_empty = state.queue.is_empty();
-        let mut queued = false;
-        for (command, key) in commands {
+        let mut wake = false;
+        let mut taken = 0;
+        if was_empty
+            && !state.claimed
+            && !state.killed
+            && let Some(direct) = &state.direct
+        {
+            let wrote = direct.write(run, scratch);
+            taken = wrote.taken;
+            if let Some(error) = wrote.failed {
+                debug!(client = client.0, %error, "direct write failed; queueing instead");
+                state.direct = None;
+            }
+            if wrote.rest.is_some() {
+                state.unsent = wrote.rest;
+                wake = true;
+            }
+        }
+        let mut overflowed = false;
+        for (command, key) in run.drain(..).skip(taken) {
             match state.queue.push(command, key) {
-                Ok(Pushed::Dropped) => return false,
-                Ok(_) => queued = true,
+                Ok(Pushed::Dropped) => break,
+                Ok(_) => wake |= was_empty,
                 Err(overflow) => {
-                    self.notify(state);
                     warn!(client = client.0, %overflow, "disconnecting a slow reader");
-                    return true;
+                    (overflowed, wake) = (true, true);
+                    break;
                 }
             }
         }
-        if was_empty && queued {
+        run.clear();
+        if wake {
             self.notify(state);
         }
-        false
+        overflowed
+    }
+
+    /// Lets the engine write this client's SharedObject updates straight
+    /// to `direct` (connection side, once its `connect` was accepted and
+    /// everything it had was written).
+    pub(crate) fn register_direct(&self, direct: Direct) {
+        let mut state = self.lock();
+        state.direct = Some(direct);
+        state.claimed = false;
+    }
+
+    /// Stops the engine's direct writes (connection side, when it closes),
+    /// dropping the second handle on the socket: a socket the connection
+    /// drops afterwards closes at once.
+    pub(crate) fn unregister_direct(&self) {
+        self.lock().direct = None;
+    }
+
+    /// Claims the socket for the connection's own bytes (connection side,
+    /// before any enter `bytes`); the rest of a partly written message goes
+    /// into `bytes` first.
+    pub(crate) fn claim(&self, bytes: &mut BytesMut) {
+        self.lock().claim_into(bytes);
+    }
+
+    /// Gives the socket back to the engine's direct writes (connection
+    /// side, once everything it had is written).
+    pub(crate) fn release(&self) {
+        let mut state = self.lock();
+        if state.unsent.is_none() {
+            state.claimed = false;
+        }
     }
 
     /// How many bytes wait in the queue.
@@ -130,7 +228,9 @@ impl Mailbox {
 
     /// `Ready` once the engine (or the server) put something in since the
     /// last `Ready` (connection side); then, under the same lock, moves
-    /// what is queued to `take` unless the connection was killed.
+    /// what is queued to `take` unless the connection was killed: the rest
+    /// of a partly written message into its bytes, the commands into its
+    /// commands (claiming the socket).
     /// `registered` is the connection's record of the waker it left in
     /// the mailbox: the lock is taken to register only when the context's
     /// waker is another.
@@ -138,7 +238,7 @@ impl Mailbox {
         &self,
         cx: &mut Context<'_>,
         registered: &mut Option<Waker>,
-        take: Option<&mut Vec<ClientCommand>>,
+        take: Option<(&mut Vec<ClientCommand>, &mut BytesMut)>,
     ) -> Poll<Notice> {
         if !registered
             .as_ref()
@@ -155,10 +255,10 @@ impl Mailbox {
             return Poll::Pending;
         }
         let mut state = self.lock();
-        if let Some(out) = take
+        if let Some((commands, bytes)) = take
             && !state.killed
         {
-            state.queue.drain_into(out);
+            state.take_into(commands, bytes);
         }
         Poll::Ready(Notice {
             overflowed: state.queue.is_overflowed(),
@@ -167,9 +267,10 @@ impl Mailbox {
         })
     }
 
-    /// Moves every queued command to `out`.
-    pub(crate) fn drain_into(&self, out: &mut Vec<ClientCommand>) {
-        self.lock().queue.drain_into(out);
+    /// Moves what is to be written to the connection's side (see
+    /// [`Mailbox::poll_notified`]), claiming the socket.
+    pub(crate) fn drain_into(&self, commands: &mut Vec<ClientCommand>, bytes: &mut BytesMut) {
+        self.lock().take_into(commands, bytes);
     }
 }
 
@@ -294,8 +395,8 @@ mod tests {
     use crate::sync::counting::{self, Count};
 
     fn deliver(mailbox: &Mailbox, n: usize) {
-        let commands = (0..n).map(|_| (ClientCommand::Accept, None));
-        mailbox.deliver_all(ClientId(1), commands);
+        let mut run = (0..n).map(|_| (ClientCommand::Accept, None)).collect();
+        mailbox.deliver_all(ClientId(1), &mut run, &mut Vec::new());
     }
 
     /// The connection's side of a mailbox: its task's waker (and how often
@@ -305,6 +406,7 @@ mod tests {
         waker: Waker,
         registered: Option<Waker>,
         out: Vec<ClientCommand>,
+        bytes: BytesMut,
     }
 
     impl Connection {
@@ -315,6 +417,7 @@ mod tests {
                 waker,
                 registered: None,
                 out: Vec::new(),
+                bytes: BytesMut::new(),
             }
         }
 
@@ -328,7 +431,7 @@ mod tests {
         /// Polls as the connection does, taking the queue if `take`.
         fn poll(&mut self, mailbox: &Mailbox, take: bool) -> Poll<Notice> {
             let mut cx = Context::from_waker(&self.waker);
-            let out = take.then_some(&mut self.out);
+            let out = take.then_some((&mut self.out, &mut self.bytes));
             mailbox.poll_notified(&mut cx, &mut self.registered, out)
         }
 
@@ -360,7 +463,7 @@ mod tests {
         deliver(&mailbox, 1);
         assert_eq!(conn.woken(), 2);
         conn.out.clear();
-        mailbox.drain_into(&mut conn.out);
+        mailbox.drain_into(&mut conn.out, &mut conn.bytes);
         assert_eq!(conn.out.len(), 2);
     }
 
@@ -414,5 +517,125 @@ mod tests {
         assert!(live.try_admit(ClientId(4), 1));
         drop((a, c, d));
         assert_eq!((live.len(), live.admitted()), (0, 0));
+    }
+
+    /// A socket pair: the server's end non-blocking, the client's with a
+    /// read timeout.
+    fn sockets() -> (std::net::TcpStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        server.set_nonblocking(true).expect("non-blocking");
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        (server, client)
+    }
+
+    fn updates(bodies: &[&str]) -> Run {
+        bodies
+            .iter()
+            .map(|b| {
+                (
+                    ClientCommand::SharedObject(Bytes::copy_from_slice(b.as_bytes())),
+                    None,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn updates_go_straight_to_an_unclaimed_socket_and_queue_while_it_is_claimed() {
+        use std::io::Read;
+        let mailbox = Mailbox::new(QueueLimits::default());
+        let (server, mut client) = sockets();
+        mailbox.register_direct(Direct::new(server, 19, 4096));
+        let mut conn = Connection::new();
+        assert!(conn.poll(&mailbox, true).is_pending());
+        let mut scratch = Vec::new();
+        // Unclaimed, nothing queued: written at once, nobody woken.
+        let mut run = updates(&["one", "two"]);
+        assert!(!mailbox.deliver_all(ClientId(1), &mut run, &mut scratch));
+        assert!(run.is_empty());
+        assert_eq!(conn.woken(), 0);
+        let mut wire = [0u8; 2 * 12 + 6];
+        client.read_exact(&mut wire).expect("both updates");
+        assert_eq!(&wire[12..15], b"one");
+        assert_eq!(&wire[27..], b"two");
+        // Claimed by the connection: queued, and the connection woken.
+        let mut own = BytesMut::new();
+        mailbox.claim(&mut own);
+        assert!(own.is_empty());
+        let mut run = updates(&["three"]);
+        mailbox.deliver_all(ClientId(1), &mut run, &mut scratch);
+        assert_eq!(conn.woken(), 1);
+        assert!(conn.poll(&mailbox, true).is_ready());
+        assert_eq!(conn.out.len(), 1);
+        // Released, queue empty: straight to the socket again.
+        mailbox.release();
+        let mut run = updates(&["four"]);
+        mailbox.deliver_all(ClientId(1), &mut run, &mut scratch);
+        assert_eq!(conn.woken(), 1);
+        let mut wire = [0u8; 12 + 4];
+        client.read_exact(&mut wire).expect("the fourth update");
+        assert_eq!(&wire[12..], b"four");
+        // Something other than an update keeps its place in the order:
+        // it and what follows are queued.
+        let mut run = updates(&["five", "six"]);
+        run.insert(1, (ClientCommand::Accept, None));
+        mailbox.deliver_all(ClientId(1), &mut run, &mut scratch);
+        assert_eq!(conn.woken(), 2);
+        conn.out.clear();
+        assert!(conn.poll(&mailbox, true).is_ready());
+        assert_eq!(conn.out.len(), 2, "the Accept and six");
+        let mut wire = [0u8; 12 + 4];
+        client.read_exact(&mut wire).expect("the fifth update");
+        assert_eq!(&wire[12..], b"five");
+        // Unregistered: everything is queued.
+        mailbox.release();
+        mailbox.unregister_direct();
+        let mut run = updates(&["seven"]);
+        mailbox.deliver_all(ClientId(1), &mut run, &mut scratch);
+        assert_eq!(conn.woken(), 3);
+    }
+
+    #[test]
+    fn the_rest_of_a_message_the_socket_cut_comes_first_when_the_connection_claims() {
+        let big = "B".repeat(4000);
+        let mailbox = Mailbox::new(QueueLimits {
+            max_queued_bytes: 64 << 20,
+        });
+        let (server, client) = sockets();
+        mailbox.register_direct(Direct::new(server, 19, 4096));
+        let mut conn = Connection::new();
+        assert!(conn.poll(&mailbox, true).is_pending());
+        let mut scratch = Vec::new();
+        // Fill the socket until a message is cut.
+        let mut cut = false;
+        for _ in 0..10_000 {
+            let mut run = updates(&[&big, &big, &big]);
+            mailbox.deliver_all(ClientId(1), &mut run, &mut scratch);
+            if conn.woken() > 0 {
+                cut = true;
+                break;
+            }
+        }
+        assert!(cut, "the socket never filled");
+        let Poll::Ready(_) = conn.poll(&mailbox, true) else {
+            panic!("not woken for the rest");
+        };
+        // The rest of the cut message, then (maybe) whole ones queued.
+        let rest = conn.bytes.len();
+        assert!(rest > 0 && rest < 12 + big.len(), "rest of {rest} bytes");
+        assert!(
+            conn.bytes.iter().all(|&b| b == b'B') || rest > big.len(),
+            "the rest ends the message"
+        );
+        // While claimed, nothing is written directly.
+        let mut run = updates(&["late"]);
+        mailbox.deliver_all(ClientId(1), &mut run, &mut scratch);
+        assert!(mailbox.lock().queue.queued_bytes() > 0);
+        drop(client);
     }
 }

@@ -5,6 +5,7 @@
 mod authorize;
 mod cluster;
 mod connection;
+mod direct;
 mod engine;
 mod handle;
 mod mailbox;
@@ -73,6 +74,13 @@ pub struct Config {
     /// per update, trading up to this much latency for far less work per
     /// delivery. Zero hands over after every engine turn.
     pub delivery_tick: Duration,
+    /// Whether the engine thread writes SharedObject updates straight to
+    /// a plain RTMP client's socket while its connection has nothing else
+    /// to send (one vectored write per client and hand-over, no task
+    /// wake-up), instead of queueing every update for the connection's
+    /// task. Updates a socket does not take at once are queued either
+    /// way. On by default; off mainly to compare the two paths.
+    pub direct_writes: bool,
     /// How long a connect's authorization ([`ServerBuilder::authorize`])
     /// may take; past it the client is rejected.
     pub authorize_timeout: Duration,
@@ -111,6 +119,7 @@ impl Default for Config {
             max_unsent_bytes: Self::DEFAULT_MAX_UNSENT_BYTES,
             close_grace: Self::DEFAULT_CLOSE_GRACE,
             delivery_tick: Self::DEFAULT_DELIVERY_TICK,
+            direct_writes: true,
             authorize_timeout: Self::DEFAULT_AUTHORIZE_TIMEOUT,
             web: so_web::Config::default(),
         }
@@ -273,6 +282,12 @@ impl<R: Runtime> ServerBuilder<R> {
     /// Sets [`Config::delivery_tick`].
     pub fn delivery_tick(mut self, tick: Duration) -> Self {
         self.config.delivery_tick = tick;
+        self
+    }
+
+    /// Sets [`Config::direct_writes`].
+    pub fn direct_writes(mut self, on: bool) -> Self {
+        self.config.direct_writes = on;
         self
     }
 

@@ -88,6 +88,43 @@ pub struct Header {
     pub stream_id: u32,
 }
 
+/// The 12-byte header of a message sent as one fmt-0 chunk: every field
+/// written out, nothing relative to what went before on its chunk stream.
+///
+/// Bytes framed this way are the same for every connection whose encoder
+/// never uses `header.csid` and whose chunk size is at least the
+/// payload's length, so a server can write one message to many sockets
+/// without a per-connection [`Encoder`]. `None` when it does not fit:
+/// `csid` outside 2..=63 (a one-byte basic header), a timestamp that needs
+/// the extended field, or a payload over 16,777,215 bytes.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use rtmp_proto::chunk::{Encoder, Header, single_chunk_header};
+///
+/// let header = Header { csid: 5, timestamp: 0, type_id: 19, stream_id: 0 };
+/// let body = [0xAB; 100];
+/// let mut wire = BytesMut::new();
+/// Encoder::new().encode(&header, &body, &mut wire);
+/// let standalone = single_chunk_header(&header, body.len()).expect("fits");
+/// assert_eq!(&wire[..12], &standalone); // what a fresh encoder writes
+/// ```
+pub fn single_chunk_header(header: &Header, payload_len: usize) -> Option<[u8; 12]> {
+    let length = u32::try_from(payload_len)
+        .ok()
+        .filter(|&length| length <= MAX_MESSAGE_SIZE)?;
+    let csid = u8::try_from(header.csid)
+        .ok()
+        .filter(|c| (2..64).contains(c))?;
+    if header.timestamp >= header::EXTENDED_TIMESTAMP {
+        return None;
+    }
+    let [_, t0, t1, t2] = header.timestamp.to_be_bytes();
+    let [_, l0, l1, l2] = length.to_be_bytes();
+    let [s0, s1, s2, s3] = header.stream_id.to_le_bytes();
+    Some([csid, t0, t1, t2, l0, l1, l2, header.type_id, s0, s1, s2, s3])
+}
+
 /// One reassembled message: its header and its payload bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawMessage {

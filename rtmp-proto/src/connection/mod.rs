@@ -185,6 +185,12 @@ impl Connection {
         self.encoding
     }
 
+    /// The chunk size this side sends with (RTMP §5.4.1): 128 until it
+    /// announces another (a server does when it accepts the `connect`).
+    pub fn send_chunk_size(&self) -> u32 {
+        self.encoder.chunk_size()
+    }
+
     /// Whether the connection is closed.
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed

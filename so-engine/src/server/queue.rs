@@ -87,7 +87,11 @@ impl fmt::Display for Overflow {
 /// name and key, if any, and goes to the back. The body is never read:
 /// the engine's [`ChangeKey`] says where name and key sit.
 #[derive(Debug)]
+// Declared order: `live` first, which an empty queue's owner checks on
+// every hand-over (the adapter keeps the queue right after its lock).
+#[repr(C)]
 pub struct OutboundQueue {
+    live: usize,
     limits: QueueLimits,
     /// Sorted by `seq`; removed entries stay as holes (`item: None`) until
     /// they reach the front or a compaction.
@@ -105,7 +109,6 @@ pub struct OutboundQueue {
     /// Whether `changes` is built.
     changes_built: bool,
     next_seq: u64,
-    live: usize,
     bytes: usize,
     overflowed: bool,
     coalesced: u64,
