@@ -67,12 +67,14 @@ pub struct Config {
     /// How long a closing connection may take to write its last bytes
     /// (a rejection, a final answer).
     pub close_grace: Duration,
-    /// Least time between two hand-overs of the engine's deliveries to the
-    /// connections. An update after a quiet spell goes out at once; while
-    /// updates keep coming, each client gets what a tick gathered in one
-    /// hand-over (coalesced, one wake-up, one socket write) instead of one
-    /// per update, trading up to this much latency for far less work per
-    /// delivery. Zero hands over after every engine turn.
+    /// Least time from the end of one hand-over of the engine's
+    /// deliveries to the start of the next. An update after a quiet spell
+    /// goes out at once; while updates keep coming, each client gets what
+    /// a tick gathered in one hand-over (coalesced, one socket write)
+    /// instead of one per update, trading up to this much latency for far
+    /// less work per delivery. Counting from the end lets what arrives
+    /// during a long hand-over (to many clients) go out together. Zero
+    /// hands over after every engine turn.
     pub delivery_tick: Duration,
     /// Whether the engine thread writes SharedObject updates straight to
     /// a plain RTMP client's socket while its connection has nothing else

@@ -38,7 +38,11 @@
 //!    updates.
 //! 4. The client's [`OutboundQueue`] takes the run; its connection takes
 //!    everything queued at once when its socket has room, frames it and
-//!    writes it in one write.
+//!    writes it in one write. An adapter may instead write a run straight
+//!    to the client's socket while nothing is queued for it and its
+//!    connection has nothing of its own to send (adapter-core's direct
+//!    writes do, one fmt-0 chunk per message): the bodies are ready to
+//!    frame, and the queue is only for what the socket does not take.
 //!
 //! No body is parsed after it was encoded, and each body is shared by
 //! reference count by every client that receives it.
