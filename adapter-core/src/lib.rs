@@ -69,7 +69,7 @@ mod server;
 mod sync;
 
 pub use error::Error;
-pub use runtime::{Received, Refused, Runtime, sleep, until};
+pub use runtime::{Received, Refused, Runtime, SocketWriter, sleep, until};
 pub use server::{
     Authorization, ClientSummary, Config, Edit, Server, ServerBuilder, ServerError, ServerHandle,
     ShutdownHandle, Verdict,

@@ -87,13 +87,13 @@ pub trait Runtime: Sized + Send + Sync + 'static {
     /// Sets `TCP_NODELAY`: small SO messages leave at once.
     fn set_nodelay(stream: &Self::Stream) -> io::Result<()>;
 
-    /// A second handle on `stream`'s socket (a duplicated descriptor, in
-    /// the same non-blocking mode), through which the server's engine
-    /// thread writes SharedObject updates straight to the socket while
-    /// the connection's task has nothing of its own to send: one system
-    /// call per client and hand-over, no task wake-up. `None` (the
-    /// default) queues every update for the connection's task instead.
-    fn try_clone_socket(stream: &Self::Stream) -> Option<std::net::TcpStream> {
+    /// A handle on `stream`'s socket (the same socket, shared, not a
+    /// second descriptor) through which the server's engine thread writes
+    /// SharedObject updates straight to it while the connection's task
+    /// has nothing of its own to send: one system call per client and
+    /// hand-over, no task wake-up. `None` (the default) queues every
+    /// update for the connection's task instead.
+    fn shared_socket(stream: &Self::Stream) -> Option<Box<dyn SocketWriter>> {
         let _ = stream;
         None
     }
@@ -149,6 +149,22 @@ pub trait Runtime: Sized + Send + Sync + 'static {
     fn next_call(
         calls: &mut Self::IncomingCalls,
     ) -> impl Future<Output = Option<IncomingCall<Self>>> + Send + '_;
+}
+
+/// A connected socket another thread writes to without waiting (see
+/// [`Runtime::shared_socket`]).
+pub trait SocketWriter: Send + Sync + 'static {
+    /// Writes what the socket takes of `buf` now: `WouldBlock` when it
+    /// takes nothing, never waits.
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+}
+
+/// A std socket in non-blocking mode.
+impl SocketWriter for std::net::TcpStream {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        use std::io::Write;
+        (&*self).write(buf)
+    }
 }
 
 /// What [`Runtime::next_event`] got.

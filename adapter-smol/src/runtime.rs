@@ -12,7 +12,7 @@ use std::thread;
 use std::time::Instant;
 
 use adapter_core::client::RemoteEvent;
-use adapter_core::{Received, Refused, Runtime};
+use adapter_core::{Received, Refused, Runtime, SocketWriter};
 use smol::channel::{self, TrySendError};
 use smol::net::{TcpListener, TcpStream as NetStream};
 use smol::{Async, Executor, Timer, future};
@@ -120,8 +120,8 @@ impl Runtime for Smol {
         stream.io.get_ref().set_nodelay(true)
     }
 
-    fn try_clone_socket(stream: &Stream) -> Option<TcpStream> {
-        stream.io.get_ref().try_clone().ok()
+    fn shared_socket(stream: &Stream) -> Option<Box<dyn SocketWriter>> {
+        Some(Box::new(SharedSocket(stream.io.clone())))
     }
 
     fn poll_read(
@@ -264,4 +264,14 @@ pub struct Stream {
     io: Arc<Async<TcpStream>>,
     /// No read has found the socket empty since the last readiness.
     readable: bool,
+}
+
+/// The engine thread's handle on a connection's socket: the same socket,
+/// shared; its non-blocking sends go straight to it.
+struct SharedSocket(Arc<Async<TcpStream>>);
+
+impl SocketWriter for SharedSocket {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.0.get_ref().write(buf)
+    }
 }

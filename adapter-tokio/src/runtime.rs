@@ -4,12 +4,12 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use adapter_core::client::RemoteEvent;
-use adapter_core::{Received, Refused, Runtime};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use adapter_core::{Received, Refused, Runtime, SocketWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Sleep;
@@ -25,7 +25,9 @@ pub struct Tokio;
 
 impl Runtime for Tokio {
     type Listener = TcpListener;
-    type Stream = TcpStream;
+    /// Shared, so that the engine thread can write to it too (see
+    /// [`Runtime::shared_socket`]).
+    type Stream = Arc<TcpStream>;
     type Timer = Pin<Box<Sleep>>;
     type EventSender = broadcast::Sender<RemoteEvent>;
     /// A receiver further behind than the capacity gets
@@ -75,45 +77,55 @@ impl Runtime for Tokio {
     fn poll_accept(
         listener: &TcpListener,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        listener.poll_accept(cx)
+    ) -> Poll<io::Result<(Arc<TcpStream>, SocketAddr)>> {
+        listener
+            .poll_accept(cx)
+            .map_ok(|(stream, peer)| (Arc::new(stream), peer))
     }
 
-    fn connect(
-        host: String,
-        port: u16,
-    ) -> impl Future<Output = io::Result<TcpStream>> + Send + 'static {
-        TcpStream::connect((host, port))
+    async fn connect(host: String, port: u16) -> io::Result<Arc<TcpStream>> {
+        TcpStream::connect((host, port)).await.map(Arc::new)
     }
 
-    fn set_nodelay(stream: &TcpStream) -> io::Result<()> {
+    fn set_nodelay(stream: &Arc<TcpStream>) -> io::Result<()> {
         stream.set_nodelay(true)
     }
 
-    fn try_clone_socket(stream: &TcpStream) -> Option<std::net::TcpStream> {
-        duplicate(stream)
+    fn shared_socket(stream: &Arc<TcpStream>) -> Option<Box<dyn SocketWriter>> {
+        Some(Box::new(SharedSocket(stream.clone())))
     }
 
     fn poll_read(
-        stream: &mut TcpStream,
+        stream: &mut Arc<TcpStream>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let mut buf = ReadBuf::new(buf);
-        ready!(Pin::new(stream).poll_read(cx, &mut buf))?;
-        Poll::Ready(Ok(buf.filled().len()))
+        loop {
+            ready!(stream.poll_read_ready(cx))?;
+            match stream.try_read(buf) {
+                // Readiness was stale: cleared, wait again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                result => return Poll::Ready(result),
+            }
+        }
     }
 
     fn poll_write(
-        stream: &mut TcpStream,
+        stream: &mut Arc<TcpStream>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(stream).poll_write(cx, buf)
+        loop {
+            ready!(stream.poll_write_ready(cx))?;
+            match stream.try_write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                result => return Poll::Ready(result),
+            }
+        }
     }
 
-    fn poll_close(stream: &mut TcpStream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(stream).poll_shutdown(cx)
+    fn poll_close(stream: &mut Arc<TcpStream>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(socket2::SockRef::from(&**stream).shutdown(std::net::Shutdown::Write))
     }
 
     fn termination() -> impl Future<Output = ()> + Send {
@@ -160,25 +172,16 @@ impl Runtime for Tokio {
     }
 }
 
-/// A second descriptor of `stream`'s socket, as a std stream (tokio has
-/// no `try_clone`); it shares the socket's non-blocking mode.
-fn duplicate(stream: &TcpStream) -> Option<std::net::TcpStream> {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsFd;
-        let fd = stream.as_fd().try_clone_to_owned().ok()?;
-        Some(std::net::TcpStream::from(fd))
-    }
-    #[cfg(windows)]
-    {
-        use std::os::windows::io::AsSocket;
-        let socket = stream.as_socket().try_clone_to_owned().ok()?;
-        Some(std::net::TcpStream::from(socket))
-    }
-    #[cfg(not(any(unix, windows)))]
-    {
-        let _ = stream;
-        None
+/// The engine thread's handle on a connection's socket: the same tokio
+/// socket, shared. Its sends go straight to the socket (`socket2`),
+/// beside tokio's readiness: a send that finds the socket full returns
+/// `WouldBlock`, and the connection's own next write waits for room as
+/// usual.
+struct SharedSocket(Arc<TcpStream>);
+
+impl SocketWriter for SharedSocket {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        socket2::SockRef::from(&*self.0).send(buf)
     }
 }
 

@@ -112,10 +112,10 @@ pub(super) async fn run<R: Runtime, W: Wire>(stream: R::Stream, accepted: Accept
     }
     engine.send(ToEngine::Register(client, mailbox.clone()));
     info!(client = id, %peer, transport = W::TRANSPORT, "connection opened");
-    // A second handle on the socket for the engine's direct writes, where
-    // the transport's bytes are the connection's own (not inside TLS).
+    // The socket, shared, for the engine's direct writes, where the
+    // transport's bytes are the connection's own (not inside TLS).
     let socket = if W::DIRECT && config.direct_writes {
-        R::try_clone_socket(&stream)
+        R::shared_socket(&stream)
     } else {
         None
     };
@@ -240,9 +240,9 @@ struct Task<R: Runtime, W> {
     config: Arc<Config>,
     stream: R::Stream,
     write_buf: BytesMut,
-    /// A second handle on the socket, until it is handed to the mailbox
-    /// for the engine's direct writes.
-    socket: Option<std::net::TcpStream>,
+    /// The socket, shared, until it is handed to the mailbox for the
+    /// engine's direct writes.
+    socket: Option<Box<dyn crate::runtime::SocketWriter>>,
     /// The engine may write to the socket directly: this task claims it
     /// before writing bytes of its own (see [`Mailbox::claim`]).
     direct: bool,

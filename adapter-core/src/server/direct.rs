@@ -32,12 +32,13 @@
 //! releases it once everything it had is written. See
 //! `MailboxState::claimed`.
 
-use std::io::{self, Write};
-use std::net::TcpStream;
+use std::io;
 
 use bytes::Bytes;
 use rtmp_proto::chunk::{Header, single_chunk_header};
 use so_engine::server::{ChangeKey, ClientCommand};
+
+use crate::runtime::SocketWriter;
 
 /// The chunk stream of directly written SharedObject messages: one no
 /// connection's encoder uses (they use 2 for control and 3 for commands
@@ -54,7 +55,7 @@ const FRAME_HEADER: usize = 12;
 
 /// A client's socket as the engine thread writes to it.
 pub(crate) struct Direct {
-    socket: TcpStream,
+    socket: Box<dyn SocketWriter>,
     /// The message type of the client's SharedObject encoding (16 or 19).
     type_id: u8,
     /// The connection's chunk size: a longer message is not written here.
@@ -75,10 +76,10 @@ pub(crate) struct Wrote {
 }
 
 impl Direct {
-    /// `socket` is the connection's socket (a second handle on it),
+    /// `socket` is the connection's socket (shared with its task),
     /// `type_id` the message type of its SharedObject encoding and
     /// `chunk_size` the chunk size it announced.
-    pub(crate) fn new(socket: TcpStream, type_id: u8, chunk_size: u32) -> Self {
+    pub(crate) fn new(socket: Box<dyn SocketWriter>, type_id: u8, chunk_size: u32) -> Self {
         Self {
             socket,
             type_id,
@@ -124,7 +125,7 @@ impl Direct {
                 return wrote;
             }
             let written = loop {
-                match (&self.socket).write(scratch) {
+                match self.socket.try_write(scratch) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     done => break done,
                 }
@@ -181,8 +182,8 @@ impl Direct {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Read;
-    use std::net::TcpListener;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
     use std::time::Duration;
 
     use rtmp_proto::chunk::{Decoder, DecoderLimits};
@@ -224,7 +225,7 @@ mod tests {
     #[test]
     fn a_share_goes_out_in_one_write_as_standalone_chunks() {
         let (server, mut client) = pair();
-        let direct = Direct::new(server, 19, 4096);
+        let direct = Direct::new(Box::new(server), 19, 4096);
         let share = share(&[b"first", b"second", &[7; 300]]);
         let wrote = direct.write(&share, &mut Vec::new());
         assert_eq!(wrote.taken, 3);
@@ -245,7 +246,7 @@ mod tests {
     #[test]
     fn it_stops_at_what_it_cannot_frame() {
         let (server, mut client) = pair();
-        let direct = Direct::new(server, 16, 100);
+        let direct = Direct::new(Box::new(server), 16, 100);
         let mut share = share(&[b"a", &[1; 101], b"c"]);
         share.insert(1, (ClientCommand::Accept, None));
         // Stops at the Accept: only the first message goes out here.
@@ -260,8 +261,8 @@ mod tests {
     #[test]
     fn a_full_socket_leaves_the_rest_of_a_message_and_every_byte_arrives_once() {
         let (server, mut client) = pair();
-        // A small send buffer fills quickly.
-        let direct = Direct::new(server, 19, 60_000);
+        let second = server.try_clone().expect("clone");
+        let direct = Direct::new(Box::new(server), 19, 60_000);
         let body: Vec<u8> = (0..50_000u32).map(|i| i as u8).collect();
         let bodies: Vec<&[u8]> = (0..64).map(|_| &body[..]).collect();
         let share = share(&bodies);
@@ -297,7 +298,7 @@ mod tests {
             client.read_exact(&mut wire).expect("read");
             wire
         });
-        let mut socket = direct.socket.try_clone().expect("clone");
+        let mut socket = second;
         socket.set_nonblocking(false).expect("blocking");
         socket.write_all(&tail).expect("write the tail");
         let wire = reader.join().expect("reader");

@@ -174,8 +174,8 @@ impl Mailbox {
     }
 
     /// Stops the engine's direct writes (connection side, when it closes),
-    /// dropping the second handle on the socket: a socket the connection
-    /// drops afterwards closes at once.
+    /// dropping the engine's share of the socket: the socket closes when
+    /// the connection drops its own.
     pub(crate) fn unregister_direct(&self) {
         self.lock().direct = None;
     }
@@ -550,7 +550,7 @@ mod tests {
         use std::io::Read;
         let mailbox = Mailbox::new(QueueLimits::default());
         let (server, mut client) = sockets();
-        mailbox.register_direct(Direct::new(server, 19, 4096));
+        mailbox.register_direct(Direct::new(Box::new(server), 19, 4096));
         let mut conn = Connection::new();
         assert!(conn.poll(&mailbox, true).is_pending());
         let mut scratch = Vec::new();
@@ -607,7 +607,7 @@ mod tests {
             max_queued_bytes: 64 << 20,
         });
         let (server, client) = sockets();
-        mailbox.register_direct(Direct::new(server, 19, 4096));
+        mailbox.register_direct(Direct::new(Box::new(server), 19, 4096));
         let mut conn = Connection::new();
         assert!(conn.poll(&mailbox, true).is_pending());
         let mut scratch = Vec::new();
