@@ -472,6 +472,27 @@ async fn an_update_over_the_chunk_size_between_direct_ones_keeps_its_place<R: Ad
         "{streams:?}"
     );
     assert_eq!(streams[sizes.len() - 1], UPDATE_CSID, "{streams:?}");
+    assert_eq!(reader.sync(), []);
+    // The same sizes back to back, each on its own key (nothing
+    // coalesces): the small ones after a big one wait for it, whichever
+    // path each takes, and every one arrives, in the order sent.
+    let keys: Vec<String> = (0..sizes.len()).map(|i| format!("y{i}")).collect();
+    for (key, size) in keys.iter().zip(sizes) {
+        writer.send_so(SO, false, vec![set(key, "w".repeat(size).as_str())]);
+    }
+    let mut order = Vec::new();
+    while order.len() < keys.len() {
+        let message = reader.next_so();
+        view.apply(&message, &none);
+        for event in &message.events {
+            if let SoEvent::Change { key, value } = event {
+                let size = sizes[order.len()];
+                assert_eq!(value, &Value::from("w".repeat(size)), "{key}");
+                order.push(key.to_string());
+            }
+        }
+    }
+    assert_eq!(order, keys);
     // Nothing more, and the reader is where the SO is.
     assert_eq!(reader.sync(), []);
     writer.sync();
