@@ -26,11 +26,11 @@
 //! The socket has two writers, the engine thread and the connection's
 //! task, and bytes of one message must never be split by the other's.
 //! The rule, kept under the mailbox lock: the engine writes only while
-//! the connection has **not claimed** the socket and its queue is empty;
-//! the connection claims it before any byte of its own enters its write
-//! buffer (taking the rest of a partly written message first), and
-//! releases it once everything it had is written. See
-//! `MailboxState::claimed`.
+//! the connection has **not claimed** the socket, its queue is empty and
+//! no rest of a message it cut waits for the connection; the connection
+//! claims it before any byte of its own enters its write buffer (taking
+//! the rest of a partly written message first), and releases it once
+//! everything it had is written. See `MailboxState::claimed`.
 
 use std::io;
 

@@ -114,7 +114,8 @@ impl Mailbox {
     /// Hands over everything the engine has for this client from one
     /// turn (engine side), in order, under one lock, emptying `run`:
     /// written straight to the socket while the connection has not
-    /// claimed it and nothing is queued ([`Direct`]), the rest queued.
+    /// claimed it, nothing is queued and no rest of a cut message waits
+    /// ([`Direct`]), the rest queued.
     /// Wakes the connection once: when its queue was empty, when a
     /// message was written in part, or when the queue just overflowed
     /// (then true: the client reads too slowly). `scratch` is the
@@ -129,8 +130,12 @@ impl Mailbox {
         let was_empty = state.queue.is_empty();
         let mut wake = false;
         let mut taken = 0;
+        // Not while the rest of a message cut earlier waits for the
+        // connection to take it: the socket may have room again by now,
+        // and anything written would land inside that message.
         if was_empty
             && !state.claimed
+            && state.unsent.is_none()
             && !state.killed
             && let Some(direct) = &state.direct
         {
@@ -637,5 +642,68 @@ mod tests {
         mailbox.deliver_all(ClientId(1), &mut run, &mut scratch);
         assert!(mailbox.lock().queue.queued_bytes() > 0);
         drop(client);
+    }
+
+    #[test]
+    fn nothing_is_written_directly_while_the_rest_of_a_cut_message_waits() {
+        use std::io::{ErrorKind, Read};
+        use std::time::Duration;
+        let big = "B".repeat(4000);
+        let mailbox = Mailbox::new(QueueLimits {
+            max_queued_bytes: 64 << 20,
+        });
+        let (server, mut client) = sockets();
+        mailbox.register_direct(Direct::new(server, 19, 4096));
+        let mut conn = Connection::new();
+        assert!(conn.poll(&mailbox, true).is_pending());
+        let mut scratch = Vec::new();
+        // One update per hand-over until one is cut: the last of its run,
+        // so that nothing is queued behind it.
+        let mut deliveries = 0;
+        while mailbox.lock().unsent.is_none() {
+            if !mailbox.lock().queue.is_empty() {
+                // The socket was full at a message boundary: start over.
+                mailbox.drain_into(&mut conn.out, &mut conn.bytes);
+                mailbox.release();
+            }
+            let mut run = updates(&[&big]);
+            mailbox.deliver_all(ClientId(1), &mut run, &mut scratch);
+            deliveries += 1;
+            assert!(deliveries < 100_000, "the socket never filled");
+        }
+        assert!(mailbox.lock().queue.is_empty());
+        // The client reads all it was sent: the socket has room again
+        // before the connection came to claim it and take the rest.
+        client
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        let mut buf = vec![0; 1 << 20];
+        loop {
+            match client.read(&mut buf) {
+                Ok(n) => assert!(n > 0, "closed"),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+        // A new update now must not go ahead of the rest: it is queued.
+        let mut run = updates(&["late"]);
+        mailbox.deliver_all(ClientId(1), &mut run, &mut scratch);
+        assert!(
+            mailbox.lock().queue.queued_bytes() > 0,
+            "written straight to the socket ahead of the rest of the cut message"
+        );
+        let mut byte = [0; 1];
+        assert!(
+            client.read(&mut byte).is_err(),
+            "something came after the cut"
+        );
+        // The connection takes the rest first, then the update.
+        conn.out.clear();
+        conn.bytes.clear();
+        assert!(conn.poll(&mailbox, true).is_ready());
+        let rest = conn.bytes.len();
+        assert!(rest > 0 && rest < 12 + big.len(), "rest of {rest} bytes");
+        assert_eq!(conn.bytes.last(), Some(&b'B'), "the rest ends the message");
+        assert_eq!(conn.out.len(), 1, "the late update");
     }
 }

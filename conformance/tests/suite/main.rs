@@ -41,6 +41,7 @@ mod cluster_harness;
 mod cluster_three;
 mod contract;
 mod demo;
+mod direct_writes;
 mod embedded;
 mod harness;
 mod limits;

@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rtmp_proto::amf::{Encoding, Value};
+use rtmp_proto::chunk::{Decoder, DecoderLimits};
 use rtmp_proto::connection::{CallId, CloseReason, Config, ConnectParams, Connection, Event, Side};
 use rtmp_proto::message::shared_object::{SharedObjectMessage, SoEvent};
+use rtmp_proto::message::types::{SHARED_OBJECT_AMF0, SHARED_OBJECT_AMF3};
 
 use crate::adapter::PATIENCE;
 
@@ -23,6 +25,37 @@ pub(crate) struct TestClient {
     write_buf: BytesMut,
     /// Write in pieces of this many bytes with this pause between them.
     dribble: Option<(usize, Duration)>,
+    /// A second decoder of what arrives, if [`TestClient::tap`] was called.
+    tap: Option<Tap>,
+}
+
+/// The handshake's bytes from the server (S0, S1, S2) before the first
+/// chunk.
+const SERVER_HANDSHAKE: usize = 1 + 1536 + 1536;
+
+/// A second chunk decoder over the bytes a [`TestClient`] receives, which
+/// records the chunk stream each message came on: the `Connection` hides
+/// it.
+struct Tap {
+    /// Handshake bytes still to skip.
+    skip: usize,
+    decoder: Decoder,
+    /// Chunk stream and message type of every message, in order.
+    seen: Vec<(u32, u8)>,
+}
+
+impl Tap {
+    fn push(&mut self, mut bytes: &[u8]) {
+        let skipped = self.skip.min(bytes.len());
+        self.skip -= skipped;
+        bytes = &bytes[skipped..];
+        self.decoder.push(bytes);
+        // The Connection reports a protocol error itself; the tap stops.
+        while let Ok(Some(message)) = self.decoder.next_message() {
+            self.seen
+                .push((message.header.csid, message.header.type_id));
+        }
+    }
 }
 
 impl TestClient {
@@ -60,6 +93,7 @@ impl TestClient {
             read_buf: vec![0; 64 << 10],
             write_buf: BytesMut::new(),
             dribble,
+            tap: None,
         };
         client.flush();
         client
@@ -73,6 +107,38 @@ impl TestClient {
             other => panic!("connect to {url} not accepted: {other:?}"),
         }
         client
+    }
+
+    /// Records the chunk stream of every message from now on (see
+    /// [`TestClient::so_chunk_streams`]); call it before anything is read
+    /// (right after [`TestClient::start_on`]).
+    pub(crate) fn tap(&mut self) {
+        self.tap = Some(Tap {
+            skip: SERVER_HANDSHAKE,
+            decoder: Decoder::new(DecoderLimits::default()),
+            seen: Vec::new(),
+        });
+    }
+
+    /// The chunk streams the SharedObject messages came on so far, in
+    /// order (empty without [`TestClient::tap`]).
+    pub(crate) fn so_chunk_streams(&self) -> Vec<u32> {
+        self.tap
+            .iter()
+            .flat_map(|tap| &tap.seen)
+            .filter(|(_, ty)| matches!(*ty, SHARED_OBJECT_AMF0 | SHARED_OBJECT_AMF3))
+            .map(|(csid, _)| *csid)
+            .collect()
+    }
+
+    /// Hands the first `n` bytes of the read buffer to the connection (and
+    /// the tap).
+    fn input(&mut self, n: usize) {
+        let bytes = &self.read_buf[..n];
+        if let Some(tap) = &mut self.tap {
+            tap.push(bytes);
+        }
+        let _ = self.conn.handle_input(Instant::now(), bytes);
     }
 
     /// Writes what the connection has to send.
@@ -99,7 +165,7 @@ impl TestClient {
         if let Some(n) = read_until(&mut self.stream, &mut self.read_buf, deadline)
             && n > 0
         {
-            let _ = self.conn.handle_input(Instant::now(), &self.read_buf[..n]);
+            self.input(n);
             while let Some(event) = self.conn.poll_event() {
                 if !matches!(event, Event::HandshakeDone) {
                     self.events.push_back(event);
@@ -134,7 +200,7 @@ impl TestClient {
             if n == 0 {
                 return Event::Closed(CloseReason::PeerClosed);
             }
-            let _ = self.conn.handle_input(Instant::now(), &self.read_buf[..n]);
+            self.input(n);
             self.flush();
         }
     }
@@ -144,6 +210,18 @@ impl TestClient {
         match self.next_event() {
             Event::SharedObject(message) => message,
             other => panic!("expected a SharedObject message, got {other:?}"),
+        }
+    }
+
+    /// The next SharedObject message already received, if that is what
+    /// comes next (nothing is read).
+    pub(crate) fn take_so(&mut self) -> Option<SharedObjectMessage> {
+        if !matches!(self.events.front(), Some(Event::SharedObject(_))) {
+            return None;
+        }
+        match self.events.pop_front() {
+            Some(Event::SharedObject(message)) => Some(message),
+            _ => None,
         }
     }
 
