@@ -150,7 +150,7 @@ pub(super) async fn run<R: Runtime, W: Wire>(stream: R::Stream, accepted: Accept
     };
     poll_fn(|cx| task.poll_run(cx)).await;
     if task.direct {
-        task.mailbox.unregister_direct();
+        task.mailbox.unregister_direct(&mut BytesMut::new());
     }
     let why = task.why.take().unwrap_or_else(|| "closed".into());
     info!(client = id, %peer, reason = %why, "connection closed");
@@ -525,7 +525,9 @@ impl<R: Runtime, W: Wire> Task<R, W> {
             && !self.conn.has_pending_transmit();
         if self.conn.is_closed() {
             if self.direct {
-                self.mailbox.unregister_direct();
+                // A rest can only wait while this task held no claim, that
+                // is with an empty write buffer: it goes out first.
+                self.mailbox.unregister_direct(&mut self.write_buf);
                 self.direct = false;
             }
             self.socket = None;

@@ -179,10 +179,14 @@ impl Mailbox {
     }
 
     /// Stops the engine's direct writes (connection side, when it closes),
-    /// dropping the engine's share of the socket: the socket closes when
-    /// the connection drops its own.
-    pub(crate) fn unregister_direct(&self) {
-        self.lock().direct = None;
+    /// dropping the engine's share of the socket (the socket closes when
+    /// the connection drops its own), and claims the socket: the rest of a
+    /// partly written message goes into `bytes`, so that a connection that
+    /// still writes what it has before closing ends that message whole.
+    pub(crate) fn unregister_direct(&self, bytes: &mut BytesMut) {
+        let mut state = self.lock();
+        state.direct = None;
+        state.claim_into(bytes);
     }
 
     /// Claims the socket for the connection's own bytes (connection side,
@@ -599,7 +603,7 @@ mod tests {
         assert_eq!(&wire[12..], b"five");
         // Unregistered: everything is queued.
         mailbox.release();
-        mailbox.unregister_direct();
+        mailbox.unregister_direct(&mut BytesMut::new());
         let mut run = updates(&["seven"]);
         mailbox.deliver_all(ClientId(1), &mut run, &mut scratch);
         assert_eq!(conn.woken(), 3);
@@ -653,7 +657,7 @@ mod tests {
             max_queued_bytes: 64 << 20,
         });
         let (server, mut client) = sockets();
-        mailbox.register_direct(Direct::new(server, 19, 4096));
+        mailbox.register_direct(Direct::new(Box::new(server), 19, 4096));
         let mut conn = Connection::new();
         assert!(conn.poll(&mailbox, true).is_pending());
         let mut scratch = Vec::new();
