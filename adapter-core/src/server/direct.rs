@@ -68,6 +68,8 @@ pub(crate) struct Wrote {
     /// How many messages from the front of the share it took: written
     /// whole, or in part (the last one, when `rest` is set).
     pub(crate) taken: usize,
+    /// How many socket writes took bytes.
+    pub(crate) writes: usize,
     /// The bytes of the last taken message the socket did not take.
     pub(crate) rest: Option<Bytes>,
     /// The socket failed: write nothing more to it here (the connection
@@ -139,6 +141,7 @@ impl Direct {
                     return wrote;
                 }
             };
+            wrote.writes += 1;
             if written == scratch.len() {
                 wrote.taken += framed;
                 rest = &rest[framed..];

@@ -630,6 +630,7 @@ impl<R: Runtime> EngineThread<R> {
         // along the map finds every mailbox, where a lookup per client
         // would descend the tree from its (cold) root each time.
         let mut mailboxes = clients.iter().peekable();
+        let (mut writes, mut messages) = (0, 0);
         self.handover
             .split(&mut self.effects.deliveries, |to, run| {
                 while mailboxes.next_if(|&(&id, _)| id < to).is_some() {}
@@ -638,12 +639,17 @@ impl<R: Runtime> EngineThread<R> {
                     // Out of order (never, as split promises): look it up.
                     _ => clients.get(&to),
                 };
-                if let Some(mailbox) = mailbox
-                    && mailbox.deliver_all(to, run, scratch)
-                {
-                    Stats::add(&stats.slow_readers, 1);
+                if let Some(mailbox) = mailbox {
+                    let handed = mailbox.deliver_all(to, run, scratch);
+                    writes += handed.writes;
+                    messages += handed.messages;
+                    if handed.overflowed {
+                        Stats::add(&stats.slow_readers, 1);
+                    }
                 }
             });
+        Stats::add(&stats.direct_writes, writes as u64);
+        Stats::add(&stats.direct_messages, messages as u64);
     }
 
     /// Sends the store batch, if any, to the blocking pool and logs the

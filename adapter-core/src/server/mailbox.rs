@@ -81,6 +81,16 @@ impl MailboxState {
     }
 }
 
+/// What [`Mailbox::deliver_all`] did.
+#[derive(Debug, Default)]
+pub(crate) struct Handed {
+    /// The queue overflowed: the client is being disconnected.
+    pub(crate) overflowed: bool,
+    /// Socket writes made directly, and the messages they took.
+    pub(crate) writes: usize,
+    pub(crate) messages: usize,
+}
+
 /// What the connection learns from a notification.
 pub(crate) struct Notice {
     /// The queue overflowed: the client reads too slowly.
@@ -118,17 +128,18 @@ impl Mailbox {
     /// ([`Direct`]), the rest queued.
     /// Wakes the connection once: when its queue was empty, when a
     /// message was written in part, or when the queue just overflowed
-    /// (then true: the client reads too slowly). `scratch` is the
-    /// engine's framing buffer.
+    /// (the client reads too slowly). `scratch` is the engine's framing
+    /// buffer.
     pub(crate) fn deliver_all(
         &self,
         client: ClientId,
         run: &mut Run,
         scratch: &mut Vec<u8>,
-    ) -> bool {
+    ) -> Handed {
         let mut state = self.lock();
         let was_empty = state.queue.is_empty();
         let mut wake = false;
+        let mut handed = Handed::default();
         let mut taken = 0;
         // Not while the rest of a message cut earlier waits for the
         // connection to take it: the socket may have room again by now,
@@ -141,6 +152,7 @@ impl Mailbox {
         {
             let wrote = direct.write(run, scratch);
             taken = wrote.taken;
+            (handed.writes, handed.messages) = (wrote.writes, wrote.taken);
             if let Some(error) = wrote.failed {
                 debug!(client = client.0, %error, "direct write failed; queueing instead");
                 state.direct = None;
@@ -150,14 +162,13 @@ impl Mailbox {
                 wake = true;
             }
         }
-        let mut overflowed = false;
         for (command, key) in run.drain(..).skip(taken) {
             match state.queue.push(command, key) {
                 Ok(Pushed::Dropped) => break,
                 Ok(_) => wake |= was_empty,
                 Err(overflow) => {
                     warn!(client = client.0, %overflow, "disconnecting a slow reader");
-                    (overflowed, wake) = (true, true);
+                    (handed.overflowed, wake) = (true, true);
                     break;
                 }
             }
@@ -166,7 +177,7 @@ impl Mailbox {
         if wake {
             self.notify(state);
         }
-        overflowed
+        handed
     }
 
     /// Lets the engine write this client's SharedObject updates straight
@@ -565,7 +576,11 @@ mod tests {
         let mut scratch = Vec::new();
         // Unclaimed, nothing queued: written at once, nobody woken.
         let mut run = updates(&["one", "two"]);
-        assert!(!mailbox.deliver_all(ClientId(1), &mut run, &mut scratch));
+        assert!(
+            !mailbox
+                .deliver_all(ClientId(1), &mut run, &mut scratch)
+                .overflowed
+        );
         assert!(run.is_empty());
         assert_eq!(conn.woken(), 0);
         let mut wire = [0u8; 2 * 12 + 6];

@@ -152,6 +152,15 @@ fn queued_bytes(http: SocketAddr) -> u64 {
         .unwrap_or_else(|| panic!("no rtmp_so_queued_bytes in\n{page}"))
 }
 
+/// A counter of `/metrics`.
+fn counter(http: SocketAddr, name: &str) -> u64 {
+    let (status, page) = get(http, "/metrics HTTP/1.1");
+    assert_eq!(status, 200);
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{page}"))
+}
+
 /// Polls the `/metrics` gauge of queued bytes until `done` holds for it,
 /// with an engine turn (the writer's echo) between polls: the engine
 /// publishes the gauge on its turns.
@@ -413,6 +422,20 @@ async fn a_fan_out_ends_the_same_with_and_without_direct_writes<R: Adapter>() {
             direct_writes,
             "direct writes {direct_writes}"
         );
+        // `/metrics` counts the engine's own socket writes and what they
+        // carried (several messages in some of them: the readers fell
+        // behind the writer, and hand-overs gathered updates).
+        let http = http_of(&server);
+        let writes = counter(http, "rtmp_so_direct_writes_total");
+        let messages = counter(http, "rtmp_so_direct_messages_total");
+        if direct_writes {
+            assert!(
+                writes > 0 && messages > writes,
+                "{writes} writes, {messages} messages"
+            );
+        } else {
+            assert_eq!((writes, messages), (0, 0));
+        }
         // Every subscriber, and a client joining after, ends the same.
         let joined = end.views.last().expect("a joined view");
         for (i, view) in end.views.iter().enumerate() {

@@ -29,6 +29,10 @@ pub(crate) struct Stats {
     pub(crate) deliveries: AtomicU64,
     /// Clients disconnected for reading too slowly.
     pub(crate) slow_readers: AtomicU64,
+    /// Socket writes the engine thread made itself (direct writes), and
+    /// the SharedObject messages they carried.
+    pub(crate) direct_writes: AtomicU64,
+    pub(crate) direct_messages: AtomicU64,
     /// Panics of server code inside the engine.
     pub(crate) hook_panics: AtomicU64,
     /// Store batches written, and their total time in microseconds.
@@ -171,6 +175,18 @@ impl Stats {
             "counter",
             "Messages handed to clients (rate() gives deliveries per second).",
             &[("", get(&self.deliveries))],
+        );
+        metric(
+            "rtmp_so_direct_writes_total",
+            "counter",
+            "Socket writes the engine thread made straight to clients' sockets (direct writes).",
+            &[("", get(&self.direct_writes))],
+        );
+        metric(
+            "rtmp_so_direct_messages_total",
+            "counter",
+            "SharedObject messages in those writes (over rtmp_so_direct_writes_total: messages per write).",
+            &[("", get(&self.direct_messages))],
         );
         metric(
             "rtmp_so_slow_reader_disconnects_total",
