@@ -634,10 +634,10 @@ impl<R: Runtime> EngineThread<R> {
         self.handover
             .split(&mut self.effects.deliveries, |to, run| {
                 while mailboxes.next_if(|&(&id, _)| id < to).is_some() {}
-                let mailbox = match mailboxes.peek() {
-                    Some(&(&id, mailbox)) if id == to => Some(mailbox),
+                let mailbox = match mailboxes.next_if(|&(&id, _)| id == to) {
+                    Some((_, mailbox)) => Some(mailbox),
                     // Out of order (never, as split promises): look it up.
-                    _ => clients.get(&to),
+                    None => clients.get(&to),
                 };
                 if let Some(mailbox) = mailbox {
                     let handed = mailbox.deliver_all(to, run, scratch);

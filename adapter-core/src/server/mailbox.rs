@@ -21,8 +21,10 @@ use crate::sync::{Signal, lock};
 /// The wake-up lives with the queue: the engine takes one lock per client
 /// per hand-over (queue, flag and waker), and the connection one to see
 /// the notification and take the queue. `repr(C)` keeps the flag next to
-/// the lock word, on the cache line both sides touch anyway.
-#[repr(C)]
+/// the lock word, on the cache line both sides touch anyway, and the
+/// 64-byte alignment puts what a direct write checks (see
+/// [`MailboxState`]) on that same line.
+#[repr(C, align(64))]
 pub(crate) struct Mailbox {
     /// Something was put in since the connection last looked; set under
     /// the lock, taken without it.
