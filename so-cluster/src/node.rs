@@ -573,16 +573,25 @@ impl Node {
     /// A clean stop: release every lease held (followers take over at
     /// once) and drop every authoritative copy.
     pub fn handle_stop(&mut self, _now_ms: u64) {
+        let interest_ms = self.interest_ms();
         let sos: Vec<SoId> = self.sos.keys().cloned().collect();
         for so in sos {
-            if let Some(owned) = self.sos.get_mut(&so).and_then(|st| st.owner.take()) {
+            let Some(st) = self.sos.get_mut(&so) else {
+                continue;
+            };
+            // A non-persistent SO whose last subscriber here left goes as
+            // it would have without the stop (unless another process has
+            // subscribers): the release that would have discarded it may
+            // still have been waiting for its last update to be stored.
+            let discard = st.discard.then_some(interest_ms);
+            if let Some(owned) = st.owner.take() {
                 if self.link_up && !owned.lost {
                     let id = self.command_id(InFlight::Release);
                     self.commands.push_back(Command::Release {
                         id,
                         so: so.clone(),
                         token: owned.token,
-                        discard: None,
+                        discard,
                     });
                 }
                 self.event(Event::Dismiss { so: so.clone() });

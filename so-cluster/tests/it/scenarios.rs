@@ -493,6 +493,63 @@ fn a_non_persistent_so_is_dropped_from_redis_when_its_last_process_leaves() {
 }
 
 #[test]
+fn a_clean_stop_right_after_the_last_subscriber_left_still_drops_a_non_persistent_so() {
+    let mut c = pair();
+    let so = c.so.clone();
+    let stored = c.write(0, "k=1");
+    c.run(5);
+    assert_eq!(c.answer(0, stored), ACK);
+    assert!(c.redis.states.contains_key(&c.so));
+    // The follower's subscribers left long ago: its interest expired (3
+    // leases).
+    let now = c.now;
+    c.members[1].node.handle_gone(now, &so);
+    c.members[1].host.replicas.remove(&so);
+    c.pump(1);
+    c.run(3 * TTL + JITTER);
+    // The owner's last client writes and leaves, and the process stops at
+    // once: the update is applied but Redis has not answered its publish,
+    // so the release that would discard the SO waits for it, and the stop
+    // comes first.
+    let now = c.now;
+    let m = &mut c.members[0];
+    let w = m.node.handle_write(now, &so, Bytes::from("k=2"));
+    m.host.writes.insert(w.seq, so.clone());
+    let mut held = Vec::new();
+    loop {
+        let mut progressed = false;
+        while let Some(command) = m.node.poll_command() {
+            held.push(command);
+            progressed = true;
+        }
+        while let Some(event) = m.node.poll_event() {
+            m.host.on_event(&mut m.node, now, event);
+            progressed = true;
+        }
+        if !progressed {
+            break;
+        }
+    }
+    assert!(
+        held.iter().any(|c| matches!(c, Command::Publish { .. })),
+        "{held:?}"
+    );
+    m.node.handle_gone(now, &so);
+    m.host.replicas.remove(&so);
+    m.node.handle_stop(now);
+    // Redis gets the publish, then what the stop sent.
+    c.redis.now = now;
+    for command in held {
+        c.redis.exec(&command);
+    }
+    c.pump(0);
+    c.members[0].alive = false;
+    c.run(JITTER + 5);
+    assert!(!c.redis.states.contains_key(&c.so), "the state was kept");
+    assert!(!c.redis.streams.contains_key(&c.so));
+}
+
+#[test]
 fn a_persistent_sos_state_stays_when_everybody_left() {
     let mut c = pair();
     let w = c.write(0, "k=v");
