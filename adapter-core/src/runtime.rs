@@ -14,6 +14,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -93,7 +94,9 @@ pub trait Runtime: Sized + Send + Sync + 'static {
     /// has nothing of its own to send: one system call per client and
     /// hand-over, no task wake-up. `None` (the default) queues every
     /// update for the connection's task instead.
-    fn shared_socket(stream: &Self::Stream) -> Option<Box<dyn SocketWriter>> {
+    /// The handle should be the stream's own shared allocation (no box
+    /// around it): the engine reaches it once per client and hand-over.
+    fn shared_socket(stream: &Self::Stream) -> Option<Arc<dyn SocketWriter>> {
         let _ = stream;
         None
     }

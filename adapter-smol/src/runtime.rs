@@ -95,7 +95,7 @@ impl Runtime for Smol {
             match listener.get_ref().accept() {
                 Ok((stream, peer)) => {
                     let stream = Async::new(stream).map(|io| Stream {
-                        io: Arc::new(io),
+                        io: Arc::new(SharedSocket(io)),
                         readable: true,
                     });
                     return Poll::Ready(stream.map(|stream| (stream, peer)));
@@ -110,18 +110,22 @@ impl Runtime for Smol {
 
     async fn connect(host: String, port: u16) -> io::Result<Stream> {
         let stream = NetStream::connect((host, port)).await?;
+        // The net stream's own handle on the socket; nothing else holds it.
+        let io = Arc::<Async<TcpStream>>::from(stream);
+        let io =
+            Arc::try_unwrap(io).map_err(|_| io::Error::other("the connected socket is shared"))?;
         Ok(Stream {
-            io: Arc::from(stream),
+            io: Arc::new(SharedSocket(io)),
             readable: true,
         })
     }
 
     fn set_nodelay(stream: &Stream) -> io::Result<()> {
-        stream.io.get_ref().set_nodelay(true)
+        stream.io.0.get_ref().set_nodelay(true)
     }
 
-    fn shared_socket(stream: &Stream) -> Option<Box<dyn SocketWriter>> {
-        Some(Box::new(SharedSocket(stream.io.clone())))
+    fn shared_socket(stream: &Stream) -> Option<Arc<dyn SocketWriter>> {
+        Some(stream.io.clone())
     }
 
     fn poll_read(
@@ -131,12 +135,12 @@ impl Runtime for Smol {
     ) -> Poll<io::Result<usize>> {
         loop {
             if stream.readable {
-                match stream.io.get_ref().read(buf) {
+                match stream.io.0.get_ref().read(buf) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.readable = false,
                     result => return Poll::Ready(result),
                 }
             }
-            ready!(stream.io.poll_readable(cx))?;
+            ready!(stream.io.0.poll_readable(cx))?;
             stream.readable = true;
         }
     }
@@ -147,9 +151,9 @@ impl Runtime for Smol {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         loop {
-            match stream.io.get_ref().write(buf) {
+            match stream.io.0.get_ref().write(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(stream.io.poll_writable(cx))?;
+                    ready!(stream.io.0.poll_writable(cx))?;
                 }
                 result => return Poll::Ready(result),
             }
@@ -157,7 +161,7 @@ impl Runtime for Smol {
     }
 
     fn poll_close(stream: &mut Stream, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(stream.io.get_ref().shutdown(Shutdown::Write))
+        Poll::Ready(stream.io.0.get_ref().shutdown(Shutdown::Write))
     }
 
     fn termination() -> impl Future<Output = ()> + Send {
@@ -261,14 +265,15 @@ async fn termination() {
 /// the fan-out benchmark.)
 #[derive(Debug)]
 pub struct Stream {
-    io: Arc<Async<TcpStream>>,
+    io: Arc<SharedSocket>,
     /// No read has found the socket empty since the last readiness.
     readable: bool,
 }
 
-/// The engine thread's handle on a connection's socket: the same socket,
-/// shared; its non-blocking sends go straight to it.
-struct SharedSocket(Arc<Async<TcpStream>>);
+/// A socket on smol's reactor, shared by its connection's [`Stream`] and
+/// the engine thread's direct writes (non-blocking sends straight to it).
+#[derive(Debug)]
+struct SharedSocket(Async<TcpStream>);
 
 impl SocketWriter for SharedSocket {
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {

@@ -119,7 +119,7 @@ pub use adapter_core::{
     Verdict,
 };
 pub use client::{Client, ClientError, ClientOptions};
-pub use runtime::Tokio;
+pub use runtime::{SharedStream, Tokio};
 
 /// The SharedObject server on tokio: [`Server::builder`], then
 /// [`ServerBuilder::bind`], then [`Server::run`].

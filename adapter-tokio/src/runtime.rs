@@ -27,7 +27,7 @@ impl Runtime for Tokio {
     type Listener = TcpListener;
     /// Shared, so that the engine thread can write to it too (see
     /// [`Runtime::shared_socket`]).
-    type Stream = Arc<TcpStream>;
+    type Stream = Arc<SharedStream>;
     type Timer = Pin<Box<Sleep>>;
     type EventSender = broadcast::Sender<RemoteEvent>;
     /// A receiver further behind than the capacity gets
@@ -77,32 +77,33 @@ impl Runtime for Tokio {
     fn poll_accept(
         listener: &TcpListener,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Result<(Arc<TcpStream>, SocketAddr)>> {
+    ) -> Poll<io::Result<(Arc<SharedStream>, SocketAddr)>> {
         listener
             .poll_accept(cx)
-            .map_ok(|(stream, peer)| (Arc::new(stream), peer))
+            .map_ok(|(stream, peer)| (Arc::new(SharedStream(stream)), peer))
     }
 
-    async fn connect(host: String, port: u16) -> io::Result<Arc<TcpStream>> {
-        TcpStream::connect((host, port)).await.map(Arc::new)
+    async fn connect(host: String, port: u16) -> io::Result<Arc<SharedStream>> {
+        let stream = TcpStream::connect((host, port)).await?;
+        Ok(Arc::new(SharedStream(stream)))
     }
 
-    fn set_nodelay(stream: &Arc<TcpStream>) -> io::Result<()> {
-        stream.set_nodelay(true)
+    fn set_nodelay(stream: &Arc<SharedStream>) -> io::Result<()> {
+        stream.0.set_nodelay(true)
     }
 
-    fn shared_socket(stream: &Arc<TcpStream>) -> Option<Box<dyn SocketWriter>> {
-        Some(Box::new(SharedSocket(stream.clone())))
+    fn shared_socket(stream: &Arc<SharedStream>) -> Option<Arc<dyn SocketWriter>> {
+        Some(stream.clone())
     }
 
     fn poll_read(
-        stream: &mut Arc<TcpStream>,
+        stream: &mut Arc<SharedStream>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         loop {
-            ready!(stream.poll_read_ready(cx))?;
-            match stream.try_read(buf) {
+            ready!(stream.0.poll_read_ready(cx))?;
+            match stream.0.try_read(buf) {
                 // Readiness was stale: cleared, wait again.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 result => return Poll::Ready(result),
@@ -111,21 +112,21 @@ impl Runtime for Tokio {
     }
 
     fn poll_write(
-        stream: &mut Arc<TcpStream>,
+        stream: &mut Arc<SharedStream>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         loop {
-            ready!(stream.poll_write_ready(cx))?;
-            match stream.try_write(buf) {
+            ready!(stream.0.poll_write_ready(cx))?;
+            match stream.0.try_write(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 result => return Poll::Ready(result),
             }
         }
     }
 
-    fn poll_close(stream: &mut Arc<TcpStream>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(socket2::SockRef::from(&**stream).shutdown(std::net::Shutdown::Write))
+    fn poll_close(stream: &mut Arc<SharedStream>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(socket2::SockRef::from(&stream.0).shutdown(std::net::Shutdown::Write))
     }
 
     fn termination() -> impl Future<Output = ()> + Send {
@@ -172,16 +173,17 @@ impl Runtime for Tokio {
     }
 }
 
-/// The engine thread's handle on a connection's socket: the same tokio
-/// socket, shared. Its sends go straight to the socket (`socket2`),
-/// beside tokio's readiness: a send that finds the socket full returns
-/// `WouldBlock`, and the connection's own next write waits for room as
-/// usual.
-struct SharedSocket(Arc<TcpStream>);
+/// A connected tokio socket, shared by its connection's task (reads and
+/// writes through tokio's readiness) and the engine thread's direct writes
+/// (sends straight to the socket through `socket2`, beside tokio's
+/// readiness: a send that finds the socket full returns `WouldBlock`, and
+/// the connection's own next write waits for room as usual).
+#[derive(Debug)]
+pub struct SharedStream(TcpStream);
 
-impl SocketWriter for SharedSocket {
+impl SocketWriter for SharedStream {
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        socket2::SockRef::from(&*self.0).send(buf)
+        socket2::SockRef::from(&self.0).send(buf)
     }
 }
 

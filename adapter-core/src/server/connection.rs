@@ -242,7 +242,7 @@ struct Task<R: Runtime, W> {
     write_buf: BytesMut,
     /// The socket, shared, until it is handed to the mailbox for the
     /// engine's direct writes.
-    socket: Option<Box<dyn crate::runtime::SocketWriter>>,
+    socket: Option<Arc<dyn crate::runtime::SocketWriter>>,
     /// The engine may write to the socket directly: this task claims it
     /// before writing bytes of its own (see [`Mailbox::claim`]).
     direct: bool,

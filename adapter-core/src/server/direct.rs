@@ -33,6 +33,7 @@
 //! everything it had is written. See `MailboxState::claimed`.
 
 use std::io;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use rtmp_proto::chunk::{Header, single_chunk_header};
@@ -55,7 +56,7 @@ const FRAME_HEADER: usize = 12;
 
 /// A client's socket as the engine thread writes to it.
 pub(crate) struct Direct {
-    socket: Box<dyn SocketWriter>,
+    socket: Arc<dyn SocketWriter>,
     /// The message type of the client's SharedObject encoding (16 or 19).
     type_id: u8,
     /// The connection's chunk size: a longer message is not written here.
@@ -81,7 +82,7 @@ impl Direct {
     /// `socket` is the connection's socket (shared with its task),
     /// `type_id` the message type of its SharedObject encoding and
     /// `chunk_size` the chunk size it announced.
-    pub(crate) fn new(socket: Box<dyn SocketWriter>, type_id: u8, chunk_size: u32) -> Self {
+    pub(crate) fn new(socket: Arc<dyn SocketWriter>, type_id: u8, chunk_size: u32) -> Self {
         Self {
             socket,
             type_id,
@@ -228,7 +229,7 @@ mod tests {
     #[test]
     fn a_share_goes_out_in_one_write_as_standalone_chunks() {
         let (server, mut client) = pair();
-        let direct = Direct::new(Box::new(server), 19, 4096);
+        let direct = Direct::new(Arc::new(server), 19, 4096);
         let share = share(&[b"first", b"second", &[7; 300]]);
         let wrote = direct.write(&share, &mut Vec::new());
         assert_eq!(wrote.taken, 3);
@@ -249,7 +250,7 @@ mod tests {
     #[test]
     fn it_stops_at_what_it_cannot_frame() {
         let (server, mut client) = pair();
-        let direct = Direct::new(Box::new(server), 16, 100);
+        let direct = Direct::new(Arc::new(server), 16, 100);
         let mut share = share(&[b"a", &[1; 101], b"c"]);
         share.insert(1, (ClientCommand::Accept, None));
         // Stops at the Accept: only the first message goes out here.
@@ -265,7 +266,7 @@ mod tests {
     fn a_full_socket_leaves_the_rest_of_a_message_and_every_byte_arrives_once() {
         let (server, mut client) = pair();
         let second = server.try_clone().expect("clone");
-        let direct = Direct::new(Box::new(server), 19, 60_000);
+        let direct = Direct::new(Arc::new(server), 19, 60_000);
         let body: Vec<u8> = (0..50_000u32).map(|i| i as u8).collect();
         let bodies: Vec<&[u8]> = (0..64).map(|_| &body[..]).collect();
         let share = share(&bodies);

@@ -572,7 +572,7 @@ mod tests {
         use std::io::Read;
         let mailbox = Mailbox::new(QueueLimits::default());
         let (server, mut client) = sockets();
-        mailbox.register_direct(Direct::new(Box::new(server), 19, 4096));
+        mailbox.register_direct(Direct::new(Arc::new(server), 19, 4096));
         let mut conn = Connection::new();
         assert!(conn.poll(&mailbox, true).is_pending());
         let mut scratch = Vec::new();
@@ -633,7 +633,7 @@ mod tests {
             max_queued_bytes: 64 << 20,
         });
         let (server, client) = sockets();
-        mailbox.register_direct(Direct::new(Box::new(server), 19, 4096));
+        mailbox.register_direct(Direct::new(Arc::new(server), 19, 4096));
         let mut conn = Connection::new();
         assert!(conn.poll(&mailbox, true).is_pending());
         let mut scratch = Vec::new();
@@ -674,7 +674,7 @@ mod tests {
             max_queued_bytes: 64 << 20,
         });
         let (server, mut client) = sockets();
-        mailbox.register_direct(Direct::new(Box::new(server), 19, 4096));
+        mailbox.register_direct(Direct::new(Arc::new(server), 19, 4096));
         let mut conn = Connection::new();
         assert!(conn.poll(&mailbox, true).is_pending());
         let mut scratch = Vec::new();
