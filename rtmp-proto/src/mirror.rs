@@ -461,7 +461,9 @@ impl RemoteSharedObject {
         };
         self.settle_unanswered(index, out);
         if let Some(Pending::Set { key, value, .. }) = self.pending.pop_front() {
-            if self.values.get(&key) != Some(&value) && !value.is_null_or_undefined() {
+            // Compared as a peer sees values: -0.0 replaces 0.0.
+            let same = self.values.get(&key).is_some_and(|v| v.identical(&value));
+            if !same && !value.is_null_or_undefined() {
                 self.values.insert(key.clone(), value.clone());
                 out.push(RemoteEvent::Changed {
                     key: key.clone(),

@@ -1,67 +1,7 @@
-//! What the engine needs to know about values: whether a write changes
-//! anything, and how big a value is.
+//! What the engine needs to know about values beyond
+//! [`Value::identical`](rtmp_proto::amf::Value::identical): how big a value is.
 
 use rtmp_proto::amf::{Properties, Value};
-
-/// Whether `a` and `b` would encode to the same bytes, so that writing `b`
-/// over `a` changes nothing (no CHANGE to others, no version bump).
-///
-/// Numbers compare by bits: `-0.0` replaces `0.0` and `NaN` equals itself,
-/// unlike `==`, because a client sees the difference in the first case and
-/// none in the second. Different variants are different values
-/// (`Integer(1)` is not `Number(1.0)`: AMF3 encodes them differently).
-pub(crate) fn identical(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.to_bits() == y.to_bits(),
-        (Value::Date(x), Value::Date(y)) => {
-            x.millis.to_bits() == y.millis.to_bits() && x.timezone == y.timezone
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.class_name == y.class_name
-                && x.sealed_count == y.sealed_count
-                && same_properties(&x.properties, &y.properties)
-        }
-        (Value::EcmaArray(x), Value::EcmaArray(y))
-        | (Value::ObjectProxy(x), Value::ObjectProxy(y)) => same_properties(x, y),
-        (Value::StrictArray(x), Value::StrictArray(y))
-        | (Value::ArrayCollection(x), Value::ArrayCollection(y)) => same_list(x, y),
-        (Value::MixedArray(x), Value::MixedArray(y)) => {
-            same_list(&x.dense, &y.dense) && same_properties(&x.assoc, &y.assoc)
-        }
-        (Value::VectorDouble(x), Value::VectorDouble(y)) => {
-            x.fixed == y.fixed
-                && x.items.len() == y.items.len()
-                && x.items
-                    .iter()
-                    .zip(&y.items)
-                    .all(|(p, q)| p.to_bits() == q.to_bits())
-        }
-        (Value::VectorObject(x), Value::VectorObject(y)) => {
-            x.fixed == y.fixed && x.type_name == y.type_name && same_list(&x.items, &y.items)
-        }
-        (Value::Dictionary(x), Value::Dictionary(y)) => {
-            x.weak_keys == y.weak_keys
-                && x.entries.len() == y.entries.len()
-                && x.entries
-                    .iter()
-                    .zip(&y.entries)
-                    .all(|((k1, v1), (k2, v2))| identical(k1, k2) && identical(v1, v2))
-        }
-        // The remaining variants hold no floats: derived equality is exact.
-        _ => a == b,
-    }
-}
-
-fn same_list(a: &[Value], b: &[Value]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| identical(x, y))
-}
-
-fn same_properties(a: &Properties, b: &Properties) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|((k1, v1), (k2, v2))| k1 == k2 && identical(v1, v2))
-}
 
 /// At least how many bytes `value` takes on the wire in either encoding:
 /// AMF0, or `0x11` + AMF3 (references, which only shrink AMF3, are ignored).
@@ -130,6 +70,11 @@ mod tests {
     use rtmp_proto::amf::{Date, Vector};
 
     use super::*;
+
+    /// What the engine asks of a write: does it change anything.
+    fn identical(a: &Value, b: &Value) -> bool {
+        a.identical(b)
+    }
 
     #[test]
     fn numbers_compare_by_bits() {

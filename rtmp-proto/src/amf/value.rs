@@ -140,6 +140,65 @@ pub struct Dictionary {
 }
 
 impl Value {
+    /// Whether `self` and `other` encode to the same bytes, so that writing
+    /// one over the other changes nothing a peer can see.
+    ///
+    /// Unlike `==`, numbers compare by bits: `-0.0` is not `0.0` (a client
+    /// sees the sign) and `NaN` is itself. Different variants are different
+    /// values (`Integer(1)` is not `Number(1.0)`: AMF3 encodes them
+    /// differently).
+    ///
+    /// ```
+    /// use rtmp_proto::amf::Value;
+    ///
+    /// assert!(Value::Number(f64::NAN).identical(&Value::Number(f64::NAN)));
+    /// assert!(!Value::Number(-0.0).identical(&Value::Number(0.0)));
+    /// assert_eq!(Value::Number(-0.0), Value::Number(0.0));
+    /// ```
+    pub fn identical(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Number(x), Value::Number(y)) => x.to_bits() == y.to_bits(),
+            (Value::Date(x), Value::Date(y)) => {
+                x.millis.to_bits() == y.millis.to_bits() && x.timezone == y.timezone
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                x.class_name == y.class_name
+                    && x.sealed_count == y.sealed_count
+                    && identical_properties(&x.properties, &y.properties)
+            }
+            (Value::EcmaArray(x), Value::EcmaArray(y))
+            | (Value::ObjectProxy(x), Value::ObjectProxy(y)) => identical_properties(x, y),
+            (Value::StrictArray(x), Value::StrictArray(y))
+            | (Value::ArrayCollection(x), Value::ArrayCollection(y)) => identical_list(x, y),
+            (Value::MixedArray(x), Value::MixedArray(y)) => {
+                identical_list(&x.dense, &y.dense) && identical_properties(&x.assoc, &y.assoc)
+            }
+            (Value::VectorDouble(x), Value::VectorDouble(y)) => {
+                x.fixed == y.fixed
+                    && x.items.len() == y.items.len()
+                    && x.items
+                        .iter()
+                        .zip(&y.items)
+                        .all(|(p, q)| p.to_bits() == q.to_bits())
+            }
+            (Value::VectorObject(x), Value::VectorObject(y)) => {
+                x.fixed == y.fixed
+                    && x.type_name == y.type_name
+                    && identical_list(&x.items, &y.items)
+            }
+            (Value::Dictionary(x), Value::Dictionary(y)) => {
+                x.weak_keys == y.weak_keys
+                    && x.entries.len() == y.entries.len()
+                    && x.entries
+                        .iter()
+                        .zip(&y.entries)
+                        .all(|((k1, v1), (k2, v2))| k1.identical(k2) && v1.identical(v2))
+            }
+            // The remaining variants hold no floats: derived equality is exact.
+            _ => self == other,
+        }
+    }
+
     /// The string inside a [`Value::String`], if it is one.
     pub fn as_str(&self) -> Option<&str> {
         match self {
@@ -223,6 +282,17 @@ impl From<bool> for Value {
     fn from(b: bool) -> Self {
         Self::Bool(b)
     }
+}
+
+fn identical_list(a: &[Value], b: &[Value]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.identical(y))
+}
+
+fn identical_properties(a: &Properties, b: &Properties) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|((k1, v1), (k2, v2))| k1 == k2 && v1.identical(v2))
 }
 
 #[cfg(test)]

@@ -193,6 +193,24 @@ fn success_applies_our_value_again_over_an_earlier_change() {
 }
 
 #[test]
+fn success_applies_negative_zero_over_zero_and_back() {
+    // Three writes of one key, each confirmed in turn: the mirror ends at
+    // the last value, told apart by its sign as a peer sees it.
+    let mut so = chat();
+    so.set_message("msg", Value::Number(f64::NAN));
+    so.set_message("msg", Value::Number(-0.0));
+    so.set_message("msg", Value::Number(0.0));
+    for version in 3..6 {
+        let mut success = decode(SUCCESS_MSG, Encoding::Amf0);
+        success.version = version;
+        so.apply(&success);
+    }
+    assert_eq!(so.pending(), 0);
+    let value = so.get("msg").expect("msg");
+    assert!(value.identical(&Value::Number(0.0)), "{value:?}");
+}
+
+#[test]
 fn other_clients_change_is_golden_c() {
     let mut so = chat();
     let events = apply(&mut so, CHANGE_MSG_42);

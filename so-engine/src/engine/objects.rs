@@ -18,7 +18,7 @@ use crate::pattern;
 use crate::state::{Pending, Phase, SharedObject, SoId, Subscribers};
 use crate::status;
 use crate::types::{ClientId, Origin, SoKey};
-use crate::values::{attribute_size, identical};
+use crate::values::attribute_size;
 
 /// How an SO goes away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,7 +365,7 @@ impl Engine {
         if let Origin::Client(_) = origin {
             so.pending.for_owner(SoEvent::Success { key: key.clone() });
         }
-        if so.attrs.get(&key).is_some_and(|old| identical(old, &value)) {
+        if so.attrs.get(&key).is_some_and(|old| old.identical(&value)) {
             return;
         }
         let event = SoEvent::Change {

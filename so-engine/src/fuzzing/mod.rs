@@ -131,7 +131,7 @@ pub fn snapshot(data: &[u8]) {
     assert_eq!(again.values.len(), first.values.len());
     for ((k1, v1), (k2, v2)) in first.values.iter().zip(&again.values) {
         assert!(
-            k1 == k2 && crate::values::identical(v1, v2),
+            k1 == k2 && v1.identical(v2),
             "{k1:?}: {v1:?} came back as {k2:?}: {v2:?}"
         );
     }

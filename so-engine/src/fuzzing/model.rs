@@ -17,7 +17,6 @@ use crate::hooks::Retention;
 use crate::interface::{Input, Output, Snapshot};
 use crate::store::{decode_snapshot, encode_snapshot};
 use crate::types::{CallId, ClientId, ScopePath, SoKey, Tick};
-use crate::values::identical;
 use crate::{EngineMisuse, status};
 
 /// One connected client, as it knows itself.
@@ -299,6 +298,6 @@ fn assert_same(so: &SoKey, a: &Snapshot, b: &Snapshot) {
     assert_eq!(a.version, b.version, "{so}: version");
     assert_eq!(a.values.len(), b.values.len(), "{so}: {a:?} vs {b:?}");
     for ((ka, va), (kb, vb)) in a.values.iter().zip(&b.values) {
-        assert!(ka == kb && identical(va, vb), "{so}: {a:?} vs {b:?}");
+        assert!(ka == kb && va.identical(vb), "{so}: {a:?} vs {b:?}");
     }
 }
