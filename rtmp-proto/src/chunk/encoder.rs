@@ -62,6 +62,7 @@ impl Encoder {
         let Some(length) = length else {
             panic!("an RTMP message holds at most 16,777,215 bytes")
         };
+        // Unreachable from peer bytes too: csids are chosen by this side.
         assert!(
             (2..=MAX_CSID).contains(&header.csid),
             "chunk stream id {} is outside 2..=65599",

@@ -151,6 +151,8 @@ fn keyed(key: &[u8]) -> Hmac<Sha256> {
 
 /// `head ++ tail` as an array, checked at compile time.
 const fn join<const N: usize>(head: &[u8], tail: &[u8; 32]) -> [u8; N] {
+    // Unreachable from peer bytes: only the two `const` keys above call
+    // this, so a wrong length fails the build, never a handshake.
     assert!(head.len() + tail.len() == N);
     let mut out = [0; N];
     let mut i = 0;
