@@ -53,16 +53,6 @@ impl Shown {
             }
         }
     }
-
-    /// CLEAR and every attribute.
-    pub(super) fn full_state(&self) -> impl Iterator<Item = SoEvent> + '_ {
-        std::iter::once(SoEvent::Clear).chain(self.attrs.iter().map(|(key, value)| {
-            SoEvent::Change {
-                key: key.clone(),
-                value: value.clone(),
-            }
-        }))
-    }
 }
 
 /// The events of the forwarded write being applied, gathered from every
@@ -176,7 +166,7 @@ impl Engine {
         if resync && let Some(so) = self.state.sos.get(&id) {
             // The rest of the message was refused: the writer gets the
             // authoritative state (with its answer).
-            let state: Vec<SoEvent> = full_state(so).collect();
+            let state: Vec<SoEvent> = full_state(&so.attrs).collect();
             if let Some(capture) = self.capture.as_mut() {
                 capture.writer.extend(state);
             }
@@ -353,7 +343,7 @@ impl Engine {
                 name: so.name.clone(),
                 version: current.version,
                 persistent: live.persistent,
-                events: current.full_state().collect(),
+                events: full_state(&current.attrs).collect(),
             };
             self.cluster_owned.insert(so, current);
             self.fan_out_to(id, &message, None, out);
@@ -417,14 +407,7 @@ impl Engine {
         let Some(so) = self.state.sos.get(&id) else {
             return;
         };
-        let message = SharedObjectMessage {
-            name: so.key.name.clone(),
-            version: so.version,
-            persistent: so.persistent,
-            events: std::iter::once(SoEvent::UseSuccess)
-                .chain(full_state(so))
-                .collect(),
-        };
+        let message = state_message(so, Some(SoEvent::UseSuccess));
         let clients = &self.state.clients;
         let recipients = so.subscribers.iter().filter(|(c, _)| {
             loading.waiting.contains(c)
@@ -532,7 +515,7 @@ impl Engine {
                 name: so.key.name.clone(),
                 version: shown.version,
                 persistent: so.persistent,
-                events: shown.full_state().collect(),
+                events: full_state(&shown.attrs).collect(),
             };
             self.fan_out_to(id, &message, None, out);
             return;
@@ -561,12 +544,7 @@ impl Engine {
         let Some(so) = self.state.sos.get(&id) else {
             return;
         };
-        let message = SharedObjectMessage {
-            name: so.key.name.clone(),
-            version: so.version,
-            persistent: so.persistent,
-            events: full_state(so).collect(),
-        };
+        let message = state_message(so, None);
         self.fan_out_to(id, &message, None, out);
     }
 
@@ -672,5 +650,16 @@ impl Engine {
                     .is_some_and(|client| client.phase != Phase::Leaving)
         });
         fan_out(out, message, recipients);
+    }
+}
+
+/// The SO's whole state as one message at its version: `first` (a USE
+/// answer), then CLEAR and every attribute.
+fn state_message(so: &crate::state::SharedObject, first: Option<SoEvent>) -> SharedObjectMessage {
+    SharedObjectMessage {
+        name: so.key.name.clone(),
+        version: so.version,
+        persistent: so.persistent,
+        events: first.into_iter().chain(full_state(&so.attrs)).collect(),
     }
 }

@@ -495,14 +495,14 @@ impl Engine {
                 version: shown.version,
                 persistent: so.persistent,
                 events: std::iter::once(SoEvent::UseSuccess)
-                    .chain(shown.full_state())
+                    .chain(full_state(&shown.attrs))
                     .collect(),
             };
             fan_out(out, &message, std::iter::once((client, c.encoding)));
         } else {
             so.pending.for_owner(SoEvent::UseSuccess);
             if so.pending.source.is_some() {
-                let state = full_state(so).collect::<Vec<_>>();
+                let state = full_state(&so.attrs).collect::<Vec<_>>();
                 so.pending.owner.extend(state);
             }
         }
@@ -526,7 +526,7 @@ impl Engine {
             name: so.key.name.clone(),
             version: so.version,
             persistent: so.persistent,
-            events: full_state(so).collect(),
+            events: full_state(&so.attrs).collect(),
         };
         fan_out(out, &message, std::iter::once((client, encoding)));
     }
@@ -687,8 +687,9 @@ impl Engine {
 
 /// CLEAR, then one CHANGE per attribute: what a client needs to hold the
 /// SO's state whatever it held before.
-pub(super) fn full_state(so: &SharedObject) -> impl Iterator<Item = SoEvent> + '_ {
-    std::iter::once(SoEvent::Clear).chain(so.attrs.iter().map(|(key, value)| SoEvent::Change {
+/// `attrs` is an SO's attributes, or what a client was shown of them.
+pub(super) fn full_state(attrs: &BTreeMap<Str, Value>) -> impl Iterator<Item = SoEvent> + '_ {
+    std::iter::once(SoEvent::Clear).chain(attrs.iter().map(|(key, value)| SoEvent::Change {
         key: key.clone(),
         value: value.clone(),
     }))
